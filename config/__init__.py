@@ -1,0 +1,5 @@
+"""Configuration: TOML files in this folder, loaded into frozen, validated settings."""
+
+from config.settings import Settings, load_settings
+
+__all__ = ["Settings", "load_settings"]

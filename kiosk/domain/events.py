@@ -1,0 +1,62 @@
+"""Outbox events: what a kiosk tells the record server. The sync contract.
+
+Every kiosk transaction writes one or more events into its outbox in the same SQLite
+transaction as its records. An event envelope (as pushed, JSON)::
+
+    {"event_id": "<uuid4 made on the kiosk>", "kiosk_id": "K01", "seq": 17,
+     "kind": "card.issued", "occurred_at": "2026-11-24T10:15:00+08:00",
+     "priority": 0, "payload": {...}}
+
+``seq`` rises by one per kiosk with no gaps; the server applies events of one kiosk in ``seq``
+order, exactly once (``event_id`` is the idempotency key). Events with ``priority`` 1 (card
+blocks) are pushed before all others. Money is integer fen. Dates are ISO strings.
+
+Payloads by kind (keys; all required unless marked optional):
+
+- ``reader.registered``: reader_id, name, id_number, phone, category, pin_hash, registered_at
+- ``card.issued``: card_no, reader_id, uid (hex), generation, expires_on
+- ``card.renewed``: card_no, reader_id, previous_expires_on, expires_on, months
+- ``card.blocked`` (priority 1): card_no, reader_id, reason ("lost" | "cancelled"), staff_no (opt)
+- ``card.replaced``: old_card_no, card_no, reader_id, uid, generation, expires_on
+- ``card.cancelled``: card_no, reader_id, staff_no, deposit_refunded
+- ``fee.assessed``: fee_id, reader_id, kind, amount, description, loan_id (opt), item_barcode (opt)
+- ``fee.waived``: fee_id, reader_id, staff_no, reason
+- ``payment.recorded``: payment_id, reader_id (opt), receipt_no, method, amount,
+  allocations: [{fee_id, amount}], staff_no (opt)
+- ``deposit.refunded``: payment_id, reader_id, receipt_no, amount, staff_no
+- ``loan.returned``: loan_id, item_barcode, reader_id, returned_at, fine_fee_id (opt), hold (bool)
+- ``visit.opened``: visit_id, name, phone, id_number (opt), purpose, host_department, expires_at
+- ``visit.closed``: visit_id, closed_at, how ("scanned" | "auto" | "staff")
+- ``day.closed``: report (the end-of-day report dict), staff_no
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+READER_REGISTERED: Final = "reader.registered"
+CARD_ISSUED: Final = "card.issued"
+CARD_RENEWED: Final = "card.renewed"
+CARD_BLOCKED: Final = "card.blocked"
+CARD_REPLACED: Final = "card.replaced"
+CARD_CANCELLED: Final = "card.cancelled"
+FEE_ASSESSED: Final = "fee.assessed"
+FEE_WAIVED: Final = "fee.waived"
+PAYMENT_RECORDED: Final = "payment.recorded"
+DEPOSIT_REFUNDED: Final = "deposit.refunded"
+LOAN_RETURNED: Final = "loan.returned"
+VISIT_OPENED: Final = "visit.opened"
+VISIT_CLOSED: Final = "visit.closed"
+DAY_CLOSED: Final = "day.closed"
+
+ALL_KINDS: Final = frozenset({
+    READER_REGISTERED, CARD_ISSUED, CARD_RENEWED, CARD_BLOCKED, CARD_REPLACED, CARD_CANCELLED,
+    FEE_ASSESSED, FEE_WAIVED, PAYMENT_RECORDED, DEPOSIT_REFUNDED, LOAN_RETURNED,
+    VISIT_OPENED, VISIT_CLOSED, DAY_CLOSED,
+})
+
+PRIORITY_KINDS: Final = frozenset({CARD_BLOCKED})
+
+
+def priority_of(kind: str) -> int:
+    return 1 if kind in PRIORITY_KINDS else 0

@@ -1,0 +1,79 @@
+"""Receipt documents: structured data, stored in the receipt journal, laid out by the printer.
+
+A ``Receipt`` holds data, not finished text: labels are message ids (``receipt.total``) that the
+layout translates into the reader's language; titles and names are printed as they are.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from kiosk.domain.money import Fen
+
+
+class ReceiptKind(enum.StrEnum):
+    NEW_CARD = "new_card"
+    RENEWAL = "renewal"
+    REPLACEMENT = "replacement"
+    PAYMENT = "payment"
+    RETURNS = "returns"
+    VISITOR_PASS = "visitor_pass"
+    END_OF_DAY = "end_of_day"
+    REFUND = "refund"
+    ROSTER = "roster"
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptLine:
+    """One line: ``text`` as printed (a title, a name) or ``key`` (a message id to translate)."""
+
+    text: str = ""
+    key: str = ""
+    amount: Fen | None = None
+    detail: str = ""
+    detail_key: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    receipt_no: str
+    kind: ReceiptKind
+    kiosk_id: str
+    issued_at: dt.datetime
+    language: str = "zh_CN"
+    library_name: str = ""
+    reader_name: str = ""
+    card_no_masked: str = ""
+    id_masked: str = ""
+    phone_masked: str = ""
+    fields: tuple[tuple[str, str], ...] = ()
+    lines: tuple[ReceiptLine, ...] = ()
+    total: Fen | None = None
+    payment_method: str = ""
+    staff_no: str = ""
+    qr_data: str = ""
+    footer_key: str = ""
+
+    @property
+    def qr(self) -> str:
+        return self.qr_data or self.receipt_no
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["issued_at"] = self.issued_at.isoformat()
+        data["kind"] = str(self.kind)
+        return json.dumps(data, ensure_ascii=False, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Receipt:
+        data = json.loads(text)
+        data["issued_at"] = dt.datetime.fromisoformat(data["issued_at"])
+        data["kind"] = ReceiptKind(data["kind"])
+        data["fields"] = tuple(tuple(f) for f in data["fields"])
+        data["lines"] = tuple(ReceiptLine(**line) for line in data["lines"])
+        return cls(**data)

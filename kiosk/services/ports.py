@@ -1,0 +1,43 @@
+"""What the use cases need from the outside world. Devices and adapters implement these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from kiosk.domain.money import Fen
+
+
+class CardWriter(Protocol):
+    """The card on the reader, as the use cases see it (``devices.card_reader`` implements it)."""
+
+    def current_uid(self) -> bytes | None:
+        """UID of the card on the reader now, or None."""
+        ...
+
+    def read_token(self, uid: bytes) -> bytes:
+        """The raw 48 token bytes from the card's token sector. Raises CardError."""
+        ...
+
+    def write_token(self, uid: bytes, data: bytes) -> None:
+        """Write 48 token bytes, read them back and compare. Raises CardWriteError on any failure."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    transaction_id: str
+    provider: str
+    amount: Fen
+
+
+class PaymentGateway(Protocol):
+    """A mobile-payment gateway (WeChat Pay / Alipay behind one interface)."""
+
+    def charge(self, *, code: str, amount: Fen, reference: str) -> Charge:
+        """Take ``amount`` with a scanned payment code. Raises PaymentError (refused, timeout)."""
+        ...
+
+    def refund(self, charge: Charge, *, reason: str) -> None:
+        """Give a charge back in full (used when a later step of the transaction fails)."""
+        ...

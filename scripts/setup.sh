@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Idempotent set-up: missing Debian packages, a virtual environment in .venv, the project in it.
+# A second run skips what is done. Usage: scripts/setup.sh [extras]   (default: all)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+EXTRAS="${1:-all}"
+
+APT_PACKAGES=(
+  xvfb xauth xdotool libgl1 libgl1-mesa-dri libglx-mesa0 libegl-mesa0 libmtdev1
+  fonts-wqy-microhei
+  pcscd libpcsclite-dev pcsc-tools vsmartcard-vpcd
+  socat postgresql
+)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # pcscd from Debian is socket-activated by systemd; we start our own when needed.
+fi
+
+PY="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv"
+  "$PY" -m venv .venv
+fi
+STAMP=".venv/.installed-$EXTRAS"
+HASH="$(cat pyproject.toml constraints.txt 2>/dev/null | sha256sum | cut -c1-16)"
+if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$HASH" ]; then
+  echo "setup: installing the project into .venv ($EXTRAS)"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -c constraints.txt -e ".[$EXTRAS]"
+  echo "$HASH" > "$STAMP"
+fi
