@@ -60,3 +60,19 @@ PRIORITY_KINDS: Final = frozenset({CARD_BLOCKED})
 
 def priority_of(kind: str) -> int:
     return 1 if kind in PRIORITY_KINDS else 0
+
+
+# Pulled changes (server -> kiosk), one dict per change, in server sequence order:
+#   {"seq": 123, "entity": "<entity>", "id": "<primary key>", "data": {...}}
+# Entity shapes (the same keys the kiosk's local store keeps):
+#   reader: reader_id, name, id_number, phone, category, pin_hash, status ("active"|"cancelled"),
+#           credit (fen), registered_at
+#   card:   card_no, reader_id, uid (hex), generation, status ("active"|"lost"|"replaced"|
+#           "cancelled"), issued_at, expires_on
+#   item:   barcode, title, author, call_no, status ("available"|"on_loan"|"lost"), hold (bool)
+#   loan:   loan_id, item_barcode, reader_id, borrowed_at, due_on, returned_at (or None)
+#   fee:    fee_id, reader_id, kind, amount, paid (fen), status ("open"|"paid"|"waived"),
+#           description, created_at, loan_id (or None), item_barcode (or None)
+#   staff:  staff_no, name, role ("desk"|"supervisor"), pin_hash, card_no (or None), active (bool)
+#   fee_schedule: id "current", data = FeeSchedule.to_dict()
+PULL_ENTITIES: Final = ("reader", "card", "item", "loan", "fee", "staff", "fee_schedule")
