@@ -1,0 +1,203 @@
+"""The local store's schema: ordered migration steps, applied once each, recorded in
+``schema_version``.
+
+Entity tables keep the keys of the pulled-entity shapes in ``kiosk.domain.events`` as columns
+(same names), plus local bookkeeping columns (PIN failure counts, lock times, print status).
+Money is integer fen. Times are ISO-8601 strings with offset; dates are ``YYYY-MM-DD``.
+Booleans are 0/1 integers.
+
+Never edit a step that has shipped: add a new one at the end.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+SCHEMA_V1: Final = """
+CREATE TABLE kv (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+-- named gapless counters: outbox seq, card serial, visit number, receipt:<YYYY-MM-DD>
+CREATE TABLE counters (
+    name  TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+
+CREATE TABLE readers (
+    reader_id     TEXT PRIMARY KEY,
+    name          TEXT NOT NULL,
+    id_number     TEXT NOT NULL,
+    phone         TEXT NOT NULL,
+    category      TEXT NOT NULL CHECK (category IN ('adult','student','child','senior')),
+    pin_hash      TEXT NOT NULL,
+    status        TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active','cancelled')),
+    credit        INTEGER NOT NULL DEFAULT 0,
+    registered_at TEXT NOT NULL,
+    -- local bookkeeping
+    pin_failures  INTEGER NOT NULL DEFAULT 0,
+    locked_until  TEXT
+);
+CREATE INDEX readers_id_number ON readers(id_number);
+
+CREATE TABLE cards (
+    card_no     TEXT PRIMARY KEY,
+    reader_id   TEXT NOT NULL REFERENCES readers(reader_id),
+    uid         TEXT NOT NULL,
+    generation  INTEGER NOT NULL CHECK (generation >= 1),
+    status      TEXT NOT NULL CHECK (status IN ('active','lost','replaced','cancelled')),
+    issued_at   TEXT NOT NULL,
+    expires_on  TEXT NOT NULL,
+    -- local bookkeeping
+    blocked_at  TEXT
+);
+CREATE INDEX cards_reader ON cards(reader_id);
+CREATE INDEX cards_uid ON cards(uid);
+
+CREATE TABLE items (
+    barcode  TEXT PRIMARY KEY,
+    title    TEXT NOT NULL,
+    author   TEXT NOT NULL DEFAULT '',
+    call_no  TEXT NOT NULL DEFAULT '',
+    status   TEXT NOT NULL CHECK (status IN ('available','on_loan','lost')),
+    hold     INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE loans (
+    loan_id      TEXT PRIMARY KEY,
+    item_barcode TEXT NOT NULL REFERENCES items(barcode),
+    reader_id    TEXT NOT NULL REFERENCES readers(reader_id),
+    borrowed_at  TEXT NOT NULL,
+    due_on       TEXT NOT NULL,
+    returned_at  TEXT
+);
+CREATE INDEX loans_reader ON loans(reader_id);
+-- at most one open loan per item
+CREATE UNIQUE INDEX loans_open_item ON loans(item_barcode) WHERE returned_at IS NULL;
+
+CREATE TABLE fees (
+    fee_id       TEXT PRIMARY KEY,
+    reader_id    TEXT NOT NULL REFERENCES readers(reader_id),
+    kind         TEXT NOT NULL,
+    amount       INTEGER NOT NULL CHECK (amount >= 0),
+    paid         INTEGER NOT NULL DEFAULT 0 CHECK (paid >= 0 AND paid <= amount),
+    status       TEXT NOT NULL CHECK (status IN ('open','paid','waived')),
+    description  TEXT NOT NULL DEFAULT '',
+    created_at   TEXT NOT NULL,
+    loan_id      TEXT,
+    item_barcode TEXT
+);
+CREATE INDEX fees_reader ON fees(reader_id, status);
+
+-- money in (kind 'payment') and out (kind 'refund'); amount always positive
+CREATE TABLE payments (
+    payment_id     TEXT PRIMARY KEY,
+    kind           TEXT NOT NULL CHECK (kind IN ('payment','refund')),
+    reader_id      TEXT REFERENCES readers(reader_id),
+    receipt_no     TEXT NOT NULL REFERENCES receipts(receipt_no),
+    method         TEXT NOT NULL CHECK (method IN ('wechat','alipay','cash')),
+    transaction_id TEXT NOT NULL DEFAULT '',
+    amount         INTEGER NOT NULL CHECK (amount > 0),
+    staff_no       TEXT,
+    created_at     TEXT NOT NULL,
+    day            TEXT NOT NULL
+);
+CREATE INDEX payments_day ON payments(day);
+
+CREATE TABLE payment_allocations (
+    payment_id TEXT NOT NULL REFERENCES payments(payment_id),
+    fee_id     TEXT NOT NULL REFERENCES fees(fee_id),
+    amount     INTEGER NOT NULL CHECK (amount > 0),
+    PRIMARY KEY (payment_id, fee_id)
+);
+
+-- the receipt journal
+CREATE TABLE receipts (
+    receipt_no       TEXT PRIMARY KEY,
+    kind             TEXT NOT NULL,
+    day              TEXT NOT NULL,
+    issued_at        TEXT NOT NULL,
+    body             TEXT NOT NULL,            -- Receipt.to_json()
+    print_status     TEXT NOT NULL DEFAULT 'pending'
+                     CHECK (print_status IN ('pending','printed','failed')),
+    print_message_id TEXT NOT NULL DEFAULT '',
+    printed_at       TEXT
+);
+CREATE INDEX receipts_day ON receipts(day);
+
+CREATE TABLE visitors (
+    visit_id        TEXT PRIMARY KEY,
+    visit_no        INTEGER NOT NULL UNIQUE,
+    name            TEXT NOT NULL,
+    phone           TEXT NOT NULL,
+    id_number       TEXT,
+    purpose         TEXT NOT NULL,
+    host_department TEXT NOT NULL,
+    consent_at      TEXT NOT NULL,
+    opened_at       TEXT NOT NULL,
+    expires_at      TEXT NOT NULL,
+    closed_at       TEXT,
+    closed_how      TEXT CHECK (closed_how IN ('scanned','auto','staff')),
+    pass_token      TEXT NOT NULL
+);
+CREATE INDEX visitors_open ON visitors(closed_at);
+
+CREATE TABLE staff (
+    staff_no     TEXT PRIMARY KEY,
+    name         TEXT NOT NULL,
+    role         TEXT NOT NULL CHECK (role IN ('desk','supervisor')),
+    pin_hash     TEXT NOT NULL,
+    card_no      TEXT UNIQUE,
+    active       INTEGER NOT NULL DEFAULT 1,
+    -- local bookkeeping
+    pin_failures INTEGER NOT NULL DEFAULT 0,
+    locked_until TEXT
+);
+
+-- hash-chained: hash = sha256(prev_hash + canonical JSON of the row without hash)
+CREATE TABLE audit_log (
+    id        INTEGER PRIMARY KEY,
+    at        TEXT NOT NULL,
+    actor     TEXT NOT NULL,
+    action    TEXT NOT NULL,
+    subject   TEXT NOT NULL DEFAULT '',
+    detail    TEXT NOT NULL DEFAULT '{}',
+    prev_hash TEXT NOT NULL,
+    hash      TEXT NOT NULL
+);
+
+CREATE TABLE outbox (
+    event_id    TEXT PRIMARY KEY,
+    seq         INTEGER NOT NULL UNIQUE,
+    kind        TEXT NOT NULL,
+    occurred_at TEXT NOT NULL,
+    priority    INTEGER NOT NULL DEFAULT 0,
+    payload     TEXT NOT NULL,
+    status      TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending','applied','duplicate','conflict','rejected')),
+    detail      TEXT NOT NULL DEFAULT '',
+    rule        TEXT NOT NULL DEFAULT '',
+    pushed_at   TEXT
+);
+CREATE INDEX outbox_pending ON outbox(status, priority DESC, seq);
+
+CREATE TABLE days_closed (
+    day       TEXT PRIMARY KEY,
+    staff_no  TEXT NOT NULL,
+    closed_at TEXT NOT NULL,
+    report    TEXT NOT NULL
+);
+
+CREATE TABLE fee_schedule (
+    id   TEXT PRIMARY KEY,
+    data TEXT NOT NULL
+);
+"""
+
+# (version, description, SQL script). Applied in order inside one transaction each.
+MIGRATIONS: Final[tuple[tuple[int, str, str], ...]] = (
+    (1, "initial schema", SCHEMA_V1),
+)
+
+LATEST_VERSION: Final = MIGRATIONS[-1][0]
