@@ -14,8 +14,8 @@ import datetime as dt
 import enum
 import re
 
-_STAFF_RE = re.compile(r"^S\d{4,6}$")
-_KIOSK_RE = re.compile(r"^K\d{2,4}$")
+_STAFF_RE = re.compile(r"S[0-9]{4,6}")
+_KIOSK_RE = re.compile(r"K[0-9]{2,4}")
 
 
 def luhn_digit(digits: str) -> str:
@@ -31,8 +31,13 @@ def luhn_digit(digits: str) -> str:
     return str((10 - total % 10) % 10)
 
 
+def _ascii_digits(text: str) -> bool:
+    """Only 0-9: ``str.isdigit`` also accepts "²" and "١", which ``int`` then refuses or misreads."""
+    return text.isascii() and text.isdigit()
+
+
 def luhn_ok(number: str) -> bool:
-    return len(number) >= 2 and number.isdigit() and luhn_digit(number[:-1]) == number[-1]
+    return len(number) >= 2 and _ascii_digits(number) and luhn_digit(number[:-1]) == number[-1]
 
 
 def make_card_no(serial: int) -> str:
@@ -54,11 +59,11 @@ def is_item_barcode(text: str) -> bool:
 
 
 def is_staff_no(text: str) -> bool:
-    return bool(_STAFF_RE.match(text))
+    return bool(_STAFF_RE.fullmatch(text))
 
 
 def is_kiosk_id(text: str) -> bool:
-    return bool(_KIOSK_RE.match(text))
+    return bool(_KIOSK_RE.fullmatch(text))
 
 
 class PaymentProvider(enum.StrEnum):
@@ -68,7 +73,7 @@ class PaymentProvider(enum.StrEnum):
 
 def payment_provider(code: str) -> PaymentProvider | None:
     """Which wallet made this payment code, or None if it is not one."""
-    if not code.isdigit():
+    if not _ascii_digits(code):
         return None
     if len(code) == 18 and 10 <= int(code[:2]) <= 15:
         return PaymentProvider.WECHAT

@@ -9,8 +9,8 @@ from kiosk.errors import ValidationError
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK_CHARS = "10X98765432"
-_ID_RE = re.compile(r"^\d{17}[\dX]$")
-_MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
+_ID_RE = re.compile(r"[0-9]{17}[0-9X]")
+_MOBILE_RE = re.compile(r"1[3-9][0-9]{9}")
 
 
 def id_check_char(first17: str) -> str:
@@ -32,7 +32,7 @@ def validate_resident_id(text: str, *, today: dt.date | None = None) -> str:
     value = normalize_resident_id(text)
     if len(value) != 18:
         raise ValidationError("id.length", f"ID number must have 18 characters, got {len(value)}")
-    if not _ID_RE.match(value):
+    if not _ID_RE.fullmatch(value):
         raise ValidationError("id.format", "ID number must be 17 digits and a digit or X")
     if id_check_char(value[:17]) != value[17]:
         raise ValidationError("id.checksum", "ID number check character does not match")
@@ -70,7 +70,7 @@ def validate_mobile(text: str) -> str:
     value = text.strip().replace(" ", "").replace("-", "")
     if value.startswith("+86"):
         value = value[3:]
-    if not _MOBILE_RE.match(value):
+    if not _MOBILE_RE.fullmatch(value):
         raise ValidationError("phone.invalid", "mobile number must be 11 digits starting 13-19")
     return value
 

@@ -8,7 +8,7 @@ from kiosk.errors import ValidationError
 
 Fen = int
 
-_YUAN_RE = re.compile(r"^\s*¥?\s*(\d{1,9})(?:\.(\d{1,2}))?\s*$")
+_YUAN_RE = re.compile(r"\s*¥?\s*([0-9]{1,9})(?:\.([0-9]{1,2}))?\s*")
 
 
 def format_fen(amount: Fen, *, symbol: str = "¥") -> str:
@@ -22,7 +22,7 @@ def format_fen(amount: Fen, *, symbol: str = "¥") -> str:
 
 def parse_yuan(text: str) -> Fen:
     """``"12.5"`` -> ``1250``. Raises ValidationError for anything else."""
-    m = _YUAN_RE.match(text)
+    m = _YUAN_RE.fullmatch(text)
     if not m:
         raise ValidationError("money.invalid", f"not an amount: {text!r}")
     yuan, frac = m.group(1), (m.group(2) or "")
