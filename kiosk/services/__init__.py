@@ -1,1 +1,46 @@
-"""Use cases: each takes its collaborators in the constructor and runs one atomic transaction."""
+"""Use cases: each takes its collaborators in the constructor and runs one atomic transaction.
+
+``KioskServices`` wires them together from one store, clock, payment gateway and card writer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from kiosk.clock import Clock
+from kiosk.services.cards import CardService
+from kiosk.services.config import ServicesConfig
+from kiosk.services.fees import FeeService
+from kiosk.services.ports import CardWriter, PaymentGateway
+from kiosk.services.returns import ReturnService
+from kiosk.services.staff import StaffService
+from kiosk.services.visitors import VisitorService
+
+if TYPE_CHECKING:
+    from server_client.store import Store
+
+
+@dataclass(frozen=True)
+class KioskServices:
+    cards: CardService
+    fees: FeeService
+    returns: ReturnService
+    visitors: VisitorService
+    staff: StaffService
+    store: Store
+
+
+def build_services(store: Store, clock: Clock, gateway: PaymentGateway, writer: CardWriter,
+                   config: ServicesConfig) -> KioskServices:
+    return KioskServices(
+        cards=CardService(store, clock, gateway, writer, config),
+        fees=FeeService(store, clock, gateway, config),
+        returns=ReturnService(store, clock, config),
+        visitors=VisitorService(store, clock, config),
+        staff=StaffService(store, clock, config),
+        store=store,
+    )
+
+
+__all__ = ["KioskServices", "ServicesConfig", "build_services"]

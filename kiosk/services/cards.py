@@ -1,0 +1,409 @@
+"""Reader cards: tap (identify), new card, renewal, report lost, replacement.
+
+Order inside each paid use case: validate -> charge -> records (uncommitted) -> card write
+(the writer reads back and compares) -> COMMIT of records, audit, outbox and receipt in one
+transaction. Any failure after the charge refunds it and rolls every row back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sqlite3
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from kiosk.clock import Clock
+from kiosk.domain import events, pins
+from kiosk.domain.codes import make_card_no
+from kiosk.domain.fees import FeeKind, ReaderCategory, add_months
+from kiosk.domain.identity import validate_mobile, validate_resident_id
+from kiosk.domain.money import Fen
+from kiosk.domain.receipts import Receipt, ReceiptKind, ReceiptLine
+from kiosk.domain.tokens import CardToken, decode_card_token, encode_card_token
+from kiosk.errors import NotFound, TokenError, ValidationError
+from kiosk.services.common import (
+    Paid,
+    StaffSession,
+    Tender,
+    charged,
+    new_id,
+    record_payment,
+)
+from kiosk.services.config import ServicesConfig
+from kiosk.services.errors import CardRefused, FeesOwed, ReaderExists
+from kiosk.services.pinlock import check_pin
+from kiosk.services.ports import CardWriter, PaymentGateway
+from kiosk.services.views import ReaderSummary, fee_line, open_fees, reader_receipt, summary
+
+if TYPE_CHECKING:
+    from server_client.store import Store, Tx
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class NewReader:
+    """What the reader types on the new-card form."""
+
+    name: str
+    id_number: str
+    phone: str
+    category: str
+    pin: str
+
+
+@dataclass(frozen=True, slots=True)
+class CardResult:
+    reader_id: str
+    card_no: str
+    generation: int
+    expires_on: dt.date
+    amount: Fen
+    payment_id: str | None
+    receipt: Receipt
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderAuth:
+    """A reader who proved who they are with ID number + PIN (for replacement)."""
+
+    reader_id: str
+    name_masked: str
+    at: dt.datetime
+
+
+def actor_of(staff: StaffSession | None, fallback: str = "self-service") -> str:
+    return staff.staff_no if staff is not None else fallback
+
+
+class CardService:
+    """Reader-card use cases. Raises CardRefused, ReaderExists, FeesOwed, PinWrong, PinLocked,
+    PaymentError, TokenError, ValidationError, DeviceError (card reader), StoreError."""
+
+    def __init__(self, store: Store, clock: Clock, gateway: PaymentGateway, writer: CardWriter,
+                 config: ServicesConfig) -> None:
+        self.store = store
+        self.clock = clock
+        self.gateway = gateway
+        self.writer = writer
+        self.cfg = config
+
+    # -- tap -----------------------------------------------------------------------------------
+    def identify_card(self, uid: bytes, raw_token: bytes, *, allow_expired: bool = False) -> ReaderSummary:
+        """The reader behind a tapped card, or a refusal.
+
+        Raises TokenError (blank, foreign, copied, tampered...), CardRefused with
+        ``card.unknown``, ``card.lost`` (reported lost or replaced, even for an exact copy),
+        ``card.cancelled``, ``card.expired`` (unless ``allow_expired``, as renewal does).
+        """
+        today = self.clock.now().date()
+        token = decode_card_token(raw_token, uid, self.cfg.library_key)
+        with self.store.transaction() as tx:
+            card, reader = self._card_and_reader(tx, token, uid)
+            expires = dt.date.fromisoformat(card["expires_on"])
+            if expires < today and not allow_expired:
+                raise CardRefused("card.expired", "card expired", expires_on=expires.isoformat())
+            return summary(tx, reader, card, today)
+
+    def tap(self, *, allow_expired: bool = False) -> ReaderSummary:
+        """Identify the card on the reader now. Raises CardRefused ``card.none`` if none."""
+        uid = self._uid()
+        return self.identify_card(uid, self.writer.read_token(uid), allow_expired=allow_expired)
+
+    def _uid(self) -> bytes:
+        uid = self.writer.current_uid()
+        if uid is None:
+            raise CardRefused("card.none", "no card on the reader")
+        return uid
+
+    def _card_and_reader(self, tx: Tx, token: CardToken, uid: bytes) -> tuple[sqlite3.Row, sqlite3.Row]:
+        card = tx.one("SELECT * FROM cards WHERE card_no = ?", (token.card_no,))
+        if card is None:
+            raise CardRefused("card.unknown", f"no card {token.card_no}")
+        if card["status"] in ("lost", "replaced"):
+            raise CardRefused("card.lost", "card reported lost")
+        if card["status"] == "cancelled":
+            raise CardRefused("card.cancelled", "card cancelled")
+        if token.generation < int(card["generation"]):
+            raise CardRefused("card.lost", "older generation of a replaced card")
+        if card["uid"] != uid.hex():
+            raise CardRefused("card.unknown", "card UID does not match the one issued")
+        reader = tx.one("SELECT * FROM readers WHERE reader_id = ?", (card["reader_id"],))
+        if reader is None:
+            raise CardRefused("card.unknown", "card without a reader")
+        if reader["status"] != "active":
+            raise CardRefused("card.cancelled", "reader cancelled")
+        return card, reader
+
+    def _blank_card_uid(self) -> bytes:
+        """The UID of a card that may be written: blank, foreign, or one of ours no longer live.
+
+        Raises CardRefused ``card.none`` / ``card.in_use``.
+        """
+        uid = self._uid()
+        raw = self.writer.read_token(uid)
+        try:
+            token = decode_card_token(raw, uid, self.cfg.library_key)
+        except TokenError:
+            token = None  # blank, foreign or unreadable: free to write
+        if token is not None:
+            live = self.store.read_one("SELECT 1 FROM cards WHERE card_no = ? AND status = 'active'",
+                                       (token.card_no,))
+            if live is not None:
+                raise CardRefused("card.in_use", "this card is issued to a reader")
+        if self.store.read_one("SELECT 1 FROM cards WHERE uid = ? AND status = 'active'",
+                               (uid.hex(),)) is not None:
+            raise CardRefused("card.in_use", "this card is issued to a reader")
+        return uid
+
+    def _next_card_no(self, tx: Tx) -> str:
+        return make_card_no(self.cfg.card_serial_base() + tx.next_counter("card_serial"))
+
+    def _write(self, uid: bytes, card_no: str, generation: int, expires_on: dt.date) -> None:
+        data = encode_card_token(CardToken(card_no, generation, expires_on), uid, self.cfg.library_key)
+        self.writer.write_token(uid, data)
+
+    def _paid_fees(self, tx: Tx, *, reader_id: str, fees: list[tuple[str, Fen, str]],
+                   paid: Paid, receipt_no: str, staff: StaffSession | None,
+                   now: dt.datetime) -> str | None:
+        """Insert fees paid at once (kind, amount, description), their events and the payment."""
+        allocations: list[tuple[str, Fen]] = []
+        for kind, amount, description in fees:
+            if amount <= 0:
+                continue
+            fee_id = new_id()
+            tx.insert("fees", {
+                "fee_id": fee_id, "reader_id": reader_id, "kind": kind, "amount": amount,
+                "paid": amount, "status": "paid", "description": description, "created_at": now,
+            })
+            tx.emit(events.FEE_ASSESSED, {"fee_id": fee_id, "reader_id": reader_id, "kind": kind,
+                                          "amount": amount, "description": description},
+                    occurred_at=now)
+            allocations.append((fee_id, amount))
+        if paid.amount == 0:
+            return None
+        payment_id = record_payment(tx, paid=paid, reader_id=reader_id, receipt_no=receipt_no,
+                                    allocations=allocations,
+                                    staff_no=staff.staff_no if staff else None, now=now)
+        tx.emit(events.PAYMENT_RECORDED, {
+            "payment_id": payment_id, "reader_id": reader_id, "receipt_no": receipt_no,
+            "method": paid.method, "amount": paid.amount,
+            "allocations": [{"fee_id": f, "amount": a} for f, a in allocations],
+            "staff_no": staff.staff_no if staff else None,
+        }, occurred_at=now)
+        return payment_id
+
+    # -- new card ------------------------------------------------------------------------------
+    def new_card(self, req: NewReader, tender: Tender | None, *,
+                 staff: StaffSession | None = None) -> CardResult:
+        """Register a reader and issue a card. See the module doc for the order of steps."""
+        now = self.clock.now()
+        today = now.date()
+        name = req.name.strip()
+        if not 1 <= len(name) <= 50:
+            raise ValidationError("name.invalid", "name must be 1 to 50 characters")
+        id_number = validate_resident_id(req.id_number, today=today)
+        phone = validate_mobile(req.phone)
+        try:
+            category = ReaderCategory(req.category)
+        except ValueError:
+            raise ValidationError("category.invalid", f"unknown category {req.category!r}") from None
+        pin = pins.validate_pin(req.pin)
+        existing = self.store.read_one(
+            "SELECT r.reader_id, c.card_no, c.status FROM readers r LEFT JOIN cards c"
+            " ON c.reader_id = r.reader_id AND c.status IN ('active', 'lost')"
+            " WHERE r.id_number = ? AND r.status = 'active' ORDER BY c.status", (id_number,))
+        if existing is not None:
+            raise ReaderExists(None, "reader already registered",
+                               has_live_card=existing["status"] == "active")
+        uid = self._blank_card_uid()
+        pin_hash = pins.hash_pin(pin, n=self.cfg.pin_n)
+        cat_fees = self.cfg.fees.for_category(category)
+        total = cat_fees.deposit + cat_fees.card_fee
+        expires_on = add_months(today, self.cfg.fees.card_validity_months)
+        reader_id = new_id()
+        if total and tender is not None:
+            tender.validate()
+        with charged(self.gateway, tender, total, f"new-card:{reader_id}") as paid, \
+                self.store.transaction() as tx:
+            card_no = self._next_card_no(tx)
+            reader_row = {
+                "reader_id": reader_id, "name": name, "id_number": id_number, "phone": phone,
+                "category": str(category), "pin_hash": pin_hash, "status": "active",
+                "credit": 0, "registered_at": now,
+            }
+            tx.insert("readers", reader_row)
+            tx.insert("cards", {"card_no": card_no, "reader_id": reader_id, "uid": uid.hex(),
+                                "generation": 1, "status": "active", "issued_at": now,
+                                "expires_on": expires_on})
+            tx.emit(events.READER_REGISTERED, {
+                "reader_id": reader_id, "name": name, "id_number": id_number, "phone": phone,
+                "category": str(category), "pin_hash": pin_hash, "registered_at": now.isoformat(),
+            }, occurred_at=now)
+            tx.emit(events.CARD_ISSUED, {"card_no": card_no, "reader_id": reader_id,
+                                         "uid": uid.hex(), "generation": 1,
+                                         "expires_on": expires_on.isoformat()}, occurred_at=now)
+            receipt_no = tx.next_receipt_no(today)
+            lines = [fee_line(FeeKind.DEPOSIT, cat_fees.deposit), fee_line(FeeKind.CARD, cat_fees.card_fee)]
+            receipt = reader_receipt(
+                self.cfg, receipt_no=receipt_no, kind=ReceiptKind.NEW_CARD, now=now,
+                reader=reader_row, card_no=card_no, lines=lines, total=total, method=paid.method,
+                staff_no=staff.staff_no if staff else "",
+                fields=(("receipt.field.category", f"receipt.category.{category}"),
+                        ("receipt.field.valid_until", expires_on.isoformat())),
+                footer_key="receipt.footer.new_card")
+            tx.add_receipt(receipt)
+            payment_id = self._paid_fees(
+                tx, reader_id=reader_id, paid=paid, receipt_no=receipt_no, staff=staff, now=now,
+                fees=[(FeeKind.DEPOSIT, cat_fees.deposit, ""), (FeeKind.CARD, cat_fees.card_fee, "")])
+            tx.audit(at=now, actor=actor_of(staff), action="card.issued", subject=card_no,
+                     detail={"reader_id": reader_id, "amount": total, "receipt_no": receipt_no})
+            self._write(uid, card_no, 1, expires_on)  # last step before COMMIT
+        log.info("card %s issued to reader %s", card_no, reader_id)
+        return CardResult(reader_id, card_no, 1, expires_on, total, payment_id, receipt)
+
+    # -- renewal -------------------------------------------------------------------------------
+    def renew(self, uid: bytes, raw_token: bytes, months: int, tender: Tender | None, *,
+              staff: StaffSession | None = None) -> CardResult:
+        """Extend a tapped card (expired cards too); rewrites the token with the new expiry.
+
+        Raises FeesOwed while fees owed exceed ``renewal_refused_above``.
+        """
+        now = self.clock.now()
+        today = now.date()
+        fee = self.cfg.fees.renewal_fee_for(months)
+        info = self.identify_card(uid, raw_token, allow_expired=True)
+        if info.balance_owed > self.cfg.fees.renewal_refused_above:
+            raise FeesOwed("fees.owed_above_limit", "pay fees first", owed=info.balance_owed,
+                           limit=self.cfg.fees.renewal_refused_above)
+        if self.writer.current_uid() != uid:
+            raise CardRefused("card.none", "the card was taken off the reader")
+        old_expiry = info.expires_on
+        new_expiry = add_months(max(old_expiry, today), months)
+        with charged(self.gateway, tender, fee, f"renewal:{info.card_no}") as paid, \
+                self.store.transaction() as tx:
+            card, reader = self._card_and_reader(tx, decode_card_token(
+                raw_token, uid, self.cfg.library_key), uid)
+            tx.update("cards", "card_no", info.card_no, {"expires_on": new_expiry})
+            tx.emit(events.CARD_RENEWED, {
+                "card_no": info.card_no, "reader_id": info.reader_id,
+                "previous_expires_on": old_expiry.isoformat(),
+                "expires_on": new_expiry.isoformat(), "months": months}, occurred_at=now)
+            receipt_no = tx.next_receipt_no(today)
+            receipt = reader_receipt(
+                self.cfg, receipt_no=receipt_no, kind=ReceiptKind.RENEWAL, now=now, reader=reader,
+                card_no=info.card_no, lines=[fee_line(FeeKind.RENEWAL, fee, months=months)],
+                total=fee, method=paid.method, staff_no=staff.staff_no if staff else "",
+                fields=(("receipt.field.old_expiry", old_expiry.isoformat()),
+                        ("receipt.field.new_expiry", new_expiry.isoformat())))
+            tx.add_receipt(receipt)
+            payment_id = self._paid_fees(tx, reader_id=info.reader_id, paid=paid,
+                                         receipt_no=receipt_no, staff=staff, now=now,
+                                         fees=[(FeeKind.RENEWAL, fee, f"{months} months")])
+            tx.audit(at=now, actor=actor_of(staff), action="card.renewed", subject=info.card_no,
+                     detail={"expires_on": new_expiry.isoformat(), "amount": fee})
+            self._write(uid, info.card_no, int(card["generation"]), new_expiry)
+        return CardResult(info.reader_id, info.card_no, int(card["generation"]), new_expiry,
+                          fee, payment_id, receipt)
+
+    # -- replacement ---------------------------------------------------------------------------
+    def verify_reader(self, id_number: str, pin: str) -> ReaderAuth:
+        """ID number + PIN. Raises ValidationError, NotFound ``reader.not_found``, PinWrong,
+        PinLocked (after 5 wrong PINs)."""
+        id_number = validate_resident_id(id_number)
+        row = self.store.read_one("SELECT reader_id, name FROM readers WHERE id_number = ?"
+                                  " AND status = 'active'", (id_number,))
+        if row is None:
+            raise NotFound("reader.not_found", "no active reader with this ID number")
+        check_pin(self.store, self.clock, self.cfg, table="readers", key=row["reader_id"],
+                  pin=pin, actor=f"reader:{row['reader_id']}")
+        from kiosk.services.common import mask_name
+
+        return ReaderAuth(row["reader_id"], mask_name(row["name"]), self.clock.now())
+
+    def report_lost(self, auth: ReaderAuth, *, staff: StaffSession | None = None) -> list[str]:
+        """Block every live card of the reader at once (own transaction, priority event)."""
+        now = self.clock.now()
+        with self.store.transaction() as tx:
+            cards = tx.all("SELECT card_no FROM cards WHERE reader_id = ? AND status = 'active'",
+                           (auth.reader_id,))
+            for c in cards:
+                tx.update("cards", "card_no", c["card_no"], {"status": "lost", "blocked_at": now})
+                tx.emit(events.CARD_BLOCKED, {
+                    "card_no": c["card_no"], "reader_id": auth.reader_id, "reason": "lost",
+                    "staff_no": staff.staff_no if staff else None}, occurred_at=now)
+                tx.audit(at=now, actor=actor_of(staff, f"reader:{auth.reader_id}"),
+                         action="card.blocked", subject=c["card_no"], detail={"reason": "lost"})
+        return [str(c["card_no"]) for c in cards]
+
+    def replace(self, auth: ReaderAuth, tender: Tender | None, *,
+                staff: StaffSession | None = None) -> CardResult:
+        """Block the old card first (committed on its own), then issue a new card with the next
+        generation. A failure after the block leaves the block and nothing else."""
+        self.report_lost(auth, staff=staff)
+        now = self.clock.now()
+        today = now.date()
+        old = self.store.read_one(
+            "SELECT card_no, generation, expires_on FROM cards WHERE reader_id = ?"
+            " ORDER BY generation DESC, issued_at DESC LIMIT 1", (auth.reader_id,))
+        if old is None:
+            raise NotFound("card.unknown", "reader has no card to replace")
+        owed = sum(f.due for f in open_fees(_StoreReader(self.store), auth.reader_id))
+        if owed > self.cfg.fees.renewal_refused_above:
+            raise FeesOwed("fees.owed_above_limit", "pay fees first", owed=owed,
+                           limit=self.cfg.fees.renewal_refused_above)
+        uid = self._blank_card_uid()
+        fee = self.cfg.fees.replacement_fee
+        generation = int(old["generation"]) + 1
+        expires_on = dt.date.fromisoformat(old["expires_on"])  # the fee buys a card, not time
+        with charged(self.gateway, tender, fee, f"replacement:{auth.reader_id}") as paid, \
+                self.store.transaction() as tx:
+            reader = tx.one("SELECT * FROM readers WHERE reader_id = ?", (auth.reader_id,))
+            assert reader is not None
+            card_no = self._next_card_no(tx)
+            tx.update("cards", "card_no", old["card_no"], {"status": "replaced"})
+            tx.insert("cards", {"card_no": card_no, "reader_id": auth.reader_id, "uid": uid.hex(),
+                                "generation": generation, "status": "active", "issued_at": now,
+                                "expires_on": expires_on})
+            tx.emit(events.CARD_REPLACED, {
+                "old_card_no": old["card_no"], "card_no": card_no, "reader_id": auth.reader_id,
+                "uid": uid.hex(), "generation": generation,
+                "expires_on": expires_on.isoformat()}, occurred_at=now)
+            receipt_no = tx.next_receipt_no(today)
+            receipt = reader_receipt(
+                self.cfg, receipt_no=receipt_no, kind=ReceiptKind.REPLACEMENT, now=now,
+                reader=reader, card_no=card_no, lines=[fee_line(FeeKind.REPLACEMENT, fee)],
+                total=fee, method=paid.method, staff_no=staff.staff_no if staff else "",
+                fields=(("receipt.field.old_card", _mask(old["card_no"])),
+                        ("receipt.field.old_card_status", "receipt.card_status.lost"),
+                        ("receipt.field.generation", str(generation)),
+                        ("receipt.field.valid_until", expires_on.isoformat())))
+            tx.add_receipt(receipt)
+            payment_id = self._paid_fees(tx, reader_id=auth.reader_id, paid=paid,
+                                         receipt_no=receipt_no, staff=staff, now=now,
+                                         fees=[(FeeKind.REPLACEMENT, fee, "")])
+            tx.audit(at=now, actor=actor_of(staff, f"reader:{auth.reader_id}"),
+                     action="card.replaced", subject=card_no,
+                     detail={"old_card_no": old["card_no"], "generation": generation})
+            self._write(uid, card_no, generation, expires_on)
+        return CardResult(auth.reader_id, card_no, generation, expires_on, fee, payment_id, receipt)
+
+
+def _mask(card_no: str) -> str:
+    from kiosk.services.common import mask_card_no
+
+    return mask_card_no(card_no)
+
+
+class _StoreReader:
+    """Adapts ``Store.read`` to the ``views.Reader`` protocol."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def all(self, sql: str, params: object = ()) -> list[sqlite3.Row]:
+        return self.store.read(sql, params)  # type: ignore[arg-type]
+
+
+__all__ = ["CardResult", "CardService", "NewReader", "ReaderAuth", "ReceiptLine"]

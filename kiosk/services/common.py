@@ -1,0 +1,152 @@
+"""Pieces every use case shares: ids, masking, staff sessions, tenders and the charge step."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import logging
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from kiosk.domain.codes import payment_provider
+from kiosk.domain.money import Fen
+from kiosk.errors import PaymentError, ValidationError
+from kiosk.services.errors import CashStaffOnly, RoleRequired
+from kiosk.services.ports import Charge, PaymentGateway
+
+if TYPE_CHECKING:
+    from server_client.store import Tx
+
+log = logging.getLogger(__name__)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def mask_card_no(card_no: str) -> str:
+    """``20000000012345`` -> ``2000****2345``."""
+    if len(card_no) < 8:
+        return "*" * len(card_no)
+    return card_no[:4] + "****" + card_no[-4:]
+
+
+def mask_name(name: str) -> str:
+    """``张小明`` -> ``张**``; ``Li Wei`` -> ``L*****``: first character only."""
+    name = name.strip()
+    return name[:1] + "*" * max(0, len(name) - 1) if len(name) > 1 else name
+
+
+class Role(enum.StrEnum):
+    DESK = "desk"
+    SUPERVISOR = "supervisor"
+
+
+@dataclass(frozen=True, slots=True)
+class StaffSession:
+    """A logged-in member of staff; passed into every staff-only use case."""
+
+    staff_no: str
+    name: str
+    role: Role
+    started_at: dt.datetime
+
+
+def require_role(session: StaffSession | None, *roles: Role) -> StaffSession:
+    """Raises RoleRequired unless ``session`` has one of ``roles``."""
+    if session is None or session.role not in roles:
+        raise RoleRequired(None, "staff session required", roles=",".join(str(r) for r in roles))
+    return session
+
+
+class Method(enum.StrEnum):
+    WECHAT = "wechat"
+    ALIPAY = "alipay"
+    CASH = "cash"
+
+
+@dataclass(frozen=True, slots=True)
+class Tender:
+    """How the reader pays: a scanned payment code, or cash taken by staff."""
+
+    code: str = ""
+    cash: bool = False
+    staff: StaffSession | None = None
+
+    @classmethod
+    def payment_code(cls, code: str) -> Tender:
+        return cls(code=code.strip())
+
+    @classmethod
+    def cash_by(cls, staff: StaffSession) -> Tender:
+        return cls(cash=True, staff=staff)
+
+    def validate(self) -> None:
+        """Raises CashStaffOnly or ValidationError (``payment.code_invalid``) before any charge."""
+        if self.cash:
+            if self.staff is None or self.staff.role not in (Role.DESK, Role.SUPERVISOR):
+                raise CashStaffOnly()
+            return
+        if payment_provider(self.code) is None:
+            raise ValidationError("payment.code_invalid", "not a WeChat Pay or Alipay code")
+
+
+@dataclass(frozen=True, slots=True)
+class Paid:
+    """What the charge step took; ``amount`` 0 means nothing was due."""
+
+    amount: Fen
+    method: str
+    transaction_id: str = ""
+    charge: Charge | None = None
+
+
+@contextmanager
+def charged(gateway: PaymentGateway, tender: Tender | None, amount: Fen, reference: str) -> Iterator[Paid]:
+    """Take ``amount`` before the body runs; if the body raises, give the money back.
+
+    Raises PaymentError (refused, timeout) from the gateway, CashStaffOnly, ValidationError.
+    """
+    if amount < 0:
+        raise ValueError("amount must not be negative")
+    if amount == 0:
+        yield Paid(0, "")
+        return
+    if tender is None:
+        raise ValidationError("payment.required", "a payment is needed")
+    tender.validate()
+    if tender.cash:
+        yield Paid(amount, Method.CASH)
+        return
+    charge = gateway.charge(code=tender.code, amount=amount, reference=reference)
+    try:
+        yield Paid(amount, charge.provider, charge.transaction_id, charge)
+    except BaseException as err:
+        try:
+            gateway.refund(charge, reason=f"{reference}: {type(err).__name__}")
+            log.warning("charge %s refunded after failure: %s", charge.transaction_id, err)
+        except Exception:  # the original failure stays the one raised; money needs a human
+            log.critical("REFUND FAILED for charge %s (%s fen), reference %s",
+                         charge.transaction_id, charge.amount, reference, exc_info=True)
+        raise
+
+
+def record_payment(tx: Tx, *, paid: Paid, reader_id: str | None, receipt_no: str,
+                   allocations: list[tuple[str, Fen]], staff_no: str | None, now: dt.datetime,
+                   kind: str = "payment") -> str:
+    """Insert a payment (or refund) row and its allocations; returns payment_id."""
+    if paid.amount <= 0:
+        raise PaymentError("payment.nothing_due", "nothing to record")
+    payment_id = new_id()
+    tx.insert("payments", {
+        "payment_id": payment_id, "kind": kind, "reader_id": reader_id, "receipt_no": receipt_no,
+        "method": paid.method, "transaction_id": paid.transaction_id, "amount": paid.amount,
+        "staff_no": staff_no, "created_at": now, "day": now.date(),
+    })
+    for fee_id, amount in allocations:
+        tx.insert("payment_allocations", {"payment_id": payment_id, "fee_id": fee_id,
+                                          "amount": amount})
+    return payment_id

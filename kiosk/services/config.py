@@ -1,0 +1,49 @@
+"""What the use cases need to know about this kiosk and the library (a frozen value)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from kiosk.domain import pins
+from kiosk.domain.fees import FeeSchedule
+
+if TYPE_CHECKING:
+    from config.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class ServicesConfig:
+    """Kiosk identity, the signing key, fee schedule and the house rules the use cases apply."""
+
+    kiosk_id: str
+    kiosk_no: int
+    library_key: bytes
+    fees: FeeSchedule
+    library_name: str = ""
+    language: str = "zh_CN"
+    opening_time: dt.time = dt.time(9, 0)
+    closing_time: dt.time = dt.time(21, 0)
+    pin_n: int = pins.DEFAULT_N
+    pin_max_attempts: int = pins.MAX_ATTEMPTS
+    pin_lockout_minutes: int = 30
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: object) -> ServicesConfig:
+        k = settings.kiosk
+        values: dict[str, object] = {
+            "kiosk_id": k.id, "kiosk_no": k.kiosk_no, "library_key": settings.library_key,
+            "fees": settings.fees, "library_name": k.library_name, "language": k.language,
+            "opening_time": dt.time.fromisoformat(k.opening_time),
+            "closing_time": dt.time.fromisoformat(k.closing_time),
+        }
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+    def closing_on(self, day: dt.date, tz: dt.tzinfo | None) -> dt.datetime:
+        return dt.datetime.combine(day, self.closing_time, tzinfo=tz)
+
+    def card_serial_base(self) -> int:
+        """Card serials are kiosk_no * 10^8 + a local counter: unique across kiosks."""
+        return self.kiosk_no * 10**8

@@ -1,0 +1,124 @@
+"""Fee payment: itemised open fees, pay all or some (oldest first unless chosen)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from kiosk.clock import Clock
+from kiosk.domain import events
+from kiosk.domain.money import Fen
+from kiosk.domain.receipts import Receipt, ReceiptKind
+from kiosk.errors import NotFound, ValidationError
+from kiosk.services.common import StaffSession, Tender, charged, record_payment
+from kiosk.services.config import ServicesConfig
+from kiosk.services.errors import FeesOwed
+from kiosk.services.ports import PaymentGateway
+from kiosk.services.views import FeeView, fee_line, open_fees, reader_receipt
+
+if TYPE_CHECKING:
+    from server_client.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentResult:
+    payment_id: str
+    receipt: Receipt
+    amount: Fen
+    allocations: tuple[tuple[str, Fen], ...]
+
+
+def allocate(fees: list[FeeView], amount: Fen | None) -> list[tuple[str, Fen]]:
+    """Spread ``amount`` over ``fees`` in order (all that is due when None)."""
+    due = sum(f.due for f in fees)
+    if amount is None:
+        amount = due
+    if amount <= 0 or due <= 0:
+        raise ValidationError("payment.nothing_due", "nothing to pay")
+    if amount > due:
+        raise ValidationError("payment.too_much", "amount is more than is owed", due=due)
+    out: list[tuple[str, Fen]] = []
+    left = amount
+    for f in fees:
+        if left <= 0:
+            break
+        take = min(left, f.due)
+        if take > 0:
+            out.append((f.fee_id, take))
+            left -= take
+    return out
+
+
+class FeeService:
+    """Pay fees. Raises ValidationError, NotFound, PaymentError, CashStaffOnly, StoreError."""
+
+    def __init__(self, store: Store, clock: Clock, gateway: PaymentGateway,
+                 config: ServicesConfig) -> None:
+        self.store = store
+        self.clock = clock
+        self.gateway = gateway
+        self.cfg = config
+
+    def open_fees(self, reader_id: str) -> list[FeeView]:
+        with self.store.transaction() as tx:
+            return open_fees(tx, reader_id)
+
+    def pay(self, reader_id: str, tender: Tender | None, *, fee_ids: list[str] | None = None,
+            amount: Fen | None = None, staff: StaffSession | None = None) -> PaymentResult:
+        """Pay the chosen fees (all open ones, oldest first, when ``fee_ids`` is None), in full or
+        ``amount`` of them. Validate -> charge -> commit payment, allocations, fee updates,
+        ``payment.recorded``, audit and receipt in one transaction (refund on failure)."""
+        if amount is not None and (not isinstance(amount, int) or isinstance(amount, bool)):
+            raise ValidationError("money.invalid", "amount must be integer fen")
+        now = self.clock.now()
+        fees = self.open_fees(reader_id)
+        if fee_ids is not None:
+            by_id = {f.fee_id: f for f in fees}
+            missing = [i for i in fee_ids if i not in by_id]
+            if missing:
+                raise NotFound("fee.not_open", f"not open: {missing}")
+            fees = [by_id[i] for i in fee_ids]
+        allocations = allocate(fees, amount)
+        total = sum(a for _, a in allocations)
+        if tender is None:
+            raise ValidationError("payment.required", "a payment is needed")
+        tender.validate()
+        with charged(self.gateway, tender, total, f"fees:{reader_id}") as paid, \
+                self.store.transaction() as tx:
+            reader = tx.one("SELECT * FROM readers WHERE reader_id = ?", (reader_id,))
+            if reader is None:
+                raise NotFound("reader.not_found", reader_id)
+            current = {f.fee_id: f for f in open_fees(tx, reader_id)}
+            lines = []
+            for fee_id, part in allocations:
+                f = current.get(fee_id)
+                if f is None or f.due < part:
+                    raise FeesOwed("fees.changed", "the fees changed meanwhile")
+                new_paid = f.paid + part
+                tx.update("fees", "fee_id", fee_id, {
+                    "paid": new_paid, "status": "paid" if new_paid == f.amount else "open"})
+                lines.append(fee_line(f.kind, part, f.description))
+            receipt_no = tx.next_receipt_no(now.date())
+            card = tx.one("SELECT card_no FROM cards WHERE reader_id = ? AND status = 'active'",
+                          (reader_id,))
+            staff_no = staff.staff_no if staff else None
+            receipt = reader_receipt(self.cfg, receipt_no=receipt_no, kind=ReceiptKind.PAYMENT,
+                                     now=now, reader=reader,
+                                     card_no=card["card_no"] if card else "", lines=lines,
+                                     total=total, method=paid.method, staff_no=staff_no or "")
+            tx.add_receipt(receipt)
+            payment_id = record_payment(tx, paid=paid, reader_id=reader_id,
+                                        receipt_no=receipt_no, allocations=allocations,
+                                        staff_no=staff_no, now=now)
+            tx.emit(events.PAYMENT_RECORDED, {
+                "payment_id": payment_id, "reader_id": reader_id, "receipt_no": receipt_no,
+                "method": paid.method, "amount": total,
+                "allocations": [{"fee_id": f, "amount": a} for f, a in allocations],
+                "staff_no": staff_no}, occurred_at=now)
+            tx.audit(at=now, actor=staff_no or "self-service", action="payment.recorded",
+                     subject=payment_id, detail={"amount": total, "method": paid.method,
+                                                 "receipt_no": receipt_no})
+        return PaymentResult(payment_id, receipt, total, tuple(allocations))

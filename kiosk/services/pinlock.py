@@ -1,0 +1,64 @@
+"""PIN checks with lockout: 5 wrong PINs lock the reader or staff account for a while.
+
+Failures and locks are stored (they survive a restart), reset on success, and audited.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+from kiosk.clock import Clock
+from kiosk.domain.pins import verify_pin
+from kiosk.services.config import ServicesConfig
+from kiosk.services.errors import PinLocked, PinWrong
+
+if TYPE_CHECKING:
+    from server_client.store import Store
+
+_TABLES = {"readers": "reader_id", "staff": "staff_no"}
+
+
+def check_pin(store: Store, clock: Clock, cfg: ServicesConfig, *, table: str, key: str,
+              pin: str, actor: str) -> None:
+    """Verify ``pin`` for the row ``key`` of ``table`` (``readers`` or ``staff``).
+
+    Raises PinLocked (``minutes`` left) while locked or on the failure that locks, PinWrong
+    (``attempts_left``) otherwise. The failure count is committed before raising.
+    """
+    key_col = _TABLES[table]
+    now = clock.now()
+    row = store.read_one(f"SELECT pin_hash, pin_failures, locked_until FROM {table}"
+                         f" WHERE {key_col} = ?", (key,))
+    if row is None:
+        raise KeyError(key)
+    if row["locked_until"]:
+        until = dt.datetime.fromisoformat(row["locked_until"])
+        if until > now:
+            raise PinLocked(None, "locked", minutes=_minutes_left(until, now))
+    ok = verify_pin(pin, row["pin_hash"])  # slow: outside the store lock
+    locked_until: dt.datetime | None = None
+    with store.transaction() as tx:
+        current = tx.one(f"SELECT pin_failures FROM {table} WHERE {key_col} = ?", (key,))
+        failures = int(current["pin_failures"]) if current is not None else 0
+        if ok:
+            tx.update(table, key_col, key, {"pin_failures": 0, "locked_until": None})
+            tx.audit(at=now, actor=actor, action="pin.ok", subject=f"{table}:{key}")
+            return
+        failures += 1
+        if failures >= cfg.pin_max_attempts:
+            locked_until = now + dt.timedelta(minutes=cfg.pin_lockout_minutes)
+            tx.update(table, key_col, key, {"pin_failures": 0, "locked_until": locked_until})
+            tx.audit(at=now, actor=actor, action="pin.locked", subject=f"{table}:{key}",
+                     detail={"until": locked_until.isoformat()})
+        else:
+            tx.update(table, key_col, key, {"pin_failures": failures, "locked_until": None})
+            tx.audit(at=now, actor=actor, action="pin.failed", subject=f"{table}:{key}",
+                     detail={"failures": failures})
+    if locked_until is not None:
+        raise PinLocked(None, "too many wrong PINs", minutes=_minutes_left(locked_until, now))
+    raise PinWrong(None, "wrong PIN", attempts_left=cfg.pin_max_attempts - failures)
+
+
+def _minutes_left(until: dt.datetime, now: dt.datetime) -> int:
+    return max(1, -(-int((until - now).total_seconds()) // 60))

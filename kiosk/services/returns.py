@@ -1,0 +1,172 @@
+"""Self-service returns: scan items one after another; one receipt for the batch.
+
+Each scan is its own transaction (a later failure never undoes an earlier check-in). An unknown
+item or one not on loan is a result ("please hand it to the desk"), not an exception, so the
+batch goes on. Scanning an item again says ``already_returned`` and changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from kiosk.clock import Clock
+from kiosk.domain import events
+from kiosk.domain.codes import is_item_barcode
+from kiosk.domain.fees import FeeKind, days_overdue, overdue_fine
+from kiosk.domain.money import Fen, format_fen
+from kiosk.domain.receipts import Receipt, ReceiptKind, ReceiptLine
+from kiosk.services.common import StaffSession, new_id
+from kiosk.services.config import ServicesConfig
+from kiosk.services.views import reader_receipt
+
+if TYPE_CHECKING:
+    from server_client.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class ReturnOutcome(enum.StrEnum):
+    RETURNED = "returned"
+    ALREADY_RETURNED = "already_returned"
+    UNKNOWN_ITEM = "unknown_item"
+    NOT_ON_LOAN = "not_on_loan"
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnResult:
+    barcode: str
+    outcome: ReturnOutcome
+    title: str = ""
+    fine: Fen = 0
+    days_overdue: int = 0
+    hold: bool = False
+    fee_id: str | None = None
+
+    @property
+    def message_id(self) -> str:
+        """``return.ok``, ``return.already_returned``, ``return.unknown_item``, ``return.not_on_loan``."""
+        return "return.ok" if self.outcome is ReturnOutcome.RETURNED else f"return.{self.outcome}"
+
+    @property
+    def to_desk(self) -> bool:
+        return self.outcome in (ReturnOutcome.UNKNOWN_ITEM, ReturnOutcome.NOT_ON_LOAN)
+
+
+class ReturnService:
+    def __init__(self, store: Store, clock: Clock, config: ServicesConfig) -> None:
+        self.store = store
+        self.clock = clock
+        self.cfg = config
+
+    def start(self, *, staff: StaffSession | None = None) -> ReturnSession:
+        return ReturnSession(self, staff)
+
+    def check_in(self, barcode: str, *, staff: StaffSession | None = None) -> ReturnResult:
+        """Check one item in (idempotent). Raises StoreError only."""
+        barcode = barcode.strip()
+        if not is_item_barcode(barcode):
+            return ReturnResult(barcode, ReturnOutcome.UNKNOWN_ITEM)
+        now = self.clock.now()
+        today = now.date()
+        actor = staff.staff_no if staff else "self-service"
+        with self.store.transaction() as tx:
+            item = tx.one("SELECT * FROM items WHERE barcode = ?", (barcode,))
+            if item is None:
+                return ReturnResult(barcode, ReturnOutcome.UNKNOWN_ITEM)
+            loan = tx.one("SELECT * FROM loans WHERE item_barcode = ? AND returned_at IS NULL",
+                          (barcode,))
+            if loan is None:
+                last = tx.one("SELECT returned_at FROM loans WHERE item_barcode = ?"
+                              " AND returned_at IS NOT NULL ORDER BY returned_at DESC LIMIT 1",
+                              (barcode,))
+                if last is not None and last["returned_at"][:10] == today.isoformat():
+                    return ReturnResult(barcode, ReturnOutcome.ALREADY_RETURNED, item["title"])
+                return ReturnResult(barcode, ReturnOutcome.NOT_ON_LOAN, item["title"])
+            due = dt.date.fromisoformat(loan["due_on"])
+            fine = overdue_fine(due, today, self.cfg.fees)
+            late = days_overdue(due, today)
+            hold = bool(item["hold"])
+            fee_id: str | None = None
+            tx.update("loans", "loan_id", loan["loan_id"], {"returned_at": now})
+            tx.update("items", "barcode", barcode, {"status": "available"})
+            if fine > 0:
+                fee_id = new_id()
+                description = f"{item['title']} ({late}d)"
+                tx.insert("fees", {
+                    "fee_id": fee_id, "reader_id": loan["reader_id"], "kind": FeeKind.OVERDUE,
+                    "amount": fine, "paid": 0, "status": "open", "description": description,
+                    "created_at": now, "loan_id": loan["loan_id"], "item_barcode": barcode})
+                tx.emit(events.FEE_ASSESSED, {
+                    "fee_id": fee_id, "reader_id": loan["reader_id"], "kind": str(FeeKind.OVERDUE),
+                    "amount": fine, "description": description, "loan_id": loan["loan_id"],
+                    "item_barcode": barcode}, occurred_at=now)
+            tx.emit(events.LOAN_RETURNED, {
+                "loan_id": loan["loan_id"], "item_barcode": barcode, "reader_id": loan["reader_id"],
+                "returned_at": now.isoformat(), "fine_fee_id": fee_id, "hold": hold},
+                occurred_at=now)
+            tx.audit(at=now, actor=actor, action="loan.returned", subject=barcode,
+                     detail={"loan_id": loan["loan_id"], "fine": fine, "hold": hold})
+        return ReturnResult(barcode, ReturnOutcome.RETURNED, item["title"], fine, late, hold, fee_id)
+
+
+@dataclass
+class ReturnSession:
+    """Collects the scans of one reader at the return station; ``finish()`` makes the receipt."""
+
+    service: ReturnService
+    staff: StaffSession | None = None
+    results: list[ReturnResult] = field(default_factory=list)
+
+    def scan(self, barcode: str) -> ReturnResult:
+        barcode = barcode.strip()
+        if any(r.barcode == barcode and r.outcome is ReturnOutcome.RETURNED for r in self.results):
+            first = next(r for r in self.results if r.barcode == barcode)
+            result = ReturnResult(barcode, ReturnOutcome.ALREADY_RETURNED, first.title)
+        else:
+            result = self.service.check_in(barcode, staff=self.staff)
+        self.results.append(result)
+        return result
+
+    @property
+    def total_fines(self) -> Fen:
+        return sum(r.fine for r in self.results)
+
+    def finish(self) -> Receipt | None:
+        """Store and return one receipt listing every scanned item (None if nothing scanned)."""
+        if not self.results:
+            return None
+        svc = self.service
+        now = svc.clock.now()
+        lines = []
+        for r in self.results:
+            if r.outcome is ReturnOutcome.RETURNED:
+                if r.fine:
+                    detail_key, params = "receipt.line.overdue", {
+                        "days": r.days_overdue, "amount": format_fen(r.fine)}
+                else:
+                    detail_key, params = "receipt.line.returned_on_time", {}
+                lines.append(ReceiptLine(text=r.title or r.barcode, amount=r.fine or None,
+                                         detail_key=detail_key, params=params))
+                if r.hold:
+                    lines.append(ReceiptLine(key="receipt.line.hold"))
+            else:
+                lines.append(ReceiptLine(text=r.title or r.barcode,
+                                         detail_key=f"receipt.line.{r.outcome}"))
+        with svc.store.transaction() as tx:
+            receipt_no = tx.next_receipt_no(now.date())
+            receipt = reader_receipt(
+                svc.cfg, receipt_no=receipt_no, kind=ReceiptKind.RETURNS, now=now, reader=None,
+                lines=lines, total=self.total_fines or None,
+                staff_no=self.staff.staff_no if self.staff else "",
+                fields=(("receipt.field.items", str(sum(
+                    r.outcome is ReturnOutcome.RETURNED for r in self.results))),),
+                footer_key="receipt.footer.returns")
+            tx.add_receipt(receipt)
+            tx.audit(at=now, actor=self.staff.staff_no if self.staff else "self-service",
+                     action="returns.receipt", subject=receipt_no,
+                     detail={"items": [r.barcode for r in self.results]})
+        return receipt

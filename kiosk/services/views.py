@@ -1,0 +1,133 @@
+"""Read models the UI shows (frozen dataclasses) and the queries that build them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from kiosk.domain.fees import FeeKind
+from kiosk.domain.identity import mask_mobile, mask_resident_id
+from kiosk.domain.money import Fen
+from kiosk.domain.receipts import Receipt, ReceiptKind, ReceiptLine
+from kiosk.services.common import mask_card_no, mask_name
+from kiosk.services.config import ServicesConfig
+
+if TYPE_CHECKING:
+    import sqlite3
+
+
+class Reader(Protocol):
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LoanView:
+    loan_id: str
+    barcode: str
+    title: str
+    due_on: dt.date
+    days_overdue: int
+
+
+@dataclass(frozen=True, slots=True)
+class FeeView:
+    fee_id: str
+    kind: str
+    amount: Fen
+    paid: Fen
+    description: str
+    created_at: str
+
+    @property
+    def due(self) -> Fen:
+        return self.amount - self.paid
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderSummary:
+    """What a tapped card shows: masked identity, expiry, balance owed, open loans."""
+
+    reader_id: str
+    card_no: str
+    card_no_masked: str
+    name_masked: str
+    id_masked: str
+    phone_masked: str
+    category: str
+    expires_on: dt.date
+    expired: bool
+    generation: int
+    balance_owed: Fen
+    open_loans: tuple[LoanView, ...]
+    open_fees: tuple[FeeView, ...]
+
+
+def open_fees(db: Reader, reader_id: str) -> list[FeeView]:
+    """Open fees of a reader, oldest first."""
+    rows = db.all("SELECT fee_id, kind, amount, paid, description, created_at FROM fees"
+                  " WHERE reader_id = ? AND status = 'open' ORDER BY created_at, fee_id",
+                  (reader_id,))
+    return [FeeView(r["fee_id"], r["kind"], int(r["amount"]), int(r["paid"]), r["description"],
+                    r["created_at"]) for r in rows]
+
+
+def open_loans(db: Reader, reader_id: str, today: dt.date) -> list[LoanView]:
+    rows = db.all("SELECT l.loan_id, l.item_barcode, i.title, l.due_on FROM loans l"
+                  " JOIN items i ON i.barcode = l.item_barcode"
+                  " WHERE l.reader_id = ? AND l.returned_at IS NULL ORDER BY l.due_on",
+                  (reader_id,))
+    out = []
+    for r in rows:
+        due = dt.date.fromisoformat(r["due_on"])
+        out.append(LoanView(r["loan_id"], r["item_barcode"], r["title"], due,
+                            max(0, (today - due).days)))
+    return out
+
+
+def summary(db: Reader, reader: sqlite3.Row, card: sqlite3.Row, today: dt.date) -> ReaderSummary:
+    fees = open_fees(db, reader["reader_id"])
+    expires = dt.date.fromisoformat(card["expires_on"])
+    return ReaderSummary(
+        reader_id=reader["reader_id"], card_no=card["card_no"],
+        card_no_masked=mask_card_no(card["card_no"]), name_masked=mask_name(reader["name"]),
+        id_masked=mask_resident_id(reader["id_number"]), phone_masked=mask_mobile(reader["phone"]),
+        category=reader["category"], expires_on=expires, expired=expires < today,
+        generation=int(card["generation"]), balance_owed=sum(f.due for f in fees),
+        open_loans=tuple(open_loans(db, reader["reader_id"], today)), open_fees=tuple(fees),
+    )
+
+
+FEE_LINE_KEYS: dict[str, str] = {
+    FeeKind.DEPOSIT: "receipt.item.deposit",
+    FeeKind.CARD: "receipt.item.card_fee",
+    FeeKind.REPLACEMENT: "receipt.item.replacement_fee",
+    FeeKind.RENEWAL: "receipt.item.renewal",
+    FeeKind.OVERDUE: "receipt.item.overdue_fine",
+    FeeKind.LOST_ITEM: "receipt.item.lost_item",
+}
+
+
+def fee_line(kind: str, amount: Fen, description: str = "", **params: Any) -> ReceiptLine:
+    return ReceiptLine(key=FEE_LINE_KEYS.get(kind, "receipt.item.fees_paid"), amount=amount,
+                       detail=description, params=dict(params))
+
+
+def reader_receipt(cfg: ServicesConfig, *, receipt_no: str, kind: ReceiptKind,
+                   now: dt.datetime, reader: sqlite3.Row | dict[str, Any] | None,
+                   card_no: str = "", lines: Sequence[ReceiptLine] = (),
+                   fields: Sequence[tuple[str, str]] = (), total: Fen | None = None,
+                   method: str = "", staff_no: str = "", qr_data: str = "",
+                   footer_key: str = "receipt.footer.default") -> Receipt:
+    """A receipt with the reader's name, ID and phone masked."""
+    return Receipt(
+        receipt_no=receipt_no, kind=kind, kiosk_id=cfg.kiosk_id, issued_at=now,
+        language=cfg.language, library_name=cfg.library_name,
+        reader_name=mask_name(reader["name"]) if reader is not None else "",
+        card_no_masked=mask_card_no(card_no) if card_no else "",
+        id_masked=mask_resident_id(reader["id_number"]) if reader is not None else "",
+        phone_masked=mask_mobile(reader["phone"]) if reader is not None else "",
+        fields=tuple(fields), lines=tuple(lines), total=total, payment_method=method,
+        staff_no=staff_no, qr_data=qr_data, footer_key=footer_key,
+    )

@@ -1,0 +1,202 @@
+"""Visitors: register (with consent), signed pass valid until closing, sign out by pass,
+on-site roster, automatic close of open visits at closing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from kiosk.clock import Clock
+from kiosk.domain import events
+from kiosk.domain.identity import (
+    mask_mobile,
+    mask_resident_id,
+    validate_mobile,
+    validate_resident_id,
+)
+from kiosk.domain.receipts import Receipt, ReceiptKind, ReceiptLine
+from kiosk.domain.tokens import VisitorPass, decode_visitor_pass, encode_visitor_pass
+from kiosk.errors import DomainError, NotFound, ValidationError
+from kiosk.services.common import Role, StaffSession, mask_name, require_role
+from kiosk.services.config import ServicesConfig
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from server_client.store import Store, Tx
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class VisitorRequest:
+    name: str
+    phone: str
+    purpose: str
+    host_department: str
+    consent: bool
+    id_number: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    visit_id: str
+    name_masked: str
+    phone_masked: str
+    purpose: str
+    host_department: str
+    opened_at: dt.datetime
+    expires_at: dt.datetime
+    closed_at: dt.datetime | None
+    closed_how: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class VisitResult:
+    visit: Visit
+    pass_text: str
+    receipt: Receipt
+
+
+@dataclass(frozen=True, slots=True)
+class SignOutResult:
+    visit: Visit
+    already_closed: bool
+
+
+def _visit(row: sqlite3.Row) -> Visit:
+    return Visit(
+        visit_id=row["visit_id"], name_masked=mask_name(row["name"]),
+        phone_masked=mask_mobile(row["phone"]), purpose=row["purpose"],
+        host_department=row["host_department"],
+        opened_at=dt.datetime.fromisoformat(row["opened_at"]),
+        expires_at=dt.datetime.fromisoformat(row["expires_at"]),
+        closed_at=dt.datetime.fromisoformat(row["closed_at"]) if row["closed_at"] else None,
+        closed_how=row["closed_how"])
+
+
+class VisitorService:
+    """Raises ValidationError (``visitor.consent_required``, ``visitor.field``...), DomainError
+    (``visitor.closed`` after closing), NotFound (``visitor.not_found``), TokenError, StoreError."""
+
+    def __init__(self, store: Store, clock: Clock, config: ServicesConfig) -> None:
+        self.store = store
+        self.clock = clock
+        self.cfg = config
+
+    def register(self, req: VisitorRequest) -> VisitResult:
+        now = self.clock.now()
+        if not req.consent:
+            raise ValidationError("visitor.consent_required", "consent to the privacy notice is required")
+        name = req.name.strip()
+        purpose = req.purpose.strip()
+        dept = req.host_department.strip()
+        for key, value in (("name", name), ("purpose", purpose), ("host_department", dept)):
+            if not 1 <= len(value) <= 60:
+                raise ValidationError("visitor.field", f"{key} must be 1 to 60 characters", field=key)
+        phone = validate_mobile(req.phone)
+        id_number = validate_resident_id(req.id_number, today=now.date()) if req.id_number.strip() else None
+        closing = self.cfg.closing_on(now.date(), now.tzinfo)
+        if now >= closing:
+            raise DomainError("visitor.closed", "the library is closed", closing=closing.strftime("%H:%M"))
+        with self.store.transaction() as tx:
+            visit_no = tx.next_counter("visit_no")
+            visit_id = f"{self.cfg.kiosk_id}-V{visit_no:06d}"
+            pass_text = encode_visitor_pass(VisitorPass(self.cfg.kiosk_no, visit_no, closing),
+                                            self.cfg.library_key)
+            tx.insert("visitors", {
+                "visit_id": visit_id, "visit_no": visit_no, "name": name, "phone": phone,
+                "id_number": id_number, "purpose": purpose, "host_department": dept,
+                "consent_at": now, "opened_at": now, "expires_at": closing, "pass_token": pass_text})
+            tx.emit(events.VISIT_OPENED, {
+                "visit_id": visit_id, "name": name, "phone": phone, "id_number": id_number,
+                "purpose": purpose, "host_department": dept, "expires_at": closing.isoformat()},
+                occurred_at=now)
+            receipt_no = tx.next_receipt_no(now.date())
+            receipt = Receipt(
+                receipt_no=receipt_no, kind=ReceiptKind.VISITOR_PASS, kiosk_id=self.cfg.kiosk_id,
+                issued_at=now, language=self.cfg.language, library_name=self.cfg.library_name,
+                reader_name=mask_name(name), phone_masked=mask_mobile(phone),
+                id_masked=mask_resident_id(id_number) if id_number else "",
+                fields=(("receipt.field.visitor", mask_name(name)),
+                        ("receipt.field.purpose", purpose),
+                        ("receipt.field.host_department", dept),
+                        ("receipt.field.valid_until", closing.strftime("%H:%M"))),
+                qr_data=pass_text, footer_key="receipt.footer.visitor_pass")
+            tx.add_receipt(receipt)
+            tx.audit(at=now, actor="self-service", action="visit.opened", subject=visit_id)
+            row = tx.one("SELECT * FROM visitors WHERE visit_id = ?", (visit_id,))
+            assert row is not None
+        return VisitResult(_visit(row), pass_text, receipt)
+
+    def _close(self, tx: Tx, row: sqlite3.Row, now: dt.datetime, how: str, actor: str) -> None:
+        tx.update("visitors", "visit_id", row["visit_id"], {"closed_at": now, "closed_how": how})
+        tx.emit(events.VISIT_CLOSED, {"visit_id": row["visit_id"], "closed_at": now.isoformat(),
+                                      "how": how}, occurred_at=now)
+        tx.audit(at=now, actor=actor, action="visit.closed", subject=row["visit_id"],
+                 detail={"how": how})
+
+    def sign_out(self, pass_text: str) -> SignOutResult:
+        """Close the visit of a scanned pass (a second scan says ``already_closed``)."""
+        vp = decode_visitor_pass(pass_text.strip(), self.cfg.library_key)
+        now = self.clock.now()
+        with self.store.transaction() as tx:
+            row = tx.one("SELECT * FROM visitors WHERE visit_no = ? AND pass_token = ?",
+                         (vp.visit_no, pass_text.strip()))
+            if vp.kiosk_no != self.cfg.kiosk_no or row is None:
+                raise NotFound("visitor.not_found", "no such visit on this kiosk")
+            if row["closed_at"]:
+                return SignOutResult(_visit(row), True)
+            self._close(tx, row, now, "scanned", "self-service")
+            row = tx.one("SELECT * FROM visitors WHERE visit_id = ?", (row["visit_id"],))
+            assert row is not None
+        return SignOutResult(_visit(row), False)
+
+    def close_by_staff(self, staff: StaffSession, visit_id: str) -> None:
+        require_role(staff, Role.DESK, Role.SUPERVISOR)
+        now = self.clock.now()
+        with self.store.transaction() as tx:
+            row = tx.one("SELECT * FROM visitors WHERE visit_id = ?", (visit_id,))
+            if row is None:
+                raise NotFound("visitor.not_found", visit_id)
+            if not row["closed_at"]:
+                self._close(tx, row, now, "staff", staff.staff_no)
+
+    def roster(self) -> list[Visit]:
+        """Everyone on site now (open visits), oldest first."""
+        rows = self.store.read("SELECT * FROM visitors WHERE closed_at IS NULL ORDER BY opened_at")
+        return [_visit(r) for r in rows]
+
+    def roster_receipt(self, staff: StaffSession) -> Receipt:
+        """The on-site roster as a printable receipt (stored in the journal)."""
+        require_role(staff, Role.DESK, Role.SUPERVISOR)
+        now = self.clock.now()
+        with self.store.transaction() as tx:
+            rows = tx.all("SELECT * FROM visitors WHERE closed_at IS NULL ORDER BY opened_at")
+            lines = tuple(ReceiptLine(text=f"{mask_name(r['name'])} {mask_mobile(r['phone'])}",
+                                      detail=f"{r['host_department']} {r['opened_at'][11:16]}")
+                          for r in rows)
+            receipt = Receipt(
+                receipt_no=tx.next_receipt_no(now.date()), kind=ReceiptKind.ROSTER,
+                kiosk_id=self.cfg.kiosk_id, issued_at=now, language=self.cfg.language,
+                library_name=self.cfg.library_name, lines=lines, staff_no=staff.staff_no,
+                fields=(("receipt.field.on_site", str(len(rows))),),
+                footer_key="receipt.footer.roster")
+            tx.add_receipt(receipt)
+            tx.audit(at=now, actor=staff.staff_no, action="visit.roster", subject=receipt.receipt_no,
+                     detail={"on_site": len(rows)})
+        return receipt
+
+    def auto_close(self) -> int:
+        """Close every open visit whose pass has run out (the app calls this on a timer)."""
+        now = self.clock.now()
+        with self.store.transaction() as tx:
+            rows = [r for r in tx.all("SELECT * FROM visitors WHERE closed_at IS NULL")
+                    if dt.datetime.fromisoformat(r["expires_at"]) <= now]
+            for row in rows:
+                self._close(tx, row, now, "auto", "system")
+        if rows:
+            log.info("closed %d visits at closing time", len(rows))
+        return len(rows)
