@@ -1,0 +1,3 @@
+from record_server.cli import main
+
+raise SystemExit(main())

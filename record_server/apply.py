@@ -1,0 +1,484 @@
+"""Apply pushed kiosk events: exactly once, in order per kiosk, with the kiosk's business rules.
+
+One database transaction per batch (one commit, one fsync; the change counter row is locked
+for the batch so pulls see changes in order), and a savepoint per event so a failing event
+is answered ``rejected`` without undoing the others. Idempotency: ``events.event_id`` is the
+primary key and ``(kiosk_id, seq)`` is unique. A ``seq`` above the next expected one is
+answered ``rejected`` with detail ``gap`` and is not stored, so the kiosk resends in order;
+priority events (card blocks) are applied ahead of order and their ``seq`` is skipped later.
+
+Conflict rules (named, recorded in ``conflicts``, answered with ``rule``):
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError as PydanticError
+from sqlalchemy import Connection, func, insert, select, update
+
+from kiosk.clock import CHINA_TZ, Clock
+from kiosk.domain import events as ev
+from kiosk.domain.fees import FeeSchedule, overdue_fine
+from record_server import models as m
+from record_server import schemas as s
+from record_server.changes import publish
+from record_server.db import Database, allocate_seq_block
+
+log = logging.getLogger(__name__)
+
+RULE_BLOCK_BEATS_RENEWAL = "card_block_beats_offline_renewal"
+RULE_DOUBLE_PAYMENT = "double_payment_becomes_credit"
+RULE_RETURN_AFTER_RENEWAL = "return_after_loan_renewal_uses_renewed_due_date"
+RULE_SAME_ID_NUMBER = "same_id_number_merges_into_first_reader"
+RULE_RETURNED_TWICE = "loan_returned_twice_keeps_first_return"
+RULES = {
+    RULE_BLOCK_BEATS_RENEWAL: "A card reported lost or cancelled stays blocked; a renewal made "
+    "offline on it is not applied and its fee is credited to the reader.",
+    RULE_DOUBLE_PAYMENT: "A fee paid twice (two kiosks) counts once; the second amount becomes "
+    "credit on the reader's account.",
+    RULE_RETURN_AFTER_RENEWAL: "A return synced after the loan was renewed is applied; its fine is "
+    "recomputed from the renewed due date and any excess already paid is credited.",
+    RULE_SAME_ID_NUMBER: "A reader registered at two kiosks with the same ID number is merged "
+    "into the reader registered first; the second record's cards and fees move to it.",
+    RULE_RETURNED_TWICE: "A loan returned at two kiosks is checked in once; the second fine is "
+    "not charged.",
+}
+__doc__ = (__doc__ or "") + "\n".join(f"- ``{k}``: {v}" for k, v in RULES.items())
+
+
+class Reject(Exception):
+    """A business rule refused the event; ``reason`` goes back to the kiosk."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class Outcome:
+    status: str = "applied"
+    rule: str | None = None
+    detail: str | None = None
+
+
+@dataclass
+class Context:
+    conn: Connection
+    kiosk_id: str
+    event_id: str
+    occurred_at: dt.datetime
+    now: str
+    schedule: FeeSchedule
+    touched: dict[str, set[str]] = field(default_factory=dict)
+    outcome: Outcome = field(default_factory=Outcome)
+
+    def touch(self, entity: str, entity_id: str) -> None:
+        self.touched.setdefault(entity, set()).add(entity_id)
+
+    def conflict(self, rule: str, entity: str, entity_id: str, decision: str,
+                 **detail: Any) -> None:
+        self.conn.execute(insert(m.conflicts).values(
+            rule=rule, kiosk_id=self.kiosk_id, event_id=self.event_id, entity=entity,
+            entity_id=entity_id, decision=decision,
+            detail=json.dumps(detail, ensure_ascii=False, sort_keys=True),
+            created_at=self.now, resolved=False))
+        self.outcome = Outcome("conflict", rule, decision)
+        log.info("conflict %s on %s %s (event %s)", rule, entity, entity_id, self.event_id)
+
+    def credit(self, reader_id: str, amount: int, rule: str) -> None:
+        if amount <= 0:
+            return
+        self.conn.execute(update(m.readers).where(m.readers.c.reader_id == reader_id)
+                          .values(credit=m.readers.c.credit + amount))
+        self.conn.execute(insert(m.credit_entries).values(
+            reader_id=reader_id, amount=amount, rule=rule, event_id=self.event_id,
+            created_at=self.now))
+        self.touch("reader", reader_id)
+
+
+def local_day(when: dt.datetime) -> str:
+    return when.astimezone(CHINA_TZ).date().isoformat()
+
+
+# ---- helpers -----------------------------------------------------------------------------------
+
+def _row(conn: Connection, table: Any, key: Any, value: str) -> Any:
+    return conn.execute(select(table).where(key == value)).first()
+
+
+def resolve_reader(ctx: Context, reader_id: str) -> str:
+    """The reader an id stands for (following merges). Raises Reject(unknown_reader)."""
+    for _ in range(5):
+        row = ctx.conn.execute(select(m.readers.c.reader_id, m.readers.c.merged_into)
+                               .where(m.readers.c.reader_id == reader_id)).first()
+        if row is None:
+            raise Reject("unknown_reader")
+        if not row.merged_into:
+            return str(row.reader_id)
+        reader_id = row.merged_into
+    raise Reject("unknown_reader")
+
+
+def _card(ctx: Context, card_no: str) -> Any:
+    row = _row(ctx.conn, m.cards, m.cards.c.card_no, card_no)
+    if row is None:
+        raise Reject("unknown_card")
+    return row
+
+
+def _set_card(ctx: Context, card_no: str, **values: Any) -> None:
+    ctx.conn.execute(update(m.cards).where(m.cards.c.card_no == card_no).values(**values))
+    ctx.touch("card", card_no)
+
+
+# ---- handlers ----------------------------------------------------------------------------------
+
+def reader_registered(ctx: Context, p: s.ReaderRegistered) -> None:
+    conn = ctx.conn
+    if _row(conn, m.readers, m.readers.c.reader_id, p.reader_id) is not None:
+        raise Reject("reader_exists")
+    first = conn.execute(
+        select(m.readers.c.reader_id).where(
+            m.readers.c.id_number == p.id_number, m.readers.c.status == "active",
+            m.readers.c.merged_into.is_(None))
+        .order_by(m.readers.c.registered_at).limit(1)).first()
+    conn.execute(insert(m.readers).values(
+        reader_id=p.reader_id, name=p.name, id_number=p.id_number, phone=p.phone,
+        category=p.category, pin_hash=p.pin_hash,
+        status="cancelled" if first else "active", credit=0, registered_at=p.registered_at,
+        merged_into=first.reader_id if first else None, kiosk_id=ctx.kiosk_id))
+    ctx.touch("reader", p.reader_id)
+    if first:
+        ctx.conflict(RULE_SAME_ID_NUMBER, "reader", first.reader_id,
+                     f"reader {p.reader_id} merged into {first.reader_id}",
+                     kept=first.reader_id, merged=p.reader_id)
+
+
+def card_issued(ctx: Context, p: s.CardIssued) -> None:
+    reader_id = resolve_reader(ctx, p.reader_id)
+    if _row(ctx.conn, m.cards, m.cards.c.card_no, p.card_no) is not None:
+        raise Reject("card_exists")
+    ctx.conn.execute(insert(m.cards).values(
+        card_no=p.card_no, reader_id=reader_id, uid=p.uid.upper(), generation=p.generation,
+        status="active", issued_at=ctx.occurred_at.isoformat(), expires_on=p.expires_on))
+    ctx.touch("card", p.card_no)
+
+
+def card_renewed(ctx: Context, p: s.CardRenewed) -> None:
+    card = _card(ctx, p.card_no)
+    if card.status != "active":
+        fee = ctx.schedule.renewal_fee * max(1, -(-p.months // 12))
+        ctx.credit(card.reader_id, fee, RULE_BLOCK_BEATS_RENEWAL)
+        ctx.conflict(RULE_BLOCK_BEATS_RENEWAL, "card", p.card_no,
+                     f"card stays {card.status}; renewal not applied; {fee} fen credited",
+                     card_status=card.status, renewal_expires_on=p.expires_on, credited=fee,
+                     reader_id=card.reader_id)
+        return
+    if p.expires_on > card.expires_on:
+        _set_card(ctx, p.card_no, expires_on=p.expires_on)
+
+
+def card_blocked(ctx: Context, p: s.CardBlocked) -> None:
+    card = _card(ctx, p.card_no)
+    if card.status in ("active",):
+        _set_card(ctx, p.card_no, status=p.reason)
+    elif card.status == "lost" and p.reason == "cancelled":
+        _set_card(ctx, p.card_no, status="cancelled")
+
+
+def card_replaced(ctx: Context, p: s.CardReplaced) -> None:
+    old = _card(ctx, p.old_card_no)
+    reader_id = resolve_reader(ctx, p.reader_id)
+    if _row(ctx.conn, m.cards, m.cards.c.card_no, p.card_no) is not None:
+        raise Reject("card_exists")
+    if p.generation <= old.generation:
+        raise Reject("generation_not_higher")
+    if old.status in ("active", "lost"):
+        _set_card(ctx, p.old_card_no, status="replaced")
+    ctx.conn.execute(insert(m.cards).values(
+        card_no=p.card_no, reader_id=reader_id, uid=p.uid.upper(), generation=p.generation,
+        status="active", issued_at=ctx.occurred_at.isoformat(), expires_on=p.expires_on))
+    ctx.touch("card", p.card_no)
+
+
+def card_cancelled(ctx: Context, p: s.CardCancelled) -> None:
+    card = _card(ctx, p.card_no)
+    if card.status != "cancelled":
+        _set_card(ctx, p.card_no, status="cancelled")
+
+
+def fee_assessed(ctx: Context, p: s.FeeAssessed) -> None:
+    reader_id = resolve_reader(ctx, p.reader_id)
+    if _row(ctx.conn, m.fees, m.fees.c.fee_id, p.fee_id) is not None:
+        raise Reject("fee_exists")
+    amount = p.amount
+    if p.loan_id and p.kind == "overdue":
+        loan = _row(ctx.conn, m.loans, m.loans.c.loan_id, p.loan_id)
+        if loan is not None and loan.fine_allowed is not None and amount > loan.fine_allowed:
+            amount = int(loan.fine_allowed)
+            ctx.conflict(RULE_RETURN_AFTER_RENEWAL, "fee", p.fee_id,
+                         f"fine lowered from {p.amount} to {amount} fen (loan was renewed)",
+                         loan_id=p.loan_id, kiosk_amount=p.amount, amount=amount)
+    ctx.conn.execute(insert(m.fees).values(
+        fee_id=p.fee_id, reader_id=reader_id, kind=p.kind, amount=amount, paid=0,
+        status="paid" if amount == 0 else "open", description=p.description,
+        created_at=ctx.occurred_at.isoformat(), loan_id=p.loan_id, item_barcode=p.item_barcode))
+    ctx.touch("fee", p.fee_id)
+
+
+def fee_waived(ctx: Context, p: s.FeeWaived) -> None:
+    fee = _row(ctx.conn, m.fees, m.fees.c.fee_id, p.fee_id)
+    if fee is None:
+        raise Reject("unknown_fee")
+    if fee.status == "paid":
+        raise Reject("fee_already_paid")
+    if fee.status == "open":
+        ctx.conn.execute(update(m.fees).where(m.fees.c.fee_id == p.fee_id).values(status="waived"))
+        ctx.touch("fee", p.fee_id)
+
+
+def payment_recorded(ctx: Context, p: s.PaymentRecorded) -> None:
+    conn = ctx.conn
+    if _row(conn, m.payments, m.payments.c.payment_id, p.payment_id) is not None:
+        raise Reject("payment_exists")
+    if _row(conn, m.payments, m.payments.c.receipt_no, p.receipt_no) is not None:
+        raise Reject("receipt_no_exists")
+    if sum(a.amount for a in p.allocations) > p.amount:
+        raise Reject("allocations_exceed_amount")
+    reader_id = resolve_reader(ctx, p.reader_id) if p.reader_id else None
+    excess_total = 0
+    doubled: list[str] = []
+    for alloc in p.allocations:
+        fee = _row(conn, m.fees, m.fees.c.fee_id, alloc.fee_id)
+        if fee is None:
+            raise Reject("unknown_fee")
+        owed = 0 if fee.status == "waived" else max(0, fee.amount - fee.paid)
+        take = min(owed, alloc.amount)
+        if take:
+            paid = fee.paid + take
+            conn.execute(update(m.fees).where(m.fees.c.fee_id == fee.fee_id).values(
+                paid=paid, status="paid" if paid >= fee.amount else "open"))
+            ctx.touch("fee", fee.fee_id)
+        if alloc.amount > take:
+            excess_total += alloc.amount - take
+            doubled.append(fee.fee_id)
+            reader_id = reader_id or fee.reader_id
+    conn.execute(insert(m.payments).values(
+        payment_id=p.payment_id, kind="payment", reader_id=reader_id, receipt_no=p.receipt_no,
+        method=p.method, amount=p.amount, credited=excess_total, kiosk_id=ctx.kiosk_id,
+        staff_no=p.staff_no, occurred_at=ctx.occurred_at.isoformat(),
+        occurred_day=local_day(ctx.occurred_at)))
+    if p.method == "credit" and reader_id:
+        conn.execute(update(m.readers).where(m.readers.c.reader_id == reader_id)
+                     .values(credit=m.readers.c.credit - p.amount))
+        ctx.touch("reader", reader_id)
+    if excess_total and reader_id:
+        ctx.credit(reader_id, excess_total, RULE_DOUBLE_PAYMENT)
+        ctx.conflict(RULE_DOUBLE_PAYMENT, "fee", doubled[0],
+                     f"fee already paid; {excess_total} fen credited to reader {reader_id}",
+                     fees=doubled, payment_id=p.payment_id, credited=excess_total,
+                     reader_id=reader_id)
+
+
+def deposit_refunded(ctx: Context, p: s.DepositRefunded) -> None:
+    reader_id = resolve_reader(ctx, p.reader_id)
+    if _row(ctx.conn, m.payments, m.payments.c.payment_id, p.payment_id) is not None:
+        raise Reject("payment_exists")
+    if _row(ctx.conn, m.payments, m.payments.c.receipt_no, p.receipt_no) is not None:
+        raise Reject("receipt_no_exists")
+    ctx.conn.execute(insert(m.payments).values(
+        payment_id=p.payment_id, kind="refund", reader_id=reader_id, receipt_no=p.receipt_no,
+        method="cash", amount=p.amount, credited=0, kiosk_id=ctx.kiosk_id, staff_no=p.staff_no,
+        occurred_at=ctx.occurred_at.isoformat(), occurred_day=local_day(ctx.occurred_at)))
+
+
+def loan_returned(ctx: Context, p: s.LoanReturned) -> None:
+    conn = ctx.conn
+    loan = _row(conn, m.loans, m.loans.c.loan_id, p.loan_id)
+    if loan is None:
+        raise Reject("unknown_loan")
+    if loan.item_barcode != p.item_barcode:
+        raise Reject("item_does_not_match_loan")
+    if loan.returned_at is not None:
+        if p.fine_fee_id:
+            _cancel_fine(ctx, p.fine_fee_id, 0)
+        ctx.conflict(RULE_RETURNED_TWICE, "loan", p.loan_id,
+                     "loan was already returned; this return changes nothing",
+                     first_returned_at=loan.returned_at, returned_at=p.returned_at)
+        return
+    values: dict[str, Any] = {"returned_at": p.returned_at}
+    renewed = loan.renewals > 0
+    allowed = None
+    if renewed:
+        returned_on = dt.datetime.fromisoformat(p.returned_at).astimezone(CHINA_TZ).date()
+        allowed = overdue_fine(dt.date.fromisoformat(loan.due_on), returned_on, ctx.schedule)
+        values["fine_allowed"] = allowed
+    conn.execute(update(m.loans).where(m.loans.c.loan_id == p.loan_id).values(**values))
+    conn.execute(update(m.items).where(m.items.c.barcode == p.item_barcode)
+                 .values(status="available"))
+    ctx.touch("loan", p.loan_id)
+    ctx.touch("item", p.item_barcode)
+    if renewed and allowed is not None:
+        lowered = _cancel_fine(ctx, p.fine_fee_id, allowed) if p.fine_fee_id else None
+        ctx.conflict(RULE_RETURN_AFTER_RENEWAL, "loan", p.loan_id,
+                     f"returned; fine from renewed due date {loan.due_on} is {allowed} fen",
+                     due_on=loan.due_on, fine_allowed=allowed, fine_fee_id=p.fine_fee_id,
+                     fine_lowered_from=lowered)
+
+
+def _cancel_fine(ctx: Context, fee_id: str, allowed: int) -> int | None:
+    """Lower an already-assessed fine to ``allowed``; paid excess becomes credit."""
+    fee = _row(ctx.conn, m.fees, m.fees.c.fee_id, fee_id)
+    if fee is None or fee.amount <= allowed:
+        return None
+    excess_paid = max(0, fee.paid - allowed)
+    status = "waived" if allowed == 0 and fee.paid == 0 else (
+        "paid" if min(fee.paid, allowed) >= allowed else "open")
+    ctx.conn.execute(update(m.fees).where(m.fees.c.fee_id == fee_id).values(
+        amount=allowed, paid=min(fee.paid, allowed), status=status))
+    ctx.touch("fee", fee_id)
+    ctx.credit(fee.reader_id, excess_paid, RULE_RETURN_AFTER_RENEWAL)
+    return int(fee.amount)
+
+
+def visit_opened(ctx: Context, p: s.VisitOpened) -> None:
+    if _row(ctx.conn, m.visits, m.visits.c.visit_id, p.visit_id) is not None:
+        raise Reject("visit_exists")
+    ctx.conn.execute(insert(m.visits).values(
+        visit_id=p.visit_id, kiosk_id=ctx.kiosk_id, name=p.name, phone=p.phone,
+        id_number=p.id_number, purpose=p.purpose, host_department=p.host_department,
+        opened_at=ctx.occurred_at.isoformat(), expires_at=p.expires_at))
+
+
+def visit_closed(ctx: Context, p: s.VisitClosed) -> None:
+    visit = _row(ctx.conn, m.visits, m.visits.c.visit_id, p.visit_id)
+    if visit is None:
+        raise Reject("unknown_visit")
+    if visit.closed_at is None:
+        ctx.conn.execute(update(m.visits).where(m.visits.c.visit_id == p.visit_id)
+                         .values(closed_at=p.closed_at, how=p.how))
+
+
+def day_closed(ctx: Context, p: s.DayClosed) -> None:
+    """The end-of-day report is kept in the event log; nothing else changes."""
+
+
+HANDLERS: dict[str, Callable[[Context, Any], None]] = {
+    ev.READER_REGISTERED: reader_registered,
+    ev.CARD_ISSUED: card_issued,
+    ev.CARD_RENEWED: card_renewed,
+    ev.CARD_BLOCKED: card_blocked,
+    ev.CARD_REPLACED: card_replaced,
+    ev.CARD_CANCELLED: card_cancelled,
+    ev.FEE_ASSESSED: fee_assessed,
+    ev.FEE_WAIVED: fee_waived,
+    ev.PAYMENT_RECORDED: payment_recorded,
+    ev.DEPOSIT_REFUNDED: deposit_refunded,
+    ev.LOAN_RETURNED: loan_returned,
+    ev.VISIT_OPENED: visit_opened,
+    ev.VISIT_CLOSED: visit_closed,
+    ev.DAY_CLOSED: day_closed,
+}
+
+
+def _validation_reason(err: PydanticError) -> str:
+    first = err.errors()[0]
+    where = ".".join(str(x) for x in first.get("loc", ())) or "payload"
+    return f"invalid_payload: {where}: {first.get('msg', 'invalid')}"[:300]
+
+
+class KioskGone(Exception):
+    """The kiosk was revoked or never enrolled."""
+
+
+def push(db: Database, *, kiosk_id: str, envelopes: list[s.EventEnvelope],
+         schedule: FeeSchedule, clock: Clock) -> tuple[list[dict[str, Any]], int]:
+    """Apply one batch from one kiosk. Returns (results in the order given, next expected seq)."""
+    now = clock.now().isoformat()
+    by_id: dict[str, dict[str, Any]] = {}
+    with db.write() as conn:
+        base = allocate_seq_block(conn)
+        kiosk = conn.execute(select(m.kiosks.c.next_seq, m.kiosks.c.revoked_at)
+                             .where(m.kiosks.c.kiosk_id == kiosk_id)).first()
+        if kiosk is None or kiosk.revoked_at:
+            raise KioskGone(kiosk_id)
+        next_seq = int(kiosk.next_seq)
+        ids = [str(e.event_id) for e in envelopes]
+        seen = {r.event_id: r for r in conn.execute(
+            select(m.events.c.event_id, m.events.c.status, m.events.c.kiosk_id)
+            .where(m.events.c.event_id.in_(ids)))}
+        present = {int(r[0]) for r in conn.execute(
+            select(m.events.c.seq).where(m.events.c.kiosk_id == kiosk_id,
+                                         m.events.c.seq >= next_seq))}
+        touched: dict[str, set[str]] = {}
+        rows: list[dict[str, Any]] = []
+        order = sorted(envelopes, key=lambda e: (-e.priority if e.kind in ev.PRIORITY_KINDS
+                                                 else 0, e.seq))
+        for env in order:
+            eid = str(env.event_id)
+            if eid in by_id:
+                continue
+            if eid in seen:
+                prior = seen[eid]
+                if prior.kiosk_id != kiosk_id:
+                    by_id[eid] = {"event_id": eid, "status": "rejected",
+                                  "detail": "event_id_taken"}
+                else:
+                    by_id[eid] = {"event_id": eid, "status": "duplicate",
+                                  "detail": f"already {prior.status}"}
+                continue
+            early_priority = env.kind in ev.PRIORITY_KINDS and env.priority == 1
+            if env.seq < next_seq or env.seq in present:
+                by_id[eid] = {"event_id": eid, "status": "rejected", "detail": "seq_reused"}
+                continue
+            if env.seq > next_seq and not early_priority:
+                by_id[eid] = {"event_id": eid, "status": "rejected",
+                              "detail": f"gap: expected seq {next_seq}"}
+                continue
+            ctx = Context(conn, kiosk_id, eid, env.occurred_at, now, schedule, touched)
+            try:
+                payload = s.PAYLOADS[env.kind].model_validate(env.payload)
+                with conn.begin_nested():
+                    HANDLERS[env.kind](ctx, payload)
+            except PydanticError as err:
+                ctx.outcome = Outcome("rejected", None, _validation_reason(err))
+            except Reject as rej:
+                ctx.outcome = Outcome("rejected", None, rej.reason)
+            out = ctx.outcome
+            if env.seq > next_seq and out.status == "rejected":
+                # a block ahead of order that needs earlier events: keep it for later
+                by_id[eid] = {"event_id": eid, "status": "rejected",
+                              "detail": f"gap: {out.detail}; resend in order"}
+                continue
+            rows.append({
+                "event_id": eid, "kiosk_id": kiosk_id, "seq": env.seq, "kind": env.kind,
+                "occurred_at": env.occurred_at.isoformat(), "occurred_day": local_day(env.occurred_at),
+                "received_at": now, "status": out.status, "rule": out.rule,
+                "detail": (out.detail or "")[:300] or None,
+                "payload": json.dumps(env.payload, ensure_ascii=True, sort_keys=True)})
+            present.add(env.seq)
+            while next_seq in present:
+                next_seq += 1
+            result = {"event_id": eid, "status": out.status}
+            if out.detail:
+                result["detail"] = out.detail
+            if out.rule:
+                result["rule"] = out.rule
+            by_id[eid] = result
+        if rows:
+            conn.execute(insert(m.events), rows)
+        conn.execute(update(m.kiosks).where(m.kiosks.c.kiosk_id == kiosk_id)
+                     .values(next_seq=next_seq, last_push_at=now))
+        publish(conn, touched, base=base)
+    return [by_id[str(e.event_id)] for e in envelopes], next_seq
+
+
+def event_counts(conn: Connection) -> dict[str, int]:
+    rows = conn.execute(select(m.events.c.status, func.count()).group_by(m.events.c.status))
+    return {r[0]: int(r[1]) for r in rows}

@@ -1,0 +1,118 @@
+"""The change log that kiosks pull: one row per entity holding its latest snapshot.
+
+Each write gives the touched entities a new server sequence number; a pull returns entities whose
+sequence is above the cursor, in order, so a new kiosk builds its replica from zero and an old
+one catches up. Blocked cards above the cursor are put at the head of a page.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from kiosk.domain.fees import FeeSchedule
+from record_server import models as m
+from record_server.db import allocate_seq_block
+
+_SNAPSHOT_COLUMNS: dict[str, tuple[Any, Any, tuple[str, ...]]] = {
+    "reader": (m.readers, m.readers.c.reader_id, (
+        "reader_id", "name", "id_number", "phone", "category", "pin_hash", "status", "credit",
+        "registered_at")),
+    "card": (m.cards, m.cards.c.card_no, (
+        "card_no", "reader_id", "uid", "generation", "status", "issued_at", "expires_on")),
+    "item": (m.items, m.items.c.barcode, ("barcode", "title", "author", "call_no", "status", "hold")),
+    "loan": (m.loans, m.loans.c.loan_id, (
+        "loan_id", "item_barcode", "reader_id", "borrowed_at", "due_on", "returned_at")),
+    "fee": (m.fees, m.fees.c.fee_id, (
+        "fee_id", "reader_id", "kind", "amount", "paid", "status", "description", "created_at",
+        "loan_id", "item_barcode")),
+    "staff": (m.staff, m.staff.c.staff_no, ("staff_no", "name", "role", "pin_hash", "card_no", "active")),
+}
+PRIORITY_HEAD_LIMIT = 200
+
+
+def snapshots(conn: Connection, entity: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    table, key, cols = _SNAPSHOT_COLUMNS[entity]
+    out: dict[str, dict[str, Any]] = {}
+    id_list = list(ids)
+    for start in range(0, len(id_list), 500):
+        chunk = id_list[start:start + 500]
+        rows = conn.execute(select(*(table.c[c] for c in cols)).where(key.in_(chunk)))
+        for row in rows:
+            data = dict(row._mapping)
+            if "hold" in data:
+                data["hold"] = bool(data["hold"])
+            if "active" in data:
+                data["active"] = bool(data["active"])
+            out[str(data[cols[0]])] = data
+    return out
+
+
+def _upsert(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    dialect = conn.dialect.name
+    mod: Any = postgresql if dialect == "postgresql" else sqlite
+    stmt = mod.insert(m.changes)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[m.changes.c.entity, m.changes.c.entity_id],
+        set_={"seq": stmt.excluded.seq, "data": stmt.excluded.data},
+    )
+    conn.execute(stmt, rows)
+
+
+def publish(conn: Connection, touched: dict[str, set[str]], *,
+            fee_schedule: FeeSchedule | None = None, base: int | None = None) -> int:
+    """Give every touched entity a new sequence number and store its snapshot; returns the last.
+
+    ``base`` is the counter value already locked by this transaction (allocate_seq_block).
+    """
+    seq = allocate_seq_block(conn) if base is None else base
+    rows: list[dict[str, Any]] = []
+    for entity in ("staff", "item", "reader", "card", "loan", "fee"):
+        ids = touched.get(entity)
+        if not ids:
+            continue
+        for entity_id, data in sorted(snapshots(conn, entity, ids).items()):
+            seq += 1
+            rows.append({"entity": entity, "entity_id": entity_id, "seq": seq,
+                         "data": json.dumps(data, ensure_ascii=False, sort_keys=True)})
+    if fee_schedule is not None:
+        seq += 1
+        rows.append({"entity": "fee_schedule", "entity_id": "current", "seq": seq,
+                     "data": json.dumps(fee_schedule.to_dict(), sort_keys=True)})
+    _upsert(conn, rows)
+    conn.execute(update(m.server_state).where(m.server_state.c.id == 1).values(last_change_seq=seq))
+    return seq
+
+
+def page(conn: Connection, cursor: int, limit: int) -> dict[str, Any]:
+    """Changes above ``cursor``: blocked cards first, then up to ``limit`` in sequence order."""
+    rows = conn.execute(
+        select(m.changes.c.seq, m.changes.c.entity, m.changes.c.entity_id, m.changes.c.data)
+        .where(m.changes.c.seq > cursor).order_by(m.changes.c.seq).limit(limit + 1)
+    ).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = rows[-1].seq if rows else cursor
+    body = [{"seq": r.seq, "entity": r.entity, "id": r.entity_id, "data": json.loads(r.data)}
+            for r in rows]
+    head: list[dict[str, Any]] = []
+    if more:  # blocked cards waiting beyond this page go first
+        later = conn.execute(
+            select(m.changes.c.seq, m.changes.c.entity_id, m.changes.c.data)
+            .join(m.cards, m.cards.c.card_no == m.changes.c.entity_id)
+            .where(m.changes.c.entity == "card", m.changes.c.seq > next_cursor,
+                   m.cards.c.status.in_(("lost", "cancelled")))
+            .order_by(m.changes.c.seq).limit(PRIORITY_HEAD_LIMIT)
+        ).all()
+        head = [{"seq": r.seq, "entity": "card", "id": r.entity_id, "data": json.loads(r.data)}
+                for r in later]
+    blocked_in_page = [c for c in body if c["entity"] == "card"
+                       and c["data"].get("status") in ("lost", "cancelled")]
+    rest = [c for c in body if c not in blocked_in_page] if blocked_in_page else body
+    return {"changes": head + blocked_in_page + rest, "next_cursor": next_cursor, "more": more}

@@ -1,0 +1,211 @@
+"""Database tables of the record server (SQLAlchemy Core; the migrations create them).
+
+Money columns are integer fen. Times are ISO strings with an offset (portable across SQLite
+and PostgreSQL); ``*_day`` columns hold the library-local date for reports.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+server_state = Table(
+    "server_state", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("last_change_seq", BigInteger, nullable=False, default=0),
+)
+
+kiosks = Table(
+    "kiosks", metadata,
+    Column("kiosk_id", String(8), primary_key=True),
+    Column("branch", String(32), nullable=False, default="main"),
+    Column("token_hash", String(64), unique=True),
+    Column("enroll_code_hash", String(64)),
+    Column("enroll_expires_at", String(40)),
+    Column("revoked_at", String(40)),
+    Column("created_at", String(40), nullable=False),
+    Column("next_seq", BigInteger, nullable=False, default=1),
+    Column("last_push_at", String(40)),
+)
+
+staff = Table(
+    "staff", metadata,
+    Column("staff_no", String(8), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("pin_hash", String(200), nullable=False),
+    Column("card_no", String(14)),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("failed_attempts", Integer, nullable=False, default=0),
+    Column("locked", Boolean, nullable=False, default=False),
+)
+
+staff_sessions = Table(
+    "staff_sessions", metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("staff_no", String(8), nullable=False),
+    Column("expires_at", String(40), nullable=False),
+)
+
+readers = Table(
+    "readers", metadata,
+    Column("reader_id", String(64), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("id_number", String(18), nullable=False, index=True),
+    Column("phone", String(20), nullable=False),
+    Column("category", String(16), nullable=False),
+    Column("pin_hash", String(200), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("credit", BigInteger, nullable=False, default=0),
+    Column("registered_at", String(40), nullable=False),
+    Column("merged_into", String(64)),
+    Column("kiosk_id", String(8)),
+)
+
+cards = Table(
+    "cards", metadata,
+    Column("card_no", String(14), primary_key=True),
+    Column("reader_id", String(64), nullable=False, index=True),
+    Column("uid", String(40), nullable=False),
+    Column("generation", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("issued_at", String(40), nullable=False),
+    Column("expires_on", String(10), nullable=False),
+)
+
+items = Table(
+    "items", metadata,
+    Column("barcode", String(14), primary_key=True),
+    Column("title", String(300), nullable=False),
+    Column("author", String(200), nullable=False, default=""),
+    Column("call_no", String(64), nullable=False, default=""),
+    Column("status", String(16), nullable=False),
+    Column("hold", Boolean, nullable=False, default=False),
+)
+
+loans = Table(
+    "loans", metadata,
+    Column("loan_id", String(64), primary_key=True),
+    Column("item_barcode", String(14), nullable=False, index=True),
+    Column("reader_id", String(64), nullable=False),
+    Column("borrowed_at", String(40), nullable=False),
+    Column("due_on", String(10), nullable=False),
+    Column("returned_at", String(40)),
+    Column("renewals", Integer, nullable=False, default=0),
+    Column("fine_allowed", BigInteger),
+)
+
+fees = Table(
+    "fees", metadata,
+    Column("fee_id", String(64), primary_key=True),
+    Column("reader_id", String(64), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("paid", BigInteger, nullable=False, default=0),
+    Column("status", String(16), nullable=False),
+    Column("description", String(300), nullable=False, default=""),
+    Column("created_at", String(40), nullable=False),
+    Column("loan_id", String(64)),
+    Column("item_barcode", String(14)),
+)
+
+payments = Table(
+    "payments", metadata,
+    Column("payment_id", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),  # payment | refund
+    Column("reader_id", String(64)),
+    Column("receipt_no", String(32), nullable=False, unique=True),
+    Column("method", String(16), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("credited", BigInteger, nullable=False, default=0),
+    Column("kiosk_id", String(8), nullable=False),
+    Column("staff_no", String(8)),
+    Column("occurred_at", String(40), nullable=False),
+    Column("occurred_day", String(10), nullable=False, index=True),
+)
+
+credit_entries = Table(
+    "credit_entries", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("reader_id", String(64), nullable=False, index=True),
+    Column("amount", BigInteger, nullable=False),
+    Column("rule", String(64), nullable=False),
+    Column("event_id", String(36)),
+    Column("created_at", String(40), nullable=False),
+)
+
+visits = Table(
+    "visits", metadata,
+    Column("visit_id", String(64), primary_key=True),
+    Column("kiosk_id", String(8), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("phone", String(20), nullable=False),
+    Column("id_number", String(18)),
+    Column("purpose", String(200), nullable=False),
+    Column("host_department", String(100), nullable=False),
+    Column("opened_at", String(40), nullable=False),
+    Column("expires_at", String(40), nullable=False),
+    Column("closed_at", String(40)),
+    Column("how", String(16)),
+)
+
+events = Table(
+    "events", metadata,
+    Column("event_id", String(36), primary_key=True),
+    Column("kiosk_id", String(8), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("occurred_at", String(40), nullable=False),
+    Column("occurred_day", String(10), nullable=False),
+    Column("received_at", String(40), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("rule", String(64)),
+    Column("detail", String(300)),
+    Column("payload", Text, nullable=False),
+    UniqueConstraint("kiosk_id", "seq", name="uq_events_kiosk_seq"),
+    Index("ix_events_day_kind", "occurred_day", "kind"),
+)
+
+conflicts = Table(
+    "conflicts", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("rule", String(64), nullable=False, index=True),
+    Column("kiosk_id", String(8)),
+    Column("event_id", String(36)),
+    Column("entity", String(16), nullable=False),
+    Column("entity_id", String(64), nullable=False),
+    Column("decision", String(300), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("resolved", Boolean, nullable=False, default=False),
+)
+
+desk_actions = Table(
+    "desk_actions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("staff_no", String(8), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("target", String(64), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("at", String(40), nullable=False),
+)
+
+changes = Table(
+    "changes", metadata,
+    Column("entity", String(16), primary_key=True),
+    Column("entity_id", String(64), primary_key=True),
+    Column("seq", BigInteger, nullable=False, unique=True),
+    Column("data", Text, nullable=False),
+)
