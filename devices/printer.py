@@ -220,8 +220,12 @@ class EscposReceiptPrinter:
                 if not Usb.is_usable():
                     raise ConfigError("printer.type", "usb needs pyusb (python-escpos[usb])")
                 return _Transport(
-                    Usb(s.usb_vendor_id, s.usb_product_id, timeout=int(s.timeout_s * 1000),
-                        profile=profile),
+                    Usb(
+                        s.usb_vendor_id,
+                        s.usb_product_id,
+                        timeout=int(s.timeout_s * 1000),
+                        profile=profile,
+                    ),
                     can_read=True,
                 )
             if s.type == "serial":
@@ -230,8 +234,12 @@ class EscposReceiptPrinter:
                 if not Serial.is_usable():
                     raise ConfigError("printer.type", "serial needs pyserial")
                 return _Transport(
-                    Serial(s.serial_device, baudrate=s.serial_baudrate, timeout=s.timeout_s,
-                           profile=profile),
+                    Serial(
+                        s.serial_device,
+                        baudrate=s.serial_baudrate,
+                        timeout=s.timeout_s,
+                        profile=profile,
+                    ),
                     can_read=True,
                 )
             if s.type == "file":
@@ -253,15 +261,19 @@ class EscposReceiptPrinter:
         if not reply:
             if t.empty_read_means_closed:
                 raise PrinterConnectionLost(f"connection closed on DLE EOT {n}")
-            raise PrinterTimeout(f"no answer to DLE EOT {n}",
-                                 replace(STATUS_UNREACHABLE, message_id="printer.timeout"))
+            raise PrinterTimeout(
+                f"no answer to DLE EOT {n}",
+                replace(STATUS_UNREACHABLE, message_id="printer.timeout"),
+            )
         return int(reply[-1])
 
     def _query(self, t: _Transport) -> PrinterStatus:
         if not t.can_read or not self.settings.check_status:
             return STATUS_UNKNOWN
         return decode_status(
-            self._ask(t, STATUS_PRINTER), self._ask(t, STATUS_OFFLINE_CAUSE), self._ask(t, STATUS_PAPER)
+            self._ask(t, STATUS_PRINTER),
+            self._ask(t, STATUS_OFFLINE_CAUSE),
+            self._ask(t, STATUS_PAPER),
         )
 
     def _run(self, job: bytes | None) -> PrinterStatus:
@@ -281,7 +293,7 @@ class EscposReceiptPrinter:
             after = self._query(t)
             raise_for_status(after, "after the job")
             if t.printer.__class__.__name__ == "Dummy":
-                self.dummy_output.append(t.printer.output)  # type: ignore[attr-defined]
+                self.dummy_output.append(t.printer.output)
             return after
         except PrinterError:
             raise
@@ -289,7 +301,9 @@ class EscposReceiptPrinter:
             raise PrinterOffline(str(err).strip()) from err
         except OSError as err:
             if _is_timeout(err):
-                raise PrinterTimeout(str(err), replace(STATUS_UNREACHABLE, message_id="printer.timeout")) from err
+                raise PrinterTimeout(
+                    str(err), replace(STATUS_UNREACHABLE, message_id="printer.timeout")
+                ) from err
             if started:
                 raise PrinterConnectionLost(str(err)) from err
             raise PrinterOffline(str(err)) from err
@@ -297,7 +311,9 @@ class EscposReceiptPrinter:
             raise PrinterError(str(err)) from err
         except Exception as err:  # pyusb / pyserial errors: not importable up front
             if _is_timeout(err):
-                raise PrinterTimeout(str(err), replace(STATUS_UNREACHABLE, message_id="printer.timeout")) from err
+                raise PrinterTimeout(
+                    str(err), replace(STATUS_UNREACHABLE, message_id="printer.timeout")
+                ) from err
             if type(err).__module__.split(".")[0] in ("usb", "serial"):
                 raise PrinterOffline(str(err)) from err
             raise

@@ -86,6 +86,9 @@ def text_columns(text: str) -> int:
     return sum(char_columns(ch) for ch in text)
 
 
+_CLOSING = set("，。、；：！？）》」』】〉”’…—,.;:!?)]")
+
+
 def _tokens(text: str) -> list[str]:
     """Split into wrap units: ASCII words (with their trailing spaces) and single wide chars."""
     out: list[str] = []
@@ -118,6 +121,13 @@ def wrap_columns(text: str, width: int) -> list[str]:
         if text_columns((current + token).rstrip()) <= width:
             current += token
             continue
+        if (
+            token[:1] in _CLOSING
+            and len(current.rstrip()) > 1
+            and not current.rstrip()[-1].isascii()
+        ):
+            current = current.rstrip()  # no line starts with closing punctuation: carry one char
+            token, current = current[-1] + token, current[:-1]
         if current.strip():
             lines.append(current.rstrip())
         token = token.lstrip()
@@ -132,20 +142,6 @@ def wrap_columns(text: str, width: int) -> list[str]:
         current = token
     if current.strip() or not lines:
         lines.append(current.rstrip())
-    return _no_leading_punctuation(lines, width)
-
-
-_CLOSING = set("，。、；：！？）》」』】〉”’…—,.;:!?)]")
-
-
-def _no_leading_punctuation(lines: list[str], width: int) -> list[str]:
-    """Move a character down so no line starts with closing punctuation (，。）：...)."""
-    for i in range(1, len(lines)):
-        line, prev = lines[i], lines[i - 1]
-        if line[:1] in _CLOSING and len(prev) > 1 and not prev[-1].isascii():
-            moved = prev[-1] + line
-            if text_columns(moved) <= width:
-                lines[i - 1], lines[i] = prev[:-1], moved
     return lines
 
 
@@ -194,8 +190,10 @@ def _fmt_params(params: Mapping[str, Any], language: str) -> dict[str, Any]:
     """Money params (``amount`` or ``*_fen``, integers) become ``￥12.50``; ids get translated."""
     out: dict[str, Any] = {}
     for key, value in params.items():
-        if (key == "amount" or key.endswith("_fen")) and isinstance(value, int) and not isinstance(
-            value, bool
+        if (
+            (key == "amount" or key.endswith("_fen"))
+            and isinstance(value, int)
+            and not isinstance(value, bool)
         ):
             out[key] = _money(value)
         elif key == "method" and isinstance(value, str):
@@ -269,7 +267,9 @@ class _Builder:
         parts = wrap_columns(left, room)
         for part in parts[:-1]:
             self.blocks.append(TextLine(" " * indent + part, bold=bold))
-        self.blocks.append(TextLine(pad_between(" " * indent + parts[-1], amount, self.cols), bold=bold))
+        self.blocks.append(
+            TextLine(pad_between(" " * indent + parts[-1], amount, self.cols), bold=bold)
+        )
 
     # -- sections -------------------------------------------------------------------------
 
@@ -309,13 +309,19 @@ class _Builder:
             if r.total is not None:
                 self.amount_line(self.label("receipt.total"), _money(r.total), bold=True)
             if r.payment_method:
-                self.field(self.label("receipt.payment_method"), _method_text(r.payment_method, lang))
+                self.field(
+                    self.label("receipt.payment_method"), _method_text(r.payment_method, lang)
+                )
             if r.staff_no:
                 self.field(self.label("receipt.staff"), r.staff_no)
         self.rule()
         if r.qr:
             self.blocks.append(QrBlock(r.qr, self._qr_module(r.qr)))
-            hint = "receipt.qr_hint.visitor_pass" if r.kind == ReceiptKind.VISITOR_PASS else "receipt.qr_hint"
+            hint = (
+                "receipt.qr_hint.visitor_pass"
+                if r.kind == ReceiptKind.VISITOR_PASS
+                else "receipt.qr_hint"
+            )
             self.line(_t(hint, lang), "center")
             self.line(r.receipt_no, "center")
         footer = r.footer_key or self._default_footer()
@@ -330,7 +336,9 @@ class _Builder:
             self.amount_line(text, _money(item.amount))
         elif text:
             self.line(text)
-        detail = item.detail or (_t(item.detail_key, lang, **item.params) if item.detail_key else "")
+        detail = item.detail or (
+            _t(item.detail_key, lang, **item.params) if item.detail_key else ""
+        )
         if detail:
             for part in wrap_columns(detail, self.cols - 2):
                 self.blocks.append(TextLine("  " + part))
@@ -346,7 +354,8 @@ class _Builder:
         qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=0)
         qr.add_data(data)
         qr.make(fit=True)
-        limit = int(self.paper.dots * 0.6) // max(qr.modules_count, 1)
+        modules: int = qr.modules_count
+        limit = int(self.paper.dots * 0.6) // max(modules, 1)
         return max(1, min(self.paper.qr_module, limit))
 
 

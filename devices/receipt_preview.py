@@ -229,9 +229,19 @@ class _Parser:
 
     def qr_image(self) -> PrintedImage:
         import qrcode
-        from qrcode.constants import ERROR_CORRECT_H, ERROR_CORRECT_L, ERROR_CORRECT_M, ERROR_CORRECT_Q
+        from qrcode.constants import (
+            ERROR_CORRECT_H,
+            ERROR_CORRECT_L,
+            ERROR_CORRECT_M,
+            ERROR_CORRECT_Q,
+        )
 
-        ec = {"L": ERROR_CORRECT_L, "M": ERROR_CORRECT_M, "Q": ERROR_CORRECT_Q, "H": ERROR_CORRECT_H}
+        ec = {
+            "L": ERROR_CORRECT_L,
+            "M": ERROR_CORRECT_M,
+            "Q": ERROR_CORRECT_Q,
+            "H": ERROR_CORRECT_H,
+        }
         text = self.qr_data.decode("utf-8", errors="replace")
         code = qrcode.QRCode(error_correction=ec[self.qr_ec], box_size=self.qr_module, border=0)
         code.add_data(text)
@@ -283,8 +293,15 @@ def render_png(data: bytes, dots: int, path: Path | str | None = None) -> Image.
                 for ch in run.text:
                     cols = char_columns(ch)
                     # the Mono face at this size has the printer's cell advance (w == h)
-                    draw.text((x, base), ch, font=font, fill=0, anchor="ls",
-                              stroke_width=1 if run.bold else 0, stroke_fill=0)
+                    draw.text(
+                        (x, base),
+                        ch,
+                        font=font,
+                        fill=0,
+                        anchor="ls",
+                        stroke_width=1 if run.bold else 0,
+                        stroke_fill=0,
+                    )
                     x += CELL_W * cols * run.width
             y += pitch
         elif isinstance(item, PrintedImage):

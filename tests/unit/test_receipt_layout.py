@@ -1,0 +1,205 @@
+"""Receipt layout: exact ESC/POS bytes, CJK column maths, every kind at both widths, preview."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import zxingcpp
+from PIL import Image
+
+from devices.receipt_layout import (
+    PAPERS,
+    QrBlock,
+    TextLine,
+    encode_text,
+    layout_receipt,
+    render_receipt,
+    text_columns,
+    wrap_columns,
+)
+from devices.receipt_preview import parse_escpos, render_png
+from kiosk.domain.receipts import Receipt, ReceiptKind, ReceiptLine
+from kiosk.i18n import has_message, translate
+from tests.support.printer_socket import SAMPLE_TIME, sample_receipt
+
+ESC_INIT = bytes.fromhex("1b40")
+FS_ON, FS_OFF = bytes.fromhex("1c26"), bytes.fromhex("1c2e")
+ALIGN_CENTER = bytes.fromhex("1b6101")
+CUT = bytes.fromhex("1b6406") + bytes.fromhex("1d5601")  # feed 6 lines, partial cut
+
+# "红楼梦（上），逾期：3天" in GB18030, written out from the GB2312 code table:
+# 红 BAEC 楼 C2A5 梦 C3CE （ A3A8 上 C9CF ） A3A9 ， A3AC 逾 D3E2 期 C6DA ： A3BA 3 33 天 CCEC
+KNOWN_TEXT = "红楼梦（上），逾期：3天"
+KNOWN_GB18030 = bytes.fromhex("BAEC C2A5 C3CE A3A8 C9CF A3A9 A3AC D3E2 C6DA A3BA 33 CCEC")
+RECEIPT_NO = "K01-20261124-0042"
+
+
+def qr_segment(data: bytes, module: int) -> bytes:
+    """GS ( k: model 2, module size, error correction M, store ``data``, print."""
+    store_len = len(data) + 3
+    return b"".join(
+        [
+            b"\x1d(k\x04\x00\x31\x41\x32\x00",  # fn 65: model 2
+            b"\x1d(k\x03\x00\x31\x43" + bytes([module]),  # fn 67: module size
+            b"\x1d(k\x03\x00\x31\x45\x31",  # fn 69: error correction M
+            b"\x1d(k" + bytes([store_len % 256, store_len // 256]) + b"\x31\x50\x30" + data,
+            b"\x1d(k\x03\x00\x31\x51\x30",  # fn 81: print
+        ]
+    )
+
+
+def known_receipt() -> Receipt:
+    return Receipt(
+        receipt_no=RECEIPT_NO,
+        kind=ReceiptKind.RETURNS,
+        kiosk_id="K01",
+        issued_at=SAMPLE_TIME,
+        language="zh_CN",
+        library_name="市图书馆",
+        lines=(ReceiptLine(text=KNOWN_TEXT),),
+    )
+
+
+def test_fs_mode_bytes_have_init_chinese_segment_qr_and_cut() -> None:
+    job = render_receipt(known_receipt(), paper_width_mm=80, chinese_mode="fs")
+
+    assert job.startswith(ESC_INIT)
+    assert FS_ON + KNOWN_GB18030 + FS_OFF + b"\n" in job
+    # library name: double width and height (GS ! 0x11), centred, bold, in Chinese mode
+    name = FS_ON + bytes.fromhex("CAD0 CDBC CAE9 B9DD") + FS_OFF + b"\n"  # 市图书馆
+    double, bold = bytes.fromhex("1d2111"), bytes.fromhex("1b4501")
+    assert job.startswith(ESC_INIT + double + bold + ALIGN_CENTER + name)
+    qr = qr_segment(RECEIPT_NO.encode(), PAPERS[80].qr_module)
+    assert qr in job
+    before_qr = job[: job.index(qr)]
+    assert before_qr.rfind(ALIGN_CENTER) > max(
+        before_qr.rfind(b"\x1ba\x00"), before_qr.rfind(b"\x1ba\x02")
+    )
+    assert job.endswith(CUT)
+    assert b"?" not in job.replace(qr, b"")  # nothing fell back to a question mark
+
+
+def test_raw_mode_sends_plain_gb18030_without_fs_commands() -> None:
+    job = render_receipt(known_receipt(), paper_width_mm=58, chinese_mode="raw")
+
+    assert job.startswith(ESC_INIT)
+    assert KNOWN_GB18030 + b"\n" in job
+    assert FS_ON not in job and FS_OFF not in job
+    assert qr_segment(RECEIPT_NO.encode(), PAPERS[58].qr_module) in job
+    assert job.endswith(CUT)
+
+
+def test_ascii_lines_are_not_wrapped_in_chinese_mode() -> None:
+    assert encode_text("K01-20261124-0042", "fs") == b"K01-20261124-0042"
+    assert encode_text("合计：", "fs") == FS_ON + bytes.fromhex("BACF BCC6 A3BA") + FS_OFF
+    assert encode_text("合计：", "raw") == bytes.fromhex("BACF BCC6 A3BA")
+
+
+def test_column_maths_counts_cjk_and_full_width_punctuation_double() -> None:
+    assert text_columns("abc") == 3
+    assert text_columns("合计：") == 6
+    assert text_columns("￥12.50") == 7
+    assert text_columns("ｱ") == 1  # half-width katakana
+    assert wrap_columns("一二三四五六七八", 6) == ["一二三", "四五六", "七八"]
+    assert wrap_columns("keep words whole", 10) == ["keep words", "whole"]
+    # no line starts with closing punctuation
+    assert wrap_columns("一二三，四五", 6) == ["一二", "三，四", "五"]
+
+
+def test_amount_is_flush_right_in_double_width_columns() -> None:
+    receipt = sample_receipt(ReceiptKind.NEW_CARD, "zh_CN")
+    lines = [b.text for b in layout_receipt(receipt, 58) if isinstance(b, TextLine)]
+    total = next(line for line in lines if line.startswith("合计："))
+    assert total == "合计：" + " " * (32 - 6 - 8) + "￥110.00"
+    assert text_columns(total) == 32
+
+
+ALL = [(k, lang, w) for k in ReceiptKind for lang in ("zh_CN", "en") for w in (58, 80)]
+
+
+@pytest.mark.parametrize(("kind", "language", "width"), ALL)
+def test_every_kind_fits_the_paper_in_both_languages(
+    kind: ReceiptKind, language: str, width: int
+) -> None:
+    receipt = sample_receipt(kind, language)
+    columns = PAPERS[width].columns
+    blocks = layout_receipt(receipt, width)
+    job = render_receipt(receipt, paper_width_mm=width)
+
+    printed = parse_escpos(job)  # read back from the bytes, not from the layout
+    assert printed.lines, "nothing printed"
+    for line in printed.lines:
+        assert line.columns <= columns, f"{line.text!r} is {line.columns} columns"
+    text = "\n".join(line.text for line in printed.lines)
+    assert translate(f"receipt.title.{kind}", language) in text
+    assert receipt.receipt_no in text
+    assert not re.search(r"receipt\.[a-z_.]+", text), "an untranslated message id was printed"
+    assert "\ufffd" not in text
+    assert printed.qr_codes == [receipt.qr]
+    assert any(isinstance(b, QrBlock) and b.module * 21 <= PAPERS[width].dots for b in blocks)
+    if language == "en":
+        assert not any("\u4e00" <= ch <= "\u9fff" for ch in text), "Chinese on an English receipt"
+
+
+def test_masked_reader_data_and_amounts_are_printed() -> None:
+    text = "\n".join(
+        line.text
+        for line in parse_escpos(render_receipt(sample_receipt(ReceiptKind.PAYMENT))).lines
+    )
+    assert "110***********1234" in text and "138****5678" in text and "2000****0017" in text
+    assert "￥51.50" in text and "微信支付" in text and "逾期罚款" in text
+
+
+@pytest.mark.parametrize("domain", ["receipt", "printer"])
+def test_catalogs_have_the_same_ids_and_placeholders(domain: str) -> None:
+    def entries(lang: str) -> dict[str, str]:
+        po = (
+            Path(__file__).resolve().parents[2]
+            / "kiosk/locale"
+            / lang
+            / "LC_MESSAGES"
+            / f"{domain}.po"
+        )
+        pairs = re.findall(r'^msgid "(.+)"\nmsgstr "(.*)"$', po.read_text("utf-8"), re.M)
+        return dict(pairs)
+
+    zh, en = entries("zh_CN"), entries("en")
+    assert zh.keys() == en.keys() and zh
+    for key in zh:
+        assert set(re.findall(r"{(\w+)}", zh[key])) == set(re.findall(r"{(\w+)}", en[key])), key
+        assert zh[key] and en[key], key
+    for kind in ReceiptKind:
+        assert has_message(f"receipt.title.{kind}", "zh_CN")
+    assert translate("receipt.title.new_card", "zh_CN") == "办证凭条"
+    assert translate("receipt.title.new_card", "en") == "New card receipt"
+
+
+@pytest.mark.parametrize(
+    "kind", [ReceiptKind.NEW_CARD, ReceiptKind.RETURNS, ReceiptKind.VISITOR_PASS]
+)
+@pytest.mark.parametrize("width", [58, 80])
+def test_preview_png_qr_decodes_to_the_receipt_data(
+    tmp_path: Path, kind: ReceiptKind, width: int
+) -> None:
+    receipt = sample_receipt(kind, "zh_CN")
+    path = tmp_path / "r.png"
+    render_png(render_receipt(receipt, paper_width_mm=width), PAPERS[width].dots, path)
+
+    image = Image.open(path)
+    assert image.width == PAPERS[width].dots + 32
+    decoded = [r.text for r in zxingcpp.read_barcodes(image)]
+    assert decoded == [receipt.qr]
+    if kind is not ReceiptKind.VISITOR_PASS:
+        assert decoded == [receipt.receipt_no]
+
+
+def test_preview_draws_chinese_glyphs_not_boxes(tmp_path: Path) -> None:
+    """Two different Chinese lines must give different pixels (a missing font draws boxes)."""
+
+    def ink(text: str) -> bytes:
+        return render_png(b"\x1b@" + FS_ON + text.encode("gb18030") + FS_OFF + b"\n", 384).tobytes()
+
+    assert ink("办证凭条") != ink("还书凭条")
+    assert ink("办证凭条") != ink("    ")
