@@ -125,10 +125,10 @@ def fee_schedule_from_dict(data: Mapping[str, Any]) -> FeeSchedule:
     ):
         raise ConfigError("fees.renewal_periods_months", "must be a list of months between 1 and 60")
     validity = data.get("card_validity_months", 12)
-    if not isinstance(validity, int) or not 1 <= validity <= 120:
+    if not isinstance(validity, int) or isinstance(validity, bool) or not 1 <= validity <= 120:
         raise ConfigError("fees.card_validity_months", "must be between 1 and 120")
     loan_days = data.get("loan_days", 30)
-    if not isinstance(loan_days, int) or not 1 <= loan_days <= 365:
+    if not isinstance(loan_days, int) or isinstance(loan_days, bool) or not 1 <= loan_days <= 365:
         raise ConfigError("fees.loan_days", "must be between 1 and 365")
     return FeeSchedule(
         categories=cats,
