@@ -283,7 +283,10 @@ class _Builder:
         self.field(self.label("receipt.no"), r.receipt_no)
         self.field(self.label("receipt.time"), _time_text(r.issued_at))
         reader = [
-            ("receipt.reader", r.reader_name),
+            (
+                "receipt.field.visitor" if r.kind == ReceiptKind.VISITOR_PASS else "receipt.reader",
+                r.reader_name,
+            ),
             ("receipt.card_no", r.card_no_masked),
             ("receipt.id_no", r.id_masked),
             ("receipt.phone", r.phone_masked),

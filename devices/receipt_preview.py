@@ -272,7 +272,7 @@ def render_png(data: bytes, dots: int, path: Path | str | None = None) -> Image.
     height = MARGIN * 2
     for item in parsed.items:
         if isinstance(item, PrintedLine):
-            height += max(item.pitch, item.height + 6)
+            height += max(item.pitch, item.height + 10)
         elif isinstance(item, PrintedImage):
             height += item.image.height + 8
         elif isinstance(item, Feed):
@@ -284,7 +284,7 @@ def render_png(data: bytes, dots: int, path: Path | str | None = None) -> Image.
     y = MARGIN
     for item in parsed.items:
         if isinstance(item, PrintedLine):
-            pitch = max(item.pitch, item.height + 6)
+            pitch = max(item.pitch, item.height + 10)
             width = item.columns * CELL_W
             x = MARGIN + [0, (dots - width) // 2, dots - width][min(item.align, 2)]
             base = y + item.height
