@@ -40,7 +40,9 @@ def daily_report(conn: Connection, day: dt.date, now: dt.datetime) -> dict[str, 
     """Counts and money (fen) for one library-local day, in total, per kiosk and per branch."""
     key = day.isoformat()
     branches = {r.kiosk_id: r.branch for r in conn.execute(select(m.kiosks.c.kiosk_id, m.kiosks.c.branch))}
-    total, per_kiosk, per_branch = _blank(), defaultdict(_blank), defaultdict(_blank)
+    total = _blank()
+    per_kiosk: defaultdict[str, dict[str, Any]] = defaultdict(_blank)
+    per_branch: defaultdict[str, dict[str, Any]] = defaultdict(_blank)
 
     def buckets(kiosk_id: str) -> list[dict[str, Any]]:
         return [total, per_kiosk[kiosk_id], per_branch[branches.get(kiosk_id, "main")]]

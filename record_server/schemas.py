@@ -1,3 +1,4 @@
+# mypy: disable-error-code="valid-type"
 """Request and response bodies (pydantic, ``extra='forbid'``) and per-kind event payloads.
 
 The envelope is checked for the whole request (a malformed batch is a 422 and changes nothing);
@@ -205,10 +206,6 @@ class Problem(BaseModel):
 
 
 # ---- payloads by kind --------------------------------------------------------------------------
-
-class DateStr(str):
-    pass
-
 
 def _date(value: str) -> str:
     day = dt.date.fromisoformat(value)
