@@ -1,0 +1,144 @@
+"""Wiring: settings -> store -> services -> devices -> sync loop -> app.
+
+``build_app`` takes ready-made parts (tests and the demo pass simulators and a fixed clock);
+``run(config_path)`` builds everything from a config file and runs the app until it closes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kiosk.errors import KioskError
+
+log = logging.getLogger(__name__)
+
+
+def build_services(settings: Any, *, store: Any, clock: Any, card_reader: Any,
+                   gateway: Any) -> dict[str, Any]:
+    """Every use case the UI reaches, by name; a service module not present is left out."""
+    from kiosk.services.cards import CardService
+    from kiosk.services.config import ServicesConfig
+
+    cfg = ServicesConfig.from_settings(settings)
+    services: dict[str, Any] = {"cards": CardService(store, clock, gateway, card_reader, cfg)}
+    optional = {
+        "fees": ("kiosk.services.fees", "FeeService"),
+        "returns": ("kiosk.services.returns", "ReturnService"),
+        "visitors": ("kiosk.services.visitors", "VisitorService"),
+        "staff": ("kiosk.services.staff", "StaffService"),
+        "day": ("kiosk.services.day", "DayService"),
+    }
+    import importlib
+
+    for name, (module, cls_name) in optional.items():
+        try:
+            cls = getattr(importlib.import_module(module), cls_name)
+        except (ImportError, AttributeError):
+            log.warning("service %s.%s not available", module, cls_name)
+            continue
+        try:
+            services[name] = cls(store=store, clock=clock, gateway=gateway, config=cfg)
+        except TypeError:
+            try:
+                services[name] = cls(store, clock, gateway, cfg)
+            except TypeError:
+                services[name] = cls(store, clock, cfg)
+    return services
+
+
+def build_app(settings: Any, *, store: Any, clock: Any, card_reader: Any, scanner: Any,
+              printer: Any, gateway: Any, sync_status: Callable[[], Any] | None = None,
+              monotonic: Callable[[], float] = time.monotonic, wedge: Any = None,
+              services: dict[str, Any] | None = None) -> Any:
+    """The KioskApp, wired to the given parts (not yet running)."""
+    from kiosk.domain.scan import ScanParser
+    from kiosk.ui.app import KioskApp, UiContext
+    from kiosk.ui.backend import Backend
+
+    if services is None:
+        services = build_services(settings, store=store, clock=clock, card_reader=card_reader,
+                                  gateway=gateway)
+    backend = Backend(settings=settings, clock=clock, store=store, services=services,
+                      card_reader=card_reader, scanner=scanner, printer=printer,
+                      parser=ScanParser(settings.library_key, clock), sync_status=sync_status,
+                      wedge=wedge)
+    k = settings.kiosk
+    ctx = UiContext(backend=backend, language=k.language, library_name=k.library_name,
+                    library_name_en=k.library_name_en, idle_warning_s=k.idle_warning_s,
+                    idle_reset_s=k.idle_reset_s, staff_idle_s=k.staff_idle_s, monotonic=monotonic)
+    ctx.on_stop.append(backend.stop)
+    return KioskApp(ctx)
+
+
+def configure_window(settings: Any, fullscreen: bool | None) -> None:
+    """Window size before Kivy creates the window."""
+    from kivy.config import Config
+
+    w, h = settings.kiosk.window_size
+    Config.set("graphics", "width", str(w))
+    Config.set("graphics", "height", str(h))
+    full = settings.kiosk.fullscreen if fullscreen is None else fullscreen
+    Config.set("graphics", "fullscreen", "auto" if full else "0")
+    Config.set("input", "mouse", "mouse,multitouch_on_demand")
+
+
+def run(config_path: str, *, fullscreen: bool | None = None) -> int:
+    """Run the kiosk from a config file until the window closes. Returns an exit code."""
+    from config.settings import load_settings
+    from devices.card_reader import build_card_reader
+    from devices.printer import build_printer
+    from devices.scanner import build_scanner
+    from kiosk.clock import SystemClock
+    from kiosk.services.payment import SimulatedPaymentGateway
+    from server_client.store import Store
+
+    os.environ.setdefault("KIVY_NO_ARGS", "1")
+    settings = load_settings(config_path)
+    configure_window(settings, fullscreen)
+    clock = SystemClock()
+    data = settings.data_dir
+    if not data.is_absolute():
+        data = Path(config_path).resolve().parent.parent / data if not data.exists() else data
+    data.mkdir(parents=True, exist_ok=True)
+    store = Store.open(data / "kiosk.db", kiosk_id=settings.kiosk.id)
+    card_reader = build_card_reader(settings.card_reader)
+    scanner = build_scanner(settings.scanner)
+    printer = build_printer(settings.printer, preview_dir=data / "receipts")
+    gateway = SimulatedPaymentGateway(refuse_suffix=settings.payment.simulated_refuse_suffix)
+    sync = _start_sync(settings, store, clock)
+    wedge = scanner if type(scanner).__name__ == "KeyboardWedgeScanner" else None
+    app = build_app(settings, store=store, clock=clock, card_reader=card_reader,
+                    scanner=None if wedge else scanner, printer=printer, gateway=gateway,
+                    sync_status=getattr(sync, "status", None), wedge=wedge)
+    try:
+        app.run()
+    except KioskError as err:
+        log.error("kiosk stopped: %s", err)
+        return 1
+    finally:
+        if sync is not None and hasattr(sync, "stop"):
+            sync.stop()
+        store.close()
+    return 0
+
+
+def _start_sync(settings: Any, store: Any, clock: Any) -> Any:
+    """The background sync loop, if the sync module is present (it runs off the UI thread)."""
+    try:
+        from server_client import sync as sync_mod
+    except ImportError:
+        log.warning("server_client.sync not available: running offline")
+        return None
+    for name in ("SyncLoop", "SyncService", "SyncClient"):
+        cls = getattr(sync_mod, name, None)
+        if cls is not None and hasattr(sync_mod, "build_sync_loop"):
+            loop = sync_mod.build_sync_loop(settings, store, clock)
+            loop.start()
+            return loop
+    log.warning("no sync loop found in server_client.sync: running offline")
+    return None

@@ -1,0 +1,235 @@
+"""The thin Kivy App: screens, language, status strip, idle timers, staff session.
+
+Business rules live in ``kiosk.services``; screens reach them through ``app.ctx`` (a
+``UiContext`` built by ``kiosk.app_runtime``) and run them off the Kivy thread with
+``app.bridge.run_async``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kiosk import i18n
+from kiosk.ui import theme
+
+theme.register_fonts()
+
+from kivy.app import App  # noqa: E402
+from kivy.clock import Clock  # noqa: E402
+from kivy.core.window import Window  # noqa: E402
+from kivy.lang import Builder  # noqa: E402
+from kivy.properties import (  # noqa: E402
+    BooleanProperty,
+    NumericProperty,
+    ObjectProperty,
+    StringProperty,
+)
+from kivy.uix.boxlayout import BoxLayout  # noqa: E402
+from kivy.uix.modalview import ModalView  # noqa: E402
+from kivy.uix.screenmanager import NoTransition, ScreenManager  # noqa: E402
+
+from kiosk.ui import widgets  # noqa: E402,F401  (loads widgets.kv)
+from kiosk.ui.bridge import UiBridge  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+Builder.load_file(str(Path(__file__).with_name("app.kv")))
+
+
+@dataclass
+class UiContext:
+    """Everything the screens use, built by ``kiosk.app_runtime`` (or a test)."""
+
+    backend: Any  # kiosk.ui.backend.Backend
+    language: str = i18n.DEFAULT_LANGUAGE
+    library_name: str = "市图书馆"
+    library_name_en: str = "City Library"
+    idle_warning_s: float = 45.0
+    idle_reset_s: float = 60.0
+    staff_idle_s: float = 120.0
+    monotonic: Callable[[], float] = time.monotonic
+    key_sink: Callable[[str, float], None] | None = None  # keyboard-wedge scanner input
+    on_stop: list[Callable[[], None]] = field(default_factory=list)
+
+
+class IdleWarning(ModalView):
+    seconds_left = NumericProperty(15)
+
+
+class KioskRoot(BoxLayout):
+    pass
+
+
+class KioskApp(App):
+    """The kiosk app. ``t(key, lang)`` in ``.kv`` re-translates when ``lang`` changes."""
+
+    lang = StringProperty(i18n.DEFAULT_LANGUAGE)
+    reader_state = StringProperty("status.unknown")
+    reader_level = StringProperty("unknown")
+    printer_state = StringProperty("status.unknown")
+    printer_level = StringProperty("unknown")
+    server_state = StringProperty("status.unknown")
+    server_level = StringProperty("unknown")
+    queued = NumericProperty(0)
+    staff = ObjectProperty(None, allownone=True)
+    idle_warning_open = BooleanProperty(False)
+    toast = StringProperty("")
+
+    def __init__(self, ctx: UiContext, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.ctx = ctx
+        self.lang = ctx.language
+        self.bridge = UiBridge()
+        self.title = "Library Kiosk"
+        self._last_activity = ctx.monotonic()
+        self._idle_view: IdleWarning | None = None
+        self.sm: ScreenManager | None = None
+
+    # ---- translation ---------------------------------------------------------------------
+    def t(self, key: str, lang: str | None = None, **params: Any) -> str:
+        if not key:
+            return ""
+        return i18n.translate(key, lang or self.lang, **params)
+
+    def set_language(self, lang: str) -> None:
+        self.lang = lang
+        self.touch_activity()
+
+    def toggle_language(self) -> None:
+        self.set_language("en" if self.lang == "zh_CN" else "zh_CN")
+
+    # ---- build ---------------------------------------------------------------------------
+    def build(self) -> KioskRoot:
+        from kiosk.ui.screens import all_screens
+
+        Window.clearcolor = theme.BG
+        root = KioskRoot()
+        self.sm = root.ids.sm
+        self.sm.transition = NoTransition()
+        for screen in all_screens():
+            self.sm.add_widget(screen)
+        self.sm.current = "home"
+        Window.bind(on_touch_down=self._on_any_touch, on_key_down=self._on_key_down)
+        Clock.schedule_interval(self.check_idle, 0.5)
+        self.ctx.backend.start(self)
+        return root
+
+    def on_stop(self) -> None:
+        for fn in self.ctx.on_stop:
+            try:
+                fn()
+            except Exception:
+                log.exception("stop hook failed")
+        self.bridge.close()
+
+    # ---- navigation ----------------------------------------------------------------------
+    def go(self, name: str, **kwargs: Any) -> None:
+        assert self.sm is not None
+        screen = self.sm.get_screen(name)
+        if self.sm.current != name:
+            old = self.sm.current_screen
+            if hasattr(old, "deactivate"):
+                old.deactivate()
+        self.sm.current = name
+        if hasattr(screen, "activate"):
+            screen.activate(**kwargs)
+        self.touch_activity()
+
+    @property
+    def screen(self) -> Any:
+        assert self.sm is not None
+        return self.sm.current_screen
+
+    def home(self) -> None:
+        """Back to the home screen with every reader session wiped."""
+        assert self.sm is not None
+        for screen in self.sm.screens:
+            if hasattr(screen, "reset"):
+                screen.reset()
+        self.sm.current = "home"
+        self.toast = ""
+        self._close_idle_warning()
+        self.touch_activity()
+        if self.staff is not None:
+            self.go("staff")
+
+    def show_message(self, key: str, **params: Any) -> None:
+        self.toast = self.t(key, **params)
+
+    # ---- idle ----------------------------------------------------------------------------
+    def _on_any_touch(self, *_a: Any) -> None:
+        self.touch_activity()
+
+    def touch_activity(self) -> None:
+        self._last_activity = self.ctx.monotonic()
+        if self._idle_view is not None and not self._closing_idle:
+            self._close_idle_warning()
+
+    _closing_idle = False
+
+    def idle_seconds(self) -> float:
+        return self.ctx.monotonic() - self._last_activity
+
+    def check_idle(self, _dt: float = 0.0) -> None:
+        """Warn after ``idle_warning_s``, go home (session wiped) after ``idle_reset_s``;
+        log staff out after ``staff_idle_s``."""
+        idle = self.idle_seconds()
+        if self.staff is not None:
+            if idle >= self.ctx.staff_idle_s:
+                log.info("staff %s logged out after %.0f s idle", self.staff.staff_no, idle)
+                self.ctx.backend.staff_logout(self.staff, reason="idle")
+                self.staff = None
+                self.home()
+            return
+        assert self.sm is not None
+        if self.sm.current == "home" and not self.screen.has_session():
+            self._close_idle_warning()
+            return
+        if idle >= self.ctx.idle_reset_s:
+            log.info("session wiped after %.0f s idle", idle)
+            self.home()
+        elif idle >= self.ctx.idle_warning_s:
+            left = max(0, int(round(self.ctx.idle_reset_s - idle)))
+            if self._idle_view is None:
+                self._idle_view = IdleWarning(auto_dismiss=False)
+                self._idle_view.open(animation=False)
+                self.idle_warning_open = True
+            self._idle_view.seconds_left = left
+
+    def _close_idle_warning(self) -> None:
+        if self._idle_view is not None:
+            self._closing_idle = True
+            try:
+                self._idle_view.dismiss(animation=False)
+            finally:
+                self._closing_idle = False
+            self._idle_view = None
+        self.idle_warning_open = False
+
+    def keep_going(self) -> None:
+        self._close_idle_warning()
+        self.touch_activity()
+
+    # ---- keyboard-wedge scanner ------------------------------------------------------------
+    def _on_key_down(self, _window: Any, key: int, _scancode: int, codepoint: str | None, _mods: Any) -> bool:
+        """Every physical key goes to the wedge scanner, never into a text field."""
+        sink = self.ctx.key_sink
+        if sink is None:
+            return False
+        if key == 13:
+            sink("\n", self.ctx.monotonic())
+        elif codepoint:
+            sink(codepoint, self.ctx.monotonic())
+        return True
+
+    # ---- staff -----------------------------------------------------------------------------
+    def staff_logout(self) -> None:
+        if self.staff is not None:
+            self.ctx.backend.staff_logout(self.staff, reason="button")
+        self.staff = None
+        self.home()

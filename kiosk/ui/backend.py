@@ -1,0 +1,450 @@
+"""The UI's one door to the use cases and devices (a thin adapter; no business rules here).
+
+Screens call these methods off the Kivy thread (``FlowScreen.work``); ``start`` wires device
+events into the bridge. Results are the services' own dataclasses, wrapped in ``Outcome`` when
+a receipt was made and printed (or not).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kiosk.domain.identity import validate_mobile, validate_resident_id
+from kiosk.domain.money import Fen, format_fen
+from kiosk.domain.receipts import Receipt
+from kiosk.errors import KioskError
+
+log = logging.getLogger(__name__)
+
+
+class NotAvailable(KioskError):
+    message_id = "ui.not_available"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A finished transaction: its receipt, whether it printed, what the screen lists."""
+
+    receipt: Receipt
+    printed: bool
+    print_error_key: str = ""
+    lines: tuple[Any, ...] = ()
+
+    @property
+    def qr_text(self) -> str:
+        return self.receipt.qr
+
+
+@dataclass
+class TappedCard:
+    """A card identified on the reader: the services' ReaderSummary plus the raw token."""
+
+    summary: Any
+    uid: bytes
+    raw: bytes
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.summary, name)
+
+    @property
+    def owed(self) -> Fen:
+        return int(self.summary.balance_owed)
+
+
+@dataclass
+class ReturnLine:
+    barcode: str
+    title: str
+    status: str  # ok | overdue | hold | unknown | not_on_loan | duplicate
+    fine: Fen = 0
+
+
+@dataclass
+class ReturnSession:
+    lines: list[ReturnLine] = field(default_factory=list)
+    service_session: Any = None
+
+
+@dataclass(frozen=True)
+class RenewalQuote:
+    months: int
+    fee: Fen
+    new_expires_on: Any
+
+
+class Backend:
+    """Adapter from screens to ``kiosk.services`` and ``devices``."""
+
+    def __init__(self, *, settings: Any, clock: Any, store: Any, services: dict[str, Any],
+                 card_reader: Any, scanner: Any, printer: Any, parser: Any,
+                 sync_status: Callable[[], Any] | None = None,
+                 wedge: Any = None) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.store = store
+        self.services = services
+        self.card_reader = card_reader
+        self.scanner = scanner
+        self.printer = printer
+        self.parser = parser
+        self.sync_status = sync_status
+        self.wedge = wedge
+        self.app: Any = None
+        self._unsubscribe: list[Callable[[], None]] = []
+        self._lock = threading.Lock()
+
+    # ---- wiring ----------------------------------------------------------------------------
+    def start(self, app: Any) -> None:
+        """Subscribe device events to the bridge and start polling status (Kivy thread)."""
+        from kivy.clock import Clock
+
+        from devices.card_reader import CardInserted, CardRemoved, ReaderStatus
+        from devices.scanner import Scanned, ScannerStatus
+
+        self.app = app
+        bridge = app.bridge
+        bridge.on(CardInserted, self._on_card_inserted)
+        bridge.on(CardRemoved, lambda _e: None)
+        bridge.on(ReaderStatus, self._on_reader_status)
+        bridge.on(Scanned, self._on_scanned)
+        bridge.on(ScannerStatus, lambda _e: None)
+        for device in (self.card_reader, self.scanner, self.wedge):
+            if device is None:
+                continue
+            self._unsubscribe.append(device.subscribe(bridge.deliver))
+            device.start()
+        if self.wedge is not None:
+            app.ctx.key_sink = self._feed_wedge
+            Clock.schedule_interval(self._flush_wedge, 0.05)
+        st = self.card_reader.status
+        self._on_reader_status(st() if callable(st) else st)
+        Clock.schedule_interval(lambda _dt: self.poll_status(), 2.0)
+        self.poll_status()
+
+    def stop(self) -> None:
+        for unsub in self._unsubscribe:
+            unsub()
+        for device in (self.card_reader, self.scanner, self.wedge):
+            if device is not None:
+                try:
+                    device.stop()
+                except Exception:
+                    log.exception("stopping %r", device)
+
+    def _feed_wedge(self, key: str, ts: float) -> None:
+        self.wedge.feed_key(key, ts)
+
+    def _flush_wedge(self, _dt: float) -> None:
+        self.wedge.flush(self.app.ctx.monotonic())
+
+    def poll_status(self) -> None:
+        """Ask printer and sync for their status off the Kivy thread; show it on the strip."""
+        def work() -> tuple[Any, Any]:
+            try:
+                pst = self.printer.status()
+            except Exception as err:  # a printer that cannot be asked is offline
+                pst = err
+            sync = self.sync_status() if self.sync_status is not None else None
+            return pst, sync
+
+        self.app.bridge.run_async(work, self._show_status, lambda err: log.warning("status: %s", err))
+
+    def _show_status(self, result: tuple[Any, Any]) -> None:
+        app = self.app
+        pst, sync = result
+        if isinstance(pst, BaseException) or not getattr(pst, "online", False):
+            app.printer_state, app.printer_level = "status.printer.offline", "bad"
+        elif pst.paper == "out":
+            app.printer_state, app.printer_level = "status.printer.paper_out", "bad"
+        elif getattr(pst, "cover_open", False):
+            app.printer_state, app.printer_level = "status.printer.cover_open", "bad"
+        elif pst.paper == "near_end":
+            app.printer_state, app.printer_level = "status.printer.paper_low", "warn"
+        else:
+            app.printer_state, app.printer_level = "status.ok", "ok"
+        if sync is None:
+            app.server_state, app.server_level = "status.unknown", "unknown"
+        else:
+            online = bool(getattr(sync, "online", False))
+            app.server_state = "status.server.online" if online else "status.server.offline"
+            app.server_level = "ok" if online else "bad"
+            app.queued = int(getattr(sync, "pending", getattr(sync, "queued", 0)) or 0)
+        if sync is None and self.store is not None:
+            try:
+                app.queued = int(self.store.pending_count())
+            except Exception:
+                pass
+
+    def _on_reader_status(self, status: Any) -> None:
+        ready = bool(getattr(status, "ready", False))
+        self.app.reader_state = "status.ok" if ready else "status.reader.unavailable"
+        self.app.reader_level = "ok" if ready else "bad"
+
+    def _on_card_inserted(self, event: Any) -> None:
+        app = self.app
+        app.touch_activity()
+        if app.screen.on_card_inserted(event):
+            return
+
+        def done(card: TappedCard) -> None:
+            if card.summary is None:
+                return
+            if not app.screen.on_card(card):
+                log.info("card tapped on %s: not used there", app.sm.current)
+
+        def failed(err: BaseException) -> None:
+            if isinstance(err, KioskError):
+                if not app.screen.on_card_error(err):
+                    app.show_message(err.message_id, **err.params)
+            else:
+                log.error("reading card failed: %r", err)
+
+        app.bridge.run_async(lambda: self.read_card(event.uid), done, failed)
+
+    def _on_scanned(self, event: Any) -> None:
+        from kiosk.domain.scan import ScanRefused
+
+        app = self.app
+        app.touch_activity()
+        result = self.parser.parse(event.text)
+        if isinstance(result, ScanRefused):
+            if hasattr(app.screen, "refuse"):
+                app.screen.refuse(result.message_id)
+            else:
+                app.show_message(result.message_id)
+            return
+        if not app.screen.on_scan(result):
+            app.show_message("scan.not_here")
+
+    # ---- cards -----------------------------------------------------------------------------
+    @property
+    def cards(self) -> Any:
+        return self.services["cards"]
+
+    def read_card(self, uid: bytes) -> TappedCard:
+        raw = self.card_reader.read_token(uid)
+        summary = self.cards.identify_card(uid, raw, allow_expired=True)
+        return TappedCard(summary, uid, raw)
+
+    def validate_phone(self, value: str) -> str:
+        return validate_mobile(value)
+
+    def validate_id(self, value: str) -> str:
+        return validate_resident_id(value, today=self.clock.now().date())
+
+    def check_new_reader(self, id_number: str) -> None:
+        """Raises ValidationError for a bad ID, ReaderExists when a live card exists."""
+        from kiosk.services.errors import ReaderExists
+
+        value = self.validate_id(id_number)
+        row = self.store.read_one(
+            "SELECT r.reader_id FROM readers r JOIN cards c ON c.reader_id = r.reader_id"
+            " AND c.status IN ('active', 'lost') WHERE r.id_number = ?", (value,))
+        if row is not None:
+            raise ReaderExists()
+
+    def new_card_prices(self, category: str) -> tuple[Fen, Fen]:
+        cat = self.settings.fees.for_category(category)
+        return int(cat.card_fee), int(cat.deposit)
+
+    def renewal_periods(self) -> list[int]:
+        return list(self.settings.fees.renewal_periods_months)
+
+    def renewal_fee(self, months: int) -> Fen:
+        return int(self.settings.fees.renewal_fee_for(months))
+
+    def replacement_fee(self) -> Fen:
+        return int(self.settings.fees.replacement_fee)
+
+    def code_tender(self, code: str) -> Any:
+        from kiosk.services.common import Tender
+
+        return Tender.payment_code(code)
+
+    def cash_tender(self, staff: Any) -> Any:
+        from kiosk.services.common import Tender
+
+        return Tender.cash_by(staff)
+
+    def issue_card(self, form: dict[str, Any], *, language: str, staff: Any = None) -> Outcome:
+        from kiosk.services.cards import NewReader
+
+        req = NewReader(name=form["name"], id_number=form["id_number"], phone=form["phone"],
+                        category=form["category"], pin=form["pin"])
+        result = self.cards.new_card(req, form.get("tender"), staff=staff)
+        lines = [("summary.card_no", {"value": result.receipt.card_no_masked}),
+                 ("summary.expires", {"value": result.expires_on.isoformat()}),
+                 ("summary.paid", {"value": format_fen(result.amount)})]
+        return self.print(result.receipt, language, lines)
+
+    def check_renewal(self, card: TappedCard, months: int) -> RenewalQuote:
+        """Refuses (FeesOwed) before any payment while fees owed exceed the limit."""
+        from kiosk.domain.fees import add_months
+        from kiosk.services.errors import FeesOwed
+
+        limit = int(self.settings.fees.renewal_refused_above)
+        if card.owed > limit:
+            raise FeesOwed(None, "fees owed above the limit", owed=format_fen(card.owed),
+                           limit=format_fen(limit))
+        today = self.clock.now().date()
+        base = max(card.expires_on, today)
+        return RenewalQuote(months, self.renewal_fee(months), add_months(base, months))
+
+    def renew(self, card: TappedCard, months: int, tender: Any, *, language: str,
+              staff: Any = None) -> Outcome:
+        result = self.cards.renew(card.uid, card.raw, months, tender, staff=staff)
+        lines = [("summary.card_no", {"value": card.card_no_masked}),
+                 ("renewal.new_expiry", {"value": result.expires_on.isoformat()}),
+                 ("summary.paid", {"value": format_fen(result.amount)})]
+        return self.print(result.receipt, language, lines)
+
+    def report_lost(self, id_number: str, pin: str, *, staff: Any = None) -> Any:
+        """ID number + PIN, then the old card is blocked at once (its own transaction)."""
+        auth = self.cards.verify_reader(id_number, pin)
+        blocked = self.cards.report_lost(auth, staff=staff)
+        return _LostReport(auth, blocked)
+
+    def replace_card(self, report: Any, tender: Any, *, language: str, staff: Any = None) -> Outcome:
+        result = self.cards.replace(report.auth, tender, staff=staff)
+        lines = [("summary.card_no", {"value": result.receipt.card_no_masked}),
+                 ("summary.expires", {"value": result.expires_on.isoformat()}),
+                 ("summary.paid", {"value": format_fen(result.amount)})]
+        return self.print(result.receipt, language, lines)
+
+    # ---- printing ----------------------------------------------------------------------------
+    def print(self, receipt: Receipt, language: str, lines: list[Any]) -> Outcome:
+        """Print in the reader's language; a printer fault still completes (QR on screen)."""
+        from devices.printer import print_and_report
+
+        receipt = dataclasses.replace(receipt, language=language)
+        journal = self.store if hasattr(self.store, "record_print") else None
+        result = print_and_report(self.printer, receipt, journal=journal)
+        self.app.bridge.post(self.poll_status) if self.app is not None else None
+        return Outcome(receipt, bool(result.ok), "" if result.ok else (result.message_id or "printer.error"),
+                       tuple(lines))
+
+    # ---- services that other modules provide -------------------------------------------------
+    def _service(self, name: str) -> Any:
+        svc = self.services.get(name)
+        if svc is None:
+            raise NotAvailable(None, f"{name} service not wired")
+        return svc
+
+    def open_fees(self, card: TappedCard) -> list[Any]:
+        from kiosk.services.views import open_fees
+
+        return list(open_fees(self.store, card.reader_id))
+
+    def pay_fees(self, card: TappedCard, fee_ids: list[str], tender: Any, *, language: str,
+                 staff: Any = None) -> Outcome:
+        svc = self._service("fees")
+        result = svc.pay(card.reader_id, fee_ids, tender, staff=staff)
+        lines = [("summary.paid", {"value": format_fen(int(result.amount))})]
+        return self.print(result.receipt, language, lines)
+
+    def start_returns(self) -> ReturnSession:
+        svc = self.services.get("returns")
+        session = svc.start() if svc is not None and hasattr(svc, "start") else None
+        return ReturnSession(service_session=session)
+
+    def return_item(self, session: ReturnSession, barcode: str) -> ReturnLine:
+        svc = self._service("returns")
+        line = svc.check_in(session.service_session, barcode)
+        out = ReturnLine(barcode=line.barcode, title=getattr(line, "title", "") or "",
+                         status=str(line.status), fine=int(getattr(line, "fine", 0) or 0))
+        session.lines.append(out)
+        return out
+
+    def finish_returns(self, session: ReturnSession, *, language: str) -> Outcome:
+        svc = self._service("returns")
+        receipt = svc.finish(session.service_session)
+        lines = [(f"returns.line.{r.status}", {"title": r.title or r.barcode, "barcode": r.barcode,
+                                               "fine": format_fen(r.fine)}) for r in session.lines]
+        return self.print(receipt, language, lines)
+
+    def register_visitor(self, form: dict[str, Any], *, language: str) -> Outcome:
+        svc = self._service("visitors")
+        result = svc.register(name=form["name"], phone=form["phone"],
+                              id_number=form.get("id_number") or None, purpose=form["purpose"],
+                              host_department=form["department"], consent=True)
+        receipt = getattr(result, "receipt", result)
+        return self.print(receipt, language, [("visitor.pass_until", {"value": str(
+            getattr(result, "expires_at", ""))})])
+
+    def sign_out_visitor(self, scan: Any) -> Any:
+        return self._service("visitors").sign_out(scan.value)
+
+    def staff_login(self, staff_no: str, pin: str) -> Any:
+        return self._service("staff").login(staff_no, pin)
+
+    def staff_logout(self, staff: Any, *, reason: str) -> None:
+        svc = self.services.get("staff")
+        if svc is not None and hasattr(svc, "logout"):
+            try:
+                svc.logout(staff, reason=reason)
+            except Exception:
+                log.exception("staff logout audit failed")
+
+    def print_roster(self, staff: Any, *, language: str) -> Outcome:
+        receipt = self._service("visitors").roster(staff=staff)
+        return self.print(getattr(receipt, "receipt", receipt), language, [])
+
+    def diagnostics(self) -> list[Any]:
+        lines: list[Any] = []
+        try:
+            st = self.card_reader.status
+            lines.append(("diag.reader", {"value": str(st() if callable(st) else st)}))
+        except Exception as err:
+            lines.append(("diag.reader", {"value": repr(err)}))
+        try:
+            lines.append(("diag.printer", {"value": str(self.printer.status())}))
+        except Exception as err:
+            lines.append(("diag.printer", {"value": repr(err)}))
+        if self.sync_status is not None:
+            lines.append(("diag.sync", {"value": str(self.sync_status())}))
+        return lines
+
+    def recent_receipts(self, limit: int) -> list[tuple[str, str]]:
+        rows = self.store.read(
+            "SELECT receipt_no, kind FROM receipts ORDER BY rowid DESC LIMIT ?", (limit,)
+        )
+        return [(r["receipt_no"], f"{r['receipt_no']}  {r['kind']}") for r in rows]
+
+    def reprint(self, staff: Any, receipt_no: str, *, language: str) -> Outcome:
+        svc = self.services.get("staff")
+        receipt = svc.reprint(staff, receipt_no) if svc is not None and hasattr(svc, "reprint") else None
+        if receipt is None:
+            raise NotAvailable(None, "reprint not wired")
+        return self.print(receipt, language, [])
+
+    def waive_fee(self, staff: Any, card: TappedCard, fee_id: str) -> None:
+        self._service("fees").waive(staff, fee_id, reason="desk")
+
+    def cancel_card(self, staff: Any, card: TappedCard, *, language: str) -> Outcome:
+        result = self._service("staff").cancel_card(staff, card.card_no)
+        return self.print(getattr(result, "receipt", result), language, [])
+
+    def close_day(self, staff: Any, *, language: str) -> Outcome:
+        result = self._service("day").close_day(staff)
+        return self.print(getattr(result, "receipt", result), language, [])
+
+
+@dataclass
+class _LostReport:
+    auth: Any
+    blocked: list[str]
+
+    @property
+    def name_masked(self) -> str:
+        return str(self.auth.name_masked)
+
+    @property
+    def card_no_masked(self) -> str:
+        from kiosk.services.common import mask_card_no
+
+        return ", ".join(mask_card_no(c) for c in self.blocked) or "-"

@@ -1,0 +1,113 @@
+"""The one place where device, sync and background-work results cross onto the Kivy thread.
+
+Device drivers call ``UiBridge.deliver(event)`` from their own threads; the bridge queues the
+event and a Kivy trigger hands every queued event to the handlers registered for its type, on
+the Kivy thread. ``run_async`` runs slow work (printing, card writes, HTTP, store writes) on a
+worker thread and calls ``on_done`` / ``on_error`` back on the Kivy thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Any], None]
+
+
+class UiBridge:
+    """Moves events and results onto the Kivy thread."""
+
+    def __init__(self, *, max_workers: int = 2) -> None:
+        from kivy.clock import Clock
+
+        self._clock = Clock
+        self._events: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._handlers: dict[type, list[Handler]] = {}
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="kiosk-ui-work")
+        self._pending = 0
+        self._trigger = Clock.create_trigger(self._drain, 0)
+        self._main = threading.get_ident()
+        self._closed = False
+
+    # ---- events from devices and sync -------------------------------------------------------
+    def on(self, event_type: type, handler: Handler) -> None:
+        """Call ``handler(event)`` on the Kivy thread for every delivered ``event_type``."""
+        with self._lock:
+            self._handlers.setdefault(event_type, []).append(handler)
+
+    def deliver(self, event: Any) -> None:
+        """Queue an event from any thread; handlers run on the Kivy thread."""
+        if self._closed:
+            return
+        self._events.put(event)
+        self._trigger()
+
+    def _drain(self, _dt: float = 0.0) -> None:
+        while True:
+            try:
+                event = self._events.get_nowait()
+            except queue.Empty:
+                return
+            with self._lock:
+                handlers = [
+                    h for t, hs in self._handlers.items() if isinstance(event, t) for h in hs
+                ]
+            for handler in handlers:
+                try:
+                    handler(event)
+                except Exception:
+                    log.exception("UI handler failed for %r", event)
+
+    # ---- background work ---------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        """True while background work or queued events are waiting (tests pump until False)."""
+        return self._pending > 0 or not self._events.empty()
+
+    def run_async(
+        self,
+        work: Callable[[], Any],
+        on_done: Callable[[Any], None],
+        on_error: Callable[[BaseException], None],
+    ) -> None:
+        """Run ``work()`` on a worker thread; call back with its result or error on the Kivy thread."""
+        with self._lock:
+            self._pending += 1
+
+        def call_back(fn: Callable[[Any], None], value: Any) -> None:
+            def run(_dt: float) -> None:
+                try:
+                    fn(value)
+                except Exception:
+                    log.exception("UI callback failed")
+                finally:
+                    with self._lock:
+                        self._pending -= 1
+
+            self._clock.schedule_once(run, 0)
+
+        def job() -> None:
+            try:
+                result = work()
+            except BaseException as err:  # handed to the UI, which shows a message
+                log.info("background work failed: %r", err)
+                call_back(on_error, err)
+                return
+            call_back(on_done, result)
+
+        self._pool.submit(job)
+
+    def post(self, fn: Callable[[], None]) -> None:
+        """Run ``fn()`` on the Kivy thread soon (from any thread)."""
+        self._clock.schedule_once(lambda _dt: fn(), 0)
+
+    def close(self) -> None:
+        self._closed = True
+        self._pool.shutdown(wait=True, cancel_futures=False)

@@ -1,0 +1,106 @@
+"""Renewal (续期): tap card, expiry and balance, period, payment, new expiry, receipt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kivy.lang import Builder
+
+from kiosk.domain.money import format_fen
+from kiosk.errors import KioskError
+from kiosk.ui.screens.base import FlowScreen
+
+Builder.load_file(str(Path(__file__).with_name("renewal.kv")))
+
+STEPS = ["step.tap_card", "step.account", "step.period", "step.payment"]
+
+
+def account_lines(card: Any) -> list[Any]:
+    return [
+        ("summary.name", {"value": card.name_masked}),
+        ("summary.card_no", {"value": card.card_no_masked}),
+        ("summary.expires", {"value": card.expires_on.isoformat()}),
+        ("summary.owed", {"value": format_fen(card.owed)}),
+    ]
+
+
+class RenewalScreen(FlowScreen):
+    def wipe(self) -> None:
+        self.card: Any = None
+        self.months = 0
+
+    def start(self, card: Any = None, **_kw: Any) -> None:
+        self.steps = STEPS
+        if card is not None:
+            self.card = card
+            self.goto(self.show_account, 1)
+        else:
+            self.goto(self.show_tap, 0)
+
+    def show_tap(self) -> None:
+        self.step = 0
+        self.show_info(("card.tap", {}), [("card.tap_hint", {})])
+        self.waiting_for = "card"
+
+    def on_card(self, card: Any) -> bool:
+        if self.waiting_for != "card" or self.busy:
+            return False
+        self.card = card
+        self.goto(self.show_account, 1)
+        return True
+
+    def on_card_error(self, err: KioskError) -> bool:
+        if self.waiting_for != "card":
+            return False
+        self.refuse(err)
+        return True
+
+    def show_account(self) -> None:
+        self.step = 1
+        self.show_info(("renewal.account", {}), account_lines(self.card), [
+            ("home.fees", "neutral", lambda: self.app.go("fees", card=self.card)),
+            ("renewal.renew", "primary", lambda: self.goto(self.show_period, 2)),
+        ])
+
+    def show_period(self) -> None:
+        self.step = 2
+        options = []
+        for months in self.backend.renewal_periods():
+            fee = self.backend.renewal_fee(months)
+            options.append((("renewal.period_option", {"months": months, "fee": format_fen(fee)}), months))
+        self.ask_choice(("renewal.choose_period", {}), options, self._got_period, cols=3)
+
+    def _got_period(self, months: int) -> None:
+        card = self.card
+
+        def check() -> Any:
+            return self.backend.check_renewal(card, months)
+
+        def done(quote: Any) -> None:
+            self.months = months
+            self.goto(lambda: self.show_payment(quote), 3)
+
+        def failed(err: BaseException) -> None:
+            if isinstance(err, KioskError) and err.message_id == "fees.owed_above_limit":
+                self.body.clear_widgets()
+                self.show_info(("renewal.refused", {}), account_lines(card), [
+                    ("home.fees", "primary", lambda: self.app.go("fees", card=card)),
+                ])
+            self.refuse(err)
+
+        self.work(check, done, failed)
+
+    def show_payment(self, quote: Any) -> None:
+        self.step = 3
+        lines = [*account_lines(self.card),
+                 ("renewal.new_expiry", {"value": quote.new_expires_on.isoformat()})]
+        if quote.fee == 0:
+            self.show_info(("summary.title", {}), lines, [("nav.next", "primary", lambda: self._paid(None))])
+        else:
+            self.ask_payment(quote.fee, self._paid, lines=lines)
+
+    def _paid(self, tender: Any) -> None:
+        card, months, lang, staff = self.card, self.months, self.app.lang, self.app.staff
+        self.work(lambda: self.backend.renew(card, months, tender, language=lang, staff=staff),
+                  lambda outcome: self.finish(outcome, "renewal.done"))

@@ -1,0 +1,169 @@
+"""Staff mode: sign in by staff card or staff number, then PIN; desk and supervisor functions.
+Every action goes through a service that audits it with the staff number."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kivy.lang import Builder
+
+from kiosk.domain.money import format_fen
+from kiosk.errors import KioskError
+from kiosk.ui.screens.base import FlowScreen
+from kiosk.ui.screens.renewal import account_lines
+
+Builder.load_file(str(Path(__file__).with_name("staff.kv")))
+
+
+class StaffScreen(FlowScreen):
+    def wipe(self) -> None:
+        self.staff_no = ""
+        self.card: Any = None
+        self.pending = ""
+
+    def has_session(self) -> bool:
+        return True
+
+    def start(self, staff_scan: Any = None, **_kw: Any) -> None:
+        if self.app.staff is not None:
+            self.steps = ["staff.menu"]
+            self.goto(self.show_menu, 0)
+            return
+        self.steps = ["step.staff_no", "step.pin"]
+        if staff_scan is not None:
+            self.staff_no = staff_scan.value
+            self.goto(self.show_pin, 1)
+        else:
+            self.goto(self.show_staff_no, 0)
+
+    def on_flow_scan(self, scan: Any) -> bool:
+        if getattr(scan, "kind", "") == "staff_card" and self.app.staff is None and not self.busy:
+            self.staff_no = scan.value
+            self.goto(self.show_pin, 1)
+            return True
+        return False
+
+    def show_staff_no(self) -> None:
+        self.step = 0
+        self.ask_digits("field.staff_no", mode="plain", max_len=8, min_len=4, on_ok=self._got_no,
+                        hint=("staff.scan_card_hint", {}))
+
+    def _got_no(self, value: str) -> None:
+        self.staff_no = value
+        self.goto(self.show_pin, 1)
+
+    def show_pin(self) -> None:
+        self.step = 1
+        self.ask_digits("field.pin", mode="pin", max_len=6, min_len=4, on_ok=self._got_pin)
+
+    def _got_pin(self, pin: str) -> None:
+        staff_no = self.staff_no
+
+        def done(session: Any) -> None:
+            self.app.staff = session
+            self.steps = ["staff.menu"]
+            self._history.clear()
+            self._current = None
+            self.goto(self.show_menu, 0)
+
+        self.work(lambda: self.backend.staff_login(staff_no, pin), done)
+
+    # ---- menu ----------------------------------------------------------------------------
+    def show_menu(self) -> None:
+        staff = self.app.staff
+        options: list[Any] = [
+            (("staff.issue_card", {}), "issue"), (("staff.cash_payment", {}), "cash"),
+            (("staff.reprint", {}), "reprint"), (("staff.roster", {}), "roster"),
+            (("staff.diagnostics", {}), "diagnostics"),
+        ]
+        if str(staff.role) == "supervisor":
+            options += [(("staff.waive", {}), "waive"), (("staff.cancel_card", {}), "cancel"),
+                        (("staff.close_day", {}), "close_day")]
+        options.append((("staff.logout", {}), "logout"))
+        self.ask_choice(("staff.menu_title", {"name": staff.name}), options, self._menu, cols=3)
+
+    def back(self) -> None:
+        if self.app.staff is not None and not self._history:
+            return
+        super().back()
+
+    def cancel(self) -> None:
+        if self.app.staff is not None:
+            self._history.clear()
+            self._current = None
+            self.goto(self.show_menu, 0)
+            return
+        super().cancel()
+
+    def _menu(self, choice: str) -> None:
+        staff = self.app.staff
+        if choice == "issue":
+            self.app.go("new_card")
+        elif choice == "cash":
+            self.app.go("fees")
+        elif choice == "logout":
+            self.app.staff_logout()
+        elif choice == "roster":
+            lang = self.app.lang
+            self.work(lambda: self.backend.print_roster(staff, language=lang),
+                      lambda outcome: self.finish(outcome, "staff.roster_done"))
+        elif choice == "close_day":
+            self.goto(lambda: self.show_info(("staff.close_day_confirm", {}), [], [
+                ("staff.close_day", "danger", self._close_day)]))
+        elif choice == "diagnostics":
+            self.work(self.backend.diagnostics, lambda lines: self.goto(
+                lambda: self.show_info(("staff.diagnostics", {}), lines)))
+        elif choice == "reprint":
+            self.work(lambda: self.backend.recent_receipts(20), lambda rows: self.goto(
+                lambda: self.ask_choice(("staff.reprint", {}), [(r[1], r[0]) for r in rows],
+                                        self._reprint, cols=2)))
+        elif choice in ("waive", "cancel"):
+            self.pending = choice
+            self.goto(self.show_tap)
+
+    def show_tap(self) -> None:
+        self.show_info(("card.tap", {}), [("card.tap_hint", {})])
+        self.waiting_for = "card"
+
+    def on_card(self, card: Any) -> bool:
+        if self.waiting_for != "card" or self.busy:
+            return False
+        self.card = card
+        if self.pending == "waive":
+            self.work(lambda: self.backend.open_fees(card), self._show_waive)
+        else:
+            self.goto(lambda: self.show_info(("staff.cancel_confirm", {}), account_lines(card), [
+                ("staff.cancel_card", "danger", self._cancel_card)]))
+        return True
+
+    def on_card_error(self, err: KioskError) -> bool:
+        if self.waiting_for != "card":
+            return False
+        self.refuse(err)
+        return True
+
+    def _show_waive(self, fees: list[Any]) -> None:
+        options = [(("fees.line", {"kind": self.app.t(f"fee.kind.{f.kind}"), "text": f.description,
+                                   "amount": format_fen(f.due)}), f.fee_id) for f in fees]
+        self.goto(lambda: self.ask_choice(("staff.waive_pick", {}), options, self._waive, cols=1))
+
+    def _waive(self, fee_id: str) -> None:
+        staff, card = self.app.staff, self.card
+        self.work(lambda: self.backend.waive_fee(staff, card, fee_id),
+                  lambda _r: self.work(lambda: self.backend.open_fees(card), self._show_waive))
+
+    def _cancel_card(self) -> None:
+        staff, card, lang = self.app.staff, self.card, self.app.lang
+        self.work(lambda: self.backend.cancel_card(staff, card, language=lang),
+                  lambda outcome: self.finish(outcome, "staff.cancel_done"))
+
+    def _close_day(self) -> None:
+        staff, lang = self.app.staff, self.app.lang
+        self.work(lambda: self.backend.close_day(staff, language=lang),
+                  lambda outcome: self.finish(outcome, "staff.close_day_done"))
+
+    def _reprint(self, receipt_no: str) -> None:
+        staff, lang = self.app.staff, self.app.lang
+        self.work(lambda: self.backend.reprint(staff, receipt_no, language=lang),
+                  lambda outcome: self.finish(outcome, "staff.reprint_done"))

@@ -1,0 +1,120 @@
+"""Visitor registration (访客登记): name, phone, optional ID, purpose, host department, consent;
+a pass with a signed QR. Scanning the pass on the way out signs the visitor out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kivy.lang import Builder
+
+from kiosk.domain.identity import mask_mobile, mask_resident_id
+from kiosk.errors import KioskError
+from kiosk.ui.screens.base import FlowScreen
+
+Builder.load_file(str(Path(__file__).with_name("visitor.kv")))
+
+STEPS = ["step.name", "step.phone", "step.id_optional", "step.purpose", "step.department",
+         "step.consent"]
+PURPOSES = ("reading", "meeting", "event", "delivery", "other")
+DEPARTMENTS = ("office", "reading_room", "archives", "it", "other")
+
+
+class VisitorScreen(FlowScreen):
+    def wipe(self) -> None:
+        self.form: dict[str, Any] = {}
+
+    def start(self, sign_out: Any = None, **_kw: Any) -> None:
+        if sign_out is not None:
+            self.steps = ["step.sign_out"]
+            self._sign_out(sign_out)
+            return
+        self.steps = STEPS
+        self.goto(self.show_name, 0)
+
+    def _sign_out(self, scan: Any) -> None:
+        def done(visit: Any) -> None:
+            self.goto(lambda: self.show_info(("visitor.signed_out", {"name": visit.name_masked}), [],
+                                             [("nav.done", "primary", self.app.home)]), 0)
+
+        def failed(err: BaseException) -> None:
+            self.goto(lambda: self.show_info(("visitor.sign_out_failed", {}), [],
+                                             [("nav.done", "primary", self.app.home)]), 0)
+            self.refuse(err)
+
+        self.work(lambda: self.backend.sign_out_visitor(scan), done, failed)
+
+    def on_flow_scan(self, scan: Any) -> bool:
+        if getattr(scan, "kind", "") == "visitor_pass" and not self.busy:
+            self.steps = ["step.sign_out"]
+            self._sign_out(scan)
+            return True
+        return False
+
+    def show_name(self) -> None:
+        self.step = 0
+        self.ask_name(self._got_name, value=self.form.get("name", ""))
+
+    def _got_name(self, name: str) -> None:
+        self.form["name"] = name
+        self.goto(self.show_phone, 1)
+
+    def show_phone(self) -> None:
+        self.step = 1
+        self.ask_digits("field.phone", mode="phone", max_len=11, min_len=11, on_ok=self._got_phone)
+
+    def _got_phone(self, value: str) -> None:
+        try:
+            self.form["phone"] = self.backend.validate_phone(value)
+        except KioskError as err:
+            self.refuse(err)
+            return
+        self.goto(self.show_id, 2)
+
+    def show_id(self) -> None:
+        self.step = 2
+        self.ask_digits("field.id_optional", mode="id", max_len=18, min_len=0, on_ok=self._got_id,
+                        hint=("field.id_optional_hint", {}))
+
+    def _got_id(self, value: str) -> None:
+        if value:
+            try:
+                value = self.backend.validate_id(value)
+            except KioskError as err:
+                self.refuse(err)
+                return
+        self.form["id_number"] = value
+        self.goto(self.show_purpose, 3)
+
+    def show_purpose(self) -> None:
+        self.step = 3
+        self.ask_choice(("field.purpose", {}), [((f"purpose.{p}", {}), p) for p in PURPOSES],
+                        self._got_purpose, cols=3)
+
+    def _got_purpose(self, value: str) -> None:
+        self.form["purpose"] = value
+        self.goto(self.show_department, 4)
+
+    def show_department(self) -> None:
+        self.step = 4
+        self.ask_choice(("field.department", {}), [((f"department.{d}", {}), d) for d in DEPARTMENTS],
+                        self._got_department, cols=3)
+
+    def _got_department(self, value: str) -> None:
+        self.form["department"] = value
+        self.goto(self.show_consent, 5)
+
+    def show_consent(self) -> None:
+        self.step = 5
+        lines = [("summary.name", {"value": self.form["name"]}),
+                 ("summary.phone", {"value": mask_mobile(self.form["phone"])})]
+        if self.form.get("id_number"):
+            lines.append(("summary.id_number", {"value": mask_resident_id(self.form["id_number"])}))
+        lines.append(("visitor.privacy_notice", {}))
+        self.show_info(("visitor.consent_title", {}), lines,
+                       [("visitor.agree", "ok", self._register)])
+
+    def _register(self) -> None:
+        form, lang = dict(self.form), self.app.lang
+        self.work(lambda: self.backend.register_visitor(form, language=lang),
+                  lambda outcome: self.finish(outcome, "visitor.done"))

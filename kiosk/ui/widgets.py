@@ -1,0 +1,239 @@
+"""Reusable touch widgets: buttons, labels that never clip, step indicator, keypads, name entry,
+status strip and QR image. Their look lives in ``widgets.kv``."""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+from typing import Any
+
+from kivy.app import App
+from kivy.core.image import Image as CoreImage
+from kivy.lang import Builder
+from kivy.metrics import dp, sp
+from kivy.properties import (
+    BooleanProperty,
+    ListProperty,
+    NumericProperty,
+    ObjectProperty,
+    OptionProperty,
+    StringProperty,
+)
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.button import Button
+from kivy.uix.gridlayout import GridLayout
+from kivy.uix.image import Image
+from kivy.uix.label import Label
+
+from kiosk.domain.identity import mask_mobile, mask_resident_id
+from kiosk.ui import pinyin
+
+log = logging.getLogger(__name__)
+
+Builder.load_file(str(Path(__file__).with_name("widgets.kv")))
+
+
+def mask_partial(value: str, mode: str) -> str:
+    """What the display shows for a value being typed: PINs as dots, ID and phone masked."""
+    if mode == "pin":
+        return "●" * len(value)
+    if mode == "id":
+        return mask_resident_id(value) if len(value) >= 8 else value
+    if mode == "phone":
+        return mask_mobile(value) if len(value) >= 8 else value
+    if mode == "amount":
+        if not value:
+            return "¥0.00"
+        fen = int(value)
+        return f"¥{fen // 100}.{fen % 100:02d}"
+    return value
+
+
+class KButton(Button):
+    """A large touch button (at least 64 dp high); ``kind`` picks the colours."""
+
+    kind = OptionProperty("neutral", options=["primary", "neutral", "danger", "ok", "ghost"])
+    key = StringProperty("")  # message id of the label, re-translated on a language switch
+    raw = StringProperty("")  # text shown as it is when there is no key
+    params = ObjectProperty({})
+
+
+class KLabel(Label):
+    """A label that wraps to its width and grows to its text (never clipped)."""
+
+    key = StringProperty("")
+    params = ObjectProperty({})
+    raw = StringProperty("")
+
+
+class StepIndicator(BoxLayout):
+    """Numbered steps with the current one highlighted (``steps`` are message ids)."""
+
+    steps = ListProperty([])
+    current = NumericProperty(0)
+
+    def on_current(self, *_a: Any) -> None:
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        self.clear_widgets()
+        for i, key in enumerate(self.steps):
+            state = "primary" if i == self.current else ("ok" if i < self.current else "ghost")
+            self.add_widget(StepChip(key=key, number=i + 1, kind=state))
+
+
+class StepChip(Label):
+    key = StringProperty("")
+    number = NumericProperty(1)
+    kind = StringProperty("ghost")
+
+
+class NumericKeypad(GridLayout):
+    """Digits 0-9, backspace and an optional ``X`` (for ID numbers). Fires ``on_key``."""
+
+    allow_x = BooleanProperty(False)
+
+    __events__ = ("on_key",)
+
+    def press(self, key: str) -> None:
+        self.dispatch("on_key", key)
+
+    def on_key(self, key: str) -> None:
+        pass
+
+
+class DigitEntry(BoxLayout):
+    """A field filled by the on-screen keypad; the display masks PINs, ID and phone numbers."""
+
+    value = StringProperty("")
+    max_len = NumericProperty(18)
+    mode = OptionProperty("plain", options=["plain", "pin", "id", "phone", "amount"])
+    label_key = StringProperty("")
+    display = StringProperty("")
+
+    def on_value(self, *_a: Any) -> None:
+        self.display = mask_partial(self.value, self.mode)
+
+    def on_mode(self, *_a: Any) -> None:
+        self.display = mask_partial(self.value, self.mode)
+
+    def key(self, key: str) -> None:
+        if key == "back":
+            self.value = self.value[:-1]
+        elif key == "clear":
+            self.value = ""
+        elif len(self.value) < self.max_len:
+            if key == "X" and (self.mode != "id" or len(self.value) != 17):
+                return
+            self.value += key
+
+
+class NameEntry(BoxLayout):
+    """Name entry by pinyin with candidate characters, or by a Latin keyboard."""
+
+    value = StringProperty("")
+    buffer = StringProperty("")
+    latin = BooleanProperty(False)
+    candidates = ListProperty([])
+    max_len = NumericProperty(30)
+
+    def on_buffer(self, *_a: Any) -> None:
+        self.candidates = pinyin.candidates(self.buffer, limit=14) if self.buffer else []
+
+    def on_candidates(self, *_a: Any) -> None:
+        box = self.ids.cands
+        box.clear_widgets()
+        for char in self.candidates:
+            btn = KButton(raw=char, kind="ghost", size_hint=(None, None), width=dp(70), height=dp(70))
+            btn.font_size = sp(34)
+            btn.bind(on_release=lambda b: self.pick(b.raw))
+            box.add_widget(btn)
+
+    def letter(self, ch: str) -> None:
+        if self.latin:
+            if len(self.value) < self.max_len:
+                text = self.value + ch
+                self.value = text.title() if ch != " " else text
+        elif len(self.buffer) < 8:
+            self.buffer += ch.lower()
+
+    def pick(self, char: str) -> None:
+        if len(self.value) < self.max_len:
+            self.value += char
+        self.buffer = ""
+
+    def backspace(self) -> None:
+        if self.buffer:
+            self.buffer = self.buffer[:-1]
+        else:
+            self.value = self.value[:-1]
+
+    def toggle_latin(self) -> None:
+        self.latin = not self.latin
+        self.buffer = ""
+
+
+class LetterKeyboard(GridLayout):
+    """QWERTY letters, space and backspace. Fires ``on_key`` with the letter, ' ' or 'back'."""
+
+    __events__ = ("on_key",)
+    ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
+
+    def on_kv_post(self, _base: Any) -> None:
+        keys = [*self.ROWS[0], *self.ROWS[1], "back", *self.ROWS[2], " ", "-", "·"]
+        for key in keys:
+            if key == "back":
+                btn = KButton(key="keypad.back", height=dp(70))
+            elif key == " ":
+                btn = KButton(key="keyboard.space", height=dp(70))
+            else:
+                btn = KButton(raw=key.upper() if key.isalpha() else key, height=dp(70))
+            btn.bind(on_release=lambda b, k=key: self.press(k))
+            self.add_widget(btn)
+
+    def press(self, key: str) -> None:
+        self.dispatch("on_key", key)
+
+    def on_key(self, key: str) -> None:
+        pass
+
+
+class StatusLamp(BoxLayout):
+    label_key = StringProperty("")
+    state_key = StringProperty("status.unknown")
+    level = OptionProperty("unknown", options=["ok", "warn", "bad", "unknown"])
+
+
+class StatusStrip(BoxLayout):
+    """Card reader, printer, server and queued events, readable at a glance."""
+
+
+class QrImage(Image):
+    """Shows ``data`` as a QR code."""
+
+    data = StringProperty("")
+
+    def on_data(self, *_a: Any) -> None:
+        if not self.data:
+            self.texture = None
+            return
+        import qrcode
+
+        img = qrcode.make(self.data, box_size=8, border=2)
+        buf = io.BytesIO()
+        img.save(buf, format="PNG")
+        buf.seek(0)
+        self.texture = CoreImage(buf, ext="png").texture
+
+
+def app_t(key: str, **params: Any) -> str:
+    app = App.get_running_app()
+    return app.t(key, app.lang, **params) if app else key
+
+
+__all__ = [
+    "DigitEntry", "KButton", "KLabel", "LetterKeyboard", "NameEntry", "NumericKeypad",
+    "ObjectProperty", "QrImage", "StatusLamp", "StatusStrip", "StepIndicator", "app_t",
+    "mask_partial",
+]
