@@ -198,6 +198,7 @@ class CardService:
     def new_card(self, req: NewReader, tender: Tender | None, *,
                  staff: StaffSession | None = None) -> CardResult:
         """Register a reader and issue a card. See the module doc for the order of steps."""
+        staff = staff or (tender.staff if tender else None)
         now = self.clock.now()
         today = now.date()
         name = req.name.strip()
@@ -270,6 +271,7 @@ class CardService:
 
         Raises FeesOwed while fees owed exceed ``renewal_refused_above``.
         """
+        staff = staff or (tender.staff if tender else None)
         now = self.clock.now()
         today = now.date()
         fee = self.cfg.fees.renewal_fee_for(months)
@@ -341,6 +343,7 @@ class CardService:
                 staff: StaffSession | None = None) -> CardResult:
         """Block the old card first (committed on its own), then issue a new card with the next
         generation. A failure after the block leaves the block and nothing else."""
+        staff = staff or (tender.staff if tender else None)
         self.report_lost(auth, staff=staff)
         now = self.clock.now()
         today = now.date()

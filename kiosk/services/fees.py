@@ -73,6 +73,7 @@ class FeeService:
         ``payment.recorded``, audit and receipt in one transaction (refund on failure)."""
         if amount is not None and (not isinstance(amount, int) or isinstance(amount, bool)):
             raise ValidationError("money.invalid", "amount must be integer fen")
+        staff = staff or (tender.staff if tender else None)
         now = self.clock.now()
         fees = self.open_fees(reader_id)
         if fee_ids is not None:

@@ -1,0 +1,176 @@
+"""A store + services on a FixedClock, for unit tests, other helpers and the UI tests to reuse.
+
+``services_env`` (fixture) gives a ``ServicesEnv`` with a fresh SQLite store in tmp_path, a
+``SimulatedPaymentGateway``, a ``MemoryCardWriter`` (blank card on the reader, failure switches)
+and two staff accounts (S0001 desk, S0002 supervisor; PINs 246810 and 135790). PIN hashing uses
+a cheap scrypt cost so tests stay fast.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from config.settings import CONFIG_DIR
+from kiosk.clock import CHINA_TZ, FixedClock
+from kiosk.domain import pins
+from kiosk.domain.codes import make_item_barcode
+from kiosk.domain.fees import load_fee_schedule
+from kiosk.domain.identity import id_check_char
+from kiosk.errors import DeviceError
+from kiosk.services import KioskServices, build_services
+from kiosk.services.cards import NewReader
+from kiosk.services.common import Tender
+from kiosk.services.config import ServicesConfig
+from kiosk.services.payment import SimulatedPaymentGateway
+from server_client.store import Store
+
+TEST_KEY = b"unit-test-library-key-0123456789"
+CHEAP_N = 1 << 4
+START = dt.datetime(2026, 11, 24, 10, 0, tzinfo=CHINA_TZ)
+DESK = ("S0001", "246810")
+SUPERVISOR = ("S0002", "135790")
+WECHAT_CODE = "134567890123456789"
+ALIPAY_CODE = "2845678901234567"
+REFUSED_CODE = "134567890123450000"
+
+
+def resident_id(seq: int, birth: str = "19900307", area: str = "110105") -> str:
+    """A valid resident ID number (checksum right) for test person ``seq``."""
+    first17 = f"{area}{birth}{seq % 1000:03d}"
+    return first17 + id_check_char(first17)
+
+
+def make_reader(seq: int = 1, *, category: str = "adult", pin: str = "246813") -> NewReader:
+    return NewReader(name=f"张小明{seq}", id_number=resident_id(seq),
+                     phone=f"138{seq:08d}", category=category, pin=pin)
+
+
+class MemoryCardWriter:
+    """A card on the reader, in memory: implements the CardWriter port for unit tests."""
+
+    def __init__(self) -> None:
+        self.cards: dict[bytes, bytes] = {}
+        self.present: bytes | None = None
+        self.fail_write = False
+        self.writes = 0
+        self._next_uid = 1
+
+    def place_blank(self) -> bytes:
+        uid = self._next_uid.to_bytes(4, "big") + b"\x5a\xa5\x01"
+        self._next_uid += 1
+        self.cards[uid] = bytes(48)
+        self.present = uid
+        return uid
+
+    def place(self, uid: bytes, data: bytes | None = None) -> None:
+        if data is not None:
+            self.cards[uid] = data
+        self.cards.setdefault(uid, bytes(48))
+        self.present = uid
+
+    def remove(self) -> None:
+        self.present = None
+
+    def current_uid(self) -> bytes | None:
+        return self.present
+
+    def read_token(self, uid: bytes) -> bytes:
+        if self.present != uid:
+            raise DeviceError("card.removed", "card not on the reader")
+        return self.cards[uid]
+
+    def write_token(self, uid: bytes, data: bytes) -> None:
+        if self.present != uid:
+            raise DeviceError("card.removed", "card not on the reader")
+        if self.fail_write:
+            raise DeviceError("card.write_failed", "simulated write failure")
+        self.cards[uid] = bytes(data)
+        self.writes += 1
+
+    def tapped(self) -> tuple[bytes, bytes]:
+        assert self.present is not None
+        return self.present, self.cards[self.present]
+
+
+@dataclass
+class ServicesEnv:
+    store: Store
+    clock: FixedClock
+    gateway: SimulatedPaymentGateway
+    writer: MemoryCardWriter
+    config: ServicesConfig
+    services: KioskServices
+
+    def new_card(self, seq: int = 1, **kw: Any) -> Any:
+        self.writer.place_blank()
+        return self.services.cards.new_card(make_reader(seq, **kw), Tender.payment_code(WECHAT_CODE))
+
+    def desk(self) -> Any:
+        return self.services.staff.login(*DESK)
+
+    def supervisor(self) -> Any:
+        return self.services.staff.login(*SUPERVISOR)
+
+    def add_item(self, serial: int, title: str = "测试图书", *, hold: bool = False) -> str:
+        barcode = make_item_barcode(serial)
+        with self.store.transaction() as tx:
+            tx.insert("items", {"barcode": barcode, "title": title, "author": "", "call_no": "",
+                                "status": "available", "hold": hold})
+        return barcode
+
+    def add_loan(self, reader_id: str, barcode: str, *, due_on: dt.date) -> str:
+        loan_id = f"loan-{barcode}-{due_on.isoformat()}"
+        with self.store.transaction() as tx:
+            tx.insert("loans", {"loan_id": loan_id, "item_barcode": barcode, "reader_id": reader_id,
+                                "borrowed_at": (due_on - dt.timedelta(days=30)).isoformat(),
+                                "due_on": due_on, "returned_at": None})
+            tx.update("items", "barcode", barcode, {"status": "on_loan"})
+        return loan_id
+
+    def counts(self) -> dict[str, int]:
+        """Row counts of every business table (what 'nothing left behind' compares)."""
+        tables = ("readers", "cards", "items", "loans", "fees", "payments", "payment_allocations",
+                  "receipts", "visitors", "outbox", "audit_log", "days_closed")
+        return {t: self.store.count(t) for t in tables}
+
+    def snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Full contents of the business tables (not the audit log or PIN bookkeeping)."""
+        out = {}
+        for t in ("readers", "cards", "items", "loans", "fees", "payments", "payment_allocations",
+                  "receipts", "visitors", "outbox", "days_closed"):
+            out[t] = [tuple(r) for r in self.store.read(f"SELECT * FROM {t} ORDER BY 1")]
+        return out
+
+
+def add_staff(store: Store, *, n: int = CHEAP_N) -> None:
+    with store.transaction() as tx:
+        for (staff_no, pin), name, role, card in ((DESK, "王芳", "desk", "20000000000018"),
+                                                  (SUPERVISOR, "李强", "supervisor", None)):
+            tx.insert("staff", {"staff_no": staff_no, "name": name, "role": role,
+                                "pin_hash": pins.hash_pin(pin, n=n), "card_no": card, "active": 1})
+
+
+def make_env(path: Path, *, clock: FixedClock | None = None, **config: Any) -> ServicesEnv:
+    clock = clock or FixedClock(START)
+    cfg = ServicesConfig(kiosk_id="K01", kiosk_no=1, library_key=TEST_KEY,
+                         fees=load_fee_schedule(CONFIG_DIR / "fees.toml"),
+                         library_name="市图书馆", pin_n=CHEAP_N, **config)
+    store = Store.open(path, kiosk_id="K01")
+    add_staff(store)
+    gateway = SimulatedPaymentGateway(refuse_suffix="0000")
+    writer = MemoryCardWriter()
+    services = build_services(store, clock, gateway, writer, cfg)
+    return ServicesEnv(store, clock, gateway, writer, cfg, services)
+
+
+@pytest.fixture
+def services_env(tmp_path: Path) -> Iterator[ServicesEnv]:
+    env = make_env(tmp_path / "kiosk.sqlite3")
+    yield env
+    env.store.close()
