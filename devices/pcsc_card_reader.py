@@ -1,0 +1,406 @@
+"""The real card reader: a contactless PC/SC reader through pcscd, with pyscard.
+
+One supervised monitor thread owns a PC/SC context and waits in ``SCardGetStatusChange`` with a
+short timeout (``poll_interval_s``), so a tap is seen as soon as pcscd reports it and ``stop()``
+returns quickly (``SCardCancel``). When pcscd goes away, the reader is unplugged or anything in
+the loop fails, the thread reports it (``ReaderStatus`` ``recovering`` / ``no_service`` /
+``no_reader``), drops the context and builds a new one until the reader is back (``ready``).
+pyscard's own CardMonitor is not used: its thread dies for good when pcscd restarts.
+
+Card I/O (``read_token``, ``write_token``, ``inspect``) runs on the caller's thread with its own
+short-lived context and connection inside a PC/SC transaction, serialised by a lock. The token
+sector is read and written with the PC/SC part 3 storage-card commands: LOAD KEYS ``FF 82``,
+GENERAL AUTHENTICATE ``FF 86``, READ BINARY ``FF B0``, UPDATE BINARY ``FF D6``; the UID comes
+from GET DATA ``FF CA 00 00 00``. pcsclite errors are raised as pyscard exceptions inside this
+module and wrapped into ``CardError`` subclasses at its edge.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Literal
+
+from config.settings import CardReaderSection
+from devices.card_reader import (
+    BLOCK_SIZE,
+    BLOCKS_PER_TOKEN,
+    CardAuthError,
+    CardContents,
+    CardError,
+    CardInserted,
+    CardReaderBase,
+    CardRemovedError,
+    CardWriteError,
+    ReaderStatus,
+    ReaderUnavailable,
+    classify_token,
+    parse_key,
+    write_error_from,
+)
+from kiosk.domain.tokens import TOKEN_SIZE
+
+log = logging.getLogger(__name__)
+
+KEY_A = 0x60
+KEY_B = 0x61
+SLOT_A = 0x00
+SLOT_B = 0x01
+_MASK = 0xFFFFFFFF
+UID_ATTEMPTS = 10
+
+
+def _scard() -> Any:
+    """pyscard's low-level module (an optional extra, imported on first use)."""
+    from smartcard import scard
+
+    return scard
+
+
+def _code(hresult: int) -> int:
+    return hresult & _MASK
+
+
+class PcscFailure(Exception):
+    """A pcsclite call failed (internal; wrapped into CardError at the module's edge)."""
+
+    def __init__(self, what: str, hresult: int) -> None:
+        from smartcard.pcsc.PCSCExceptions import BaseSCardException
+
+        self.hresult = _code(hresult)
+        self.pyscard = BaseSCardException(hresult=self.hresult, message=what)
+        super().__init__(str(self.pyscard))
+
+
+class _Session:
+    """One connected card inside a transaction: APDUs for the token sector."""
+
+    def __init__(self, scard: Any, hcard: int, protocol: int, sector: int) -> None:
+        self.scard = scard
+        self.hcard = hcard
+        self.protocol = protocol
+        self.sector = sector
+        self.auth_failed = False
+
+    def transmit(self, apdu: bytes) -> tuple[bytes, int]:
+        hresult, response = self.scard.SCardTransmit(self.hcard, self.protocol, list(apdu))
+        if _code(hresult) != 0:
+            raise PcscFailure("transmit", hresult)
+        if len(response) < 2:  # vpcd answers nothing when the card vanished mid-command
+            raise CardRemovedError("card.removed", f"no answer to {apdu[:2].hex()}")
+        body = bytes(response[:-2])
+        return body, (response[-2] << 8) | response[-1]
+
+    def uid(self) -> bytes:
+        body, sw = self.transmit(bytes.fromhex("FFCA000000"))
+        if sw != 0x9000 or not body:
+            raise CardError("card.unreadable", f"GET DATA UID answered {sw:04X}")
+        return body
+
+    def _blocks(self) -> list[int]:
+        first = self.sector * 4
+        return [first + i for i in range(BLOCKS_PER_TOKEN)]
+
+    def authenticate(self, key: bytes, key_type: int) -> None:
+        slot = SLOT_A if key_type == KEY_A else SLOT_B
+        _, sw = self.transmit(bytes([0xFF, 0x82, 0x00, slot, 0x06]) + key)
+        if sw != 0x9000:
+            raise CardError("card.reader_error", f"LOAD KEYS answered {sw:04X}")
+        block = self._blocks()[0]
+        _, sw = self.transmit(bytes([0xFF, 0x86, 0x00, 0x00, 0x05, 0x01, 0x00, block, key_type, slot]))
+        if sw != 0x9000:
+            self.auth_failed = True
+            name = "A" if key_type == KEY_A else "B"
+            raise CardAuthError(
+                "card.auth_failed", f"sector {self.sector} refused key {name} (SW {sw:04X})"
+            )
+
+    def read_sector(self) -> bytes:
+        data = b""
+        for block in self._blocks():
+            body, sw = self.transmit(bytes([0xFF, 0xB0, 0x00, block, BLOCK_SIZE]))
+            if sw == 0x6982:
+                raise CardAuthError("card.auth_failed", f"reading block {block} is not allowed")
+            if sw != 0x9000 or len(body) != BLOCK_SIZE:
+                raise CardError("card.unreadable", f"READ BINARY block {block} answered {sw:04X}")
+            data += body
+        return data
+
+    def write_sector(self, data: bytes) -> None:
+        for i, block in enumerate(self._blocks()):
+            chunk = data[i * BLOCK_SIZE:(i + 1) * BLOCK_SIZE]
+            _, sw = self.transmit(bytes([0xFF, 0xD6, 0x00, block, BLOCK_SIZE]) + chunk)
+            if sw == 0x6982:
+                raise CardAuthError("card.auth_failed", f"writing block {block} is not allowed")
+            if sw != 0x9000:
+                raise CardError("card.write_failed", f"UPDATE BINARY block {block} answered {sw:04X}")
+
+
+class PcscCardReader(CardReaderBase):
+    """A PC/SC contactless reader with MIFARE Classic cards (see the module docstring)."""
+
+    def __init__(self, settings: CardReaderSection) -> None:
+        super().__init__()
+        self.settings = settings
+        self.key_a = parse_key(settings.key_a, "key_a")
+        self.key_b = parse_key(settings.key_b, "key_b")
+        self.sector = settings.sector
+        self.poll_interval_s = max(0.02, settings.poll_interval_s)
+        self._reader: str | None = None
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._context: int | None = None
+        self._context_lock = threading.Lock()
+        self._io_lock = threading.Lock()
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        _scard()  # fail now, not in the thread, if pyscard is missing
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._supervise, name="card-monitor", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        with self._context_lock:
+            if self._context is not None:
+                _scard().SCardCancel(self._context)
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(self.poll_interval_s + 5.0)
+            if thread.is_alive():
+                log.warning("card monitor thread did not stop in time")
+        self._thread = None
+
+    # ---- the monitor thread ------------------------------------------------------------------
+
+    def _supervise(self) -> None:
+        retry = min(1.0, max(0.2, self.poll_interval_s * 2))
+        while not self._stopping.is_set():
+            try:
+                self._monitor()
+            except PcscFailure as err:
+                log.warning("card monitor lost pcscd: %s", err)
+                self._outage("recovering", str(err))
+            except Exception as err:  # supervise: whatever broke, rebuild the context
+                log.exception("card monitor failed")
+                self._outage("recovering", f"{type(err).__name__}: {err}")
+            self._stopping.wait(retry)
+        log.debug("card monitor stopped")
+
+    def _outage(self, state: Literal["no_reader", "no_service", "recovering"], detail: str) -> None:
+        self._reader = None
+        self._card_gone()
+        self._emit(ReaderStatus(state, detail))
+
+    def _pick_reader(self, readers: list[str]) -> str | None:
+        wanted = self.settings.reader_name.casefold()
+        for name in readers:
+            if wanted in name.casefold():
+                return name
+        return None
+
+    def _monitor(self) -> None:
+        scard = _scard()
+        hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+        if _code(hresult) != 0:
+            self._outage("no_service", str(PcscFailure("establish context", hresult)))
+            return
+        with self._context_lock:
+            self._context = context
+        try:
+            self._watch(scard, context)
+        finally:
+            with self._context_lock:
+                self._context = None
+            scard.SCardReleaseContext(context)
+
+    def _watch(self, scard: Any, context: int) -> None:
+        timeout_ms = int(self.poll_interval_s * 1000)
+        lost_context = {
+            _code(scard.SCARD_E_NO_SERVICE),
+            _code(scard.SCARD_E_SERVICE_STOPPED),
+            _code(scard.SCARD_E_INVALID_HANDLE),
+            _code(scard.SCARD_F_COMM_ERROR),
+        }
+        reader_gone = {_code(scard.SCARD_E_UNKNOWN_READER), _code(scard.SCARD_E_READER_UNAVAILABLE)}
+        reader: str | None = None
+        state = scard.SCARD_STATE_UNAWARE
+        last_events: int | None = None
+        uid_attempts = 0  # a card that gave no UID yet is asked again on the next polls
+        while not self._stopping.is_set():
+            if reader is None:
+                hresult, readers = scard.SCardListReaders(context, [])
+                code = _code(hresult)
+                if code == _code(scard.SCARD_E_NO_READERS_AVAILABLE):
+                    readers = []
+                elif code != 0:
+                    raise PcscFailure("list readers", hresult)
+                reader = self._pick_reader(list(readers))
+                if reader is None:
+                    self._outage("no_reader", f"no reader matching {self.settings.reader_name!r}")
+                    self._stopping.wait(self.poll_interval_s)
+                    continue
+                state, last_events, uid_attempts = scard.SCARD_STATE_UNAWARE, None, 0
+                self._reader = reader
+                self._emit(ReaderStatus("ready", reader))
+            hresult, states = scard.SCardGetStatusChange(context, timeout_ms, [(reader, state)])
+            code = _code(hresult)
+            if code == _code(scard.SCARD_E_CANCELLED):
+                continue
+            if code in reader_gone:
+                self._outage("no_reader", f"{reader} went away")
+                reader = None
+                continue
+            if code == _code(scard.SCARD_E_TIMEOUT):
+                event_state = state  # nothing changed; look again at a card without a UID
+            elif code in lost_context or code != 0:
+                raise PcscFailure("wait for card", hresult)
+            else:
+                event_state = states[0][1]
+                state = event_state & ~scard.SCARD_STATE_CHANGED
+            if event_state & (scard.SCARD_STATE_UNKNOWN | scard.SCARD_STATE_UNAVAILABLE):
+                self._outage("no_reader", f"{reader} went away")
+                reader = None
+                continue
+            present = bool(event_state & scard.SCARD_STATE_PRESENT) and not (
+                event_state & scard.SCARD_STATE_MUTE
+            )
+            events = (event_state >> 16) & 0xFFFF
+            if not present:
+                self._card_gone()
+                uid_attempts = 0
+            elif events != last_events:  # a new card (or another card replaced it unseen)
+                self._card_gone()
+                uid_attempts = UID_ATTEMPTS
+            if present and self._card is None and uid_attempts > 0:
+                uid_attempts -= 1
+                uid = self._read_uid(scard, context, reader)
+                if uid:
+                    uid_attempts = 0
+                    self._emit(CardInserted(uid, reader))
+                elif uid_attempts == 0:
+                    log.warning("card on %s gave no UID; ignoring it until it is tapped again", reader)
+            last_events = events
+
+    def _read_uid(self, scard: Any, context: int, reader: str) -> bytes | None:
+        """The UID of the card just put on ``reader``, or None when it cannot be read."""
+        with self._io_lock:
+            hresult, hcard, protocol = scard.SCardConnect(
+                context, reader, scard.SCARD_SHARE_SHARED,
+                scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1,
+            )
+            if _code(hresult) != 0:
+                log.info("card on %s could not be connected: %s", reader, PcscFailure("connect", hresult))
+                return None
+            try:
+                return _Session(scard, hcard, protocol, self.sector).uid()
+            except (PcscFailure, CardError) as err:
+                log.info("card on %s gave no UID: %s", reader, err)
+                return None
+            finally:
+                scard.SCardDisconnect(hcard, scard.SCARD_LEAVE_CARD)
+
+    # ---- card I/O ----------------------------------------------------------------------------
+
+    def _wrap(self, err: PcscFailure) -> CardError:
+        scard = _scard()
+        code = err.hresult
+        if code in {_code(c) for c in (
+            scard.SCARD_E_NO_SERVICE, scard.SCARD_E_SERVICE_STOPPED, scard.SCARD_E_UNKNOWN_READER,
+            scard.SCARD_E_READER_UNAVAILABLE, scard.SCARD_E_NO_READERS_AVAILABLE,
+        )}:
+            return ReaderUnavailable("card.reader_unavailable", str(err))
+        if code in {_code(c) for c in (
+            scard.SCARD_E_NO_SMARTCARD, scard.SCARD_W_REMOVED_CARD, scard.SCARD_E_NOT_TRANSACTED,
+            scard.SCARD_W_RESET_CARD, scard.SCARD_W_UNPOWERED_CARD, scard.SCARD_W_UNRESPONSIVE_CARD,
+            scard.SCARD_E_INVALID_HANDLE, scard.SCARD_F_COMM_ERROR,
+        )}:
+            return CardRemovedError("card.removed", str(err))
+        return CardError("card.error", str(err))
+
+    @contextmanager
+    def _session(self, uid: bytes) -> Iterator[_Session]:
+        """Connect to the card with ``uid`` inside a transaction. Raises CardError subclasses."""
+        scard = _scard()
+        with self._io_lock:
+            try:
+                hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+                if _code(hresult) != 0:
+                    raise PcscFailure("establish context", hresult)
+                try:
+                    reader = self._reader
+                    if reader is None:
+                        hresult, readers = scard.SCardListReaders(context, [])
+                        reader = self._pick_reader(list(readers)) if _code(hresult) == 0 else None
+                        if reader is None:
+                            raise ReaderUnavailable("card.reader_unavailable", "no reader")
+                    hresult, hcard, protocol = scard.SCardConnect(
+                        context, reader, scard.SCARD_SHARE_SHARED,
+                        scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1,
+                    )
+                    if _code(hresult) != 0:
+                        raise PcscFailure("connect", hresult)
+                    session = _Session(scard, hcard, protocol, self.sector)
+                    try:
+                        hresult = scard.SCardBeginTransaction(hcard)
+                        if _code(hresult) != 0:
+                            raise PcscFailure("begin transaction", hresult)
+                        try:
+                            found = session.uid()
+                            if found != uid:
+                                raise CardRemovedError(
+                                    "card.other_card", f"card {found.hex()} is on the reader"
+                                )
+                            yield session
+                        finally:
+                            scard.SCardEndTransaction(hcard, scard.SCARD_LEAVE_CARD)
+                    finally:
+                        # after a refused key a MIFARE card must be re-selected: reset it
+                        disposition = scard.SCARD_RESET_CARD if session.auth_failed else scard.SCARD_LEAVE_CARD
+                        scard.SCardDisconnect(hcard, disposition)
+                finally:
+                    scard.SCardReleaseContext(context)
+            except PcscFailure as err:
+                raise self._wrap(err) from err
+
+    def read_token(self, uid: bytes) -> bytes:
+        with self._session(uid) as session:
+            session.authenticate(self.key_a, KEY_A)
+            return session.read_sector()
+
+    def write_token(self, uid: bytes, data: bytes) -> None:
+        if len(data) != TOKEN_SIZE:
+            raise ValueError(f"a token has {TOKEN_SIZE} bytes, got {len(data)}")
+        try:
+            with self._session(uid) as session:
+                session.authenticate(self.key_b, KEY_B)
+                session.write_sector(data)
+                session.authenticate(self.key_a, KEY_A)
+                back = session.read_sector()
+        except CardError as err:
+            log.warning("writing the token to card %s failed: %s", uid.hex(), err)
+            raise write_error_from(err) from err
+        if back != data:
+            raise CardWriteError("card.write_verify_failed", f"card {uid.hex()} read back other data")
+        log.info("token written to card %s and verified", uid.hex())
+
+    def inspect(self, uid: bytes, library_key: bytes) -> CardContents:
+        data: bytes | None = None
+        try:
+            with self._session(uid) as session:
+                session.authenticate(self.key_a, KEY_A)
+                data = session.read_sector()
+        except CardAuthError:
+            try:  # key A refused: maybe a card whose key A was never set but key B was
+                with self._session(uid) as session:
+                    session.authenticate(self.key_b, KEY_B)
+                    data = session.read_sector()
+            except CardAuthError:
+                return CardContents("foreign", reason="auth")
+        return classify_token(data, uid, library_key)
