@@ -54,12 +54,12 @@ def make_reader(seq: int = 1, *, category: str = "adult", pin: str = "246813") -
 class MemoryCardWriter:
     """A card on the reader, in memory: implements the CardWriter port for unit tests."""
 
-    def __init__(self) -> None:
+    def __init__(self, first_uid: int = 1) -> None:
         self.cards: dict[bytes, bytes] = {}
         self.present: bytes | None = None
         self.fail_write = False
         self.writes = 0
-        self._next_uid = 1
+        self._next_uid = first_uid
 
     def place_blank(self) -> bytes:
         uid = self._next_uid.to_bytes(4, "big") + b"\x5a\xa5\x01"
