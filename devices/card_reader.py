@@ -324,8 +324,11 @@ class SimulatedCardReader(CardReaderBase):
         self._wanted_status = ReaderStatus("ready", reader_name)
 
     def start(self) -> None:
-        self._started = True
-        self._emit(self._wanted_status)
+        with self._lock:
+            self._started = True
+            self._emit(self._wanted_status)
+            if self._present is not None and self._card is None and self._status.ready:
+                self._emit(CardInserted(self._present.uid, self.reader_name))
 
     def stop(self) -> None:
         self._started = False
@@ -382,6 +385,8 @@ class SimulatedCardReader(CardReaderBase):
                 self._card_gone()
             if self._started:
                 self._emit(self._wanted_status)
+                if state == "ready" and self._present is not None and self._card is None:
+                    self._emit(CardInserted(self._present.uid, self.reader_name))
 
     # ---- CardWriter ----
 
