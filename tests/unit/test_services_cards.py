@@ -17,8 +17,13 @@ from tests.support.services import (  # noqa: F401
     WECHAT_CODE,
     ServicesEnv,
     make_reader,
-    services_env,
+    services_env,  # noqa: F401
 )
+
+
+@pytest.fixture
+def env(services_env: ServicesEnv) -> ServicesEnv:  # noqa: F811
+    return services_env
 
 
 def events(env: ServicesEnv, kind: str) -> list[dict]:
@@ -26,8 +31,7 @@ def events(env: ServicesEnv, kind: str) -> list[dict]:
         "SELECT payload FROM outbox WHERE kind = ? ORDER BY seq", (kind,))]
 
 
-def test_new_card_writes_everything_in_one_go(services_env: ServicesEnv) -> None:
-    env = services_env
+def test_new_card_writes_everything_in_one_go(env: ServicesEnv) -> None:
     result = env.new_card(1)
     uid, raw = env.writer.tapped()
     token = decode_card_token(raw, uid, TEST_KEY)
@@ -46,15 +50,13 @@ def test_new_card_writes_everything_in_one_go(services_env: ServicesEnv) -> None
     assert env.store.audit_entries(1)[0]["action"] == "card.issued"
 
 
-def test_senior_card_is_free_and_needs_no_payment(services_env: ServicesEnv) -> None:
-    env = services_env
+def test_senior_card_is_free_and_needs_no_payment(env: ServicesEnv) -> None:
     env.writer.place_blank()
     result = env.services.cards.new_card(make_reader(2, category="senior"), None)
     assert result.amount == 0 and result.payment_id is None and env.gateway.attempts == 0
 
 
-def test_same_id_number_offers_renewal_not_a_second_card(services_env: ServicesEnv) -> None:
-    env = services_env
+def test_same_id_number_offers_renewal_not_a_second_card(env: ServicesEnv) -> None:
     env.new_card(1)
     env.writer.place_blank()
     with pytest.raises(ReaderExists) as info:
@@ -64,16 +66,14 @@ def test_same_id_number_offers_renewal_not_a_second_card(services_env: ServicesE
     assert env.store.count("readers") == 1 and env.gateway.attempts == 1
 
 
-def test_issued_card_cannot_be_issued_again(services_env: ServicesEnv) -> None:
-    env = services_env
+def test_issued_card_cannot_be_issued_again(env: ServicesEnv) -> None:
     env.new_card(1)  # the card stays on the reader
     with pytest.raises(CardRefused) as info:
         env.services.cards.new_card(make_reader(2), Tender.payment_code(WECHAT_CODE))
     assert info.value.message_id == "card.in_use"
 
 
-def test_bad_input_is_refused_before_payment(services_env: ServicesEnv) -> None:
-    env = services_env
+def test_bad_input_is_refused_before_payment(env: ServicesEnv) -> None:
     env.writer.place_blank()
     bad = make_reader(3)
     for field, value, msg in (("id_number", "110105199003070018", "id.checksum"),
@@ -87,8 +87,7 @@ def test_bad_input_is_refused_before_payment(services_env: ServicesEnv) -> None:
     assert env.gateway.attempts == 0 and env.store.count("readers") == 0
 
 
-def test_tap_shows_masked_summary_with_loans_and_balance(services_env: ServicesEnv) -> None:
-    env = services_env
+def test_tap_shows_masked_summary_with_loans_and_balance(env: ServicesEnv) -> None:
     result = env.new_card(1)
     barcode = env.add_item(5, "三体")
     env.add_loan(result.reader_id, barcode, due_on=dt.date(2026, 11, 20))
@@ -99,8 +98,7 @@ def test_tap_shows_masked_summary_with_loans_and_balance(services_env: ServicesE
     assert summary.balance_owed == 0 and not summary.expired
 
 
-def test_tap_refusals(services_env: ServicesEnv) -> None:
-    env = services_env
+def test_tap_refusals(env: ServicesEnv) -> None:
     cards = env.services.cards
     result = env.new_card(1)
     uid, raw = env.writer.tapped()
@@ -128,8 +126,7 @@ def test_tap_refusals(services_env: ServicesEnv) -> None:
     assert result.card_no
 
 
-def test_renewal_extends_and_rewrites_token(services_env: ServicesEnv) -> None:
-    env = services_env
+def test_renewal_extends_and_rewrites_token(env: ServicesEnv) -> None:
     result = env.new_card(1)
     uid, raw = env.writer.tapped()
     renewed = env.services.cards.renew(uid, raw, 24, Tender.payment_code(WECHAT_CODE))
@@ -142,8 +139,7 @@ def test_renewal_extends_and_rewrites_token(services_env: ServicesEnv) -> None:
         env.services.cards.renew(uid, env.writer.cards[uid], 7, Tender.payment_code(WECHAT_CODE))
 
 
-def test_renewal_refused_while_fees_owed_above_limit(services_env: ServicesEnv) -> None:
-    env = services_env
+def test_renewal_refused_while_fees_owed_above_limit(env: ServicesEnv) -> None:
     result = env.new_card(1)
     for serial in range(1, 4):  # three items 200+ days late: 3 x 2000 fen capped fines
         barcode = env.add_item(serial)
@@ -157,8 +153,7 @@ def test_renewal_refused_while_fees_owed_above_limit(services_env: ServicesEnv) 
     assert env.services.cards.renew(uid, raw, 12, Tender.payment_code(WECHAT_CODE)).amount == 1000
 
 
-def test_replacement_blocks_old_card_and_refuses_its_copy(services_env: ServicesEnv) -> None:
-    env = services_env
+def test_replacement_blocks_old_card_and_refuses_its_copy(env: ServicesEnv) -> None:
     cards = env.services.cards
     first = env.new_card(1)
     old_uid, old_raw = env.writer.tapped()
@@ -180,8 +175,7 @@ def test_replacement_blocks_old_card_and_refuses_its_copy(services_env: Services
     assert replaced["old_card_no"] == first.card_no and replaced["generation"] == 2
 
 
-def test_pin_lockout_after_five_wrong_pins(services_env: ServicesEnv) -> None:
-    env = services_env
+def test_pin_lockout_after_five_wrong_pins(env: ServicesEnv) -> None:
     env.new_card(1)
     id_number = make_reader(1).id_number
     cards = env.services.cards
@@ -205,8 +199,7 @@ def test_pin_lockout_after_five_wrong_pins(services_env: ServicesEnv) -> None:
         cards.verify_reader(make_reader(9).id_number, "246813")
 
 
-def test_cancelled_card_refused(services_env: ServicesEnv) -> None:
-    env = services_env
+def test_cancelled_card_refused(env: ServicesEnv) -> None:
     result = env.new_card(1)
     uid, raw = env.writer.tapped()
     cancel = env.services.staff.refund_deposit_and_cancel(env.supervisor(), result.reader_id, "leaving")

@@ -182,7 +182,7 @@ def test_store_error_at_every_step_leaves_nothing(case: Case, tmp_path: Path) ->
         if calls == step:
             raise sqlite3.OperationalError(f"injected failure at statement {step}: {sql[:40]}")
 
-    for step in range(1, 500):
+    for step in range(1, 500):  # noqa: B007 (read by hook)
         before = env.snapshot()
         kept = env.gateway.net_taken()
         calls = 0
