@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import math
+import os
+import socket
 import statistics
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass
@@ -61,3 +65,38 @@ def format_table(results: Sequence[Result]) -> str:
         for note in r.notes:
             out.append(f"  [{r.name}] {note}")
     return "\n".join(out)
+
+
+# -- helpers shared by the benchmarks ---------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = ROOT / "bench" / "results"  # git-ignored: cached data sets, logs, venvs' markers
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rss_mb(pid: int | None = None) -> float:
+    """Resident set size of ``pid`` (default: this process) in MB, from /proc."""
+    path = f"/proc/{pid or os.getpid()}/status"
+    with open(path, encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return math.nan
+
+
+def time_ms(fn: Callable[[], object], *, repeat: int, warmup: int = 3) -> list[float]:
+    """Wall time of ``fn()`` in ms, ``repeat`` times after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
