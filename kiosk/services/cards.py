@@ -18,7 +18,7 @@ from kiosk.domain import events, pins
 from kiosk.domain.codes import make_card_no
 from kiosk.domain.fees import FeeKind, ReaderCategory, add_months
 from kiosk.domain.identity import validate_mobile, validate_resident_id
-from kiosk.domain.money import Fen
+from kiosk.domain.money import Fen, format_fen
 from kiosk.domain.receipts import Receipt, ReceiptKind, ReceiptLine
 from kiosk.domain.tokens import CardToken, decode_card_token, encode_card_token
 from kiosk.errors import NotFound, TokenError, ValidationError
@@ -278,7 +278,9 @@ class CardService:
         info = self.identify_card(uid, raw_token, allow_expired=True)
         if info.balance_owed > self.cfg.fees.renewal_refused_above:
             raise FeesOwed("fees.owed_above_limit", "pay fees first", owed=info.balance_owed,
-                           limit=self.cfg.fees.renewal_refused_above)
+                           limit=self.cfg.fees.renewal_refused_above,
+                           owed_text=format_fen(info.balance_owed),
+                           limit_text=format_fen(self.cfg.fees.renewal_refused_above))
         if self.writer.current_uid() != uid:
             raise CardRefused("card.none", "the card was taken off the reader")
         old_expiry = info.expires_on
@@ -355,7 +357,8 @@ class CardService:
         owed = sum(f.due for f in open_fees(_StoreReader(self.store), auth.reader_id))
         if owed > self.cfg.fees.renewal_refused_above:
             raise FeesOwed("fees.owed_above_limit", "pay fees first", owed=owed,
-                           limit=self.cfg.fees.renewal_refused_above)
+                           limit=self.cfg.fees.renewal_refused_above, owed_text=format_fen(owed),
+                           limit_text=format_fen(self.cfg.fees.renewal_refused_above))
         uid = self._blank_card_uid()
         fee = self.cfg.fees.replacement_fee
         generation = int(old["generation"]) + 1

@@ -13,7 +13,7 @@ from kiosk.clock import Clock
 from kiosk.domain import events
 from kiosk.domain.codes import is_card_no, is_staff_no
 from kiosk.domain.fees import FeeKind
-from kiosk.domain.money import Fen
+from kiosk.domain.money import Fen, format_fen
 from kiosk.domain.receipts import Receipt, ReceiptKind, ReceiptLine
 from kiosk.errors import DomainError, NotFound, ValidationError
 from kiosk.services.common import (
@@ -126,7 +126,7 @@ class StaffService:
                 raise NotFound("reader.not_found", reader_id)
             owed = sum(f.due for f in open_fees(tx, reader_id))
             if owed:
-                raise FeesOwed("fees.owed_pay_first", "fees owed", owed=owed)
+                raise FeesOwed("fees.owed_pay_first", "fees owed", owed=owed, owed_text=format_fen(owed))
             deposit_row = tx.one("SELECT coalesce(sum(paid), 0) FROM fees WHERE reader_id = ?"
                                  " AND kind = ?", (reader_id, str(FeeKind.DEPOSIT)))
             deposit = int(deposit_row[0]) if deposit_row else 0

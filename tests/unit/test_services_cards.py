@@ -148,7 +148,8 @@ def test_renewal_refused_while_fees_owed_above_limit(env: ServicesEnv) -> None:
     uid, raw = env.writer.tapped()
     with pytest.raises(FeesOwed) as info:
         env.services.cards.renew(uid, raw, 12, Tender.payment_code(WECHAT_CODE))
-    assert info.value.params == {"owed": 6000, "limit": 5000}
+    assert info.value.params["owed"] == 6000 and info.value.params["limit"] == 5000
+    assert info.value.params["owed_text"] == "¥60.00"
     env.services.fees.pay(result.reader_id, Tender.payment_code(WECHAT_CODE), amount=1500)
     assert env.services.cards.renew(uid, raw, 12, Tender.payment_code(WECHAT_CODE)).amount == 1000
 
