@@ -6,7 +6,6 @@ malformed ones 422; every request is logged (method, path, status, who) without 
 PINs or tokens.
 """
 
-from __future__ import annotations
 
 import datetime as dt
 import json

@@ -1,0 +1,237 @@
+"""The record server as a real process on 127.0.0.1 (``python -m record_server serve``).
+
+``ServerProcess`` starts it on a free port with a temp data dir, waits for ``/healthz``, and can
+be killed (-9), terminated and restarted on the same database. ``server_factory`` makes them
+and stops every one at teardown; ``db_url`` is parametrised over SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.support.postgres import PostgresCluster, free_port, postgres_cluster  # noqa: F401
+
+REPO = Path(__file__).resolve().parents[2]
+PYTHON = REPO / ".venv" / "bin" / "python"
+STAFF_PIN = "246810"
+
+
+class ServerProcess:
+    def __init__(self, data_dir: Path, database_url: str | None = None, *,
+                 login_rate: int = 1000) -> None:
+        self.data_dir = data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.database_url = database_url or f"sqlite:///{data_dir / 'records.sqlite3'}"
+        self.port = free_port()
+        self.login_rate = login_rate
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir / "server.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _python(self) -> str:
+        return str(PYTHON) if PYTHON.exists() else sys.executable
+
+    def cli(self, *args: str, env: dict[str, str] | None = None) -> str:
+        """Run a ``record-server`` command against this server's database; returns stdout."""
+        full_env = {**os.environ, **(env or {})}
+        res = subprocess.run(
+            [self._python(), "-m", "record_server", *args, "--data-dir", str(self.data_dir),
+             "--database-url", self.database_url],
+            cwd=REPO, env=full_env, capture_output=True, text=True, timeout=120)
+        if res.returncode != 0:
+            raise RuntimeError(f"record-server {args[0]} failed: {res.stderr[-2000:]}")
+        return res.stdout.strip()
+
+    def start(self, timeout: float = 30.0) -> ServerProcess:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [self._python(), "-m", "record_server", "serve", "--host", "127.0.0.1",
+             "--port", str(self.port), "--data-dir", str(self.data_dir),
+             "--database-url", self.database_url, "--login-rate", str(self.login_rate)],
+            cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
+            try:
+                if requests.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        self.kill()
+        raise RuntimeError(f"server not ready in {timeout}s: {self.log_path.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no flush (a power cut for the server)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+        self.proc = None
+
+    def terminate(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc = None
+
+    def restart(self) -> ServerProcess:
+        self.terminate()
+        return self.start()
+
+    # ---- set-up helpers -------------------------------------------------------------------
+    def enroll(self, kiosk_id: str, branch: str = "main") -> str:
+        code = self.cli("enroll-kiosk", "--kiosk-id", kiosk_id, "--branch", branch).splitlines()[-1]
+        resp = requests.post(f"{self.url}/api/v1/kiosks/enroll",
+                             json={"kiosk_id": kiosk_id, "code": code}, timeout=10)
+        resp.raise_for_status()
+        return str(resp.json()["token"])
+
+    def create_staff(self, staff_no: str, *, role: str = "supervisor", pin: str = STAFF_PIN,
+                     name: str = "Staff") -> None:
+        self.cli("create-staff", "--staff-no", staff_no, "--name", name, "--role", role,
+                 env={"STAFF_PIN": pin})
+
+    def staff_token(self, staff_no: str, pin: str = STAFF_PIN) -> str:
+        resp = requests.post(f"{self.url}/api/v1/staff/login",
+                             json={"staff_no": staff_no, "pin": pin}, timeout=10)
+        resp.raise_for_status()
+        return str(resp.json()["token"])
+
+    def get(self, path: str, token: str, **kwargs: Any) -> requests.Response:
+        return requests.get(f"{self.url}{path}", headers={"Authorization": f"Bearer {token}"},
+                            timeout=30, **kwargs)
+
+    def post(self, path: str, token: str | None, **kwargs: Any) -> requests.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return requests.post(f"{self.url}{path}", headers=headers, timeout=30, **kwargs)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database: a SQLite file, or a new database in the throwaway PG cluster."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'records.sqlite3'}"
+    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+    return cluster.create_database()
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    made: list[ServerProcess] = []
+
+    def make(database_url: str | None = None, **kwargs: Any) -> ServerProcess:
+        server = ServerProcess(tmp_path / f"server{len(made)}", database_url, **kwargs)
+        made.append(server)
+        return server
+
+    yield make
+    for server in made:
+        server.kill()
+
+
+@pytest.fixture
+def server(server_factory: Callable[..., ServerProcess], db_url: str) -> ServerProcess:
+    """A started server on SQLite or PostgreSQL with staff S0001 (supervisor) and S0002 (desk)."""
+    srv = server_factory(db_url)
+    srv.cli("migrate")
+    srv.create_staff("S0001", role="supervisor")
+    srv.create_staff("S0002", role="desk", name="Desk")
+    return srv.start()
+
+
+# ---- kiosk event envelopes for tests (the contract in kiosk/domain/events.py) -----------------
+
+def resident_id(serial: int) -> str:
+    """A valid 18-character resident ID number (GB 11643 check character) per serial."""
+    from kiosk.domain.identity import id_check_char
+
+    first17 = f"110105{1950 + serial % 50:04d}0101{serial % 1000:03d}"
+    return first17 + id_check_char(first17)
+
+
+class KioskEvents:
+    """Builds outbox envelopes for one kiosk with rising seq, as the kiosk's store would."""
+
+    def __init__(self, kiosk_id: str, day: str = "2026-11-24") -> None:
+        self.kiosk_id = kiosk_id
+        self.seq = 0
+        self.day = day
+        self.receipts = 0
+
+    def env(self, kind: str, payload: dict[str, Any], *, at: str | None = None) -> dict[str, Any]:
+        import uuid
+
+        from kiosk.domain.events import priority_of
+
+        self.seq += 1
+        return {"event_id": str(uuid.uuid4()), "kiosk_id": self.kiosk_id, "seq": self.seq,
+                "kind": kind, "occurred_at": at or f"{self.day}T10:00:00+08:00",
+                "priority": priority_of(kind), "payload": payload}
+
+    def receipt_no(self) -> str:
+        self.receipts += 1
+        return f"{self.kiosk_id}-{self.day.replace('-', '')}-{self.receipts:04d}"
+
+    def new_reader(self, reader_id: str, serial: int, card_no: str) -> list[dict[str, Any]]:
+        """reader.registered + card.issued + card fee assessed + paid (wechat)."""
+        fee_id = f"fee-{reader_id}-card"
+        return [
+            self.env("reader.registered", {
+                "reader_id": reader_id, "name": f"读者{serial}", "id_number": resident_id(serial),
+                "phone": f"138{serial:08d}", "category": "adult",
+                "pin_hash": reader_pin_hash(),
+                "registered_at": f"{self.day}T10:00:00+08:00"}),
+            self.env("card.issued", {"card_no": card_no, "reader_id": reader_id,
+                                     "uid": f"{serial:08X}", "generation": 1,
+                                     "expires_on": "2029-11-24"}),
+            self.env("fee.assessed", {"fee_id": fee_id, "reader_id": reader_id, "kind": "card",
+                                      "amount": 1000, "description": "card fee"}),
+            self.env("payment.recorded", {
+                "payment_id": f"pay-{reader_id}-card", "reader_id": reader_id,
+                "receipt_no": self.receipt_no(), "method": "wechat", "amount": 1000,
+                "allocations": [{"fee_id": fee_id, "amount": 1000}]}),
+        ]
+
+    def renew(self, card_no: str, reader_id: str, months: int = 12) -> dict[str, Any]:
+        return self.env("card.renewed", {"card_no": card_no, "reader_id": reader_id,
+                                         "previous_expires_on": "2029-11-24",
+                                         "expires_on": "2030-11-24", "months": months})
+
+    def pay(self, reader_id: str, fee_id: str, amount: int, payment_id: str,
+            method: str = "alipay") -> dict[str, Any]:
+        return self.env("payment.recorded", {
+            "payment_id": payment_id, "reader_id": reader_id, "receipt_no": self.receipt_no(),
+            "method": method, "amount": amount,
+            "allocations": [{"fee_id": fee_id, "amount": amount}]})
+
+    def visit(self, visit_id: str) -> dict[str, Any]:
+        return self.env("visit.opened", {
+            "visit_id": visit_id, "name": "访客", "phone": "13900000000", "purpose": "meeting",
+            "host_department": "office", "expires_at": f"{self.day}T21:00:00+08:00"})
+
+
+@functools.lru_cache(maxsize=1)
+def reader_pin_hash() -> str:
+    from kiosk.domain.pins import hash_pin
+
+    return hash_pin("135790", n=1 << 10)
