@@ -1,0 +1,99 @@
+"""Big local stores for the benchmarks, generated with executemany and cached by parameters.
+
+``local_store(items, loans)`` gives the path of a kiosk store (the real schema, made by
+``Store.open``) holding ``items`` catalogue items and ``loans`` open loans spread over readers.
+The file is cached under bench/results/ keyed by its parameters and a generator version, so a
+rerun only copies it. Callers that write to the store work on a copy (``working_copy``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import shutil
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from bench.common import RESULTS_DIR
+from kiosk.domain.codes import make_item_barcode
+from server_client.store import Store
+
+log = logging.getLogger(__name__)
+
+GENERATOR_VERSION = 1
+REFERENCE_DAY = dt.date(2026, 11, 24)  # the FixedClock day the returns benchmark runs on
+TITLES = ("红楼梦", "三国演义", "水浒传", "西游记", "围城", "活着", "平凡的世界", "三体",
+          "朝花夕拾", "骆驼祥子", "Python Crash Course", "The Pragmatic Programmer")
+
+
+def reader_id(n: int) -> str:
+    return f"R{n:08d}"
+
+
+def loan_serial(i: int, items: int, loans: int) -> int:
+    """Item serial of open loan ``i``: spread evenly over the catalogue."""
+    return 1 + i * (items // loans)
+
+
+def due_on(i: int) -> dt.date:
+    """Due dates from 40 days before to 30 days after the reference day (about half overdue)."""
+    return REFERENCE_DAY + dt.timedelta(days=(i * 7919) % 71 - 40)
+
+
+def local_store(items: int = 1_000_000, loans: int = 200_000, readers: int = 50_000) -> Path:
+    """The cached store file for these parameters, generated if missing."""
+    path = RESULTS_DIR / f"store-v{GENERATOR_VERSION}-i{items}-l{loans}-r{readers}.sqlite3"
+    if path.exists():
+        return path
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    for leftover in RESULTS_DIR.glob(tmp.name + "*"):
+        leftover.unlink()
+    t0 = time.monotonic()
+    Store.open(tmp, kiosk_id="K01").close()  # the real schema, migrated
+    conn = sqlite3.connect(tmp, isolation_level=None)
+    conn.execute("PRAGMA synchronous = OFF")
+    conn.execute("BEGIN")
+    registered = dt.datetime(2025, 1, 1, 9, 0, tzinfo=dt.UTC).isoformat()
+    conn.executemany(
+        "INSERT INTO readers (reader_id, name, id_number, phone, category, pin_hash,"
+        " registered_at) VALUES (?, ?, ?, ?, 'adult', 'bench-no-pin', ?)",
+        ((reader_id(n), f"读者{n}", f"11010519900307{n % 10000:04d}", f"138{n:08d}", registered)
+         for n in range(readers)))
+    on_loan = {loan_serial(i, items, loans) for i in range(loans)}
+
+    def item_rows() -> Iterator[tuple[str, str, str, str, int]]:
+        for s in range(1, items + 1):
+            yield (make_item_barcode(s), f"{TITLES[s % len(TITLES)]} 第{s}册",
+                   "on_loan" if s in on_loan else "available", f"I{s % 1000:03d}.{s}",
+                   int(s % 97 == 0))
+
+    conn.executemany(
+        "INSERT INTO items (barcode, title, status, call_no, hold) VALUES (?, ?, ?, ?, ?)",
+        item_rows())
+
+    def loan_rows() -> Iterator[tuple[str, str, str, str, str]]:
+        for i in range(loans):
+            due = due_on(i)
+            yield (f"L{i:08d}", make_item_barcode(loan_serial(i, items, loans)),
+                   reader_id(i % readers), (due - dt.timedelta(days=30)).isoformat(),
+                   due.isoformat())
+
+    conn.executemany(
+        "INSERT INTO loans (loan_id, item_barcode, reader_id, borrowed_at, due_on)"
+        " VALUES (?, ?, ?, ?, ?)", loan_rows())
+    conn.execute("COMMIT")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.execute("ANALYZE")
+    conn.close()
+    tmp.rename(path)
+    log.info("generated %s in %.1f s", path.name, time.monotonic() - t0)
+    return path
+
+
+def working_copy(source: Path, dest: Path) -> Path:
+    """A copy of a cached store that a benchmark may change."""
+    shutil.copyfile(source, dest)
+    return dest
