@@ -9,13 +9,13 @@ import io
 import requests
 
 from kiosk.domain.codes import make_card_no
-from tests.support.postgres import postgres_cluster  # noqa: F401
+from tests.support.postgres import postgres_cluster_fixture  # noqa: F401
 from tests.support.server_process import (  # noqa: F401
     KioskEvents,
     ServerProcess,
-    db_url,
-    server,
-    server_factory,
+    db_url_fixture,
+    server_factory_fixture,
+    server_fixture,
 )
 
 

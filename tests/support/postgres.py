@@ -77,8 +77,8 @@ class PostgresCluster:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
 
 
-@pytest.fixture(scope="session")
-def postgres_cluster() -> Iterator[PostgresCluster]:
+@pytest.fixture(name="postgres_cluster", scope="session")
+def postgres_cluster_fixture() -> Iterator[PostgresCluster]:
     cluster = PostgresCluster()
     try:
         cluster.start()

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.support.postgres import PostgresCluster, free_port, postgres_cluster  # noqa: F401
+from tests.support.postgres import PostgresCluster, free_port, postgres_cluster_fixture  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = REPO / ".venv" / "bin" / "python"
@@ -126,8 +126,8 @@ class ServerProcess:
         return requests.post(f"{self.url}{path}", headers=headers, timeout=30, **kwargs)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+@pytest.fixture(name="db_url", params=["sqlite", "postgres"])
+def db_url_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh database: a SQLite file, or a new database in the throwaway PG cluster."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'records.sqlite3'}"
@@ -135,8 +135,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return cluster.create_database()
 
 
-@pytest.fixture
-def server_factory(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+@pytest.fixture(name="server_factory")
+def server_factory_fixture(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     made: list[ServerProcess] = []
 
     def make(database_url: str | None = None, **kwargs: Any) -> ServerProcess:
@@ -149,8 +149,8 @@ def server_factory(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
         server.kill()
 
 
-@pytest.fixture
-def server(server_factory: Callable[..., ServerProcess], db_url: str) -> ServerProcess:
+@pytest.fixture(name="server")
+def server_fixture(server_factory: Callable[..., ServerProcess], db_url: str) -> ServerProcess:
     """A started server on SQLite or PostgreSQL with staff S0001 (supervisor) and S0002 (desk)."""
     srv = server_factory(db_url)
     srv.cli("migrate")
