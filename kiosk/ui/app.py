@@ -94,7 +94,11 @@ class KioskApp(App):
     def t(self, key: str, lang: str | None = None, **params: Any) -> str:
         if not key:
             return ""
-        return i18n.translate(key, lang or self.lang, **params)
+        try:
+            return i18n.translate(key, lang or self.lang, **params)
+        except Exception:  # a broken catalog must not take the kiosk down: show the id
+            log.exception("translation of %s failed", key)
+            return key
 
     def set_language(self, lang: str) -> None:
         self.lang = lang

@@ -76,6 +76,9 @@ class StepIndicator(BoxLayout):
     def on_current(self, *_a: Any) -> None:
         self._rebuild()
 
+    def on_steps(self, *_a: Any) -> None:
+        self._rebuild()
+
     def _rebuild(self) -> None:
         self.clear_widgets()
         for i, key in enumerate(self.steps):
@@ -145,7 +148,7 @@ class NameEntry(BoxLayout):
         box = self.ids.cands
         box.clear_widgets()
         for char in self.candidates:
-            btn = KButton(raw=char, kind="ghost", size_hint=(None, None), width=dp(70), height=dp(70))
+            btn = KButton(raw=char, kind="ghost", size_hint=(None, None), width=dp(68), height=dp(68))
             btn.font_size = sp(34)
             btn.bind(on_release=lambda b: self.pick(b.raw))
             box.add_widget(btn)
@@ -184,11 +187,11 @@ class LetterKeyboard(GridLayout):
         keys = [*self.ROWS[0], *self.ROWS[1], "back", *self.ROWS[2], " ", "-", "·"]
         for key in keys:
             if key == "back":
-                btn = KButton(key="keypad.back", height=dp(70))
+                btn = KButton(key="keypad.back", height=dp(68))
             elif key == " ":
-                btn = KButton(key="keyboard.space", height=dp(70))
+                btn = KButton(key="keyboard.space", height=dp(68))
             else:
-                btn = KButton(raw=key.upper() if key.isalpha() else key, height=dp(70))
+                btn = KButton(raw=key.upper() if key.isalpha() else key, height=dp(68))
             btn.bind(on_release=lambda b, k=key: self.press(k))
             self.add_widget(btn)
 

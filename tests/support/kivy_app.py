@@ -232,7 +232,7 @@ def kiosk_ui(kiosk_session: UiDriver) -> Iterator[UiDriver]:
     d = kiosk_session
     d.app.staff = None
     d.app.set_language("zh_CN")
-    d.parts.printer.set_state("ok") if hasattr(d.parts.printer, "set_state") else None
+    d.parts.printer.set_state()
     d.app.home()
     d.pump()
     yield d

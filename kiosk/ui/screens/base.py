@@ -254,7 +254,7 @@ class FlowScreen(BaseScreen):
                    ok_key: str = "nav.next") -> DigitEntry:
         left, right = self.two_columns()
         entry = DigitEntry(label_key=label_key, mode=mode, max_len=max_len, value=value)
-        pad = entry.ids.pad
+        pad = entry.ids.pad.__self__  # a strong reference: ids are weak proxies
         entry.remove_widget(pad)
         left.add_widget(entry)
         if hint is not None:
@@ -275,11 +275,13 @@ class FlowScreen(BaseScreen):
         box = BoxLayout(orientation="vertical", spacing=dp(12))
         entry = NameEntry(value=value)
         box.add_widget(entry)
-        ok = KButton(key="nav.next", kind="primary", size_hint_x=None, width=dp(320))
+        ok = KButton(key="nav.next", kind="primary", size_hint_x=None, width=dp(200), height=dp(72))
+        box.remove_widget(entry)
         ok.bind(on_release=lambda *_: on_ok(entry.value.strip()) if entry.value.strip() else None)
         entry.bind(value=lambda *_: setattr(ok, "disabled", not entry.value.strip()))
         ok.disabled = not entry.value.strip()
-        box.add_widget(ok)
+        entry.ids.row.add_widget(ok)
+        box.add_widget(entry)
         box.add_widget(Widget())
         self.body.add_widget(box)
         self.entry = entry

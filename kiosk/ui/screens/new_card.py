@@ -97,6 +97,14 @@ class NewCardScreen(FlowScreen):
                         hint=("field.pin_hint", {}))
 
     def _got_pin(self, pin: str) -> None:
+        from kiosk.domain.pins import validate_pin
+
+        try:
+            validate_pin(pin)
+        except KioskError as err:
+            self.entry.value = ""
+            self.refuse(err)
+            return
         self.form["pin"] = pin
         self.goto(self.show_pin_again, 4)
 
