@@ -150,7 +150,7 @@ class ServicesEnv:
 
 def add_staff(store: Store, *, n: int = CHEAP_N) -> None:
     with store.transaction() as tx:
-        for (staff_no, pin), name, role, card in ((DESK, "王芳", "desk", "20000000000018"),
+        for (staff_no, pin), name, role, card in ((DESK, "王芳", "desk", "20000000000014"),
                                                   (SUPERVISOR, "李强", "supervisor", None)):
             tx.insert("staff", {"staff_no": staff_no, "name": name, "role": role,
                                 "pin_hash": pins.hash_pin(pin, n=n), "card_no": card, "active": 1})
