@@ -27,6 +27,8 @@ from kiosk.services.common import (
     StaffSession,
     Tender,
     charged,
+    mask_card_no,
+    mask_name,
     new_id,
     record_payment,
 )
@@ -322,8 +324,6 @@ class CardService:
             raise NotFound("reader.not_found", "no active reader with this ID number")
         check_pin(self.store, self.clock, self.cfg, table="readers", key=row["reader_id"],
                   pin=pin, actor=f"reader:{row['reader_id']}")
-        from kiosk.services.common import mask_name
-
         return ReaderAuth(row["reader_id"], mask_name(row["name"]), self.clock.now())
 
     def report_lost(self, auth: ReaderAuth, *, staff: StaffSession | None = None) -> list[str]:
@@ -381,7 +381,7 @@ class CardService:
                 self.cfg, receipt_no=receipt_no, kind=ReceiptKind.REPLACEMENT, now=now,
                 reader=reader, card_no=card_no, lines=[fee_line(FeeKind.REPLACEMENT, fee)],
                 total=fee, method=paid.method, staff_no=staff.staff_no if staff else "",
-                fields=(("receipt.field.old_card", _mask(old["card_no"])),
+                fields=(("receipt.field.old_card", mask_card_no(old["card_no"])),
                         ("receipt.field.old_card_status", "receipt.card_status.lost"),
                         ("receipt.field.generation", str(generation)),
                         ("receipt.field.valid_until", expires_on.isoformat())))
@@ -394,12 +394,6 @@ class CardService:
                      detail={"old_card_no": old["card_no"], "generation": generation})
             self._write(uid, card_no, generation, expires_on)
         return CardResult(auth.reader_id, card_no, generation, expires_on, fee, payment_id, receipt)
-
-
-def _mask(card_no: str) -> str:
-    from kiosk.services.common import mask_card_no
-
-    return mask_card_no(card_no)
 
 
 class _StoreReader:
