@@ -128,17 +128,14 @@ def run(config_path: str, *, fullscreen: bool | None = None) -> int:
 
 
 def _start_sync(settings: Any, store: Any, clock: Any) -> Any:
-    """The background sync loop, if the sync module is present (it runs off the UI thread)."""
+    """The background sync loop (it runs off the UI thread); None when it cannot be built."""
     try:
-        from server_client import sync as sync_mod
+        from server_client.sync import RecordServerClient, SyncEngine, SyncLoop
     except ImportError:
         log.warning("server_client.sync not available: running offline")
         return None
-    for name in ("SyncLoop", "SyncService", "SyncClient"):
-        cls = getattr(sync_mod, name, None)
-        if cls is not None and hasattr(sync_mod, "build_sync_loop"):
-            loop = sync_mod.build_sync_loop(settings, store, clock)
-            loop.start()
-            return loop
-    log.warning("no sync loop found in server_client.sync: running offline")
-    return None
+    client = RecordServerClient.from_settings(settings.server, settings.kiosk.id, settings.kiosk_token)
+    engine = SyncEngine(store, client, clock=clock, batch_size=settings.server.batch_size)
+    loop = SyncLoop(engine, interval_s=settings.server.sync_interval_s)
+    loop.start()
+    return loop

@@ -7,6 +7,7 @@ a receipt was made and printed (or not).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import threading
@@ -175,10 +176,8 @@ class Backend:
             app.server_level = "ok" if online else "bad"
             app.queued = int(getattr(sync, "pending", getattr(sync, "queued", 0)) or 0)
         if sync is None and self.store is not None:
-            try:
+            with contextlib.suppress(Exception):
                 app.queued = int(self.store.pending_count())
-            except Exception:
-                pass
 
     def _on_reader_status(self, status: Any) -> None:
         ready = bool(getattr(status, "ready", False))
