@@ -114,7 +114,8 @@ def run(config_path: str, *, fullscreen: bool | None = None) -> int:
     wedge = scanner if type(scanner).__name__ == "KeyboardWedgeScanner" else None
     app = build_app(settings, store=store, clock=clock, card_reader=card_reader,
                     scanner=None if wedge else scanner, printer=printer, gateway=gateway,
-                    sync_status=getattr(sync, "status", None), wedge=wedge)
+                    sync_status=(lambda: sync.status) if sync is not None else None,
+                    wedge=wedge)
     try:
         app.run()
     except KioskError as err:

@@ -341,57 +341,57 @@ class Backend:
 
     def pay_fees(self, card: TappedCard, fee_ids: list[str], tender: Any, *, language: str,
                  staff: Any = None) -> Outcome:
-        svc = self._service("fees")
-        result = svc.pay(card.reader_id, fee_ids, tender, staff=staff)
+        result = self._service("fees").pay(card.reader_id, tender, fee_ids=fee_ids, staff=staff)
         lines = [("summary.paid", {"value": format_fen(int(result.amount))})]
         return self.print(result.receipt, language, lines)
 
     def start_returns(self) -> ReturnSession:
-        svc = self.services.get("returns")
-        session = svc.start() if svc is not None and hasattr(svc, "start") else None
-        return ReturnSession(service_session=session)
+        return ReturnSession(service_session=self._service("returns").start())
 
     def return_item(self, session: ReturnSession, barcode: str) -> ReturnLine:
-        svc = self._service("returns")
-        line = svc.check_in(session.service_session, barcode)
-        out = ReturnLine(barcode=line.barcode, title=getattr(line, "title", "") or "",
-                         status=str(line.status), fine=int(getattr(line, "fine", 0) or 0))
+        res = session.service_session.check_in(barcode)
+        outcome = str(res.outcome)
+        if outcome == "returned":
+            status = "hold" if res.hold else ("overdue" if res.fine else "ok")
+        else:
+            status = {"already_returned": "duplicate", "unknown_item": "unknown"}.get(outcome, outcome)
+        out = ReturnLine(barcode=res.barcode, title=res.title or "", status=status, fine=int(res.fine))
         session.lines.append(out)
         return out
 
     def finish_returns(self, session: ReturnSession, *, language: str) -> Outcome:
-        svc = self._service("returns")
-        receipt = svc.finish(session.service_session)
+        receipt = session.service_session.finish()
+        if receipt is None:
+            raise NotAvailable("returns.nothing", "nothing was returned")
         lines = [(f"returns.line.{r.status}", {"title": r.title or r.barcode, "barcode": r.barcode,
                                                "fine": format_fen(r.fine)}) for r in session.lines]
         return self.print(receipt, language, lines)
 
     def register_visitor(self, form: dict[str, Any], *, language: str) -> Outcome:
-        svc = self._service("visitors")
-        result = svc.register(name=form["name"], phone=form["phone"],
-                              id_number=form.get("id_number") or None, purpose=form["purpose"],
-                              host_department=form["department"], consent=True)
-        receipt = getattr(result, "receipt", result)
-        return self.print(receipt, language, [("visitor.pass_until", {"value": str(
-            getattr(result, "expires_at", ""))})])
+        from kiosk.services.visitors import VisitorRequest
+
+        req = VisitorRequest(name=form["name"], phone=form["phone"], purpose=form["purpose"],
+                             host_department=form["department"], consent=True,
+                             id_number=form.get("id_number") or "")
+        result = self._service("visitors").register(req)
+        return self.print(result.receipt, language, [])
 
     def sign_out_visitor(self, scan: Any) -> Any:
-        return self._service("visitors").sign_out(scan.value)
+        return self._service("visitors").sign_out(scan.value).visit
 
     def staff_login(self, staff_no: str, pin: str) -> Any:
         return self._service("staff").login(staff_no, pin)
 
     def staff_logout(self, staff: Any, *, reason: str) -> None:
         svc = self.services.get("staff")
-        if svc is not None and hasattr(svc, "logout"):
+        if svc is not None:
             try:
-                svc.logout(staff, reason=reason)
+                svc.logout(staff)
             except Exception:
-                log.exception("staff logout audit failed")
+                log.exception("staff logout audit failed (%s)", reason)
 
     def print_roster(self, staff: Any, *, language: str) -> Outcome:
-        receipt = self._service("visitors").roster(staff=staff)
-        return self.print(getattr(receipt, "receipt", receipt), language, [])
+        return self.print(self._service("visitors").roster_receipt(staff), language, [])
 
     def diagnostics(self) -> list[Any]:
         lines: list[Any] = []
@@ -410,27 +410,25 @@ class Backend:
 
     def recent_receipts(self, limit: int) -> list[tuple[str, str]]:
         rows = self.store.read(
-            "SELECT receipt_no, kind FROM receipts ORDER BY rowid DESC LIMIT ?", (limit,)
-        )
+            "SELECT receipt_no, kind FROM receipts ORDER BY rowid DESC LIMIT ?", (limit,))
         return [(r["receipt_no"], f"{r['receipt_no']}  {r['kind']}") for r in rows]
 
     def reprint(self, staff: Any, receipt_no: str, *, language: str) -> Outcome:
-        svc = self.services.get("staff")
-        receipt = svc.reprint(staff, receipt_no) if svc is not None and hasattr(svc, "reprint") else None
-        if receipt is None:
-            raise NotAvailable(None, "reprint not wired")
-        return self.print(receipt, language, [])
+        row = self.store.read_one("SELECT body FROM receipts WHERE receipt_no = ?", (receipt_no,))
+        if row is None:
+            raise NotAvailable("receipt.not_found", receipt_no)
+        return self.print(Receipt.from_json(row["body"]), language, [])
 
     def waive_fee(self, staff: Any, card: TappedCard, fee_id: str) -> None:
-        self._service("fees").waive(staff, fee_id, reason="desk")
+        self._service("staff").waive_fee(staff, fee_id, "desk")
 
     def cancel_card(self, staff: Any, card: TappedCard, *, language: str) -> Outcome:
-        result = self._service("staff").cancel_card(staff, card.card_no)
-        return self.print(getattr(result, "receipt", result), language, [])
+        result = self._service("staff").refund_deposit_and_cancel(staff, card.reader_id, "desk")
+        return self.print(result.receipt, language, [])
 
     def close_day(self, staff: Any, *, language: str) -> Outcome:
-        result = self._service("day").close_day(staff)
-        return self.print(getattr(result, "receipt", result), language, [])
+        _report, receipt = self._service("staff").close_day(staff)
+        return self.print(receipt, language, [])
 
 
 @dataclass
