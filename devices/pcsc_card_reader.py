@@ -12,7 +12,7 @@ short-lived context and connection inside a PC/SC transaction, serialised by a l
 sector is read and written with the PC/SC part 3 storage-card commands: LOAD KEYS ``FF 82``,
 GENERAL AUTHENTICATE ``FF 86``, READ BINARY ``FF B0``, UPDATE BINARY ``FF D6``; the UID comes
 from GET DATA ``FF CA 00 00 00``. pcsclite errors are raised as pyscard exceptions inside this
-module and wrapped into ``CardError`` subclasses at its edge.
+module and wrapped into ``CardError`` subclasses at its edge (``raise ... from err``).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ UID_ATTEMPTS = 10
 
 
 def _scard() -> Any:
-    """pyscard's low-level module (an optional extra, imported on first use)."""
+    """pyscard's low-level module (an optional extra: imported when a PC/SC reader is built)."""
     from smartcard import scard
 
     return scard
@@ -63,15 +63,24 @@ def _code(hresult: int) -> int:
     return hresult & _MASK
 
 
-class PcscFailure(Exception):
-    """A pcsclite call failed (internal; wrapped into CardError at the module's edge)."""
+def _pcsc_error(what: str, hresult: int) -> Exception:
+    """pyscard's exception for a failed pcsclite call (carries ``hresult``); wrapped at the edge."""
+    from smartcard.pcsc.PCSCExceptions import BaseSCardException
 
-    def __init__(self, what: str, hresult: int) -> None:
-        from smartcard.pcsc.PCSCExceptions import BaseSCardException
+    error: Exception = BaseSCardException(hresult=_code(hresult), message=what)
+    return error
 
-        self.hresult = _code(hresult)
-        self.pyscard = BaseSCardException(hresult=self.hresult, message=what)
-        super().__init__(str(self.pyscard))
+
+def _pcsc_errors() -> tuple[type[Exception], ...]:
+    """What pyscard raises: its exception classes and the SWIG module's ``error``."""
+    from smartcard.Exceptions import SmartcardException
+    from smartcard.pcsc.PCSCExceptions import BaseSCardException
+
+    return (BaseSCardException, SmartcardException, _scard().error)
+
+
+def _card_or_pcsc_errors() -> tuple[type[Exception], ...]:
+    return (CardError, *_pcsc_errors())
 
 
 class _Session:
@@ -87,7 +96,7 @@ class _Session:
     def transmit(self, apdu: bytes) -> tuple[bytes, int]:
         hresult, response = self.scard.SCardTransmit(self.hcard, self.protocol, list(apdu))
         if _code(hresult) != 0:
-            raise PcscFailure("transmit", hresult)
+            raise _pcsc_error("transmit", hresult)
         if len(response) < 2:  # vpcd answers nothing when the card vanished mid-command
             raise CardRemovedError("card.removed", f"no answer to {apdu[:2].hex()}")
         body = bytes(response[:-2])
@@ -184,7 +193,7 @@ class PcscCardReader(CardReaderBase):
         while not self._stopping.is_set():
             try:
                 self._monitor()
-            except PcscFailure as err:
+            except _pcsc_errors() as err:
                 log.warning("card monitor lost pcscd: %s", err)
                 self._outage("recovering", str(err))
             except Exception as err:  # supervise: whatever broke, rebuild the context
@@ -209,7 +218,7 @@ class PcscCardReader(CardReaderBase):
         scard = _scard()
         hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
         if _code(hresult) != 0:
-            self._outage("no_service", str(PcscFailure("establish context", hresult)))
+            self._outage("no_service", str(_pcsc_error("establish context", hresult)))
             return
         with self._context_lock:
             self._context = context
@@ -240,7 +249,7 @@ class PcscCardReader(CardReaderBase):
                 if code == _code(scard.SCARD_E_NO_READERS_AVAILABLE):
                     readers = []
                 elif code != 0:
-                    raise PcscFailure("list readers", hresult)
+                    raise _pcsc_error("list readers", hresult)
                 reader = self._pick_reader(list(readers))
                 if reader is None:
                     self._outage("no_reader", f"no reader matching {self.settings.reader_name!r}")
@@ -260,7 +269,7 @@ class PcscCardReader(CardReaderBase):
             if code == _code(scard.SCARD_E_TIMEOUT):
                 event_state = state  # nothing changed; look again at a card without a UID
             elif code in lost_context or code != 0:
-                raise PcscFailure("wait for card", hresult)
+                raise _pcsc_error("wait for card", hresult)
             else:
                 event_state = states[0][1]
                 state = event_state & ~scard.SCARD_STATE_CHANGED
@@ -296,11 +305,11 @@ class PcscCardReader(CardReaderBase):
                 scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1,
             )
             if _code(hresult) != 0:
-                log.info("card on %s could not be connected: %s", reader, PcscFailure("connect", hresult))
+                log.info("card on %s could not be connected: %s", reader, _pcsc_error("connect", hresult))
                 return None
             try:
                 return _Session(scard, hcard, protocol, self.sector).uid()
-            except (PcscFailure, CardError) as err:
+            except _card_or_pcsc_errors() as err:
                 log.info("card on %s gave no UID: %s", reader, err)
                 return None
             finally:
@@ -308,9 +317,9 @@ class PcscCardReader(CardReaderBase):
 
     # ---- card I/O ----------------------------------------------------------------------------
 
-    def _wrap(self, err: PcscFailure) -> CardError:
+    def _wrap(self, err: Exception) -> CardError:
         scard = _scard()
-        code = err.hresult
+        code = _code(getattr(err, "hresult", 0) or 0)
         if code in {_code(c) for c in (
             scard.SCARD_E_NO_SERVICE, scard.SCARD_E_SERVICE_STOPPED, scard.SCARD_E_UNKNOWN_READER,
             scard.SCARD_E_READER_UNAVAILABLE, scard.SCARD_E_NO_READERS_AVAILABLE,
@@ -332,7 +341,7 @@ class PcscCardReader(CardReaderBase):
             try:
                 hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
                 if _code(hresult) != 0:
-                    raise PcscFailure("establish context", hresult)
+                    raise _pcsc_error("establish context", hresult)
                 try:
                     reader = self._reader
                     if reader is None:
@@ -345,12 +354,12 @@ class PcscCardReader(CardReaderBase):
                         scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1,
                     )
                     if _code(hresult) != 0:
-                        raise PcscFailure("connect", hresult)
+                        raise _pcsc_error("connect", hresult)
                     session = _Session(scard, hcard, protocol, self.sector)
                     try:
                         hresult = scard.SCardBeginTransaction(hcard)
                         if _code(hresult) != 0:
-                            raise PcscFailure("begin transaction", hresult)
+                            raise _pcsc_error("begin transaction", hresult)
                         try:
                             found = session.uid()
                             if found != uid:
@@ -366,7 +375,7 @@ class PcscCardReader(CardReaderBase):
                         scard.SCardDisconnect(hcard, disposition)
                 finally:
                     scard.SCardReleaseContext(context)
-            except PcscFailure as err:
+            except _pcsc_errors() as err:
                 raise self._wrap(err) from err
 
     def read_token(self, uid: bytes) -> bytes:

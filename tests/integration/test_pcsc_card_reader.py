@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from smartcard.pcsc.PCSCExceptions import BaseSCardException
+from smartcard.scard import SCARD_E_NO_SERVICE
 
 from config.settings import CardReaderSection
 from devices.card_reader import (
@@ -300,8 +302,10 @@ def test_pcscd_killed_and_restarted_recovers_without_restarting_the_driver(
     outage = events.status("recovering", "no_service")
     assert not outage.ready
     assert card.wait_removed(WAIT)  # vpcd's socket died with pcscd
-    with pytest.raises(ReaderUnavailable):
+    with pytest.raises(ReaderUnavailable) as down:
         reader.read_token(uid)
+    assert isinstance(down.value.__cause__, BaseSCardException)  # wrapped at the driver's edge
+    assert down.value.__cause__.hresult == SCARD_E_NO_SERVICE
 
     pcscd.start()
 
