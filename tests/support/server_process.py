@@ -163,9 +163,12 @@ def server_fixture(server_factory: Callable[..., ServerProcess], db_url: str) ->
 
 def resident_id(serial: int) -> str:
     """A valid 18-character resident ID number (GB 11643 check character) per serial."""
+    import datetime as dt
+
     from kiosk.domain.identity import id_check_char
 
-    first17 = f"110105{1950 + serial % 50:04d}0101{serial % 1000:03d}"
+    born = dt.date(1950, 1, 1) + dt.timedelta(days=serial // 1000)
+    first17 = f"110105{born:%Y%m%d}{serial % 1000:03d}"
     return first17 + id_check_char(first17)
 
 
