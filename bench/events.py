@@ -1,0 +1,82 @@
+"""Outbox envelopes for the server benchmarks, in the sync contract of kiosk/domain/events.py.
+
+``KioskStream`` makes one kiosk's events with rising ``seq``: each "new reader" is four events
+(reader registered, card issued, card fee assessed, fee paid by WeChat), the desk's most common
+transaction. Serials are global, so every reader, card, fee, payment and ID number is unique
+across kiosks (no merge conflicts unless a benchmark wants them).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import uuid
+from typing import Any
+
+from kiosk.domain.codes import make_card_no
+from kiosk.domain.events import priority_of
+from kiosk.domain.identity import id_check_char
+
+DAY = dt.date(2026, 11, 24)
+
+
+def resident_id(serial: int) -> str:
+    """A valid resident ID number, unique for serial < 21,900,000 (birth date x sequence)."""
+    birth = dt.date(1950, 1, 1) + dt.timedelta(days=serial // 1000)
+    first17 = f"110105{birth:%Y%m%d}{serial % 1000:03d}"
+    return first17 + id_check_char(first17)
+
+
+@functools.lru_cache(maxsize=1)
+def pin_hash() -> str:
+    from kiosk.domain.pins import hash_pin
+
+    return hash_pin("135790", n=1 << 4)
+
+
+class KioskStream:
+    def __init__(self, kiosk_id: str, first_serial: int) -> None:
+        self.kiosk_id = kiosk_id
+        self.seq = 0
+        self.serial = first_serial
+        self.receipts = 0
+
+    def env(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+        self.seq += 1
+        return {"event_id": str(uuid.uuid4()), "kiosk_id": self.kiosk_id, "seq": self.seq,
+                "kind": kind, "occurred_at": f"{DAY.isoformat()}T10:00:00+08:00",
+                "priority": priority_of(kind), "payload": payload}
+
+    def new_reader(self) -> list[dict[str, Any]]:
+        self.serial += 1
+        n = self.serial
+        self.receipts += 1
+        reader_id = f"rd-{n:09d}"
+        fee_id = f"fee-{n:09d}"
+        return [
+            self.env("reader.registered", {
+                "reader_id": reader_id, "name": f"读者{n}", "id_number": resident_id(n),
+                "phone": f"13{n % 10**9:09d}", "category": "adult", "pin_hash": pin_hash(),
+                "registered_at": f"{DAY.isoformat()}T10:00:00+08:00"}),
+            self.env("card.issued", {"card_no": make_card_no(n), "reader_id": reader_id,
+                                     "uid": f"{n:08X}", "generation": 1,
+                                     "expires_on": "2029-11-24"}),
+            self.env("fee.assessed", {"fee_id": fee_id, "reader_id": reader_id, "kind": "card",
+                                      "amount": 1000, "description": "card fee"}),
+            self.env("payment.recorded", {
+                "payment_id": f"pay-{n:09d}", "reader_id": reader_id,
+                "receipt_no": f"{self.kiosk_id}-{DAY:%Y%m%d}-{self.receipts:04d}",
+                "method": "wechat", "amount": 1000,
+                "allocations": [{"fee_id": fee_id, "amount": 1000}]}),
+        ]
+
+    def events(self, count: int) -> list[dict[str, Any]]:
+        """``count`` events (a multiple of 4) of new readers."""
+        out: list[dict[str, Any]] = []
+        while len(out) < count:
+            out.extend(self.new_reader())
+        return out[:count]
+
+
+def batches(items: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
