@@ -315,3 +315,21 @@ def test_pcscd_killed_and_restarted_recovers_without_restarting_the_driver(
     assert decode_card_token(reader.read_token(uid_again), uid_again, LIBRARY_KEY).card_no == (
         "00000000012345"
     )
+
+
+def test_reader_unplugged_then_plugged_back_is_reported_and_recovered(
+    pcscd: PcscDaemon, reader: PcscCardReader, card: VirtualCard, events: Events  # noqa: F811
+) -> None:
+    # vpcd readers cannot be hot-unplugged; pcscd restarted without them is the reader gone.
+    pcscd.restart(with_reader=False)
+
+    status = events.status("no_reader")
+    assert VIRTUAL_READER in status.detail
+    with pytest.raises(ReaderUnavailable):
+        reader.read_token(UID)
+
+    pcscd.restart(with_reader=True)
+
+    events.status("ready")
+    assert tap(card, events) == UID
+    assert reader.read_token(UID) == bytes(48)

@@ -77,25 +77,35 @@ class PcscDaemon:
             log.info("using the pcscd that already runs (pid %s)", self.pid)
             self.wait_ready(timeout)
 
-    def start(self, timeout: float = 15.0) -> None:
-        """Start ``pcscd --foreground --error`` and wait for its socket and virtual reader."""
+    def start(self, timeout: float = 15.0, *, with_reader: bool = True) -> None:
+        """Start ``pcscd --foreground --error`` and wait for its socket and virtual reader.
+
+        ``with_reader=False`` starts it with an empty reader configuration (``--config``):
+        pcscd runs but no reader is plugged in.
+        """
         if running_pcscd_pids():
             raise RuntimeError(f"a pcscd already runs (pid {running_pcscd_pids()}); only one per machine")
+        command = ["pcscd", "--foreground", "--error"]
+        if not with_reader:
+            empty = self.log_path.parent / "no-readers.conf.d"
+            empty.mkdir(exist_ok=True)
+            command += ["--config", str(empty)]
         with self.log_path.open("ab") as out:
-            self.process = subprocess.Popen(
-                ["pcscd", "--foreground", "--error"], stdout=out, stderr=subprocess.STDOUT
-            )
+            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
         self.started_by_us = True
-        log.info("started pcscd pid %d", self.process.pid)
-        self.wait_ready(timeout)
+        log.info("started pcscd pid %d (%s)", self.process.pid, " ".join(command))
+        self.wait_ready(timeout, with_reader=with_reader)
 
-    def wait_ready(self, timeout: float = 15.0) -> None:
-        """Wait until the socket exists and pcscd lists the virtual reader."""
+    def wait_ready(self, timeout: float = 15.0, *, with_reader: bool = True) -> None:
+        """Wait until the socket exists and pcscd lists the virtual reader (if expected)."""
         deadline = time.monotonic() + timeout
         while True:
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(f"pcscd exited with {self.process.returncode}; see {self.log_path}")
-            if PCSCD_SOCKET.exists() and VIRTUAL_READER in list_readers():
+            readers = list_readers() if PCSCD_SOCKET.exists() else None
+            if readers is not None and (VIRTUAL_READER in readers) == with_reader and (
+                with_reader or self._answers()
+            ):
                 return
             if time.monotonic() > deadline:
                 raise TimeoutError(
@@ -103,6 +113,16 @@ class PcscDaemon:
                     "(is vsmartcard-vpcd installed?)"
                 )
             time.sleep(0.05)
+
+    @staticmethod
+    def _answers() -> bool:
+        from smartcard import scard
+
+        hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+        if hresult == scard.SCARD_S_SUCCESS:
+            scard.SCardReleaseContext(context)
+            return True
+        return False
 
     def kill(self, sig: int = signal.SIGKILL, timeout: float = 10.0) -> None:
         """Take pcscd away (SIGKILL: as if it crashed). Only a pcscd we started."""
@@ -116,9 +136,9 @@ class PcscDaemon:
             self.process.wait(timeout)
         self.process = None
 
-    def restart(self, timeout: float = 15.0) -> None:
+    def restart(self, timeout: float = 15.0, *, with_reader: bool = True) -> None:
         self.kill(signal.SIGTERM)
-        self.start(timeout)
+        self.start(timeout, with_reader=with_reader)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop pcscd if we started it; leave anyone else's alone."""
