@@ -1,0 +1,117 @@
+"""The card use cases through the real driver: services + PcscCardReader + pcscd + vpcd +
+the virtual MIFARE card. Issue, tap back, replace (the old card and an exact copy of it are
+refused), and a card pulled mid-write leaves nothing behind and takes no money."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devices.card_reader import CardWriteError, build_card_reader
+from devices.pcsc_card_reader import PcscCardReader
+from kiosk.domain.tokens import decode_card_token
+from kiosk.errors import TokenError
+from kiosk.services import build_services
+from kiosk.services.common import Tender
+from kiosk.services.errors import CardRefused
+from kiosk.services.payment import SimulatedPaymentGateway
+from tests.integration.test_pcsc_card_reader import KEY_A, KEY_B, Events, settings
+from tests.support.pcscd import PcscDaemon, pcscd  # noqa: F401
+from tests.support.services import WECHAT_CODE, ServicesEnv, make_env, make_reader
+from tests.support.virtual_card import VirtualCard
+
+pytestmark = pytest.mark.pcsc
+
+
+@pytest.fixture
+def env(tmp_path: Path, pcscd: PcscDaemon) -> Iterator[tuple[ServicesEnv, PcscCardReader, Events]]:  # noqa: F811
+    base = make_env(tmp_path / "kiosk.sqlite3")
+    reader = build_card_reader(settings())
+    assert isinstance(reader, PcscCardReader)
+    events = Events()
+    reader.subscribe(events)
+    reader.start()
+    events.status("ready")
+    services = build_services(base.store, base.clock, base.gateway, reader, base.config)
+    env = ServicesEnv(base.store, base.clock, base.gateway, base.writer, base.config, services)
+    try:
+        yield env, reader, events
+    finally:
+        reader.stop()
+        base.store.close()
+
+
+def blank_card(uid_hex: str) -> VirtualCard:
+    return VirtualCard(bytes.fromhex(uid_hex), sector=1, key_a=KEY_A, key_b=KEY_B)
+
+
+def test_issue_tap_back_and_replace_through_pcscd(env: tuple[ServicesEnv, PcscCardReader, Events]) -> None:
+    e, reader, events = env
+    first = blank_card("04C0FFEE")
+    first.insert()
+    events.inserted()
+    result = e.services.cards.new_card(make_reader(7), Tender.payment_code(WECHAT_CODE))
+    first.remove()
+    events.removed()
+
+    # The token on the card's memory verifies for that UID and names the card just bound.
+    token = decode_card_token(first.sector_data(1)[:48], first.uid, e.config.library_key)
+    assert (token.card_no, token.generation) == (result.card_no, 1)
+
+    # Tap again: the reader's summary comes back through the real reader.
+    first.insert()
+    events.inserted()
+    summary = e.services.cards.tap()
+    assert summary.card_no == result.card_no
+    copy = first.clone(bytes.fromhex("04BADBAD"))  # the same bytes on a card with another UID
+    first.remove()
+    events.removed()
+
+    # Replacement: ID number + PIN, a new blank card gets generation 2.
+    auth = e.services.cards.verify_reader(make_reader(7).id_number, make_reader(7).pin)
+    second = blank_card("04D00D00")
+    second.insert()
+    events.inserted()
+    replaced = e.services.cards.replace(auth, Tender.payment_code(WECHAT_CODE))
+    assert replaced.generation == 2
+    second.remove()
+    events.removed()
+
+    # The old card is refused as reported lost...
+    first.insert()
+    events.inserted()
+    with pytest.raises(CardRefused) as refused:
+        e.services.cards.tap()
+    assert refused.value.message_id == "card.lost"
+    first.remove()
+    events.removed()
+
+    # ...and a copy of its data on another UID is refused by the MAC check.
+    copy.insert()
+    events.inserted()
+    with pytest.raises(TokenError) as copied:
+        e.services.cards.tap()
+    assert copied.value.reason == "other_card"
+    copy.remove()
+    events.removed()
+
+
+def test_card_pulled_mid_write_leaves_nothing_and_refunds(
+    env: tuple[ServicesEnv, PcscCardReader, Events],
+) -> None:
+    e, reader, events = env
+    before = e.snapshot()
+    card = blank_card("04FA11ED")
+    card.insert()
+    events.inserted()
+    card.fail_after(6)  # vanish part way through the token write
+    with pytest.raises(CardWriteError):
+        e.services.cards.new_card(make_reader(8), Tender.payment_code(WECHAT_CODE))
+    card.join()
+    assert e.snapshot() == before  # no reader, card, fee, payment, receipt or outbox event
+    assert isinstance(e.gateway, SimulatedPaymentGateway)
+    assert e.gateway.net_taken() == 0 and e.gateway.charges  # charged, then refunded
+    with pytest.raises(TokenError):
+        decode_card_token(card.sector_data(1)[:48], card.uid, e.config.library_key)
