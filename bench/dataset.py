@@ -97,3 +97,71 @@ def working_copy(source: Path, dest: Path) -> Path:
     """A copy of a cached store that a benchmark may change."""
     shutil.copyfile(source, dest)
     return dest
+
+
+def server_replica(readers: int = 100_000, items: int = 500_000) -> Path:
+    """A cached record-server SQLite database with ``readers`` readers (and their cards are not
+    included) and ``items`` items, each with its change-log row, as a new kiosk pulls them."""
+    import json
+
+    from sqlalchemy import create_engine
+
+    from record_server.db import migrate
+
+    path = RESULTS_DIR / f"server-v{GENERATOR_VERSION}-r{readers}-i{items}.sqlite3"
+    if path.exists():
+        return path
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    for leftover in RESULTS_DIR.glob(tmp.name + "*"):
+        leftover.unlink()
+    t0 = time.monotonic()
+    engine = create_engine(f"sqlite:///{tmp}")
+    migrate(engine)
+    engine.dispose()
+    conn = sqlite3.connect(tmp, isolation_level=None)
+    conn.execute("PRAGMA synchronous = OFF")
+    conn.execute("BEGIN")
+    registered = "2025-01-01T09:00:00+08:00"
+    seq = 0
+
+    def reader_rows() -> Iterator[tuple[object, ...]]:
+        for n in range(readers):
+            yield (f"rd-{n:09d}", f"读者{n}", f"11010519900307{n % 10000:04d}", f"139{n:08d}",
+                   "adult", "bench-no-pin", "active", 0, registered)
+
+    conn.executemany(
+        "INSERT INTO readers (reader_id, name, id_number, phone, category, pin_hash, status,"
+        " credit, registered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", reader_rows())
+    conn.executemany(
+        "INSERT INTO items (barcode, title, author, call_no, status, hold)"
+        " VALUES (?, ?, '', ?, 'available', 0)",
+        ((make_item_barcode(s), f"{TITLES[s % len(TITLES)]} 第{s}册", f"I{s % 1000:03d}.{s}")
+         for s in range(1, items + 1)))
+    keys = ("reader_id", "name", "id_number", "phone", "category", "pin_hash", "status",
+            "credit", "registered_at")
+
+    def change_rows() -> Iterator[tuple[str, str, int, str]]:
+        nonlocal seq
+        for row in reader_rows():
+            seq += 1
+            yield ("reader", str(row[0]), seq,
+                   json.dumps(dict(zip(keys, row, strict=True)), ensure_ascii=False,
+                              sort_keys=True))
+        for s in range(1, items + 1):
+            seq += 1
+            barcode = make_item_barcode(s)
+            yield ("item", barcode, seq, json.dumps({
+                "barcode": barcode, "title": f"{TITLES[s % len(TITLES)]} 第{s}册", "author": "",
+                "call_no": f"I{s % 1000:03d}.{s}", "status": "available", "hold": False},
+                ensure_ascii=False, sort_keys=True))
+
+    conn.executemany("INSERT INTO changes (entity, entity_id, seq, data) VALUES (?, ?, ?, ?)",
+                     change_rows())
+    conn.execute("UPDATE server_state SET last_change_seq = ? WHERE id = 1", (seq,))
+    conn.execute("COMMIT")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    tmp.rename(path)
+    log.info("generated %s in %.1f s", path.name, time.monotonic() - t0)
+    return path
