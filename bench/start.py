@@ -1,0 +1,65 @@
+"""6. Kiosk cold start and size.
+
+Cold start: from spawning ``python`` (a fresh process, as systemd starts the kiosk) to the first
+frame flipped on screen with the home screen current; simulated devices, demo config, a new
+store, under Xvfb. Target <= 3 s. Resident memory: RSS of that process after walking every flow
+in both languages (``kiosk.demo.walk_through``: new card, renewal, replacement, fees, returns,
+visitor, staff, idle wipe). Target <= 250 MB.
+Baseline: a bare Kivy app (one Label in the same CJK font) in a fresh process: its time to the
+first frame and its RSS then. Median of 3 cold starts each; the first app run also walks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import ROOT, Result
+
+RUNS = 3
+START_TARGET_S = 3.0
+RSS_TARGET_MB = 250.0
+
+
+def spawn(mode: str) -> list[dict[str, Any]]:
+    with tempfile.TemporaryDirectory(prefix="bench-start-") as tmp:
+        out = Path(tmp) / "out.jsonl"
+        t0 = time.time()
+        subprocess.run([sys.executable, "-m", "bench.kiosk_worker", mode, str(out)], cwd=ROOT,
+                       env={**os.environ, "KIVY_HOME": tmp}, check=True, timeout=300,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        rows = [json.loads(line) for line in out.read_text().splitlines()]
+    rows[0]["start_s"] = rows[0]["home_drawn"] - t0
+    return rows
+
+
+def run() -> list[Result]:
+    from kiosk.ui.display import virtual_display
+
+    with virtual_display():
+        apps = [spawn("app")] + [spawn("app-start") for _ in range(RUNS - 1)]
+        bares = [spawn("bare") for _ in range(RUNS)]
+    start = statistics.median(r[0]["start_s"] for r in apps)
+    base_start = statistics.median(r[0]["start_s"] for r in bares)
+    rss = apps[0][-1]["rss_mb"]
+    base_rss = max(r[-1]["rss_mb"] for r in bares)
+    app_starts = ", ".join(f"{r[0]['start_s']:.2f}" for r in apps)
+    bare_starts = ", ".join(f"{r[0]['start_s']:.2f}" for r in bares)
+    notes = [f"cold starts: {app_starts} s; bare Kivy {bare_starts} s",
+             f"RSS at home {apps[0][0]['rss_home_mb']:.0f} MB, after the walk "
+             f"({apps[0][-1].get('screens', 0)} screenshots) {rss:.0f} MB"]
+    return [
+        Result("6 kiosk start", "cold start to home drawn", start, "s",
+               baseline_name="bare Kivy label", baseline=base_start,
+               target=f"<= {START_TARGET_S:.0f} s", met=start <= START_TARGET_S, notes=notes),
+        Result("6 kiosk size", "RSS after every flow", rss, "MB",
+               baseline_name="bare Kivy label", baseline=base_rss,
+               target=f"<= {RSS_TARGET_MB:.0f} MB", met=rss <= RSS_TARGET_MB),
+    ]
