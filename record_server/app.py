@@ -11,7 +11,7 @@ import datetime as dt
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
@@ -45,56 +45,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-class BodyLimit:
-    """ASGI middleware: refuse bodies over ``limit`` bytes with 413 before the app reads them."""
-
-    def __init__(self, app: Any, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope.get("headers") or [])
-        length = headers.get(b"content-length")
-        if length is not None:
-            try:
-                too_big = int(length) > self.limit
-            except ValueError:
-                too_big = True
-            if too_big:
-                await _send_json(send, 413, {"detail": f"request body over {self.limit} bytes"})
-                return
-        seen = 0
-
-        async def limited() -> MutableMapping[str, Any]:
-            nonlocal seen
-            message: MutableMapping[str, Any] = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _TooBig()
-            return message
-
-        try:
-            await self.app(scope, limited, send)
-        except _TooBig:
-            await _send_json(send, 413, {"detail": f"request body over {self.limit} bytes"})
-
-
-class _TooBig(Exception):
-    pass
-
-
-async def _send_json(send: Any, status: int, body: dict[str, Any]) -> None:
-    data = json.dumps(body).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(data)).encode())]})
-    await send({"type": "http.response.body", "body": data})
-
-
 def create_app(config: ServerConfig, *, clock: Clock | None = None,
                db: Database | None = None) -> FastAPI:
     """Build the API on ``config.database_url`` (migrated by the caller or ``serve``)."""
@@ -102,7 +52,8 @@ def create_app(config: ServerConfig, *, clock: Clock | None = None,
     db = db or Database(config.database_url)
     login_limiter = auth.RateLimiter(config.login_rate_per_minute)
     app = FastAPI(title="Library record server", version="1.0.0",
-                  description=package_doc or "", openapi_url="/openapi.json")
+                  description=package_doc or "", openapi_url="/openapi.json",
+                  max_body_size=config.max_body_bytes)
     app.state.db = db
     app.state.config = config
 
@@ -120,8 +71,6 @@ def create_app(config: ServerConfig, *, clock: Clock | None = None,
             access_log.info("%s %s %s %.1fms client=%s who=%s", request.method,
                             request.url.path, status, (time.perf_counter() - started) * 1000,
                             request.client.host if request.client else "-", who)
-
-    app.add_middleware(BodyLimit, limit=config.max_body_bytes)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
