@@ -52,7 +52,8 @@ class UiContext:
     idle_warning_s: float = 45.0
     idle_reset_s: float = 60.0
     staff_idle_s: float = 120.0
-    monotonic: Callable[[], float] = time.monotonic
+    monotonic: Callable[[], float] = time.monotonic  # idle timers (tests move it)
+    key_clock: Callable[[], float] = time.monotonic  # keystroke timing: always the real clock
     key_sink: Callable[[str, float], None] | None = None  # keyboard-wedge scanner input
     on_stop: list[Callable[[], None]] = field(default_factory=list)
 
@@ -225,10 +226,11 @@ class KioskApp(App):
         sink = self.ctx.key_sink
         if sink is None:
             return False
+        now = self.ctx.key_clock()
         if key == 13:
-            sink("\n", self.ctx.monotonic())
+            sink("\n", now)
         elif codepoint:
-            sink(codepoint, self.ctx.monotonic())
+            sink(codepoint, now)
         return True
 
     # ---- staff -----------------------------------------------------------------------------

@@ -141,7 +141,7 @@ class Backend:
         self.wedge.feed_key(key, ts)
 
     def _flush_wedge(self, _dt: float) -> None:
-        self.wedge.flush(self.app.ctx.monotonic())
+        self.wedge.flush(self.app.ctx.key_clock())
 
     def poll_status(self) -> None:
         """Ask printer and sync for their status off the Kivy thread; show it on the strip."""
@@ -288,8 +288,9 @@ class Backend:
 
         limit = int(self.settings.fees.renewal_refused_above)
         if card.owed > limit:
-            raise FeesOwed(None, "fees owed above the limit", owed=format_fen(card.owed),
-                           limit=format_fen(limit))
+            raise FeesOwed("fees.owed_above_limit", "fees owed above the limit", owed=card.owed,
+                           limit=limit, owed_text=format_fen(card.owed),
+                           limit_text=format_fen(limit))
         today = self.clock.now().date()
         base = max(card.expires_on, today)
         return RenewalQuote(months, self.renewal_fee(months), add_months(base, months))
@@ -335,9 +336,7 @@ class Backend:
         return svc
 
     def open_fees(self, card: TappedCard) -> list[Any]:
-        from kiosk.services.views import open_fees
-
-        return list(open_fees(self.store, card.reader_id))
+        return list(self._service("fees").open_fees(card.reader_id))
 
     def pay_fees(self, card: TappedCard, fee_ids: list[str], tender: Any, *, language: str,
                  staff: Any = None) -> Outcome:
@@ -349,7 +348,7 @@ class Backend:
         return ReturnSession(service_session=self._service("returns").start())
 
     def return_item(self, session: ReturnSession, barcode: str) -> ReturnLine:
-        res = session.service_session.check_in(barcode)
+        res = session.service_session.scan(barcode)
         outcome = str(res.outcome)
         if outcome == "returned":
             status = "hold" if res.hold else ("overdue" if res.fine else "ok")

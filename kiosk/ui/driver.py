@@ -45,8 +45,7 @@ class UiDriver:
             n += 1
             if n > limit:
                 raise AssertionError("UI stayed busy")
-        for _ in range(2):
-            EventLoop.idle()
+        EventLoop.idle()
 
     # ---- finding and touching ----
     def walk(self, root: Any = None) -> Iterator[Any]:
@@ -87,7 +86,7 @@ class UiDriver:
         touch = UnitTestTouch(x, y)
         touch.touch_down()
         touch.touch_up()
-        self.pump()
+        self.pump(1)
 
     def press(self, key: str | None = None, raw: str | None = None) -> None:
         self.tap(self.find(key=key, raw=raw))

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from kiosk.ui.driver import FakeMonotonic, UiDriver
+from tests.support.services import add_staff
 from tests.support.xvfb import xvfb_display  # noqa: F401
 
 os.environ.setdefault("KIVY_NO_ARGS", "1")
@@ -41,6 +42,7 @@ class KioskParts:
     gateway: Any
     monotonic: FakeMonotonic
     data_dir: Path
+    wedge: Any = None
 
 
 def make_parts(data_dir: Path, *, language: str = "zh_CN") -> KioskParts:
@@ -48,7 +50,7 @@ def make_parts(data_dir: Path, *, language: str = "zh_CN") -> KioskParts:
     from config.settings import demo_settings_path, load_settings
     from devices.card_reader import SimulatedCardReader
     from devices.printer import SimulatedReceiptPrinter
-    from devices.scanner import SimulatedScanner
+    from devices.scanner import KeyboardWedgeScanner, SimulatedScanner
     from kiosk.clock import FixedClock
     from kiosk.services.payment import SimulatedPaymentGateway
     from server_client.store import Store
@@ -58,11 +60,13 @@ def make_parts(data_dir: Path, *, language: str = "zh_CN") -> KioskParts:
         settings, kiosk=dataclasses.replace(settings.kiosk, language=language,
                                             data_dir=str(data_dir)))
     store = Store.open(data_dir / "kiosk.db", kiosk_id=settings.kiosk.id)
+    add_staff(store)  # S0001 desk (PIN 246810), S0002 supervisor (PIN 135790)
     return KioskParts(
         settings=settings, store=store, clock=FixedClock(START),
         card_reader=SimulatedCardReader(settings.card_reader), scanner=SimulatedScanner(),
         printer=SimulatedReceiptPrinter(paper_width_mm=80, preview_dir=data_dir / "receipts"),
         gateway=SimulatedPaymentGateway(), monotonic=FakeMonotonic(), data_dir=data_dir,
+        wedge=KeyboardWedgeScanner(settings.scanner),
     )
 
 
@@ -71,12 +75,14 @@ def start_app(parts: KioskParts, size: tuple[int, int] = (1280, 800)) -> Any:
 
     Config.set("graphics", "width", str(size[0]))
     Config.set("graphics", "height", str(size[1]))
+    Config.set("graphics", "maxfps", "0")  # tests pump frames as fast as they draw
+    Config.set("graphics", "vsync", "0")
     from kiosk.app_runtime import build_app
 
     app = build_app(parts.settings, store=parts.store, clock=parts.clock,
                     card_reader=parts.card_reader, scanner=parts.scanner, printer=parts.printer,
                     gateway=parts.gateway, monotonic=parts.monotonic,
-                    sync_status=lambda: None)
+                    sync_status=lambda: None, wedge=parts.wedge)
     app._run_prepare()
     return app
 

@@ -50,7 +50,8 @@ class StaffScreen(FlowScreen):
                         hint=("staff.scan_card_hint", {}))
 
     def _got_no(self, value: str) -> None:
-        self.staff_no = value
+        # the keypad has digits only: staff numbers are "S" + digits (S0001)
+        self.staff_no = value if value[:1].isalpha() else "S" + value
         self.goto(self.show_pin, 1)
 
     def show_pin(self) -> None:
