@@ -420,7 +420,17 @@ def push(db: Database, *, kiosk_id: str, envelopes: list[s.EventEnvelope],
         rows: list[dict[str, Any]] = []
         order = sorted(envelopes, key=lambda e: (-e.priority if e.kind in ev.PRIORITY_KINDS
                                                  else 0, e.seq))
-        for env in order:
+        deferred: list[s.EventEnvelope] = []
+        queue = [(False, e) for e in order]
+        position = 0
+        while True:
+            if position >= len(queue):
+                if not deferred:
+                    break
+                queue += [(True, d) for d in deferred]  # a second chance, after the rest
+                deferred = []
+            final, env = queue[position]
+            position += 1
             eid = str(env.event_id)
             if eid in by_id:
                 continue
@@ -452,7 +462,11 @@ def push(db: Database, *, kiosk_id: str, envelopes: list[s.EventEnvelope],
                 ctx.outcome = Outcome("rejected", None, rej.reason)
             out = ctx.outcome
             if env.seq > next_seq and out.status == "rejected":
-                # a block ahead of order that needs earlier events: keep it for later
+                # a block ahead of order that needs earlier events: try again after the rest
+                # of the batch; if still too early, the kiosk resends it later
+                if not final:
+                    deferred.append(env)
+                    continue
                 by_id[eid] = {"event_id": eid, "status": "rejected",
                               "detail": f"gap: {out.detail}; resend in order"}
                 continue
