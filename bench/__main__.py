@@ -10,11 +10,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import subprocess
 import sys
 import time
 import traceback
 
-from bench.common import RESULTS_DIR, Result, format_table
+from bench.common import RESULTS_DIR, ROOT, Result, format_table
+
+NEEDS_SETUP = {"ingest"}  # Kinto's own venv (scripts/bench-setup.sh)
 
 # name -> (module, one-line description)
 BENCHMARKS: dict[str, tuple[str, str]] = {
@@ -35,11 +38,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     unknown = [n for n in args.names if n not in BENCHMARKS]
     if unknown:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
     names = args.names or list(BENCHMARKS)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    if NEEDS_SETUP & set(names):
+        print("== set-up: scripts/bench-setup.sh", flush=True)
+        subprocess.run([str(ROOT / "scripts" / "bench-setup.sh")], check=True, timeout=900)
     results: list[Result] = []
     failed = False
     started = time.monotonic()
