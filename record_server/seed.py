@@ -48,14 +48,12 @@ def seed_rows(db: Database, data: dict[str, list[dict[str, Any]]]) -> dict[str, 
 
 
 def seed_demo(db: Database) -> dict[str, int]:
-    """Load ``server_client.demo_data`` when the kiosk package provides it."""
+    """Load the kiosk demo's rows (``server_client.demo_data``), so kiosks pull the same data."""
     try:
-        from server_client import demo_data  # type: ignore[attr-defined]
+        from server_client import demo_data
     except ImportError:
         log.warning("server_client.demo_data is not there; nothing seeded")
         return {}
-    builder = getattr(demo_data, "server_seed", None) or getattr(demo_data, "demo_entities", None)
-    if builder is None:
-        log.warning("server_client.demo_data offers no server_seed(); nothing seeded")
-        return {}
-    return seed_rows(db, builder())
+    rows = demo_data.build_demo_rows(demo_data.load_profile())
+    return seed_rows(db, {"staff": rows.staff, "reader": rows.readers, "card": rows.cards,
+                          "item": rows.items, "loan": rows.loans, "fee": rows.fees})
