@@ -376,7 +376,7 @@ class Backend:
         return self.print(result.receipt, language, [])
 
     def sign_out_visitor(self, scan: Any) -> Any:
-        return self._service("visitors").sign_out(scan.value).visit
+        return self._service("visitors").sign_out(scan.value)
 
     def staff_login(self, staff_no: str, pin: str) -> Any:
         return self._service("staff").login(staff_no, pin)

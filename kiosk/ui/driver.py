@@ -30,22 +30,30 @@ class UiDriver:
         self.parts = parts
 
     # ---- pumping ----
+    def step(self, *, system_events: bool = False) -> None:
+        """One frame; with ``system_events`` also the window's pending system events (real
+        keys from X, as ``App.run`` does per loop iteration). Touches from tests need none."""
+        from kivy.base import EventLoop
+
+        EventLoop.idle()
+        if system_events and EventLoop.window is not None:
+            EventLoop.window.mainloop()
+
     def pump(self, frames: int = 3, *, until_idle: bool = True, limit: int = 2000) -> None:
         """Run Kivy frames; with ``until_idle`` also until background work has called back."""
         import time
 
-        from kivy.base import EventLoop
-
         for _ in range(frames):
-            EventLoop.idle()
+            self.step()
         n = 0
         while until_idle and (self.app.bridge.busy or getattr(self.app.screen, "busy", False)):
-            EventLoop.idle()
+            self.step()
             time.sleep(0.005)
             n += 1
             if n > limit:
                 raise AssertionError("UI stayed busy")
-        EventLoop.idle()
+        for _ in range(2):  # nested layouts settle over two frames
+            self.step()
 
     # ---- finding and touching ----
     def walk(self, root: Any = None) -> Iterator[Any]:
@@ -86,7 +94,7 @@ class UiDriver:
         touch = UnitTestTouch(x, y)
         touch.touch_down()
         touch.touch_up()
-        self.pump(1)
+        self.pump()
 
     def press(self, key: str | None = None, raw: str | None = None) -> None:
         self.tap(self.find(key=key, raw=raw))

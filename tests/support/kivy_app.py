@@ -94,15 +94,27 @@ def stop_app(app: Any) -> None:
     stopTouchApp()
 
 
+# Kivy has one window per process, but pytest makes one session fixture per module that
+# imports it: every importing module shares this one app (counted, stopped by the last user).
+_shared: dict[str, Any] = {"driver": None, "users": 0}
+
+
 @pytest.fixture(scope="session")
 def kiosk_session(xvfb_display: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiDriver]:  # noqa: F811
-    parts = make_parts(tmp_path_factory.mktemp("kiosk-ui"))
-    app = start_app(parts)
-    driver = UiDriver(app, parts)
-    driver.pump(5)
-    yield driver
-    stop_app(app)
-    parts.store.close()
+    if _shared["driver"] is None:
+        parts = make_parts(tmp_path_factory.mktemp("kiosk-ui"))
+        app = start_app(parts)
+        driver = UiDriver(app, parts)
+        driver.pump(5)
+        _shared["driver"] = driver
+    _shared["users"] += 1
+    yield _shared["driver"]
+    _shared["users"] -= 1
+    if _shared["users"] == 0:
+        driver = _shared["driver"]
+        _shared["driver"] = None
+        stop_app(driver.app)
+        driver.parts.store.close()
 
 
 @pytest.fixture

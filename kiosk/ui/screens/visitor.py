@@ -33,8 +33,9 @@ class VisitorScreen(FlowScreen):
         self.goto(self.show_name, 0)
 
     def _sign_out(self, scan: Any) -> None:
-        def done(visit: Any) -> None:
-            self.goto(lambda: self.show_info(("visitor.signed_out", {"name": visit.name_masked}), [],
+        def done(result: Any) -> None:
+            key = "visitor.already_signed_out" if result.already_closed else "visitor.signed_out"
+            self.goto(lambda: self.show_info((key, {"name": result.visit.name_masked}), [],
                                              [("nav.done", "primary", self.app.home)]), 0)
 
         def failed(err: BaseException) -> None:
