@@ -12,15 +12,16 @@ Conflict rules (named, recorded in ``conflicts``, answered with ``rule``):
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError as PydanticError
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from kiosk.clock import CHINA_TZ, Clock
 from kiosk.domain import events as ev
@@ -83,7 +84,7 @@ class Context:
 
     def conflict(self, rule: str, entity: str, entity_id: str, decision: str,
                  **detail: Any) -> None:
-        self.conn.execute(insert(m.conflicts).values(
+        self.conn.execute(m.conflicts.insert(), dict(
             rule=rule, kiosk_id=self.kiosk_id, event_id=self.event_id, entity=entity,
             entity_id=entity_id, decision=decision,
             detail=json.dumps(detail, ensure_ascii=False, sort_keys=True),
@@ -96,7 +97,7 @@ class Context:
             return
         self.conn.execute(update(m.readers).where(m.readers.c.reader_id == reader_id)
                           .values(credit=m.readers.c.credit + amount))
-        self.conn.execute(insert(m.credit_entries).values(
+        self.conn.execute(m.credit_entries.insert(), dict(
             reader_id=reader_id, amount=amount, rule=rule, event_id=self.event_id,
             created_at=self.now))
         self.touch("reader", reader_id)
@@ -108,8 +109,15 @@ def local_day(when: dt.datetime) -> str:
 
 # ---- helpers -----------------------------------------------------------------------------------
 
+_BY_KEY: dict[tuple[str, str], Any] = {}
+
+
 def _row(conn: Connection, table: Any, key: Any, value: str) -> Any:
-    return conn.execute(select(table).where(key == value)).first()
+    """The row of ``table`` whose ``key`` is ``value`` (one cached statement per table/key)."""
+    stmt = _BY_KEY.get((table.name, key.name))
+    if stmt is None:
+        stmt = _BY_KEY[(table.name, key.name)] = select(table).where(key == bindparam("v"))
+    return conn.execute(stmt, {"v": value}).first()
 
 
 def resolve_reader(ctx: Context, reader_id: str) -> str:
@@ -148,7 +156,7 @@ def reader_registered(ctx: Context, p: s.ReaderRegistered) -> None:
             m.readers.c.id_number == p.id_number, m.readers.c.status == "active",
             m.readers.c.merged_into.is_(None))
         .order_by(m.readers.c.registered_at).limit(1)).first()
-    conn.execute(insert(m.readers).values(
+    conn.execute(m.readers.insert(), dict(
         reader_id=p.reader_id, name=p.name, id_number=p.id_number, phone=p.phone,
         category=p.category, pin_hash=p.pin_hash,
         status="cancelled" if first else "active", credit=0, registered_at=p.registered_at,
@@ -164,7 +172,7 @@ def card_issued(ctx: Context, p: s.CardIssued) -> None:
     reader_id = resolve_reader(ctx, p.reader_id)
     if _row(ctx.conn, m.cards, m.cards.c.card_no, p.card_no) is not None:
         raise Reject("card_exists")
-    ctx.conn.execute(insert(m.cards).values(
+    ctx.conn.execute(m.cards.insert(), dict(
         card_no=p.card_no, reader_id=reader_id, uid=p.uid.upper(), generation=p.generation,
         status="active", issued_at=ctx.occurred_at.isoformat(), expires_on=p.expires_on))
     ctx.touch("card", p.card_no)
@@ -201,7 +209,7 @@ def card_replaced(ctx: Context, p: s.CardReplaced) -> None:
         raise Reject("generation_not_higher")
     if old.status in ("active", "lost"):
         _set_card(ctx, p.old_card_no, status="replaced")
-    ctx.conn.execute(insert(m.cards).values(
+    ctx.conn.execute(m.cards.insert(), dict(
         card_no=p.card_no, reader_id=reader_id, uid=p.uid.upper(), generation=p.generation,
         status="active", issued_at=ctx.occurred_at.isoformat(), expires_on=p.expires_on))
     ctx.touch("card", p.card_no)
@@ -225,7 +233,7 @@ def fee_assessed(ctx: Context, p: s.FeeAssessed) -> None:
             ctx.conflict(RULE_RETURN_AFTER_RENEWAL, "fee", p.fee_id,
                          f"fine lowered from {p.amount} to {amount} fen (loan was renewed)",
                          loan_id=p.loan_id, kiosk_amount=p.amount, amount=amount)
-    ctx.conn.execute(insert(m.fees).values(
+    ctx.conn.execute(m.fees.insert(), dict(
         fee_id=p.fee_id, reader_id=reader_id, kind=p.kind, amount=amount, paid=0,
         status="paid" if amount == 0 else "open", description=p.description,
         created_at=ctx.occurred_at.isoformat(), loan_id=p.loan_id, item_barcode=p.item_barcode))
@@ -254,10 +262,11 @@ def payment_recorded(ctx: Context, p: s.PaymentRecorded) -> None:
     reader_id = resolve_reader(ctx, p.reader_id) if p.reader_id else None
     excess_total = 0
     doubled: list[str] = []
+    fees = [_row(conn, m.fees, m.fees.c.fee_id, alloc.fee_id) for alloc in p.allocations]
+    if any(fee is None for fee in fees):
+        raise Reject("unknown_fee")
     for alloc in p.allocations:
         fee = _row(conn, m.fees, m.fees.c.fee_id, alloc.fee_id)
-        if fee is None:
-            raise Reject("unknown_fee")
         owed = 0 if fee.status == "waived" else max(0, fee.amount - fee.paid)
         take = min(owed, alloc.amount)
         if take:
@@ -269,7 +278,7 @@ def payment_recorded(ctx: Context, p: s.PaymentRecorded) -> None:
             excess_total += alloc.amount - take
             doubled.append(fee.fee_id)
             reader_id = reader_id or fee.reader_id
-    conn.execute(insert(m.payments).values(
+    conn.execute(m.payments.insert(), dict(
         payment_id=p.payment_id, kind="payment", reader_id=reader_id, receipt_no=p.receipt_no,
         method=p.method, amount=p.amount, credited=excess_total, kiosk_id=ctx.kiosk_id,
         staff_no=p.staff_no, occurred_at=ctx.occurred_at.isoformat(),
@@ -292,7 +301,7 @@ def deposit_refunded(ctx: Context, p: s.DepositRefunded) -> None:
         raise Reject("payment_exists")
     if _row(ctx.conn, m.payments, m.payments.c.receipt_no, p.receipt_no) is not None:
         raise Reject("receipt_no_exists")
-    ctx.conn.execute(insert(m.payments).values(
+    ctx.conn.execute(m.payments.insert(), dict(
         payment_id=p.payment_id, kind="refund", reader_id=reader_id, receipt_no=p.receipt_no,
         method="cash", amount=p.amount, credited=0, kiosk_id=ctx.kiosk_id, staff_no=p.staff_no,
         occurred_at=ctx.occurred_at.isoformat(), occurred_day=local_day(ctx.occurred_at)))
@@ -350,7 +359,7 @@ def _cancel_fine(ctx: Context, fee_id: str, allowed: int) -> int | None:
 def visit_opened(ctx: Context, p: s.VisitOpened) -> None:
     if _row(ctx.conn, m.visits, m.visits.c.visit_id, p.visit_id) is not None:
         raise Reject("visit_exists")
-    ctx.conn.execute(insert(m.visits).values(
+    ctx.conn.execute(m.visits.insert(), dict(
         visit_id=p.visit_id, kiosk_id=ctx.kiosk_id, name=p.name, phone=p.phone,
         id_number=p.id_number, purpose=p.purpose, host_department=p.host_department,
         opened_at=ctx.occurred_at.isoformat(), expires_at=p.expires_at))
@@ -391,6 +400,19 @@ def _validation_reason(err: PydanticError) -> str:
     first = err.errors()[0]
     where = ".".join(str(x) for x in first.get("loc", ())) or "payload"
     return f"invalid_payload: {where}: {first.get('msg', 'invalid')}"[:300]
+
+
+@contextlib.contextmanager
+def _savepoint(conn: Connection) -> Iterator[None]:
+    """A plain SQL savepoint per event (SQLAlchemy's named ones cost a compile each)."""
+    conn.exec_driver_sql("SAVEPOINT event")
+    try:
+        yield
+    except BaseException:
+        conn.exec_driver_sql("ROLLBACK TO SAVEPOINT event")
+        conn.exec_driver_sql("RELEASE SAVEPOINT event")
+        raise
+    conn.exec_driver_sql("RELEASE SAVEPOINT event")
 
 
 class KioskGone(Exception):
@@ -454,7 +476,7 @@ def push(db: Database, *, kiosk_id: str, envelopes: list[s.EventEnvelope],
             ctx = Context(conn, kiosk_id, eid, env.occurred_at, now, schedule, touched)
             try:
                 payload = s.PAYLOADS[env.kind].model_validate(env.payload)
-                with conn.begin_nested():
+                with _savepoint(conn):
                     HANDLERS[env.kind](ctx, payload)
             except PydanticError as err:
                 ctx.outcome = Outcome("rejected", None, _validation_reason(err))
