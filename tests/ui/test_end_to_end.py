@@ -1,0 +1,153 @@
+"""End to end: the kiosk UI (under Xvfb, touches on the real widgets) with the REAL card reader
+driver (PcscCardReader through pcscd + vpcd + the virtual MIFARE card), the ESC/POS printer over
+TCP to a loopback socket printer, and the record server as a real process. A new card is issued
+through the screens, tapped for renewal, both receipts arrive at the socket, and after a sync the
+server holds the reader, the card with its new expiry and both payments."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devices.card_reader import build_card_reader
+from devices.printer import build_printer
+from kiosk.app_runtime import build_services
+from server_client.store import Store
+from server_client.sync import RecordServerClient, SyncEngine
+from tests.integration.test_pcsc_card_reader import KEY_A, KEY_B
+from tests.integration.test_pcsc_card_reader import settings as reader_settings
+from tests.support.kivy_app import kiosk_session, kiosk_ui  # noqa: F401
+from tests.support.pcscd import PcscDaemon, pcscd  # noqa: F401
+from tests.support.printer_socket import SocketPrinter, printer_socket  # noqa: F401
+from tests.support.server_process import ServerProcess, server_factory_fixture  # noqa: F401
+from tests.support.virtual_card import VirtualCard
+from tests.support.xvfb import xvfb_display  # noqa: F401
+from tests.ui.helpers import READER_PIN, WECHAT_CODE, make_id
+
+pytestmark = [pytest.mark.ui, pytest.mark.pcsc]
+
+
+@contextlib.contextmanager
+def rewired(d: Any, *, store: Any, card_reader: Any, printer: Any) -> Iterator[None]:
+    """The running app's backend on other parts (a store, the real reader, a real printer);
+    the simulators are put back afterwards."""
+    backend = d.app.ctx.backend
+    saved = {k: getattr(backend, k) for k in ("store", "card_reader", "printer", "services")}
+    backend.store, backend.card_reader, backend.printer = store, card_reader, printer
+    backend.services = build_services(d.parts.settings, store=store, clock=d.parts.clock,
+                                      card_reader=card_reader, gateway=d.parts.gateway)
+    unsubscribe = card_reader.subscribe(d.app.bridge.deliver)
+    card_reader.start()
+    try:
+        yield
+    finally:
+        unsubscribe()
+        card_reader.stop()
+        for k, v in saved.items():
+            setattr(backend, k, v)
+
+
+def pump_until(d: Any, cond: Callable[[], bool], what: str, limit_s: float = 15.0) -> None:
+    """Pump the UI until ``cond()`` (device threads deliver in their own time); bounded."""
+    deadline = time.monotonic() + limit_s
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not reached on {d.app.sm.current} ({d.app.toast!r})")
+        d.pump(1)
+        time.sleep(0.01)
+
+
+def test_issue_and_renew_with_real_reader_socket_printer_and_server(
+        kiosk_ui, pcscd: PcscDaemon, printer_socket: SocketPrinter,  # noqa: F811
+        server_factory: Callable[..., ServerProcess], tmp_path: Path) -> None:
+    d = kiosk_ui
+    settings = d.parts.settings
+    kiosk_id = settings.kiosk.id
+    server = server_factory()
+    server.cli("migrate")
+    server.create_staff("S0001", role="supervisor")
+    server.start()
+    token = server.enroll(kiosk_id)
+
+    store = Store.open(tmp_path / "e2e-kiosk.db", kiosk_id=kiosk_id)
+    reader = build_card_reader(reader_settings())
+    printer = build_printer(dataclasses.replace(settings.printer, type="network",
+                                                host=printer_socket.host, port=printer_socket.port,
+                                                timeout_s=3.0))
+    card = VirtualCard(bytes.fromhex("04E2E001"), sector=1, key_a=KEY_A, key_b=KEY_B)
+    try:
+        with rewired(d, store=store, card_reader=reader, printer=printer):
+            pump_until(d, lambda: d.app.reader_state == "status.ok", "reader ready")
+            # ---- new card through the screens; the blank card on the real reader ----
+            d.press(key="home.new_card")
+            d.type_pinyin("gao", "高")
+            d.type_pinyin("fei", "飞")
+            d.press(key="nav.next")
+            d.type_digits(make_id(77))
+            d.press(key="nav.next")
+            d.type_digits("13812345678")
+            d.press(key="nav.next")
+            d.tap(d.find_all(key="category.option")[0])
+            d.type_digits(READER_PIN)
+            d.press(key="nav.next")
+            d.type_digits(READER_PIN)
+            d.press(key="nav.next")
+            d.scan(WECHAT_CODE)
+            assert d.app.screen.step == 6, d.app.screen.error
+            card.insert()
+            pump_until(d, lambda: d.app.sm.current == "receipt", "card issued")
+            issued_receipt = d.app.screen.receipt_no
+            assert d.app.screen.printed
+            card_row = store.read_one("SELECT * FROM cards")
+            assert card_row["uid"] == card.uid.hex()
+            d.press(key="nav.done")
+            card.remove()
+            pump_until(d, lambda: d.app.sm.current == "home", "home")
+
+            # ---- tap for renewal ----
+            card.insert()
+            pump_until(d, lambda: d.app.sm.current == "renewal", "renewal account")
+            d.press(key="renewal.renew")
+            d.tap(d.find_all(key="renewal.period_option")[0])
+            d.scan(WECHAT_CODE)
+            pump_until(d, lambda: d.app.sm.current == "receipt", "renewed")
+            renewed_receipt = d.app.screen.receipt_no
+            assert d.app.screen.printed
+            d.press(key="nav.done")
+            card.remove()
+
+        # ---- both receipts arrived at the socket printer ----
+        assert printer_socket.wait_for_connections(2)
+        jobs = printer_socket.jobs
+        assert any(issued_receipt.encode() in j for j in jobs)
+        assert any(renewed_receipt.encode() in j for j in jobs)
+        assert all(j.endswith(b"\x1dVA\x00") or b"\x1dV" in j for j in jobs)  # each job cut
+
+        # ---- sync, then the server holds the transactions ----
+        client = RecordServerClient(server.url, kiosk_id, token)
+        try:
+            report = SyncEngine(store, client, clock=d.parts.clock).sync_once()
+        finally:
+            client.close()
+        assert store.pending_count() == 0, report
+        staff = server.staff_token("S0001")
+        card_no = store.read_one("SELECT card_no FROM cards")["card_no"]
+        local_expiry = store.read_one("SELECT expires_on FROM cards")["expires_on"]
+        resp = server.get(f"/api/v1/cards/{card_no}", staff)
+        assert resp.status_code == 200, resp.text
+        assert str(resp.json()["expires_on"]) == str(local_expiry)
+        summary = server.get("/api/v1/summary", staff).json()
+        assert summary["readers"] == 1 and summary["cards"] == 1
+        assert summary["payments"]["payment"]["count"] == 2
+        assert store.count("outbox", "kind = 'card.renewed'") == 1
+        assert summary["events"] == {"applied": store.count("outbox")}  # every event, applied
+    finally:
+        with contextlib.suppress(Exception):
+            card.remove()
+        store.close()
