@@ -18,6 +18,7 @@ excepted). Double-size text takes twice as many columns.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -68,6 +69,7 @@ def paper_spec(width_mm: int) -> PaperSpec:
 # -- column maths ---------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)
 def char_columns(ch: str) -> int:
     """Printer columns one character takes: 1 for ASCII, 0 for controls, else 2."""
     code = ord(ch)
@@ -356,8 +358,7 @@ class _Builder:
 
         qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=0)
         qr.add_data(data)
-        qr.make(fit=True)
-        modules: int = qr.modules_count
+        modules: int = qr.best_fit() * 4 + 17  # the size alone; no need to build the matrix
         limit = int(self.paper.dots * 0.6) // max(modules, 1)
         return max(1, min(self.paper.qr_module, limit))
 

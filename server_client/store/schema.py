@@ -198,6 +198,8 @@ CREATE TABLE fee_schedule (
 # (version, description, SQL script). Applied in order inside one transaction each.
 MIGRATIONS: Final[tuple[tuple[int, str, str], ...]] = (
     (1, "initial schema", SCHEMA_V1),
+    (2, "index loans by item for returns of items not on loan",
+     "CREATE INDEX loans_item ON loans(item_barcode, returned_at);"),
 )
 
 LATEST_VERSION: Final = MIGRATIONS[-1][0]
