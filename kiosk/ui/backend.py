@@ -392,7 +392,9 @@ class Backend:
     def print_roster(self, staff: Any, *, language: str) -> Outcome:
         return self.print(self._service("visitors").roster_receipt(staff), language, [])
 
-    def diagnostics(self) -> list[Any]:
+    def diagnostics(self, staff: Any = None) -> list[Any]:
+        if staff is not None:
+            self._audit_staff(staff, "device.diagnostics")
         lines: list[Any] = []
         try:
             st = self.card_reader.status
@@ -407,6 +409,12 @@ class Backend:
             lines.append(("diag.sync", {"value": str(self.sync_status())}))
         return lines
 
+    def _audit_staff(self, staff: Any, action: str, subject: str = "", **detail: Any) -> None:
+        """Desk actions with no use case of their own (diagnostics, reprint) are audited here."""
+        with self.store.transaction() as tx:
+            tx.audit(at=self.clock.now(), actor=staff.staff_no, action=action, subject=subject,
+                     detail=detail)
+
     def recent_receipts(self, limit: int) -> list[tuple[str, str]]:
         rows = self.store.read(
             "SELECT receipt_no, kind FROM receipts ORDER BY rowid DESC LIMIT ?", (limit,))
@@ -416,7 +424,9 @@ class Backend:
         row = self.store.read_one("SELECT body FROM receipts WHERE receipt_no = ?", (receipt_no,))
         if row is None:
             raise NotAvailable("receipt.not_found", receipt_no)
-        return self.print(Receipt.from_json(row["body"]), language, [])
+        outcome = self.print(Receipt.from_json(row["body"]), language, [])
+        self._audit_staff(staff, "receipt.reprinted", receipt_no, printed=outcome.printed)
+        return outcome
 
     def waive_fee(self, staff: Any, card: TappedCard, fee_id: str) -> None:
         self._service("staff").waive_fee(staff, fee_id, "desk")

@@ -108,7 +108,8 @@ def test_issue_and_renew_with_real_reader_socket_printer_and_server(
             assert card_row["uid"] == card.uid.hex()
             d.press(key="nav.done")
             card.remove()
-            pump_until(d, lambda: d.app.sm.current == "home", "home")
+            pump_until(d, lambda: d.app.sm.current == "home" and reader.current_uid() is None,
+                       "card off the reader")
 
             # ---- tap for renewal ----
             card.insert()

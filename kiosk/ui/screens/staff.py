@@ -113,7 +113,7 @@ class StaffScreen(FlowScreen):
             self.goto(lambda: self.show_info(("staff.close_day_confirm", {}), [], [
                 ("staff.close_day", "danger", self._close_day)]))
         elif choice == "diagnostics":
-            self.work(self.backend.diagnostics, lambda lines: self.goto(
+            self.work(lambda: self.backend.diagnostics(staff), lambda lines: self.goto(
                 lambda: self.show_info(("staff.diagnostics", {}), lines)))
         elif choice == "reprint":
             self.work(lambda: self.backend.recent_receipts(20), lambda rows: self.goto(
