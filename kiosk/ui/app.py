@@ -95,8 +95,14 @@ class KioskApp(App):
     def t(self, key: str, lang: str | None = None, **params: Any) -> str:
         if not key:
             return ""
+        lang = lang or self.lang
         try:
-            return i18n.translate(key, lang or self.lang, **params)
+            # a ``<name>_key`` parameter is a message id: translated here, in the same language,
+            # so labels naming categories or fee kinds re-translate at once on a switch
+            for name, value in list(params.items()):
+                if name.endswith("_key") and isinstance(value, str):
+                    params[name[:-4]] = i18n.translate(value, lang)
+            return i18n.translate(key, lang, **params)
         except Exception:  # a broken catalog must not take the kiosk down: show the id
             log.exception("translation of %s failed", key)
             return key

@@ -79,7 +79,7 @@ class FeesScreen(FlowScreen):
         for fee in self.fees:
             btn = KButton(kind="primary" if fee.fee_id in self.selected else "ghost",
                           key="fees.line", params={
-                              "kind": self.app.t(f"fee.kind.{fee.kind}"), "text": fee.description,
+                              "kind_key": f"fee.kind.{fee.kind}", "text": fee.description,
                               "amount": format_fen(fee.due)})
             btn.halign = "left"
             btn.fee_id = fee.fee_id

@@ -80,11 +80,9 @@ class NewCardScreen(FlowScreen):
         for cat in CATEGORIES:
             fee, deposit = self.backend.new_card_prices(cat)
             options.append((("category.option", {
-                "category": self.app.t(f"category.{cat}"), "fee": format_fen(fee),
+                "category_key": f"category.{cat}", "fee": format_fen(fee),
                 "deposit": format_fen(deposit)}), cat))
         self.ask_choice(("field.category", {}), options, self._got_category)
-        # the option labels name the category in the current language: rebuild on a switch
-        self._cat_lang = self.app.lang
 
     def _got_category(self, cat: str) -> None:
         self.form["category"] = cat

@@ -145,7 +145,7 @@ class StaffScreen(FlowScreen):
         return True
 
     def _show_waive(self, fees: list[Any]) -> None:
-        options = [(("fees.line", {"kind": self.app.t(f"fee.kind.{f.kind}"), "text": f.description,
+        options = [(("fees.line", {"kind_key": f"fee.kind.{f.kind}", "text": f.description,
                                    "amount": format_fen(f.due)}), f.fee_id) for f in fees]
         self.goto(lambda: self.ask_choice(("staff.waive_pick", {}), options, self._waive, cols=1))
 
