@@ -1,8 +1,9 @@
 """Apply pushed kiosk events: exactly once, in order per kiosk, with the kiosk's business rules.
 
 One database transaction per batch (one commit, one fsync; the change counter row is locked
-for the batch so pulls see changes in order), and a savepoint per event so a failing event
-is answered ``rejected`` without undoing the others. Idempotency: ``events.event_id`` is the
+while the batch publishes its changes, so pulls see changes in order). The batch runs first
+without per-event savepoints; if any event is refused it is rolled back and run again with a
+savepoint per event, so a failing event is answered ``rejected`` without undoing the others. Idempotency: ``events.event_id`` is the
 primary key and ``(kiosk_id, seq)`` is unique. A ``seq`` above the next expected one is
 answered ``rejected`` with detail ``gap`` and is not stored, so the kiosk resends in order;
 priority events (card blocks) are applied ahead of order and their ``seq`` is skipped later.
@@ -29,7 +30,7 @@ from kiosk.domain.fees import FeeSchedule, overdue_fine
 from record_server import models as m
 from record_server import schemas as s
 from record_server.changes import publish
-from record_server.db import Database, allocate_seq_block
+from record_server.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ class Context:
 
     def conflict(self, rule: str, entity: str, entity_id: str, decision: str,
                  **detail: Any) -> None:
-        self.conn.execute(m.conflicts.insert(), dict(
+        _insert(self.conn, m.conflicts, dict(
             rule=rule, kiosk_id=self.kiosk_id, event_id=self.event_id, entity=entity,
             entity_id=entity_id, decision=decision,
             detail=json.dumps(detail, ensure_ascii=False, sort_keys=True),
@@ -95,9 +96,8 @@ class Context:
     def credit(self, reader_id: str, amount: int, rule: str) -> None:
         if amount <= 0:
             return
-        self.conn.execute(update(m.readers).where(m.readers.c.reader_id == reader_id)
-                          .values(credit=m.readers.c.credit + amount))
-        self.conn.execute(m.credit_entries.insert(), dict(
+        self.conn.execute(_ADD_CREDIT, {"_key": reader_id, "amount": amount})
+        _insert(self.conn, m.credit_entries, dict(
             reader_id=reader_id, amount=amount, rule=rule, event_id=self.event_id,
             created_at=self.now))
         self.touch("reader", reader_id)
@@ -110,6 +110,8 @@ def local_day(when: dt.datetime) -> str:
 # ---- helpers -----------------------------------------------------------------------------------
 
 _BY_KEY: dict[tuple[str, str], Any] = {}
+_UPDATES: dict[tuple[str, str, tuple[str, ...]], Any] = {}
+_INSERTS: dict[str, Any] = {}
 
 
 def _row(conn: Connection, table: Any, key: Any, value: str) -> Any:
@@ -120,11 +122,50 @@ def _row(conn: Connection, table: Any, key: Any, value: str) -> Any:
     return conn.execute(stmt, {"v": value}).first()
 
 
+def _update(conn: Connection, table: Any, key: Any, value: str, **values: Any) -> None:
+    """UPDATE table SET values WHERE key = value, one prebuilt statement per set of columns
+    (building and hashing a new statement per call was most of the ingest CPU)."""
+    cols = tuple(sorted(values))
+    stmt = _UPDATES.get((table.name, key.name, cols))
+    if stmt is None:
+        stmt = _UPDATES[(table.name, key.name, cols)] = (
+            update(table).where(key == bindparam("_key"))
+            .values({c: bindparam(c) for c in cols}))
+    conn.execute(stmt, {"_key": value, **values})
+
+
+def _insert(conn: Connection, table: Any, values: dict[str, Any]) -> None:
+    stmt = _INSERTS.get(table.name)
+    if stmt is None:
+        stmt = _INSERTS[table.name] = insert(table)
+    conn.execute(stmt, values)
+
+
+_READER_MERGED = select(m.readers.c.reader_id, m.readers.c.merged_into).where(
+    m.readers.c.reader_id == bindparam("v"))
+_FIRST_BY_ID_NUMBER = (
+    select(m.readers.c.reader_id).where(
+        m.readers.c.id_number == bindparam("id_number"), m.readers.c.status == "active",
+        m.readers.c.merged_into.is_(None))
+    .order_by(m.readers.c.registered_at).limit(1))
+_ADD_CREDIT = (update(m.readers).where(m.readers.c.reader_id == bindparam("_key"))
+               .values(credit=m.readers.c.credit + bindparam("amount")))
+_KIOSK = select(m.kiosks.c.next_seq, m.kiosks.c.revoked_at).where(
+    m.kiosks.c.kiosk_id == bindparam("kiosk_id"))
+_KIOSK_FOR_UPDATE = _KIOSK.with_for_update()
+_SEEN = select(m.events.c.event_id, m.events.c.status, m.events.c.kiosk_id).where(
+    m.events.c.event_id.in_(bindparam("ids", expanding=True)))
+_PRESENT = select(m.events.c.seq).where(m.events.c.kiosk_id == bindparam("kiosk_id"),
+                                        m.events.c.seq >= bindparam("next_seq"))
+_INSERT_EVENTS = insert(m.events)
+_KIOSK_DONE = (update(m.kiosks).where(m.kiosks.c.kiosk_id == bindparam("_key"))
+               .values(next_seq=bindparam("next_seq"), last_push_at=bindparam("last_push_at")))
+
+
 def resolve_reader(ctx: Context, reader_id: str) -> str:
     """The reader an id stands for (following merges). Raises Reject(unknown_reader)."""
     for _ in range(5):
-        row = ctx.conn.execute(select(m.readers.c.reader_id, m.readers.c.merged_into)
-                               .where(m.readers.c.reader_id == reader_id)).first()
+        row = ctx.conn.execute(_READER_MERGED, {"v": reader_id}).first()
         if row is None:
             raise Reject("unknown_reader")
         if not row.merged_into:
@@ -141,7 +182,7 @@ def _card(ctx: Context, card_no: str) -> Any:
 
 
 def _set_card(ctx: Context, card_no: str, **values: Any) -> None:
-    ctx.conn.execute(update(m.cards).where(m.cards.c.card_no == card_no).values(**values))
+    _update(ctx.conn, m.cards, m.cards.c.card_no, card_no, **values)
     ctx.touch("card", card_no)
 
 
@@ -151,12 +192,8 @@ def reader_registered(ctx: Context, p: s.ReaderRegistered) -> None:
     conn = ctx.conn
     if _row(conn, m.readers, m.readers.c.reader_id, p.reader_id) is not None:
         raise Reject("reader_exists")
-    first = conn.execute(
-        select(m.readers.c.reader_id).where(
-            m.readers.c.id_number == p.id_number, m.readers.c.status == "active",
-            m.readers.c.merged_into.is_(None))
-        .order_by(m.readers.c.registered_at).limit(1)).first()
-    conn.execute(m.readers.insert(), dict(
+    first = conn.execute(_FIRST_BY_ID_NUMBER, {"id_number": p.id_number}).first()
+    _insert(conn, m.readers, dict(
         reader_id=p.reader_id, name=p.name, id_number=p.id_number, phone=p.phone,
         category=p.category, pin_hash=p.pin_hash,
         status="cancelled" if first else "active", credit=0, registered_at=p.registered_at,
@@ -172,7 +209,7 @@ def card_issued(ctx: Context, p: s.CardIssued) -> None:
     reader_id = resolve_reader(ctx, p.reader_id)
     if _row(ctx.conn, m.cards, m.cards.c.card_no, p.card_no) is not None:
         raise Reject("card_exists")
-    ctx.conn.execute(m.cards.insert(), dict(
+    _insert(ctx.conn, m.cards, dict(
         card_no=p.card_no, reader_id=reader_id, uid=p.uid.upper(), generation=p.generation,
         status="active", issued_at=ctx.occurred_at.isoformat(), expires_on=p.expires_on))
     ctx.touch("card", p.card_no)
@@ -209,7 +246,7 @@ def card_replaced(ctx: Context, p: s.CardReplaced) -> None:
         raise Reject("generation_not_higher")
     if old.status in ("active", "lost"):
         _set_card(ctx, p.old_card_no, status="replaced")
-    ctx.conn.execute(m.cards.insert(), dict(
+    _insert(ctx.conn, m.cards, dict(
         card_no=p.card_no, reader_id=reader_id, uid=p.uid.upper(), generation=p.generation,
         status="active", issued_at=ctx.occurred_at.isoformat(), expires_on=p.expires_on))
     ctx.touch("card", p.card_no)
@@ -233,7 +270,7 @@ def fee_assessed(ctx: Context, p: s.FeeAssessed) -> None:
             ctx.conflict(RULE_RETURN_AFTER_RENEWAL, "fee", p.fee_id,
                          f"fine lowered from {p.amount} to {amount} fen (loan was renewed)",
                          loan_id=p.loan_id, kiosk_amount=p.amount, amount=amount)
-    ctx.conn.execute(m.fees.insert(), dict(
+    _insert(ctx.conn, m.fees, dict(
         fee_id=p.fee_id, reader_id=reader_id, kind=p.kind, amount=amount, paid=0,
         status="paid" if amount == 0 else "open", description=p.description,
         created_at=ctx.occurred_at.isoformat(), loan_id=p.loan_id, item_barcode=p.item_barcode))
@@ -247,7 +284,7 @@ def fee_waived(ctx: Context, p: s.FeeWaived) -> None:
     if fee.status == "paid":
         raise Reject("fee_already_paid")
     if fee.status == "open":
-        ctx.conn.execute(update(m.fees).where(m.fees.c.fee_id == p.fee_id).values(status="waived"))
+        _update(ctx.conn, m.fees, m.fees.c.fee_id, p.fee_id, status="waived")
         ctx.touch("fee", p.fee_id)
 
 
@@ -265,27 +302,29 @@ def payment_recorded(ctx: Context, p: s.PaymentRecorded) -> None:
     fees = [_row(conn, m.fees, m.fees.c.fee_id, alloc.fee_id) for alloc in p.allocations]
     if any(fee is None for fee in fees):
         raise Reject("unknown_fee")
-    for alloc in p.allocations:
-        fee = _row(conn, m.fees, m.fees.c.fee_id, alloc.fee_id)
+    updated: set[str] = set()
+    for alloc, fee in zip(p.allocations, fees, strict=True):
+        if fee.fee_id in updated:  # a second allocation to a fee this payment already changed
+            fee = _row(conn, m.fees, m.fees.c.fee_id, alloc.fee_id)
         owed = 0 if fee.status == "waived" else max(0, fee.amount - fee.paid)
         take = min(owed, alloc.amount)
         if take:
             paid = fee.paid + take
-            conn.execute(update(m.fees).where(m.fees.c.fee_id == fee.fee_id).values(
-                paid=paid, status="paid" if paid >= fee.amount else "open"))
+            _update(conn, m.fees, m.fees.c.fee_id, fee.fee_id,
+                    paid=paid, status="paid" if paid >= fee.amount else "open")
+            updated.add(fee.fee_id)
             ctx.touch("fee", fee.fee_id)
         if alloc.amount > take:
             excess_total += alloc.amount - take
             doubled.append(fee.fee_id)
             reader_id = reader_id or fee.reader_id
-    conn.execute(m.payments.insert(), dict(
+    _insert(conn, m.payments, dict(
         payment_id=p.payment_id, kind="payment", reader_id=reader_id, receipt_no=p.receipt_no,
         method=p.method, amount=p.amount, credited=excess_total, kiosk_id=ctx.kiosk_id,
         staff_no=p.staff_no, occurred_at=ctx.occurred_at.isoformat(),
         occurred_day=local_day(ctx.occurred_at)))
     if p.method == "credit" and reader_id:
-        conn.execute(update(m.readers).where(m.readers.c.reader_id == reader_id)
-                     .values(credit=m.readers.c.credit - p.amount))
+        conn.execute(_ADD_CREDIT, {"_key": reader_id, "amount": -p.amount})
         ctx.touch("reader", reader_id)
     if excess_total and reader_id:
         ctx.credit(reader_id, excess_total, RULE_DOUBLE_PAYMENT)
@@ -301,7 +340,7 @@ def deposit_refunded(ctx: Context, p: s.DepositRefunded) -> None:
         raise Reject("payment_exists")
     if _row(ctx.conn, m.payments, m.payments.c.receipt_no, p.receipt_no) is not None:
         raise Reject("receipt_no_exists")
-    ctx.conn.execute(m.payments.insert(), dict(
+    _insert(ctx.conn, m.payments, dict(
         payment_id=p.payment_id, kind="refund", reader_id=reader_id, receipt_no=p.receipt_no,
         method="cash", amount=p.amount, credited=0, kiosk_id=ctx.kiosk_id, staff_no=p.staff_no,
         occurred_at=ctx.occurred_at.isoformat(), occurred_day=local_day(ctx.occurred_at)))
@@ -328,9 +367,8 @@ def loan_returned(ctx: Context, p: s.LoanReturned) -> None:
         returned_on = dt.datetime.fromisoformat(p.returned_at).astimezone(CHINA_TZ).date()
         allowed = overdue_fine(dt.date.fromisoformat(loan.due_on), returned_on, ctx.schedule)
         values["fine_allowed"] = allowed
-    conn.execute(update(m.loans).where(m.loans.c.loan_id == p.loan_id).values(**values))
-    conn.execute(update(m.items).where(m.items.c.barcode == p.item_barcode)
-                 .values(status="available"))
+    _update(conn, m.loans, m.loans.c.loan_id, p.loan_id, **values)
+    _update(conn, m.items, m.items.c.barcode, p.item_barcode, status="available")
     ctx.touch("loan", p.loan_id)
     ctx.touch("item", p.item_barcode)
     if renewed and allowed is not None:
@@ -349,8 +387,8 @@ def _cancel_fine(ctx: Context, fee_id: str, allowed: int) -> int | None:
     excess_paid = max(0, fee.paid - allowed)
     status = "waived" if allowed == 0 and fee.paid == 0 else (
         "paid" if min(fee.paid, allowed) >= allowed else "open")
-    ctx.conn.execute(update(m.fees).where(m.fees.c.fee_id == fee_id).values(
-        amount=allowed, paid=min(fee.paid, allowed), status=status))
+    _update(ctx.conn, m.fees, m.fees.c.fee_id, fee_id,
+            amount=allowed, paid=min(fee.paid, allowed), status=status)
     ctx.touch("fee", fee_id)
     ctx.credit(fee.reader_id, excess_paid, RULE_RETURN_AFTER_RENEWAL)
     return int(fee.amount)
@@ -359,7 +397,7 @@ def _cancel_fine(ctx: Context, fee_id: str, allowed: int) -> int | None:
 def visit_opened(ctx: Context, p: s.VisitOpened) -> None:
     if _row(ctx.conn, m.visits, m.visits.c.visit_id, p.visit_id) is not None:
         raise Reject("visit_exists")
-    ctx.conn.execute(m.visits.insert(), dict(
+    _insert(ctx.conn, m.visits, dict(
         visit_id=p.visit_id, kiosk_id=ctx.kiosk_id, name=p.name, phone=p.phone,
         id_number=p.id_number, purpose=p.purpose, host_department=p.host_department,
         opened_at=ctx.occurred_at.isoformat(), expires_at=p.expires_at))
@@ -370,8 +408,8 @@ def visit_closed(ctx: Context, p: s.VisitClosed) -> None:
     if visit is None:
         raise Reject("unknown_visit")
     if visit.closed_at is None:
-        ctx.conn.execute(update(m.visits).where(m.visits.c.visit_id == p.visit_id)
-                         .values(closed_at=p.closed_at, how=p.how))
+        _update(ctx.conn, m.visits, m.visits.c.visit_id, p.visit_id,
+                closed_at=p.closed_at, how=p.how)
 
 
 def day_closed(ctx: Context, p: s.DayClosed) -> None:
@@ -419,99 +457,135 @@ class KioskGone(Exception):
     """The kiosk was revoked or never enrolled."""
 
 
+class _Redo(Exception):
+    """An event failed while the batch ran without per-event savepoints: run it again with."""
+
+
+def _apply(conn: Connection, *, kiosk_id: str, envelopes: list[s.EventEnvelope], now: str,
+           schedule: FeeSchedule, next_seq: int, seen: dict[str, Any], present: set[int],
+           guarded: bool) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]],
+                                   dict[str, set[str]], int]:
+    """Run the batch's events; returns (results by event id, event rows, touched, next seq).
+
+    ``guarded``: a savepoint around each event, so a refused one leaves no trace. Unguarded, the
+    first handler that raises stops the batch with ``_Redo`` (the caller rolls back and reruns
+    it guarded): most batches have no refusal and save two statements per event.
+    """
+    by_id: dict[str, dict[str, Any]] = {}
+    touched: dict[str, set[str]] = {}
+    rows: list[dict[str, Any]] = []
+    order = sorted(envelopes, key=lambda e: (-e.priority if e.kind in ev.PRIORITY_KINDS
+                                             else 0, e.seq))
+    deferred: list[s.EventEnvelope] = []
+    queue = [(False, e) for e in order]
+    position = 0
+    while True:
+        if position >= len(queue):
+            if not deferred:
+                break
+            queue += [(True, d) for d in deferred]  # a second chance, after the rest
+            deferred = []
+        final, env = queue[position]
+        position += 1
+        eid = str(env.event_id)
+        if eid in by_id:
+            continue
+        if eid in seen:
+            prior = seen[eid]
+            if prior.kiosk_id != kiosk_id:
+                by_id[eid] = {"event_id": eid, "status": "rejected",
+                              "detail": "event_id_taken"}
+            else:
+                by_id[eid] = {"event_id": eid, "status": "duplicate",
+                              "detail": f"already {prior.status}"}
+            continue
+        early_priority = env.kind in ev.PRIORITY_KINDS and env.priority == 1
+        if env.seq < next_seq or env.seq in present:
+            by_id[eid] = {"event_id": eid, "status": "rejected", "detail": "seq_reused"}
+            continue
+        if env.seq > next_seq and not early_priority:
+            by_id[eid] = {"event_id": eid, "status": "rejected",
+                          "detail": f"gap: expected seq {next_seq}"}
+            continue
+        ctx = Context(conn, kiosk_id, eid, env.occurred_at, now, schedule, touched)
+        try:
+            payload = s.PAYLOADS[env.kind].model_validate(env.payload)
+            if guarded:
+                with _savepoint(conn):
+                    HANDLERS[env.kind](ctx, payload)
+            else:
+                try:
+                    HANDLERS[env.kind](ctx, payload)
+                except Exception as err:
+                    raise _Redo(eid) from err
+        except PydanticError as err:
+            ctx.outcome = Outcome("rejected", None, _validation_reason(err))
+        except Reject as rej:
+            ctx.outcome = Outcome("rejected", None, rej.reason)
+        out = ctx.outcome
+        if env.seq > next_seq and out.status == "rejected":
+            # a block ahead of order that needs earlier events: try again after the rest
+            # of the batch; if still too early, the kiosk resends it later
+            if not final:
+                deferred.append(env)
+                continue
+            by_id[eid] = {"event_id": eid, "status": "rejected",
+                          "detail": f"gap: {out.detail}; resend in order"}
+            continue
+        rows.append({
+            "event_id": eid, "kiosk_id": kiosk_id, "seq": env.seq, "kind": env.kind,
+            "occurred_at": env.occurred_at.isoformat(), "occurred_day": local_day(env.occurred_at),
+            "received_at": now, "status": out.status, "rule": out.rule,
+            "detail": (out.detail or "")[:300] or None,
+            "payload": json.dumps(env.payload, ensure_ascii=True, sort_keys=True)})
+        present.add(env.seq)
+        while next_seq in present:
+            next_seq += 1
+        result = {"event_id": eid, "status": out.status}
+        if out.detail:
+            result["detail"] = out.detail
+        if out.rule:
+            result["rule"] = out.rule
+        by_id[eid] = result
+    return by_id, rows, touched, next_seq
+
+
 def push(db: Database, *, kiosk_id: str, envelopes: list[s.EventEnvelope],
          schedule: FeeSchedule, clock: Clock) -> tuple[list[dict[str, Any]], int]:
-    """Apply one batch from one kiosk. Returns (results in the order given, next expected seq)."""
+    """Apply one batch from one kiosk. Returns (results in the order given, next expected seq).
+
+    Lock order: the kiosk's own row first (so one kiosk's batches apply one at a time), the
+    change counter only in ``publish`` at the end: batches of different kiosks run their
+    events concurrently on PostgreSQL and serialise only while publishing their changes.
+    """
     now = clock.now().isoformat()
-    by_id: dict[str, dict[str, Any]] = {}
     with db.write() as conn:
-        base = allocate_seq_block(conn)
-        kiosk = conn.execute(select(m.kiosks.c.next_seq, m.kiosks.c.revoked_at)
-                             .where(m.kiosks.c.kiosk_id == kiosk_id)).first()
+        kiosk = conn.execute(_KIOSK if db.is_sqlite else _KIOSK_FOR_UPDATE,
+                             {"kiosk_id": kiosk_id}).first()
         if kiosk is None or kiosk.revoked_at:
             raise KioskGone(kiosk_id)
         next_seq = int(kiosk.next_seq)
         ids = [str(e.event_id) for e in envelopes]
-        seen = {r.event_id: r for r in conn.execute(
-            select(m.events.c.event_id, m.events.c.status, m.events.c.kiosk_id)
-            .where(m.events.c.event_id.in_(ids)))}
+        seen = {r.event_id: r for r in conn.execute(_SEEN, {"ids": ids})} if ids else {}
         present = {int(r[0]) for r in conn.execute(
-            select(m.events.c.seq).where(m.events.c.kiosk_id == kiosk_id,
-                                         m.events.c.seq >= next_seq))}
-        touched: dict[str, set[str]] = {}
-        rows: list[dict[str, Any]] = []
-        order = sorted(envelopes, key=lambda e: (-e.priority if e.kind in ev.PRIORITY_KINDS
-                                                 else 0, e.seq))
-        deferred: list[s.EventEnvelope] = []
-        queue = [(False, e) for e in order]
-        position = 0
-        while True:
-            if position >= len(queue):
-                if not deferred:
-                    break
-                queue += [(True, d) for d in deferred]  # a second chance, after the rest
-                deferred = []
-            final, env = queue[position]
-            position += 1
-            eid = str(env.event_id)
-            if eid in by_id:
-                continue
-            if eid in seen:
-                prior = seen[eid]
-                if prior.kiosk_id != kiosk_id:
-                    by_id[eid] = {"event_id": eid, "status": "rejected",
-                                  "detail": "event_id_taken"}
-                else:
-                    by_id[eid] = {"event_id": eid, "status": "duplicate",
-                                  "detail": f"already {prior.status}"}
-                continue
-            early_priority = env.kind in ev.PRIORITY_KINDS and env.priority == 1
-            if env.seq < next_seq or env.seq in present:
-                by_id[eid] = {"event_id": eid, "status": "rejected", "detail": "seq_reused"}
-                continue
-            if env.seq > next_seq and not early_priority:
-                by_id[eid] = {"event_id": eid, "status": "rejected",
-                              "detail": f"gap: expected seq {next_seq}"}
-                continue
-            ctx = Context(conn, kiosk_id, eid, env.occurred_at, now, schedule, touched)
-            try:
-                payload = s.PAYLOADS[env.kind].model_validate(env.payload)
-                with _savepoint(conn):
-                    HANDLERS[env.kind](ctx, payload)
-            except PydanticError as err:
-                ctx.outcome = Outcome("rejected", None, _validation_reason(err))
-            except Reject as rej:
-                ctx.outcome = Outcome("rejected", None, rej.reason)
-            out = ctx.outcome
-            if env.seq > next_seq and out.status == "rejected":
-                # a block ahead of order that needs earlier events: try again after the rest
-                # of the batch; if still too early, the kiosk resends it later
-                if not final:
-                    deferred.append(env)
-                    continue
-                by_id[eid] = {"event_id": eid, "status": "rejected",
-                              "detail": f"gap: {out.detail}; resend in order"}
-                continue
-            rows.append({
-                "event_id": eid, "kiosk_id": kiosk_id, "seq": env.seq, "kind": env.kind,
-                "occurred_at": env.occurred_at.isoformat(), "occurred_day": local_day(env.occurred_at),
-                "received_at": now, "status": out.status, "rule": out.rule,
-                "detail": (out.detail or "")[:300] or None,
-                "payload": json.dumps(env.payload, ensure_ascii=True, sort_keys=True)})
-            present.add(env.seq)
-            while next_seq in present:
-                next_seq += 1
-            result = {"event_id": eid, "status": out.status}
-            if out.detail:
-                result["detail"] = out.detail
-            if out.rule:
-                result["rule"] = out.rule
-            by_id[eid] = result
+            _PRESENT, {"kiosk_id": kiosk_id, "next_seq": next_seq})}
+        args: dict[str, Any] = dict(kiosk_id=kiosk_id, envelopes=envelopes, now=now,
+                                    schedule=schedule, next_seq=next_seq, seen=seen)
+        conn.exec_driver_sql("SAVEPOINT batch")
+        try:
+            by_id, rows, touched, next_seq = _apply(conn, present=set(present), guarded=False,
+                                                    **args)
+        except _Redo as redo:
+            log.debug("event %s refused; batch of %d rerun with savepoints", redo,
+                      len(envelopes))
+            conn.exec_driver_sql("ROLLBACK TO SAVEPOINT batch")
+            by_id, rows, touched, next_seq = _apply(conn, present=set(present), guarded=True,
+                                                    **args)
+        conn.exec_driver_sql("RELEASE SAVEPOINT batch")
         if rows:
-            conn.execute(insert(m.events), rows)
-        conn.execute(update(m.kiosks).where(m.kiosks.c.kiosk_id == kiosk_id)
-                     .values(next_seq=next_seq, last_push_at=now))
-        publish(conn, touched, base=base)
+            conn.execute(_INSERT_EVENTS, rows)
+        conn.execute(_KIOSK_DONE, {"_key": kiosk_id, "next_seq": next_seq, "last_push_at": now})
+        publish(conn, touched)
     return [by_id[str(e.event_id)] for e in envelopes], next_seq
 
 

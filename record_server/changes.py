@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from kiosk.domain.fees import FeeSchedule
@@ -33,6 +33,14 @@ _SNAPSHOT_COLUMNS: dict[str, tuple[Any, Any, tuple[str, ...]]] = {
     "staff": (m.staff, m.staff.c.staff_no, ("staff_no", "name", "role", "pin_hash", "card_no", "active")),
 }
 PRIORITY_HEAD_LIMIT = 200
+# prebuilt statements: building and hashing one per call cost more than running it
+_SNAPSHOT_SELECTS = {
+    entity: select(*(table.c[c] for c in cols)).where(key.in_(bindparam("ids", expanding=True)))
+    for entity, (table, key, cols) in _SNAPSHOT_COLUMNS.items()
+}
+_UPSERTS: dict[str, Any] = {}
+_SET_LAST_SEQ = (update(m.server_state).where(m.server_state.c.id == 1)
+                 .values(last_change_seq=bindparam("seq")))
 
 
 def snapshots(conn: Connection, entity: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -41,7 +49,7 @@ def snapshots(conn: Connection, entity: str, ids: Iterable[str]) -> dict[str, di
     id_list = list(ids)
     for start in range(0, len(id_list), 500):
         chunk = id_list[start:start + 500]
-        rows = conn.execute(select(*(table.c[c] for c in cols)).where(key.in_(chunk)))
+        rows = conn.execute(_SNAPSHOT_SELECTS[entity], {"ids": chunk})
         for row in rows:
             data = dict(row._mapping)
             if "hold" in data:
@@ -56,12 +64,14 @@ def _upsert(conn: Connection, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     dialect = conn.dialect.name
-    mod: Any = postgresql if dialect == "postgresql" else sqlite
-    stmt = mod.insert(m.changes)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[m.changes.c.entity, m.changes.c.entity_id],
-        set_={"seq": stmt.excluded.seq, "data": stmt.excluded.data},
-    )
+    stmt = _UPSERTS.get(dialect)
+    if stmt is None:
+        mod: Any = postgresql if dialect == "postgresql" else sqlite
+        stmt = mod.insert(m.changes)
+        stmt = _UPSERTS[dialect] = stmt.on_conflict_do_update(
+            index_elements=[m.changes.c.entity, m.changes.c.entity_id],
+            set_={"seq": stmt.excluded.seq, "data": stmt.excluded.data},
+        )
     conn.execute(stmt, rows)
 
 
@@ -86,7 +96,7 @@ def publish(conn: Connection, touched: dict[str, set[str]], *,
         rows.append({"entity": "fee_schedule", "entity_id": "current", "seq": seq,
                      "data": json.dumps(fee_schedule.to_dict(), sort_keys=True)})
     _upsert(conn, rows)
-    conn.execute(update(m.server_state).where(m.server_state.c.id == 1).values(last_change_seq=seq))
+    conn.execute(_SET_LAST_SEQ, {"seq": seq})
     return seq
 
 

@@ -98,7 +98,9 @@ def _run(args: argparse.Namespace, config: ServerConfig) -> int:
             from record_server.seed import publish_fee_schedule
             publish_fee_schedule(db, config.fee_schedule)
         app = create_app(config, clock=clock, db=db)
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+        # kiosks sync every 5 s: keep their connections open longer than uvicorn's 5 s default
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False,
+                    timeout_keep_alive=30)
         return 0
     db = _db(config)
     if args.command == "migrate":

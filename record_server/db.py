@@ -1,7 +1,8 @@
 """Engine set-up (SQLite WAL or PostgreSQL), write transactions and migrations.
 
-Writes that touch the change log take the ``server_state`` row first: that serialises them, so
-change sequence numbers are committed in order and a pull never skips a change. On SQLite a
+Writes that touch the change log lock the ``server_state`` row before they number their changes
+and hold it to the commit: that serialises publishing, so change sequence numbers are committed
+in order and a pull never skips a change. On SQLite a
 process-wide lock plus ``BEGIN IMMEDIATE`` avoids busy errors between writers.
 """
 
@@ -94,13 +95,15 @@ def migrate(engine: Engine) -> None:
             conn.execute(models.server_state.insert().values(id=1, last_change_seq=0))
 
 
+_LOCK_STATE = (update(models.server_state).where(models.server_state.c.id == 1)
+               .values(last_change_seq=models.server_state.c.last_change_seq))
+_READ_STATE = select(models.server_state.c.last_change_seq).where(models.server_state.c.id == 1)
+
+
 def allocate_seq_block(conn: Connection) -> int:
     """Lock the change counter for this transaction and return its current value."""
-    conn.execute(update(models.server_state).where(models.server_state.c.id == 1)
-                 .values(last_change_seq=models.server_state.c.last_change_seq))
-    value = conn.execute(select(models.server_state.c.last_change_seq)
-                         .where(models.server_state.c.id == 1)).scalar_one()
-    return int(value)
+    conn.execute(_LOCK_STATE)
+    return int(conn.execute(_READ_STATE).scalar_one())
 
 
 def disposable_engine(url: str) -> Engine:
