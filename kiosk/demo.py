@@ -35,7 +35,93 @@ def _demo_id(n: int) -> str:
     return first + id_check_char(first)
 
 
-def walk_through(d: Any, shots: Path) -> list[str]:
+def _lend_at_desk(settings: Any, store: Any, clock: Any, reader_id: str, barcode: str,
+                  due: dt.date) -> bool:
+    """The desk lends ``barcode`` to the demo's new reader on the record server (staff API),
+    after the kiosk has pushed that reader; the kiosk then pulls the loan. False if it fails."""
+    import uuid
+
+    import requests
+
+    from server_client.sync import RecordServerClient, SyncEngine
+
+    if not (settings.server.embedded and settings.kiosk_token):
+        return False
+    base = settings.server.url.rstrip("/")
+    client = RecordServerClient.from_settings(settings.server, settings.kiosk.id,
+                                              settings.kiosk_token)
+    try:
+        engine = SyncEngine(store, client, clock=clock)
+        engine.push_all()
+        login = requests.post(f"{base}/api/v1/staff/login",
+                              json={"staff_no": "S0001", "pin": "246810"}, timeout=10)
+        login.raise_for_status()
+        resp = requests.post(f"{base}/api/v1/loans", timeout=10,
+                             headers={"Authorization": f"Bearer {login.json()['token']}"},
+                             json={"loan_id": str(uuid.uuid4()), "item_barcode": barcode,
+                                   "reader_id": reader_id, "due_on": due.isoformat(),
+                                   "borrowed_at": dt.datetime.combine(
+                                       due - dt.timedelta(days=30), dt.time(10)).isoformat()})
+        resp.raise_for_status()
+        engine.pull_all()
+    except Exception:
+        log.warning("demo: lending at the desk through the server failed", exc_info=True)
+        return False
+    finally:
+        client.close()
+    return store.read_one("SELECT 1 FROM loans WHERE item_barcode = ? AND returned_at IS NULL",
+                          (barcode,)) is not None
+
+
+def _demo_loans(store: Any, clock: Any, reader_id: str | None,
+                settings: Any = None) -> tuple[list[str], str]:
+    """Barcodes to return: two overdue demo loans (fines for their borrowers) and one loan of
+    the demo's new reader, 12 days late (a fine the fees flow then collects); and an unknown."""
+    from kiosk.domain.codes import make_item_barcode
+
+    rows = store.read("SELECT item_barcode FROM loans WHERE returned_at IS NULL AND due_on < ?"
+                      " ORDER BY due_on LIMIT 2", (clock.now().date().isoformat(),))
+    barcodes = [r["item_barcode"] for r in rows]
+    free = store.read_one("SELECT barcode FROM items WHERE status = 'available' AND hold = 0"
+                          " AND barcode NOT IN (SELECT item_barcode FROM loans) LIMIT 1")
+    if reader_id is not None and free is not None:
+        due = clock.now().date() - dt.timedelta(days=12)
+        if settings is not None and _lend_at_desk(settings, store, clock, reader_id,
+                                                  free["barcode"], due):
+            return [*barcodes, free["barcode"]], make_item_barcode(999_999_001)
+        with store.transaction() as tx:
+            tx.insert("loans", {"loan_id": f"demo-{free['barcode']}", "item_barcode": free["barcode"],
+                                "reader_id": reader_id,
+                                "borrowed_at": (due - dt.timedelta(days=30)).isoformat(),
+                                "due_on": due, "returned_at": None})
+            tx.update("items", "barcode", free["barcode"], {"status": "on_loan"})
+        barcodes.append(free["barcode"])
+    return barcodes, make_item_barcode(999_999_001)
+
+
+def _build_replica(settings: Any, store: Any, clock: Any) -> None:
+    """A new kiosk builds its replica by pulling from zero: the embedded server's demo data
+    (staff, readers, items, loans, fines). Without a server, the demo profile is loaded locally."""
+    if settings.server.embedded and settings.kiosk_token:
+        from server_client.sync import RecordServerClient, SyncEngine
+
+        client = RecordServerClient.from_settings(settings.server, settings.kiosk.id,
+                                                  settings.kiosk_token)
+        try:
+            pulled = SyncEngine(store, client, clock=clock).pull_all()
+        finally:
+            client.close()
+        log.info("demo replica: %d changes pulled from the embedded server", pulled)
+        if store.count("staff") and store.count("loans"):
+            return
+        log.warning("the server's changes hold no staff or loans: loading the demo profile")
+    from server_client.demo_data import generate
+
+    generate(store)
+
+
+def walk_through(d: Any, shots: Path, store: Any = None, clock: Any = None,
+                 settings: Any = None) -> list[str]:
     """Every flow in both languages; returns the screenshots' names."""
     made: list[str] = []
 
@@ -111,15 +197,30 @@ def walk_through(d: Any, shots: Path) -> list[str]:
             shot("replacement-receipt")
             d.remove_card()
 
-        def fees() -> None:
+        def fees(uid: bytes = uid) -> None:
             d.press(key="home.fees")
             shot("fees-tap")
+            d.tap_card(uid)
+            shot("fees-list")
+            d.press(key="fees.pay_selected")
+            shot("fees-payment")
+            d.scan(WECHAT_CODE)
+            shot("fees-receipt")
+            d.remove_card()
 
-        def returns() -> None:
+        def returns(n: int = n) -> None:
+            reader = store.read_one("SELECT reader_id FROM readers WHERE id_number = ?",
+                                    (_demo_id(n + 1),)) if store is not None else None
+            barcodes, unknown = (_demo_loans(store, clock, reader["reader_id"] if reader else None,
+                                             settings)
+                                 if store is not None else ([], "9780000000000"))
             d.press(key="home.returns")
             shot("returns-scan")
-            d.scan("9780000000000")
+            for barcode in [*barcodes, unknown, *barcodes[:1]]:
+                d.scan(barcode)
             shot("returns-list")
+            d.press(key="returns.finish")
+            shot("returns-receipt")
 
         def visitor() -> None:
             d.press(key="home.visitor")
@@ -139,6 +240,21 @@ def walk_through(d: Any, shots: Path) -> list[str]:
         def staff() -> None:
             d.press(key="home.staff")
             shot("staff-login")
+            d.type_digits("0002")  # S0002, supervisor in the demo profile
+            d.press(key="nav.next")
+            d.type_digits("135790")
+            d.press(key="nav.next")
+            shot("staff-menu")
+            d.press(key="staff.roster")
+            shot("staff-roster")
+            d.press(key="nav.done")
+            d.press(key="staff.diagnostics")
+            shot("staff-diagnostics")
+            d.press(key="nav.cancel")
+            d.press(key="staff.close_day")
+            shot("staff-close-day")
+            d.press(key="nav.cancel")  # the day stays open: the walk-through runs twice
+            d.press(key="staff.logout")
 
         def idle() -> None:
             d.press(key="home.new_card")
@@ -147,11 +263,28 @@ def walk_through(d: Any, shots: Path) -> list[str]:
             d.advance_idle(15)
 
         for name, steps in (("new-card", new_card), ("renewal", renewal),
-                            ("replacement", replacement), ("fees", fees),
-                            ("returns", returns), ("visitor", visitor), ("staff", staff),
+                            ("returns", returns), ("fees", fees),
+                            ("replacement", replacement), ("visitor", visitor), ("staff", staff),
                             ("idle", idle)):
             flow(name, steps)
     return made
+
+
+def _enroll(settings: Any, server: Any) -> Any:
+    """Enroll this kiosk with the embedded server (one-time code -> token) so its sync is
+    accepted; the token lives only in the settings of this run."""
+    from kiosk.clock import SystemClock
+    from record_server.auth import enroll_kiosk
+    from server_client.sync import RecordServerClient
+
+    code = enroll_kiosk(server.db, settings.kiosk.id, SystemClock())
+    client = RecordServerClient(server.url, settings.kiosk.id)
+    try:
+        token = client.enroll(code)
+    finally:
+        client.close()
+    log.info("demo kiosk %s enrolled with the embedded server", settings.kiosk.id)
+    return dataclasses.replace(settings, kiosk_token=token)
 
 
 def demo_main(output_dir: str) -> int:
@@ -171,6 +304,7 @@ def demo_main(output_dir: str) -> int:
 
         url = urlparse(settings.server.url)
         server = start_embedded(url.hostname or "127.0.0.1", url.port or 8765, output / "server")
+        settings = _enroll(settings, server)
     from kiosk.ui.display import virtual_display
 
     try:
@@ -201,6 +335,7 @@ def _run(settings: Any, output: Path, shots: Path, receipts: Path) -> int:
         Path(str(db) + suffix).unlink(missing_ok=True)
     store = Store.open(db, kiosk_id=settings.kiosk.id)
     clock = FixedClock(dt.datetime(2026, 11, 24, 10, 0))
+    _build_replica(settings, store, clock)
     sync = _start_sync(settings, store, clock)
 
     @dataclasses.dataclass
@@ -221,7 +356,7 @@ def _run(settings: Any, output: Path, shots: Path, receipts: Path) -> int:
     d = UiDriver(app, parts)
     d.pump(5)
     try:
-        made = walk_through(d, shots)
+        made = walk_through(d, shots, store, clock, settings)
     finally:
         from kivy.base import stopTouchApp
 
