@@ -1,0 +1,200 @@
+"""Child processes for benchmark 1 (card tap): the kiosk app, and the bare pyscard baseline.
+
+``python -m bench.tap_worker app OUT`` runs the kiosk app (demo config, a new store, the REAL
+``PcscCardReader`` on pcscd's "Virtual PCD 00 00", Kivy at its normal 60 fps cap) under the
+DISPLAY the parent started. It first registers one reader and issues a card to the benchmark
+UID through the card service (the token goes to an in-memory writer), and writes
+``{"token": hex}`` so the parent can put that token on its virtual card. Then, for each tap,
+it writes ``{"flip": t}`` at the first ``Window.on_flip`` after the renewal screen lists the
+reader's masked name (with the times the driver announced the card and the
+token read started and ended), waits until the card is pulled, goes home and writes ``{"ready": n}``.
+
+``python -m bench.tap_worker bare OUT`` is the baseline: a bare pyscard script (a
+``CardMonitor`` observer) that, for each insertion, connects, reads the UID (``FF CA``) and the
+token sector (``FF 82`` / ``FF 86`` / ``FF B0`` x3) and writes ``{"read": t}``.
+Times are ``time.time()``; the parent compares them with the card's power-on stamp.
+Both stop after ``TAPS`` taps or when the parent writes the file ``OUT.stop``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("KIVY_NO_ARGS", "1")
+os.environ.setdefault("KIVY_HOME", tempfile.mkdtemp(prefix="kivy-home-"))
+os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")
+os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
+os.environ.setdefault("KIVY_NO_FILELOG", "1")
+
+UID = bytes.fromhex("04B3E7A1")
+READER = "Virtual PCD 00 00"
+WECHAT_CODE = "134567890123456789"
+LIMIT_S = 240.0
+
+
+def write(out: Path, data: dict[str, Any]) -> None:
+    with out.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(data) + "\n")
+
+
+def reader_settings() -> Any:
+    """The demo config's card-reader section, as a PC/SC reader on the virtual reader."""
+    from config.settings import demo_settings_path, load_settings
+
+    settings = load_settings(demo_settings_path(), env={})
+    return dataclasses.replace(settings.card_reader, type="pcsc", reader_name=READER)
+
+
+def _stopped(out: Path) -> bool:
+    return out.with_suffix(".stop").exists()
+
+
+def run_app(out: Path, taps: int) -> None:
+    from kivy.config import Config
+
+    Config.set("graphics", "width", "1280")
+    Config.set("graphics", "height", "800")
+    from kivy.base import EventLoop
+    from kivy.core.window import Window
+
+    from devices.pcsc_card_reader import PcscCardReader
+    from kiosk.app_runtime import build_app, build_services
+    from kiosk.services.common import Tender
+    from kiosk.ui.driver import UiDriver
+    from tests.support.kivy_app import make_parts
+    from tests.support.services import MemoryCardWriter, make_reader
+
+    data = Path(tempfile.mkdtemp(prefix="bench-tap-"))
+    parts = make_parts(data)
+    parts.settings = dataclasses.replace(parts.settings, card_reader=reader_settings())
+    writer = MemoryCardWriter()
+    writer.place(UID)
+    issuing = build_services(parts.settings, store=parts.store, clock=parts.clock,
+                             card_reader=writer, gateway=parts.gateway)
+    issued = issuing["cards"].new_card(make_reader(7), Tender.payment_code(WECHAT_CODE))
+    write(out, {"token": writer.cards[UID].hex(), "card_no": str(issued.receipt.card_no_masked)})
+
+    reader = PcscCardReader(parts.settings.card_reader)
+    parts.card_reader = reader
+    app = build_app(parts.settings, store=parts.store, clock=parts.clock, card_reader=reader,
+                    scanner=parts.scanner, printer=parts.printer, gateway=parts.gateway,
+                    monotonic=parts.monotonic, sync_status=lambda: None, wedge=parts.wedge)
+    stamps: dict[str, float] = {}
+
+    def on_device_event(event: Any) -> None:  # on the monitor thread, beside the bridge
+        if type(event).__name__ == "CardInserted":
+            stamps["inserted"] = time.time()
+
+    reader.subscribe(on_device_event)
+    app._run_prepare()
+    backend = app.ctx.backend
+    read_card = backend.read_card
+
+    def timed_read_card(uid: bytes) -> Any:
+        stamps["read_start"] = time.time()
+        try:
+            return read_card(uid)
+        finally:
+            stamps["read_done"] = time.time()
+
+    backend.read_card = timed_read_card
+    driver = UiDriver(app, parts)
+    flips: list[float] = []
+
+    def shown() -> bool:
+        return app.sm.current == "renewal" and bool(driver.find_all(key="summary.name"))
+
+    def on_flip(*_a: Any) -> None:
+        if not flips and shown():
+            flips.append(time.time())
+
+    Window.bind(on_flip=on_flip)
+    deadline = time.monotonic() + LIMIT_S
+    while app.reader_state != "status.ok" and time.monotonic() < deadline:
+        EventLoop.idle()
+    write(out, {"reader": app.reader_state})
+    for n in range(taps):
+        flips.clear()
+        stamps.clear()
+        while not flips and time.monotonic() < deadline and not _stopped(out):
+            EventLoop.idle()
+        if not flips:
+            break
+        write(out, {"flip": flips[0], "n": n, **stamps})
+        while reader.current_uid() is not None and time.monotonic() < deadline:
+            EventLoop.idle()
+        app.home()
+        for _ in range(3):
+            EventLoop.idle()
+        write(out, {"ready": n})
+    Window.unbind(on_flip=on_flip)
+    from kivy.base import stopTouchApp
+
+    app.stop()
+    stopTouchApp()
+    parts.store.close()
+
+
+def run_bare(out: Path, taps: int) -> None:
+    from smartcard.CardMonitoring import CardMonitor, CardObserver
+    from smartcard.System import readers
+
+    from devices.card_reader import parse_key
+
+    cfg = reader_settings()
+    key_a = parse_key(cfg.key_a, "key_a")
+    block = cfg.sector * 4
+    done = threading.Event()
+    count = [0]
+
+    class Observer(CardObserver):  # type: ignore[misc]
+        def update(self, _observable: Any, handlers: Any) -> None:
+            added, _removed = handlers
+            for card in added:
+                if READER not in str(card.reader):
+                    continue
+                conn = card.createConnection()
+                conn.connect()
+                uid_data, sw1, _ = conn.transmit([0xFF, 0xCA, 0x00, 0x00, 0x00])
+                conn.transmit([0xFF, 0x82, 0x00, 0x00, 0x06, *key_a])
+                _, sw_auth, _ = conn.transmit([0xFF, 0x86, 0x00, 0x00, 0x05, 0x01, 0x00, block,
+                                               0x60, 0x00])
+                token: list[int] = []
+                for b in range(block, block + 3):
+                    data, _, _ = conn.transmit([0xFF, 0xB0, 0x00, b, 0x10])
+                    token += data
+                t = time.time()
+                conn.disconnect()
+                ok = sw1 == 0x90 and sw_auth == 0x90 and len(token) == 48
+                write(out, {"read": t, "uid": bytes(uid_data).hex(), "ok": ok, "n": count[0]})
+                count[0] += 1
+                if count[0] >= taps:
+                    done.set()
+
+    assert any(READER in str(r) for r in readers()), "virtual reader missing"
+    monitor = CardMonitor()
+    observer = Observer()
+    monitor.addObserver(observer)
+    write(out, {"reader": "status.ok"})
+    deadline = time.monotonic() + LIMIT_S
+    while not done.is_set() and time.monotonic() < deadline and not _stopped(out):
+        done.wait(0.1)
+    monitor.deleteObserver(observer)
+
+
+def main() -> int:
+    mode, out, taps = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
+    {"app": run_app, "bare": run_bare}[mode](out, taps)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
