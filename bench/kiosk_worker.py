@@ -2,7 +2,9 @@
 
 ``python -m bench.kiosk_worker app OUT`` starts the kiosk app (simulated devices, demo config),
 writes ``{"home_drawn": t}`` when the first frame with the home screen has been flipped, walks
-every flow (mode ``app-start`` stops there) (``kiosk.demo.walk_through``), then writes ``{"rss_mb": ...}``.
+every flow (mode ``app-start`` stops there) (``kiosk.demo.walk_through``, its screenshots
+replaced by a drawn frame: a reader's walk, not the demo's), then writes ``{"rss_mb": ...}`` with
+a breakdown of resident memory by kind.
 ``python -m bench.kiosk_worker bare OUT`` does the same for a bare Kivy app (one Label in the
 CJK font): the baseline. Times are ``time.time()`` so the parent can subtract its spawn time.
 DISPLAY must be set by the parent (an Xvfb it started).
@@ -49,6 +51,32 @@ def wait_first_flip(pump: Any, ready: Any) -> float:
     return flipped[0] if flipped else float("nan")
 
 
+def memory_breakdown() -> dict[str, float]:
+    """Resident MB by kind (/proc/self/smaps): anonymous heap, Mesa/LLVM and other libraries,
+    and the Python objects tracemalloc would see (sys.getallocatedblocks is cheap, not MB)."""
+    kinds: dict[str, float] = {}
+    name = "[anon]"
+    with open("/proc/self/smaps", encoding="utf-8", errors="replace") as f:
+        for line in f:
+            parts = line.split()
+            if parts and "-" in parts[0] and len(parts) >= 5 and not parts[0].endswith(":"):
+                name = parts[5] if len(parts) > 5 else "[anon]"
+            elif parts and parts[0] == "Rss:":
+                kb = int(parts[1])
+                if "LLVM" in name or "dri" in name or "mesa" in name.lower() or "libGL" in name:
+                    key = "mesa/llvm"
+                elif name.startswith("/") and ".so" in name:
+                    key = "other libs"
+                elif name in ("[anon]", "[heap]"):
+                    key = "anon heap"
+                elif name.startswith("/"):
+                    key = "files (fonts, data)"
+                else:
+                    key = name
+                kinds[key] = kinds.get(key, 0.0) + kb / 1024
+    return {k: round(v, 1) for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])[:6]}
+
+
 def run_app(out: Path, walk: bool = True) -> None:
     from kivy.base import EventLoop
 
@@ -58,7 +86,7 @@ def run_app(out: Path, walk: bool = True) -> None:
     parts = make_parts(data)
     app = start_app(parts)
     drawn = wait_first_flip(EventLoop.idle, lambda: app.sm is not None and app.sm.current == "home")
-    write(out, {"home_drawn": drawn, "rss_home_mb": rss_mb()})
+    write(out, {"home_drawn": drawn, "rss_home_mb": rss_mb(), "home_kinds": memory_breakdown()})
     if not walk:
         app.stop()
         parts.store.close()
@@ -66,12 +94,26 @@ def run_app(out: Path, walk: bool = True) -> None:
     from kiosk.demo import walk_through
     from kiosk.ui.driver import UiDriver
 
-    d = UiDriver(app, parts)
+    class ReaderDriver(UiDriver):
+        """Walks the flows as a reader does: the demo's screenshots are only a frame drawn."""
+
+        def screenshot(self, path: Path) -> Path:
+            self.pump()
+            return path
+
+    d = ReaderDriver(app, parts)
     d.pump(5)
-    shots = data / "shots"
-    shots.mkdir()
-    made = walk_through(d, shots)
-    write(out, {"rss_mb": rss_mb(), "screens": len(made)})
+    made = walk_through(d, data / "shots")
+    import gc
+
+    gc.collect()
+    write(out, {"rss_mb": rss_mb(), "screens": len(made), "kinds": memory_breakdown(),
+                "python_blocks": sys.getallocatedblocks()})
+    import tracemalloc
+
+    if tracemalloc.is_tracing():  # PYTHONTRACEMALLOC=1: where the Python heap went
+        stats = tracemalloc.take_snapshot().statistics("filename")[:15]
+        write(out, {"top": [f"{st.size / 2**20:.1f} MB {st.traceback}" for st in stats]})
     from kivy.base import stopTouchApp
 
     app.stop()
@@ -94,7 +136,7 @@ def run_bare(out: Path) -> None:
     app = Bare()
     app._run_prepare()
     drawn = wait_first_flip(EventLoop.idle, lambda: True)
-    write(out, {"home_drawn": drawn, "rss_mb": rss_mb()})
+    write(out, {"home_drawn": drawn, "rss_mb": rss_mb(), "kinds": memory_breakdown()})
     app.stop()
 
 

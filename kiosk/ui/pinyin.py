@@ -31,10 +31,23 @@ def _is_level1(char: str) -> bool:
     return len(raw) == 2 and 0xB0 <= raw[0] <= 0xD7
 
 
+def _pinyin_dict() -> dict[int, str]:
+    """pypinyin's character readings, read from its data file without importing the package:
+    ``import pypinyin`` also loads its 2.5 MB phrase dictionary (about 45 MB in memory)."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("pypinyin")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("pypinyin is not installed")
+    path = Path(next(iter(spec.submodule_search_locations))) / "pinyin_dict.json"
+    return {int(k): v for k, v in json.loads(path.read_text(encoding="utf-8")).items()}
+
+
 @functools.lru_cache(maxsize=1)
 def _index() -> dict[str, list[str]]:
-    from pypinyin.pinyin_dict import pinyin_dict
-
+    pinyin_dict = _pinyin_dict()
     index: dict[str, list[str]] = {}
     rank = {c: i for i, c in enumerate(COMMON_SURNAMES)}
     chars: list[tuple[int, int, str, list[str]]] = []
