@@ -109,6 +109,11 @@ def run_app(out: Path, walk: bool = True) -> None:
     gc.collect()
     write(out, {"rss_mb": rss_mb(), "screens": len(made), "kinds": memory_breakdown(),
                 "python_blocks": sys.getallocatedblocks()})
+    import ctypes
+
+    # diagnostic, after the figure: how much of the heap is freed memory glibc keeps
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    write(out, {"rss_after_trim_mb": rss_mb(), "screens_alive": len(app.sm.screens)})
     import tracemalloc
 
     if tracemalloc.is_tracing():  # PYTHONTRACEMALLOC=1: where the Python heap went
