@@ -24,6 +24,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -155,25 +156,41 @@ class PcscDaemon:
         self.process = None
 
 
+# pytest makes one session fixture per module that imports ``pcscd``; within one process they
+# must share the one daemon (a second flock on the lock file would wait for the first forever).
+_shared: dict[str, Any] = {"daemon": None, "fd": None, "users": 0}
+
+
 @pytest.fixture(scope="session")
 def pcscd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PcscDaemon]:
     """A running pcscd with the virtual reader, held exclusively for this test session."""
-    fd = os.open(LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
-    try:
-        deadline = time.monotonic() + LOCK_TIMEOUT_S
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"another test session holds {LOCK_FILE}") from None
-                time.sleep(0.2)
-        daemon = PcscDaemon(tmp_path_factory.mktemp("pcscd"))
-        daemon.ensure_running()
+    if _shared["daemon"] is None:
+        fd = os.open(LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
         try:
-            yield daemon
-        finally:
-            daemon.stop()
+            deadline = time.monotonic() + LOCK_TIMEOUT_S
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"another test session holds {LOCK_FILE}") from None
+                    time.sleep(0.2)
+            daemon = PcscDaemon(tmp_path_factory.mktemp("pcscd"))
+            daemon.ensure_running()
+        except BaseException:
+            os.close(fd)
+            raise
+        _shared.update(daemon=daemon, fd=fd)
+    _shared["users"] += 1
+    try:
+        yield _shared["daemon"]
     finally:
-        os.close(fd)  # releases the lock
+        _shared["users"] -= 1
+        if _shared["users"] == 0:
+            daemon, fd = _shared["daemon"], _shared["fd"]
+            _shared.update(daemon=None, fd=None)
+            try:
+                daemon.stop()
+            finally:
+                os.close(fd)  # releases the lock
