@@ -89,8 +89,8 @@ class FlowScreen(BaseScreen):
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
-        self._history: list[Callable[[], None]] = []
-        self._current: Callable[[], None] | None = None
+        self._history: list[Callable[[], object]] = []
+        self._current: Callable[[], object] | None = None
 
     # ---- flow frame ------------------------------------------------------------------------
     def has_session(self) -> bool:
@@ -118,7 +118,7 @@ class FlowScreen(BaseScreen):
     def start(self, **_kw: Any) -> None:
         raise NotImplementedError
 
-    def goto(self, show: Callable[[], None], step: int | None = None, *, remember: bool = True) -> None:
+    def goto(self, show: Callable[[], object], step: int | None = None, *, remember: bool = True) -> None:
         """Show a step (``show`` fills the body); back returns to the step shown before."""
         if remember and self._current is not None:
             self._history.append(self._current)
