@@ -20,35 +20,14 @@ log = logging.getLogger(__name__)
 
 def build_services(settings: Any, *, store: Any, clock: Any, card_reader: Any,
                    gateway: Any) -> dict[str, Any]:
-    """Every use case the UI reaches, by name; a service module not present is left out."""
-    from kiosk.services.cards import CardService
+    """Every use case the UI reaches, by name (``cards``, ``fees``, ``returns``, ``visitors``,
+    ``staff``), wired by ``kiosk.services.build_services``."""
+    from kiosk.services import build_services as wire
     from kiosk.services.config import ServicesConfig
 
-    cfg = ServicesConfig.from_settings(settings)
-    services: dict[str, Any] = {"cards": CardService(store, clock, gateway, card_reader, cfg)}
-    optional = {
-        "fees": ("kiosk.services.fees", "FeeService"),
-        "returns": ("kiosk.services.returns", "ReturnService"),
-        "visitors": ("kiosk.services.visitors", "VisitorService"),
-        "staff": ("kiosk.services.staff", "StaffService"),
-        "day": ("kiosk.services.day", "DayService"),
-    }
-    import importlib
-
-    for name, (module, cls_name) in optional.items():
-        try:
-            cls = getattr(importlib.import_module(module), cls_name)
-        except (ImportError, AttributeError):
-            log.warning("service %s.%s not available", module, cls_name)
-            continue
-        try:
-            services[name] = cls(store=store, clock=clock, gateway=gateway, config=cfg)
-        except TypeError:
-            try:
-                services[name] = cls(store, clock, gateway, cfg)
-            except TypeError:
-                services[name] = cls(store, clock, cfg)
-    return services
+    wired = wire(store, clock, gateway, card_reader, ServicesConfig.from_settings(settings))
+    return {"cards": wired.cards, "fees": wired.fees, "returns": wired.returns,
+            "visitors": wired.visitors, "staff": wired.staff}
 
 
 def build_app(settings: Any, *, store: Any, clock: Any, card_reader: Any, scanner: Any,

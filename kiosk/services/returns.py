@@ -95,7 +95,8 @@ class ReturnService:
             tx.update("items", "barcode", barcode, {"status": "available"})
             if fine > 0:
                 fee_id = new_id()
-                description = f"{item['title']} ({late}d)"
+                # language-neutral: the title and the days late as dates (due -> returned)
+                description = f"{item['title']} ({due.isoformat()} → {today.isoformat()})"
                 tx.insert("fees", {
                     "fee_id": fee_id, "reader_id": loan["reader_id"], "kind": FeeKind.OVERDUE,
                     "amount": fine, "paid": 0, "status": "open", "description": description,
