@@ -5,44 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from kiosk.domain.identity import id_check_char
 from tests.support.kivy_app import kiosk_session, kiosk_ui  # noqa: F401
 from tests.support.xvfb import xvfb_display  # noqa: F401
+from tests.ui.helpers import WECHAT_CODE, issue_card, make_id
 
 pytestmark = pytest.mark.ui
-
-WECHAT_CODE = "134567890123456789"
-
-
-def make_id(serial: int) -> str:
-    first = f"110105198{serial % 10}0307{serial % 1000:03d}"[:17]
-    return first + id_check_char(first)
-
-
-def issue_card(d, *, serial: int, uid: bytes, name=(("wang", "王"), ("ming", "明"))) -> str:  # noqa: ANN001
-    d.press(key="home.new_card")
-    assert d.app.sm.current == "new_card"
-    for syllable, char in name:
-        d.type_pinyin(syllable, char)
-    d.press(key="nav.next")
-    id_number = make_id(serial)
-    d.type_digits(id_number)
-    d.press(key="nav.next")
-    assert d.app.screen.step == 2, d.app.screen.error
-    d.type_digits("13812345678")
-    d.press(key="nav.next")
-    d.tap(d.find_all(key="category.option")[0])  # adult
-    d.type_digits("482915")
-    d.press(key="nav.next")
-    d.type_digits("482915")
-    d.press(key="nav.next")
-    assert d.app.screen.step == 5
-    d.scan(WECHAT_CODE)
-    assert d.app.screen.step == 6, d.app.screen.error
-    d.tap_card(uid)
-    assert d.app.sm.current == "receipt", d.app.screen.error
-    return id_number
-
 
 def test_home_buttons_are_large_and_translated(kiosk_ui) -> None:  # noqa: F811
     d = kiosk_ui
