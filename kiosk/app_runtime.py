@@ -19,13 +19,15 @@ log = logging.getLogger(__name__)
 
 
 def build_services(settings: Any, *, store: Any, clock: Any, card_reader: Any,
-                   gateway: Any) -> dict[str, Any]:
+                   gateway: Any, connectivity: Any = None) -> dict[str, Any]:
     """Every use case the UI reaches, by name (``cards``, ``fees``, ``returns``, ``visitors``,
-    ``staff``), wired by ``kiosk.services.build_services``."""
+    ``staff``), wired by ``kiosk.services.build_services``. ``connectivity`` (a
+    ``ConnectivityProbe``; default always online) drives the offline payment limit."""
     from kiosk.services import build_services as wire
     from kiosk.services.config import ServicesConfig
 
-    wired = wire(store, clock, gateway, card_reader, ServicesConfig.from_settings(settings))
+    wired = wire(store, clock, gateway, card_reader, ServicesConfig.from_settings(settings),
+                 connectivity=connectivity)
     return {"cards": wired.cards, "fees": wired.fees, "returns": wired.returns,
             "visitors": wired.visitors, "staff": wired.staff}
 
@@ -33,7 +35,7 @@ def build_services(settings: Any, *, store: Any, clock: Any, card_reader: Any,
 def build_app(settings: Any, *, store: Any, clock: Any, card_reader: Any, scanner: Any,
               printer: Any, gateway: Any, sync_status: Callable[[], Any] | None = None,
               monotonic: Callable[[], float] = time.monotonic, wedge: Any = None,
-              services: dict[str, Any] | None = None) -> Any:
+              services: dict[str, Any] | None = None, connectivity: Any = None) -> Any:
     """The KioskApp, wired to the given parts (not yet running)."""
     from kiosk.domain.scan import ScanParser
     from kiosk.ui.app import KioskApp, UiContext
@@ -41,7 +43,7 @@ def build_app(settings: Any, *, store: Any, clock: Any, card_reader: Any, scanne
 
     if services is None:
         services = build_services(settings, store=store, clock=clock, card_reader=card_reader,
-                                  gateway=gateway)
+                                  gateway=gateway, connectivity=connectivity)
     backend = Backend(settings=settings, clock=clock, store=store, services=services,
                       card_reader=card_reader, scanner=scanner, printer=printer,
                       parser=ScanParser(settings.library_key, clock), sync_status=sync_status,
@@ -74,6 +76,7 @@ def run(config_path: str, *, fullscreen: bool | None = None) -> int:
     from devices.scanner import build_scanner
     from kiosk.clock import SystemClock
     from kiosk.services.payment import SimulatedPaymentGateway
+    from kiosk.services.ports import StatusConnectivity
     from server_client.store import Store
 
     os.environ.setdefault("KIVY_NO_ARGS", "1")
@@ -90,11 +93,13 @@ def run(config_path: str, *, fullscreen: bool | None = None) -> int:
     printer = build_printer(settings.printer, preview_dir=data / "receipts")
     gateway = SimulatedPaymentGateway(refuse_suffix=settings.payment.simulated_refuse_suffix)
     sync = _start_sync(settings, store, clock)
+    # offline payment limit: online only while the sync loop's last round reached the server
+    connectivity = StatusConnectivity((lambda: sync.status) if sync is not None else (lambda: None))
     wedge = scanner if type(scanner).__name__ == "KeyboardWedgeScanner" else None
     app = build_app(settings, store=store, clock=clock, card_reader=card_reader,
                     scanner=None if wedge else scanner, printer=printer, gateway=gateway,
                     sync_status=(lambda: sync.status) if sync is not None else None,
-                    wedge=wedge)
+                    wedge=wedge, connectivity=connectivity)
     try:
         app.run()
     except KioskError as err:

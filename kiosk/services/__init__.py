@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING
 
 from kiosk.clock import Clock
 from kiosk.services.cards import CardService
+from kiosk.services.common import OfflineLimit
 from kiosk.services.config import ServicesConfig
 from kiosk.services.fees import FeeService
-from kiosk.services.ports import CardWriter, PaymentGateway
+from kiosk.services.ports import AlwaysOnline, CardWriter, ConnectivityProbe, PaymentGateway
 from kiosk.services.returns import ReturnService
 from kiosk.services.staff import StaffService
 from kiosk.services.visitors import VisitorService
@@ -32,10 +33,14 @@ class KioskServices:
 
 
 def build_services(store: Store, clock: Clock, gateway: PaymentGateway, writer: CardWriter,
-                   config: ServicesConfig) -> KioskServices:
+                   config: ServicesConfig, *,
+                   connectivity: ConnectivityProbe | None = None) -> KioskServices:
+    """``connectivity`` (default: always online) says whether the record server is reachable;
+    while it is not, one payment above ``config.offline_max_payment_fen`` is refused."""
+    offline = OfflineLimit(connectivity or AlwaysOnline(), config.offline_max_payment_fen)
     return KioskServices(
-        cards=CardService(store, clock, gateway, writer, config),
-        fees=FeeService(store, clock, gateway, config),
+        cards=CardService(store, clock, gateway, writer, config, offline=offline),
+        fees=FeeService(store, clock, gateway, config, offline=offline),
         returns=ReturnService(store, clock, config),
         visitors=VisitorService(store, clock, config),
         staff=StaffService(store, clock, config),
@@ -43,4 +48,4 @@ def build_services(store: Store, clock: Clock, gateway: PaymentGateway, writer: 
     )
 
 
-__all__ = ["KioskServices", "ServicesConfig", "build_services"]
+__all__ = ["ConnectivityProbe", "KioskServices", "OfflineLimit", "ServicesConfig", "build_services"]

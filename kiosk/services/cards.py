@@ -23,6 +23,7 @@ from kiosk.domain.receipts import Receipt, ReceiptKind, ReceiptLine
 from kiosk.domain.tokens import CardToken, decode_card_token, encode_card_token
 from kiosk.errors import NotFound, TokenError, ValidationError
 from kiosk.services.common import (
+    OfflineLimit,
     Paid,
     StaffSession,
     Tender,
@@ -81,15 +82,17 @@ def actor_of(staff: StaffSession | None, fallback: str = "self-service") -> str:
 
 class CardService:
     """Reader-card use cases. Raises CardRefused, ReaderExists, FeesOwed, PinWrong, PinLocked,
-    PaymentError, TokenError, ValidationError, DeviceError (card reader), StoreError."""
+    PaymentError (OfflineLimitExceeded while the server is out of reach), TokenError,
+    ValidationError, DeviceError (card reader), StoreError."""
 
     def __init__(self, store: Store, clock: Clock, gateway: PaymentGateway, writer: CardWriter,
-                 config: ServicesConfig) -> None:
+                 config: ServicesConfig, *, offline: OfflineLimit | None = None) -> None:
         self.store = store
         self.clock = clock
         self.gateway = gateway
         self.writer = writer
         self.cfg = config
+        self.offline = offline or OfflineLimit.unlimited()
 
     # -- tap -----------------------------------------------------------------------------------
     def identify_card(self, uid: bytes, raw_token: bytes, *, allow_expired: bool = False) -> ReaderSummary:
@@ -228,7 +231,9 @@ class CardService:
         reader_id = new_id()
         if total and tender is not None:
             tender.validate()
-        with charged(self.gateway, tender, total, f"new-card:{reader_id}") as paid, \
+            self.offline.check(tender, total)
+        with charged(self.gateway, tender, total, f"new-card:{reader_id}",
+                     offline=self.offline) as paid, \
                 self.store.transaction() as tx:
             card_no = self._next_card_no(tx)
             reader_row = {
@@ -287,7 +292,8 @@ class CardService:
             raise CardRefused("card.none", "the card was taken off the reader")
         old_expiry = info.expires_on
         new_expiry = add_months(max(old_expiry, today), months)
-        with charged(self.gateway, tender, fee, f"renewal:{info.card_no}") as paid, \
+        with charged(self.gateway, tender, fee, f"renewal:{info.card_no}",
+                     offline=self.offline) as paid, \
                 self.store.transaction() as tx:
             card, reader = self._card_and_reader(tx, decode_card_token(
                 raw_token, uid, self.cfg.library_key), uid)
@@ -363,7 +369,8 @@ class CardService:
         fee = self.cfg.fees.replacement_fee
         generation = int(old["generation"]) + 1
         expires_on = dt.date.fromisoformat(old["expires_on"])  # the fee buys a card, not time
-        with charged(self.gateway, tender, fee, f"replacement:{auth.reader_id}") as paid, \
+        with charged(self.gateway, tender, fee, f"replacement:{auth.reader_id}",
+                     offline=self.offline) as paid, \
                 self.store.transaction() as tx:
             reader = tx.one("SELECT * FROM readers WHERE reader_id = ?", (auth.reader_id,))
             assert reader is not None

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from kiosk.domain.codes import payment_provider
-from kiosk.domain.money import Fen
+from kiosk.domain.money import Fen, format_fen
 from kiosk.errors import PaymentError, ValidationError
-from kiosk.services.errors import CashStaffOnly, RoleRequired
-from kiosk.services.ports import Charge, PaymentGateway
+from kiosk.services.errors import CashStaffOnly, OfflineLimitExceeded, RoleRequired
+from kiosk.services.ports import AlwaysOnline, Charge, ConnectivityProbe, PaymentGateway
 
 if TYPE_CHECKING:
     from server_client.store import Tx
@@ -95,6 +95,31 @@ class Tender:
 
 
 @dataclass(frozen=True, slots=True)
+class OfflineLimit:
+    """While the record server is out of reach, one payment may be at most ``max_fen``: a
+    payment the server has not seen may already have been made at another kiosk. Cash taken by
+    staff is exempt (they can see the drawer)."""
+
+    probe: ConnectivityProbe
+    max_fen: Fen
+
+    @classmethod
+    def unlimited(cls) -> OfflineLimit:
+        return cls(AlwaysOnline(), 0)
+
+    def check(self, tender: Tender | None, amount: Fen) -> None:
+        """Raises OfflineLimitExceeded (``payment.offline_limit``) before any charge."""
+        if amount <= self.max_fen or tender is None or tender.cash:
+            return
+        if self.probe.is_online():
+            return
+        log.warning("payment of %s fen refused: record server out of reach (limit %s fen)",
+                    amount, self.max_fen)
+        raise OfflineLimitExceeded(None, f"{amount} fen while offline", limit=self.max_fen,
+                                   limit_text=format_fen(self.max_fen))
+
+
+@dataclass(frozen=True, slots=True)
 class Paid:
     """What the charge step took; ``amount`` 0 means nothing was due."""
 
@@ -105,10 +130,13 @@ class Paid:
 
 
 @contextmanager
-def charged(gateway: PaymentGateway, tender: Tender | None, amount: Fen, reference: str) -> Iterator[Paid]:
+def charged(gateway: PaymentGateway, tender: Tender | None, amount: Fen, reference: str, *,
+            offline: OfflineLimit | None = None) -> Iterator[Paid]:
     """Take ``amount`` before the body runs; if the body raises, give the money back.
 
-    Raises PaymentError (refused, timeout) from the gateway, CashStaffOnly, ValidationError.
+    Raises PaymentError (refused, timeout) from the gateway, CashStaffOnly, ValidationError,
+    OfflineLimitExceeded (``offline`` says the server is out of reach and ``amount`` is above
+    its limit).
     """
     if amount < 0:
         raise ValueError("amount must not be negative")
@@ -118,6 +146,8 @@ def charged(gateway: PaymentGateway, tender: Tender | None, amount: Fen, referen
     if tender is None:
         raise ValidationError("payment.required", "a payment is needed")
     tender.validate()
+    if offline is not None:
+        offline.check(tender, amount)
     if tender.cash:
         yield Paid(amount, Method.CASH)
         return

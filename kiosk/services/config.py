@@ -28,6 +28,7 @@ class ServicesConfig:
     pin_n: int = pins.DEFAULT_N
     pin_max_attempts: int = pins.MAX_ATTEMPTS
     pin_lockout_minutes: int = 30
+    offline_max_payment_fen: int = 20000  # one payment, while the record server is out of reach
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> ServicesConfig:
@@ -37,6 +38,7 @@ class ServicesConfig:
             "fees": settings.fees, "library_name": k.library_name, "language": k.language,
             "opening_time": dt.time.fromisoformat(k.opening_time),
             "closing_time": dt.time.fromisoformat(k.closing_time),
+            "offline_max_payment_fen": k.offline_max_payment_fen,
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -57,3 +57,12 @@ class CashStaffOnly(PaymentError):
     """Cash is taken only in staff mode."""
 
     message_id = "payment.cash_staff_only"
+
+
+class OfflineLimitExceeded(PaymentError):
+    """The record server is out of reach and the payment is above
+    ``kiosk.offline_max_payment_fen`` (``payment.offline_limit``; params ``limit``,
+    ``limit_text``): a payment the server has not seen may already have been made at another
+    kiosk. Cash taken by staff is exempt."""
+
+    message_id = "payment.offline_limit"

@@ -11,7 +11,7 @@ from kiosk.domain import events
 from kiosk.domain.money import Fen
 from kiosk.domain.receipts import Receipt, ReceiptKind
 from kiosk.errors import NotFound, ValidationError
-from kiosk.services.common import StaffSession, Tender, charged, record_payment
+from kiosk.services.common import OfflineLimit, StaffSession, Tender, charged, record_payment
 from kiosk.services.config import ServicesConfig
 from kiosk.services.errors import FeesOwed
 from kiosk.services.ports import PaymentGateway
@@ -53,14 +53,16 @@ def allocate(fees: list[FeeView], amount: Fen | None) -> list[tuple[str, Fen]]:
 
 
 class FeeService:
-    """Pay fees. Raises ValidationError, NotFound, PaymentError, CashStaffOnly, StoreError."""
+    """Pay fees. Raises ValidationError, NotFound, PaymentError, CashStaffOnly,
+    OfflineLimitExceeded, StoreError."""
 
     def __init__(self, store: Store, clock: Clock, gateway: PaymentGateway,
-                 config: ServicesConfig) -> None:
+                 config: ServicesConfig, *, offline: OfflineLimit | None = None) -> None:
         self.store = store
         self.clock = clock
         self.gateway = gateway
         self.cfg = config
+        self.offline = offline or OfflineLimit.unlimited()
 
     def open_fees(self, reader_id: str) -> list[FeeView]:
         with self.store.transaction() as tx:
@@ -87,7 +89,9 @@ class FeeService:
         if tender is None:
             raise ValidationError("payment.required", "a payment is needed")
         tender.validate()
-        with charged(self.gateway, tender, total, f"fees:{reader_id}") as paid, \
+        self.offline.check(tender, total)
+        with charged(self.gateway, tender, total, f"fees:{reader_id}",
+                     offline=self.offline) as paid, \
                 self.store.transaction() as tx:
             reader = tx.one("SELECT * FROM readers WHERE reader_id = ?", (reader_id,))
             if reader is None:

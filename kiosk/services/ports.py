@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -41,3 +42,29 @@ class PaymentGateway(Protocol):
     def refund(self, charge: Charge, *, reason: str) -> None:
         """Give a charge back in full (used when a later step of the transaction fails)."""
         ...
+
+
+class ConnectivityProbe(Protocol):
+    """Whether the kiosk can reach the record server now (the sync loop knows)."""
+
+    def is_online(self) -> bool:
+        """True while the last sync round reached the server."""
+        ...
+
+
+class AlwaysOnline:
+    """The default probe: every payment is treated as seen by the server (no offline limit)."""
+
+    def is_online(self) -> bool:
+        return True
+
+
+class StatusConnectivity:
+    """Adapter over a status getter (``lambda: sync_loop.status``): online when the status
+    says ``online``; offline when there is no status or it says otherwise."""
+
+    def __init__(self, status: Callable[[], object]) -> None:
+        self._status = status
+
+    def is_online(self) -> bool:
+        return bool(getattr(self._status(), "online", False))
