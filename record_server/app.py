@@ -156,7 +156,7 @@ def create_app(config: ServerConfig, *, clock: Clock | None = None,
         return s.TokenResponse(token=token)
 
     @app.post("/api/v1/kiosks/{kiosk_id}/events", tags=["kiosk"], response_model=s.PushResponse,
-              responses=ERRORS)
+              responses={**ERRORS, 503: {"model": s.Problem}})
     def push_events(kiosk_id: KioskIdPath, body: s.PushRequest, kiosk: Kiosk) -> s.PushResponse:
         if len(body.events) > config.max_batch:
             raise HTTPException(422, f"at most {config.max_batch} events per push")
@@ -168,6 +168,9 @@ def create_app(config: ServerConfig, *, clock: Clock | None = None,
                                            schedule=config.fee_schedule, clock=clock)
         except apply.KioskGone:
             raise HTTPException(401, "unknown or revoked kiosk token") from None
+        except apply.Busy as busy:
+            raise HTTPException(503, "busy with concurrent batches; retry",
+                                headers={"Retry-After": str(busy.retry_after)}) from None
         return s.PushResponse(results=[s.EventResult(**r) for r in results], next_seq=next_seq)
 
     @app.get("/api/v1/kiosks/{kiosk_id}/changes", tags=["kiosk"], response_model=s.ChangesPage,

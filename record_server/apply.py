@@ -17,12 +17,16 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import random
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError as PydanticError
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import DBAPIError
 
 from kiosk.clock import CHINA_TZ, Clock
 from kiosk.domain import events as ev
@@ -148,6 +152,14 @@ _FIRST_BY_ID_NUMBER = (
         m.readers.c.id_number == bindparam("id_number"), m.readers.c.status == "active",
         m.readers.c.merged_into.is_(None))
     .order_by(m.readers.c.registered_at).limit(1))
+# PostgreSQL: an active reader is inserted unless another with the same ID number is already
+# there (committed by a concurrent batch of another kiosk: the insert waits for it, then does
+# nothing). The partial unique index ``uq_readers_active_id_number`` is the arbiter.
+_INSERT_ACTIVE_READER_PG = (
+    pg_insert(m.readers)
+    .on_conflict_do_nothing(index_elements=[m.readers.c.id_number],
+                            index_where=text(m.ACTIVE_ID_NUMBER_WHERE))
+    .returning(m.readers.c.reader_id))
 _ADD_CREDIT = (update(m.readers).where(m.readers.c.reader_id == bindparam("_key"))
                .values(credit=m.readers.c.credit + bindparam("amount")))
 _KIOSK = select(m.kiosks.c.next_seq, m.kiosks.c.revoked_at).where(
@@ -193,11 +205,25 @@ def reader_registered(ctx: Context, p: s.ReaderRegistered) -> None:
     if _row(conn, m.readers, m.readers.c.reader_id, p.reader_id) is not None:
         raise Reject("reader_exists")
     first = conn.execute(_FIRST_BY_ID_NUMBER, {"id_number": p.id_number}).first()
-    _insert(conn, m.readers, dict(
-        reader_id=p.reader_id, name=p.name, id_number=p.id_number, phone=p.phone,
-        category=p.category, pin_hash=p.pin_hash,
-        status="cancelled" if first else "active", credit=0, registered_at=p.registered_at,
-        merged_into=first.reader_id if first else None, kiosk_id=ctx.kiosk_id))
+    row = dict(reader_id=p.reader_id, name=p.name, id_number=p.id_number, phone=p.phone,
+               category=p.category, pin_hash=p.pin_hash, status="active", credit=0,
+               registered_at=p.registered_at, merged_into=None, kiosk_id=ctx.kiosk_id)
+    if first is None:
+        if conn.dialect.name != "postgresql":
+            _insert(conn, m.readers, row)  # SQLite: one writer at a time, the check above holds
+            ctx.touch("reader", p.reader_id)
+            return
+        if conn.execute(_INSERT_ACTIVE_READER_PG, row).first() is not None:
+            ctx.touch("reader", p.reader_id)
+            return
+        # the unique index refused it: another kiosk's batch registered this ID number
+        # meanwhile (committed now, so visible to this statement): that reader came first
+        first = conn.execute(_FIRST_BY_ID_NUMBER, {"id_number": p.id_number}).first()
+        if first is None:
+            raise Reject("id_number_taken")
+        log.info("reader %s: ID number registered concurrently as %s", p.reader_id,
+                 first.reader_id)
+    _insert(conn, m.readers, dict(row, status="cancelled", merged_into=first.reader_id))
     ctx.touch("reader", p.reader_id)
     if first:
         ctx.conflict(RULE_SAME_ID_NUMBER, "reader", first.reader_id,
@@ -517,6 +543,8 @@ def _apply(conn: Connection, *, kiosk_id: str, envelopes: list[s.EventEnvelope],
                 try:
                     HANDLERS[env.kind](ctx, payload)
                 except Exception as err:
+                    if is_transient(err):
+                        raise  # the whole transaction is retried (push)
                     raise _Redo(eid) from err
         except PydanticError as err:
             ctx.outcome = Outcome("rejected", None, _validation_reason(err))
@@ -550,9 +578,59 @@ def _apply(conn: Connection, *, kiosk_id: str, envelopes: list[s.EventEnvelope],
     return by_id, rows, touched, next_seq
 
 
+# PostgreSQL serialization_failure, deadlock_detected, lock_not_available: the transaction lost
+# a race with another one and may simply run again.
+TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
+PUSH_ATTEMPTS = 4
+RETRY_AFTER_S = 1
+
+
+class Busy(Exception):
+    """The batch lost a race with concurrent batches ``PUSH_ATTEMPTS`` times: answer 503 with
+    ``Retry-After: retry_after`` (the kiosk client retries)."""
+
+    def __init__(self, retry_after: int = RETRY_AFTER_S) -> None:
+        super().__init__(f"busy; retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
+def is_transient(err: BaseException) -> bool:
+    """A deadlock or serialization failure (PostgreSQL), or a locked SQLite database."""
+    if not isinstance(err, DBAPIError):
+        return False
+    state = getattr(err.orig, "sqlstate", None)
+    if state in TRANSIENT_SQLSTATES:
+        return True
+    return "database is locked" in str(err.orig)
+
+
 def push(db: Database, *, kiosk_id: str, envelopes: list[s.EventEnvelope],
-         schedule: FeeSchedule, clock: Clock) -> tuple[list[dict[str, Any]], int]:
+         schedule: FeeSchedule, clock: Clock,
+         sleep: Callable[[float], None] = time.sleep) -> tuple[list[dict[str, Any]], int]:
     """Apply one batch from one kiosk. Returns (results in the order given, next expected seq).
+
+    A deadlock or serialization failure against a concurrent batch rolls the whole batch back
+    and runs it again (up to ``PUSH_ATTEMPTS`` times, with a short jittered pause); after that
+    it raises Busy (the API answers 503 with Retry-After).
+    """
+    for attempt in range(PUSH_ATTEMPTS):
+        try:
+            return _push_once(db, kiosk_id=kiosk_id, envelopes=envelopes, schedule=schedule,
+                              clock=clock)
+        except DBAPIError as err:
+            if not is_transient(err):
+                raise
+            log.warning("batch of %d from %s lost a race (%s); attempt %d of %d", len(envelopes),
+                        kiosk_id, getattr(err.orig, "sqlstate", "locked"), attempt + 1,
+                        PUSH_ATTEMPTS)
+            if attempt + 1 < PUSH_ATTEMPTS:
+                sleep(0.02 * (1 << attempt) * (0.5 + random.random()))  # noqa: S311 - jitter
+    raise Busy()
+
+
+def _push_once(db: Database, *, kiosk_id: str, envelopes: list[s.EventEnvelope],
+               schedule: FeeSchedule, clock: Clock) -> tuple[list[dict[str, Any]], int]:
+    """One attempt at a batch, in one transaction.
 
     Lock order: the kiosk's own row first (so one kiosk's batches apply one at a time), the
     change counter only in ``publish`` at the end: batches of different kiosks run their

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData()
@@ -73,6 +74,12 @@ readers = Table(
     Column("merged_into", String(64)),
     Column("kiosk_id", String(8)),
 )
+
+# One active reader per ID number, enforced by the database: two kiosks registering the same
+# person at the same moment cannot both win (apply.reader_registered merges the later one).
+ACTIVE_ID_NUMBER_WHERE = "status = 'active' AND merged_into IS NULL"
+Index("uq_readers_active_id_number", readers.c.id_number, unique=True,
+      postgresql_where=text(ACTIVE_ID_NUMBER_WHERE), sqlite_where=text(ACTIVE_ID_NUMBER_WHERE))
 
 cards = Table(
     "cards", metadata,
