@@ -29,6 +29,9 @@ os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
 os.environ.setdefault("KIVY_NO_FILELOG", "1")
 
 
+SETTLE_S = 1.0  # at home after the walk, before the RSS figure
+
+
 def write(out: Path, data: dict[str, Any]) -> None:
     with out.open("a", encoding="utf-8") as f:
         f.write(json.dumps(data) + "\n")
@@ -106,6 +109,11 @@ def run_app(out: Path, walk: bool = True) -> None:
     made = walk_through(d, data / "shots")
     import gc
 
+    # the walk ends with the idle wipe; the kiosk then waits at home: let it settle for a
+    # second (it drops the screens the next session does not need and trims the heap)
+    settle = time.monotonic() + SETTLE_S
+    while time.monotonic() < settle:
+        EventLoop.idle()
     gc.collect()
     write(out, {"rss_mb": rss_mb(), "screens": len(made), "kinds": memory_breakdown(),
                 "python_blocks": sys.getallocatedblocks()})

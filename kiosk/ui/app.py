@@ -7,6 +7,9 @@ Business rules live in ``kiosk.services``; screens reach them through ``app.ctx`
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -39,6 +42,65 @@ from kiosk.ui.bridge import UiBridge  # noqa: E402
 log = logging.getLogger(__name__)
 
 Builder.load_file(str(Path(__file__).with_name("app.kv")))
+
+# Screens kept built between sessions: home, and the screen a card tapped on home opens (so the
+# tap is drawn without building it). The others are built when first used and dropped when the
+# session ends, with their label textures (software rendering keeps them in ordinary memory).
+KEPT_SCREENS = ("home", "renewal")
+RELEASE_DELAY_S = 0.5  # after going home: drop unused screens, collect, give memory back
+
+
+def screen_classes() -> dict[str, Callable[..., Any]]:
+    """Every screen's class by its name (imports the modules, which load their ``.kv`` rules)."""
+    from kiosk.ui.screens.fees import FeesScreen
+    from kiosk.ui.screens.home import HomeScreen
+    from kiosk.ui.screens.new_card import NewCardScreen
+    from kiosk.ui.screens.receipt import ReceiptScreen
+    from kiosk.ui.screens.renewal import RenewalScreen
+    from kiosk.ui.screens.replacement import ReplacementScreen
+    from kiosk.ui.screens.returns import ReturnsScreen
+    from kiosk.ui.screens.staff import StaffScreen
+    from kiosk.ui.screens.visitor import VisitorScreen
+
+    return {"home": HomeScreen, "new_card": NewCardScreen, "renewal": RenewalScreen,
+            "replacement": ReplacementScreen, "fees": FeesScreen, "returns": ReturnsScreen,
+            "visitor": VisitorScreen, "staff": StaffScreen, "receipt": ReceiptScreen}
+
+
+def _load_malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim`` (gives freed heap pages back to the system), None elsewhere."""
+    try:
+        name = ctypes.util.find_library("c") or "libc.so.6"
+        trim = ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return trim
+
+
+_malloc_trim = _load_malloc_trim()
+
+
+# Kivy caches that hold a finished session's images and text for a minute: emptied on release
+RELEASED_CACHES = ("kv.image", "kv.texture", "kv.loader", "textinput.label", "textinput.width")
+
+
+def release_memory() -> None:
+    """Empty Kivy's per-session caches, collect unreachable widgets (they hold reference
+    cycles) and trim glibc's heap."""
+    from kivy.cache import Cache
+
+    registered = getattr(Cache, "_categories", {})
+    for category in RELEASED_CACHES:
+        if category in registered:  # purging an unregistered one would break Kivy's timeouts
+            Cache.remove(category)
+    gc.collect()
+    if _malloc_trim is not None:
+        try:
+            _malloc_trim(0)
+        except OSError:  # never let memory housekeeping take the kiosk down
+            log.debug("malloc_trim failed", exc_info=True)
 
 
 @dataclass
@@ -116,15 +178,15 @@ class KioskApp(App):
 
     # ---- build ---------------------------------------------------------------------------
     def build(self) -> KioskRoot:
-        from kiosk.ui.screens import all_screens
-
         Window.clearcolor = theme.BG
         root = KioskRoot()
         self.sm = root.ids.sm
         self.sm.transition = NoTransition()
-        for screen in all_screens():
-            self.sm.add_widget(screen)
+        self._screen_classes = screen_classes()
+        for name in KEPT_SCREENS:
+            self.get_screen(name)
         self.sm.current = "home"
+        self._release_trigger = Clock.create_trigger(self._release_screens, RELEASE_DELAY_S)
         Window.bind(on_touch_down=self._on_any_touch, on_key_down=self._on_key_down)
         Clock.schedule_interval(self.check_idle, 0.5)
         self.ctx.backend.start(self)
@@ -139,9 +201,16 @@ class KioskApp(App):
         self.bridge.close()
 
     # ---- navigation ----------------------------------------------------------------------
+    def get_screen(self, name: str) -> Any:
+        """The screen called ``name``, built (and added) now if it is not alive."""
+        assert self.sm is not None
+        if not self.sm.has_screen(name):
+            self.sm.add_widget(self._screen_classes[name](name=name))
+        return self.sm.get_screen(name)
+
     def go(self, name: str, **kwargs: Any) -> None:
         assert self.sm is not None
-        screen = self.sm.get_screen(name)
+        screen = self.get_screen(name)
         if self.sm.current != name:
             old = self.sm.current_screen
             if hasattr(old, "deactivate"):
@@ -168,6 +237,23 @@ class KioskApp(App):
         self.touch_activity()
         if self.staff is not None:
             self.go("staff")
+        self._release_trigger()
+
+    def _release_screens(self, _dt: float = 0.0) -> None:
+        """Drop the screens a new session does not need at once (wiped already by ``home``),
+        so their widgets and textures are freed; they are built again when next used."""
+        assert self.sm is not None
+        if self.sm.current not in ("home", "staff"):
+            return  # a new session started meanwhile: released on its way home
+        keep = {*KEPT_SCREENS, self.sm.current}
+        dropped = [s for s in self.sm.screens if s.name not in keep]
+        if not dropped:
+            return
+        for screen in dropped:
+            self.sm.remove_widget(screen)
+        log.debug("released screens %s", ", ".join(s.name for s in dropped))
+        del dropped, screen
+        release_memory()
 
     def show_message(self, key: str, **params: Any) -> None:
         self.toast = self.t(key, **params)
