@@ -141,7 +141,8 @@ def taps(mode: str, tmp: Path, env: dict[str, str]) -> tuple[list[float], list[s
     notes: list[str] = []
     latencies: list[float] = []
     parts: dict[str, list[float]] = {"detect+UID": [], "to read thread": [], "token+lookup": [],
-                                      "to screen drawn": []}
+                                      "to screen drawn": [], "of which to Kivy thread": [],
+                                      "screen built": [], "frame drawn": []}
     try:
         if mode == "app":
             token = bytes.fromhex(child.wait_for("token", 120)["token"])
@@ -161,6 +162,10 @@ def taps(mode: str, tmp: Path, env: dict[str, str]) -> tuple[list[float], list[s
                 parts["to read thread"].append((got["read_start"] - got["inserted"]) * 1000)
                 parts["token+lookup"].append((got["read_done"] - got["read_start"]) * 1000)
                 parts["to screen drawn"].append((got["flip"] - got["read_done"]) * 1000)
+            if {"read_done", "go_start", "go_done"} <= got.keys():
+                parts["of which to Kivy thread"].append((got["go_start"] - got["read_done"]) * 1000)
+                parts["screen built"].append((got["go_done"] - got["go_start"]) * 1000)
+                parts["frame drawn"].append((got["flip"] - got["go_done"]) * 1000)
             card.remove()
             if mode == "app":
                 child.wait_for("ready")
@@ -172,7 +177,7 @@ def taps(mode: str, tmp: Path, env: dict[str, str]) -> tuple[list[float], list[s
         child.close()
     if parts["detect+UID"]:
         notes.append("app medians: " + ", ".join(
-            f"{k} {_median_ms(v):.1f} ms" for k, v in parts.items()))
+            f"{k} {_median_ms(v):.1f} ms" for k, v in parts.items() if v))
     return latencies, notes
 
 

@@ -106,6 +106,18 @@ def run_app(out: Path, taps: int) -> None:
             stamps["read_done"] = time.time()
 
     backend.read_card = timed_read_card
+    go = app.go
+
+    def timed_go(name: str, **kwargs: Any) -> None:
+        if name == "renewal":
+            stamps["go_start"] = time.time()
+        try:
+            go(name, **kwargs)
+        finally:
+            if name == "renewal":
+                stamps["go_done"] = time.time()
+
+    app.go = timed_go
     driver = UiDriver(app, parts)
     flips: list[float] = []
 
