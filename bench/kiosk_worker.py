@@ -3,7 +3,7 @@
 ``python -m bench.kiosk_worker app OUT`` starts the kiosk app (simulated devices, demo config),
 writes ``{"home_drawn": t}`` when the first frame with the home screen has been flipped, walks
 every flow (mode ``app-start`` stops there) (``kiosk.demo.walk_through``, its screenshots
-replaced by a drawn frame: a reader's walk, not the demo's), then writes ``{"rss_mb": ...}`` with
+replaced by a drawn frame: a reader's walk, not the demo's), waits 1 s at home as an idle kiosk does, then writes ``{"rss_mb": ...}`` with
 a breakdown of resident memory by kind.
 ``python -m bench.kiosk_worker bare OUT`` does the same for a bare Kivy app (one Label in the
 CJK font): the baseline. Times are ``time.time()`` so the parent can subtract its spawn time.
