@@ -98,20 +98,40 @@ def test_issue_tap_back_and_replace_through_pcscd(env: tuple[ServicesEnv, PcscCa
     events.removed()
 
 
+# Commands the virtual card answers before it vanishes. Issuing reads the card first (UID,
+# load key, authenticate, three blocks), then writes three blocks and reads them back:
+# 10 -> pulled after the first block is written, 11 -> after the second,
+# 13 -> every block written but the card pulled during the read-back.
+@pytest.mark.parametrize("answered", [10, 11, 13], ids=["after-block-1", "after-block-2",
+                                                        "during-read-back"])
 def test_card_pulled_mid_write_leaves_nothing_and_refunds(
-    env: tuple[ServicesEnv, PcscCardReader, Events],
+    env: tuple[ServicesEnv, PcscCardReader, Events], answered: int,
 ) -> None:
     e, reader, events = env
     before = e.snapshot()
     card = blank_card("04FA11ED")
     card.insert()
     events.inserted()
-    card.fail_after(6)  # vanish part way through the token write
+    card.fail_after(answered)
     with pytest.raises(CardWriteError):
         e.services.cards.new_card(make_reader(8), Tender.payment_code(WECHAT_CODE))
     card.join()
     assert e.snapshot() == before  # no reader, card, fee, payment, receipt or outbox event
     assert isinstance(e.gateway, SimulatedPaymentGateway)
     assert e.gateway.net_taken() == 0 and e.gateway.charges  # charged, then refunded
-    with pytest.raises(TokenError):
-        decode_card_token(card.sector_data(1)[:48], card.uid, e.config.library_key)
+    data = card.sector_data(1)[:48]
+    assert data[:16] != bytes(16), "the pull must land after the write began"
+    if answered < 13:  # a half-written token never verifies
+        with pytest.raises(TokenError):
+            decode_card_token(data, card.uid, e.config.library_key)
+        return
+    # The whole token landed before the pull, yet the card was not bound: tapping it is refused
+    # as unknown, and it can be issued again (it counts as free to write).
+    events.removed()
+    card.insert()
+    events.inserted()
+    with pytest.raises(CardRefused) as refused:
+        e.services.cards.tap()
+    assert refused.value.message_id == "card.unknown"
+    result = e.services.cards.new_card(make_reader(8), Tender.payment_code(WECHAT_CODE))
+    assert e.services.cards.tap().card_no == result.card_no
