@@ -225,10 +225,9 @@ def reader_registered(ctx: Context, p: s.ReaderRegistered) -> None:
                  first.reader_id)
     _insert(conn, m.readers, dict(row, status="cancelled", merged_into=first.reader_id))
     ctx.touch("reader", p.reader_id)
-    if first:
-        ctx.conflict(RULE_SAME_ID_NUMBER, "reader", first.reader_id,
-                     f"reader {p.reader_id} merged into {first.reader_id}",
-                     kept=first.reader_id, merged=p.reader_id)
+    ctx.conflict(RULE_SAME_ID_NUMBER, "reader", first.reader_id,
+                 f"reader {p.reader_id} merged into {first.reader_id}",
+                 kept=first.reader_id, merged=p.reader_id)
 
 
 def card_issued(ctx: Context, p: s.CardIssued) -> None:
