@@ -20,7 +20,6 @@ virtual reader and this benchmark take turns.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import subprocess
@@ -42,27 +41,10 @@ EXTRA_MS, RATIO = 150.0, 1.5
 @contextlib.contextmanager
 def pcscd_held(log_dir: Path) -> Iterator[Any]:
     """pcscd with the virtual reader, under the same lock file as the test fixture."""
-    from tests.support.pcscd import LOCK_FILE, PcscDaemon
+    from tests.support.pcscd import held_pcscd
 
-    fd = os.open(LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
-    try:
-        deadline = time.monotonic() + LOCK_WAIT_S
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"a test session holds {LOCK_FILE}") from None
-                time.sleep(0.5)
-        daemon = PcscDaemon(log_dir)
-        daemon.ensure_running()
-        try:
-            yield daemon
-        finally:
-            daemon.stop()
-    finally:
-        os.close(fd)
+    with held_pcscd(log_dir, lock_timeout_s=LOCK_WAIT_S) as daemon:
+        yield daemon
 
 
 def stamping_card(uid: bytes, key_a: bytes, key_b: bytes, sector: int) -> Any:

@@ -43,8 +43,21 @@ def env(tmp_path: Path, pcscd: PcscDaemon) -> Iterator[tuple[ServicesEnv, PcscCa
         base.store.close()
 
 
+_made: list[VirtualCard] = []
+
+
 def blank_card(uid_hex: str) -> VirtualCard:
-    return VirtualCard(bytes.fromhex(uid_hex), sector=1, key_a=KEY_A, key_b=KEY_B)
+    card = VirtualCard(bytes.fromhex(uid_hex), sector=1, key_a=KEY_A, key_b=KEY_B)
+    _made.append(card)
+    return card
+
+
+@pytest.fixture(autouse=True)
+def _cards_off_the_reader() -> Iterator[None]:
+    """Whatever a test leaves on the one virtual reader is pulled before the next test."""
+    yield
+    while _made:
+        _made.pop().remove()
 
 
 def test_issue_tap_back_and_replace_through_pcscd(env: tuple[ServicesEnv, PcscCardReader, Events]) -> None:
@@ -65,7 +78,8 @@ def test_issue_tap_back_and_replace_through_pcscd(env: tuple[ServicesEnv, PcscCa
     events.inserted()
     summary = e.services.cards.tap()
     assert summary.card_no == result.card_no
-    copy = first.clone(bytes.fromhex("04BADBAD"))  # the same bytes on a card with another UID
+    copy = first.clone(bytes.fromhex("04BADBAD"))
+    _made.append(copy)  # the same bytes on a card with another UID
     first.remove()
     events.removed()
 

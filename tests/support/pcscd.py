@@ -15,6 +15,7 @@ Use it with ``from tests.support.pcscd import pcscd  # noqa: F401``.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -156,41 +157,48 @@ class PcscDaemon:
         self.process = None
 
 
+@contextlib.contextmanager
+def held_pcscd(log_dir: Path, *, lock_timeout_s: float = LOCK_TIMEOUT_S) -> Iterator[PcscDaemon]:
+    """pcscd with the virtual reader, held under the machine-wide lock file (tests and benchmarks
+    take turns); stopped and released on exit. Raises TimeoutError if the lock stays taken."""
+    fd = os.open(LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        deadline = time.monotonic() + lock_timeout_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"another session holds {LOCK_FILE}") from None
+                time.sleep(0.2)
+        daemon = PcscDaemon(log_dir)
+        daemon.ensure_running()
+        try:
+            yield daemon
+        finally:
+            daemon.stop()
+    finally:
+        os.close(fd)  # releases the lock
+
+
 # pytest makes one session fixture per module that imports ``pcscd``; within one process they
 # must share the one daemon (a second flock on the lock file would wait for the first forever).
-_shared: dict[str, Any] = {"daemon": None, "fd": None, "users": 0}
+_shared: dict[str, Any] = {"held": None, "daemon": None, "users": 0}
 
 
 @pytest.fixture(scope="session")
 def pcscd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PcscDaemon]:
     """A running pcscd with the virtual reader, held exclusively for this test session."""
     if _shared["daemon"] is None:
-        fd = os.open(LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
-        try:
-            deadline = time.monotonic() + LOCK_TIMEOUT_S
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise TimeoutError(f"another test session holds {LOCK_FILE}") from None
-                    time.sleep(0.2)
-            daemon = PcscDaemon(tmp_path_factory.mktemp("pcscd"))
-            daemon.ensure_running()
-        except BaseException:
-            os.close(fd)
-            raise
-        _shared.update(daemon=daemon, fd=fd)
+        held = held_pcscd(tmp_path_factory.mktemp("pcscd"))
+        _shared.update(held=held, daemon=held.__enter__())
     _shared["users"] += 1
     try:
         yield _shared["daemon"]
     finally:
         _shared["users"] -= 1
         if _shared["users"] == 0:
-            daemon, fd = _shared["daemon"], _shared["fd"]
-            _shared.update(daemon=None, fd=None)
-            try:
-                daemon.stop()
-            finally:
-                os.close(fd)  # releases the lock
+            held = _shared["held"]
+            _shared.update(held=None, daemon=None)
+            held.__exit__(None, None, None)
