@@ -249,6 +249,19 @@ class FlowScreen(BaseScreen):
         self.body.add_widget(row)
         return left, right
 
+    def ask_phone(self, form: dict[str, Any], then: Callable[[], object], then_step: int) -> None:
+        """The mobile-number step: keypad, validation (refused in place), then ``then``."""
+
+        def got(value: str) -> None:
+            try:
+                form["phone"] = self.backend.validate_phone(value)
+            except KioskError as err:
+                self.refuse(err)
+                return
+            self.goto(then, then_step)
+
+        self.ask_digits("field.phone", mode="phone", max_len=11, min_len=11, on_ok=got)
+
     def ask_digits(self, label_key: str, *, mode: str, max_len: int, min_len: int,
                    on_ok: Callable[[str], None], hint: Line | None = None, value: str = "",
                    ok_key: str = "nav.next") -> DigitEntry:

@@ -64,15 +64,7 @@ class NewCardScreen(FlowScreen):
 
     def show_phone(self) -> None:
         self.step = 2
-        self.ask_digits("field.phone", mode="phone", max_len=11, min_len=11, on_ok=self._got_phone)
-
-    def _got_phone(self, value: str) -> None:
-        try:
-            self.form["phone"] = self.backend.validate_phone(value)
-        except KioskError as err:
-            self.refuse(err)
-            return
-        self.goto(self.show_category, 3)
+        self.ask_phone(self.form, self.show_category, 3)
 
     def show_category(self) -> None:
         self.step = 3
