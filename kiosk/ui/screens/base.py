@@ -354,3 +354,35 @@ class FlowScreen(BaseScreen):
         self.info_lines = inner
         self.actions = buttons
         return buttons
+
+
+class CardFlowScreen(FlowScreen):
+    """A flow that starts from a tapped reader card (renewal, fees): the tap step, the card
+    hand-over and its refusal are the same; subclasses say what a tapped card leads to."""
+
+    def start(self, card: Any = None, **_kw: Any) -> None:
+        if card is not None:
+            self.card_tapped(card)
+        else:
+            self.goto(self.show_tap, 0)
+
+    def show_tap(self) -> None:
+        self.step = 0
+        self.show_info(("card.tap", {}), [("card.tap_hint", {})])
+        self.waiting_for = "card"
+
+    def on_card(self, card: Any) -> bool:
+        if self.waiting_for != "card" or self.busy:
+            return False
+        self.card_tapped(card)
+        return True
+
+    def on_card_error(self, err: KioskError) -> bool:
+        if self.waiting_for != "card":
+            return False
+        self.refuse(err)
+        return True
+
+    def card_tapped(self, card: Any) -> None:
+        raise NotImplementedError  # abstract (Kivy's metaclass rules out abc.ABC here)
+

@@ -11,8 +11,7 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.scrollview import ScrollView
 
 from kiosk.domain.money import format_fen
-from kiosk.errors import KioskError
-from kiosk.ui.screens.base import FlowScreen
+from kiosk.ui.screens.base import CardFlowScreen
 from kiosk.ui.widgets import KButton, KLabel
 
 Builder.load_file(str(Path(__file__).with_name("fees.kv")))
@@ -20,37 +19,17 @@ Builder.load_file(str(Path(__file__).with_name("fees.kv")))
 STEPS = ["step.tap_card", "step.fees", "step.payment"]
 
 
-class FeesScreen(FlowScreen):
+class FeesScreen(CardFlowScreen):
     def wipe(self) -> None:
         self.card: Any = None
         self.fees: list[Any] = []
         self.selected: set[str] = set()
 
-    def start(self, card: Any = None, **_kw: Any) -> None:
+    def start(self, card: Any = None, **kw: Any) -> None:
         self.steps = STEPS
-        if card is not None:
-            self._load(card)
-        else:
-            self.goto(self.show_tap, 0)
+        super().start(card, **kw)
 
-    def show_tap(self) -> None:
-        self.step = 0
-        self.show_info(("card.tap", {}), [("card.tap_hint", {})])
-        self.waiting_for = "card"
-
-    def on_card(self, card: Any) -> bool:
-        if self.waiting_for != "card" or self.busy:
-            return False
-        self._load(card)
-        return True
-
-    def on_card_error(self, err: KioskError) -> bool:
-        if self.waiting_for != "card":
-            return False
-        self.refuse(err)
-        return True
-
-    def _load(self, card: Any) -> None:
+    def card_tapped(self, card: Any) -> None:
         self.card = card
 
         def done(fees: list[Any]) -> None:

@@ -9,7 +9,7 @@ from kivy.lang import Builder
 
 from kiosk.domain.money import format_fen
 from kiosk.errors import KioskError
-from kiosk.ui.screens.base import FlowScreen
+from kiosk.ui.screens.base import CardFlowScreen
 
 Builder.load_file(str(Path(__file__).with_name("renewal.kv")))
 
@@ -25,36 +25,18 @@ def account_lines(card: Any) -> list[Any]:
     ]
 
 
-class RenewalScreen(FlowScreen):
+class RenewalScreen(CardFlowScreen):
     def wipe(self) -> None:
         self.card: Any = None
         self.months = 0
 
-    def start(self, card: Any = None, **_kw: Any) -> None:
+    def start(self, card: Any = None, **kw: Any) -> None:
         self.steps = STEPS
-        if card is not None:
-            self.card = card
-            self.goto(self.show_account, 1)
-        else:
-            self.goto(self.show_tap, 0)
+        super().start(card, **kw)
 
-    def show_tap(self) -> None:
-        self.step = 0
-        self.show_info(("card.tap", {}), [("card.tap_hint", {})])
-        self.waiting_for = "card"
-
-    def on_card(self, card: Any) -> bool:
-        if self.waiting_for != "card" or self.busy:
-            return False
+    def card_tapped(self, card: Any) -> None:
         self.card = card
         self.goto(self.show_account, 1)
-        return True
-
-    def on_card_error(self, err: KioskError) -> bool:
-        if self.waiting_for != "card":
-            return False
-        self.refuse(err)
-        return True
 
     def show_account(self) -> None:
         self.step = 1
