@@ -280,6 +280,8 @@ class _Builder:
         if r.library_name:
             self.big(r.library_name)
         self.blocks.append(TextLine(_t(f"receipt.title.{r.kind}", lang), "center", bold=True))
+        if r.reprint:
+            self.big(_t("receipt.reprint_mark", lang))
         self.rule("=")
         self.field(self.label("receipt.kiosk"), r.kiosk_id)
         self.field(self.label("receipt.no"), r.receipt_no)

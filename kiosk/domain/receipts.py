@@ -58,6 +58,7 @@ class Receipt:
     staff_no: str = ""
     qr_data: str = ""
     footer_key: str = ""
+    reprint: bool = False  # a copy printed again from the journal: marked on paper
 
     @property
     def qr(self) -> str:
@@ -76,4 +77,5 @@ class Receipt:
         data["kind"] = ReceiptKind(data["kind"])
         data["fields"] = tuple(tuple(f) for f in data["fields"])
         data["lines"] = tuple(ReceiptLine(**line) for line in data["lines"])
+        data.setdefault("reprint", False)  # journal bodies written before the field existed
         return cls(**data)

@@ -203,3 +203,25 @@ def test_preview_draws_chinese_glyphs_not_boxes(tmp_path: Path) -> None:
 
     assert ink("办证凭条") != ink("还书凭条")
     assert ink("办证凭条") != ink("    ")
+
+
+@pytest.mark.parametrize(("language", "mark"), [("zh_CN", "重印"), ("en", "REPRINT")])
+def test_a_reprint_is_marked_near_the_top(language: str, mark: str) -> None:
+    import dataclasses
+
+    receipt = dataclasses.replace(known_receipt(), language=language)
+    plain = [line.text for line in parse_escpos(render_receipt(receipt)).lines]
+    again = dataclasses.replace(receipt, reprint=True)
+    printed = [line.text for line in parse_escpos(render_receipt(again)).lines]
+
+    assert not any(mark in line for line in plain)
+    assert any(mark in line for line in printed[:4]), printed[:4]
+    assert Receipt.from_json(again.to_json()) == again
+
+
+def test_journal_bodies_written_before_the_reprint_field_still_load() -> None:
+    import json
+
+    body = json.loads(known_receipt().to_json())
+    del body["reprint"]
+    assert Receipt.from_json(json.dumps(body)) == known_receipt()
