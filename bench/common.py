@@ -14,7 +14,8 @@ from pathlib import Path
 
 @dataclass
 class Result:
-    """One benchmark row. ``lower_is_better`` decides how the ratio reads against the target."""
+    """One benchmark row. ``valid`` is False when the run did not do all the work it measures
+    (events not applied, rows missing): the figure is then not comparable."""
 
     name: str
     metric: str
@@ -25,6 +26,7 @@ class Result:
     target: str = ""
     met: bool | None = None
     notes: list[str] = field(default_factory=list)
+    valid: bool = True
 
     @property
     def ratio(self) -> float | None:
@@ -42,6 +44,11 @@ def percentile(samples: Sequence[float], p: float) -> float:
     return ordered[rank - 1]
 
 
+def count(n: int) -> str:
+    """``100000`` -> ``100k``; sizes that are not whole thousands as they are."""
+    return f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else str(n)
+
+
 def summary_ms(samples: Sequence[float]) -> str:
     return (
         f"n={len(samples)} p50={percentile(samples, 50):.1f} ms "
@@ -56,6 +63,8 @@ def format_table(results: Sequence[Result]) -> str:
         base = f"{r.baseline:.1f} {r.unit} ({r.baseline_name})" if r.baseline is not None else "-"
         ratio = f"{r.ratio:.2f}x" if r.ratio is not None else "-"
         met = "-" if r.met is None else ("yes" if r.met else "NO")
+        if not r.valid:
+            met = "INVALID"
         rows.append((r.name, r.metric, f"{r.value:.1f} {r.unit}", base, ratio, r.target, met))
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]
     line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))

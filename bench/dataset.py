@@ -2,8 +2,10 @@
 
 ``local_store(items, loans)`` gives the path of a kiosk store (the real schema, made by
 ``Store.open``) holding ``items`` catalogue items and ``loans`` open loans spread over readers.
-The file is cached under bench/results/ keyed by its parameters and a generator version, so a
-rerun only copies it. Callers that write to the store work on a copy (``working_copy``).
+The file is cached under bench/results/ (or ``directory``) keyed by its parameters and a generator
+version, so a rerun only copies it. Callers that write to the store work on a copy
+(``working_copy``). Readers get valid resident ID numbers, one per reader (``resident_id``), as
+the record server's one-active-reader-per-ID-number index requires.
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from bench.common import RESULTS_DIR
+from bench.events import resident_id
 from kiosk.domain.codes import make_item_barcode
 from server_client.store import Store
 
 log = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: one valid resident ID number per reader
 REFERENCE_DAY = dt.date(2026, 11, 24)  # the FixedClock day the returns benchmark runs on
 TITLES = ("红楼梦", "三国演义", "水浒传", "西游记", "围城", "活着", "平凡的世界", "三体",
           "朝花夕拾", "骆驼祥子", "Python Crash Course", "The Pragmatic Programmer")
@@ -42,14 +45,15 @@ def due_on(i: int) -> dt.date:
     return REFERENCE_DAY + dt.timedelta(days=(i * 7919) % 71 - 40)
 
 
-def local_store(items: int = 1_000_000, loans: int = 200_000, readers: int = 50_000) -> Path:
+def local_store(items: int = 1_000_000, loans: int = 200_000, readers: int = 50_000, *,
+                directory: Path = RESULTS_DIR) -> Path:
     """The cached store file for these parameters, generated if missing."""
-    path = RESULTS_DIR / f"store-v{GENERATOR_VERSION}-i{items}-l{loans}-r{readers}.sqlite3"
+    path = directory / f"store-v{GENERATOR_VERSION}-i{items}-l{loans}-r{readers}.sqlite3"
     if path.exists():
         return path
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    for leftover in RESULTS_DIR.glob(tmp.name + "*"):
+    for leftover in directory.glob(tmp.name + "*"):
         leftover.unlink()
     t0 = time.monotonic()
     Store.open(tmp, kiosk_id="K01").close()  # the real schema, migrated
@@ -60,7 +64,7 @@ def local_store(items: int = 1_000_000, loans: int = 200_000, readers: int = 50_
     conn.executemany(
         "INSERT INTO readers (reader_id, name, id_number, phone, category, pin_hash,"
         " registered_at) VALUES (?, ?, ?, ?, 'adult', 'bench-no-pin', ?)",
-        ((reader_id(n), f"读者{n}", f"11010519900307{n % 10000:04d}", f"138{n:08d}", registered)
+        ((reader_id(n), f"读者{n}", resident_id(n), f"138{n:08d}", registered)
          for n in range(readers)))
     on_loan = {loan_serial(i, items, loans) for i in range(loans)}
 
@@ -99,7 +103,8 @@ def working_copy(source: Path, dest: Path) -> Path:
     return dest
 
 
-def server_replica(readers: int = 100_000, items: int = 500_000) -> Path:
+def server_replica(readers: int = 100_000, items: int = 500_000, *,
+                   directory: Path = RESULTS_DIR) -> Path:
     """A cached record-server SQLite database with ``readers`` readers (and their cards are not
     included) and ``items`` items, each with its change-log row, as a new kiosk pulls them."""
     import json
@@ -108,12 +113,12 @@ def server_replica(readers: int = 100_000, items: int = 500_000) -> Path:
 
     from record_server.db import migrate
 
-    path = RESULTS_DIR / f"server-v{GENERATOR_VERSION}-r{readers}-i{items}.sqlite3"
+    path = directory / f"server-v{GENERATOR_VERSION}-r{readers}-i{items}.sqlite3"
     if path.exists():
         return path
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    for leftover in RESULTS_DIR.glob(tmp.name + "*"):
+    for leftover in directory.glob(tmp.name + "*"):
         leftover.unlink()
     t0 = time.monotonic()
     engine = create_engine(f"sqlite:///{tmp}")
@@ -127,7 +132,7 @@ def server_replica(readers: int = 100_000, items: int = 500_000) -> Path:
 
     def reader_rows() -> Iterator[tuple[object, ...]]:
         for n in range(readers):
-            yield (f"rd-{n:09d}", f"读者{n}", f"11010519900307{n % 10000:04d}", f"139{n:08d}",
+            yield (f"rd-{n:09d}", f"读者{n}", resident_id(n), f"139{n:08d}",
                    "adult", "bench-no-pin", "active", 0, registered)
 
     conn.executemany(

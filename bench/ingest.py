@@ -185,11 +185,12 @@ def make_jobs(ids: list[str], per_client: int, serial_base: int
     return jobs
 
 
-def server_round(db_url: str, label: str, data_dir: Path, serial_base: int
+def server_round(db_url: str, label: str, data_dir: Path, serial_base: int, *,
+                 clients: int = CLIENTS, per_client: int = BATCHES_PER_CLIENT
                  ) -> tuple[float, float, list[str], collections.Counter[Any]]:
-    ids = kiosk_ids(CLIENTS)
+    ids = kiosk_ids(clients)
     tokens = enroll(db_url, ids)
-    jobs = make_jobs(ids, BATCHES_PER_CLIENT, serial_base)
+    jobs = make_jobs(ids, per_client, serial_base)
     with running_server(db_url, data_dir) as server:
         lat, wall, statuses = push_to_server(server.url, tokens, jobs)
     n = sum(len(b) for work in jobs.values() for b in work)

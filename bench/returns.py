@@ -21,7 +21,7 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.common import Result, percentile, summary_ms
+from bench.common import RESULTS_DIR, Result, percentile, summary_ms
 from bench.dataset import REFERENCE_DAY, due_on, loan_serial, local_store, working_copy
 from kiosk.clock import CHINA_TZ, FixedClock
 from kiosk.domain.codes import make_item_barcode
@@ -65,14 +65,20 @@ def bare_check_in(conn: sqlite3.Connection, barcode: str, now: dt.datetime) -> N
 
 
 def run() -> list[Result]:
+    return [measure()]
+
+
+def measure(items: int = ITEMS, loans: int = LOANS, scans: int = SCANS, readers: int = 50_000,
+            data_dir: Path = RESULTS_DIR) -> Result:
+    """The benchmark at these sizes (``data_dir``: where the generated store is cached)."""
     from tests.support.services import make_env
 
-    source = local_store(ITEMS, LOANS)
+    source = local_store(items, loans, readers, directory=data_dir)
     rng = random.Random(20261124)
-    picked = rng.sample(range(LOANS), 2 * SCANS)
-    ours = [make_item_barcode(loan_serial(i, ITEMS, LOANS)) for i in picked[:SCANS]]
-    theirs = [make_item_barcode(loan_serial(i, ITEMS, LOANS)) for i in picked[SCANS:]]
-    overdue = sum(due_on(i) < REFERENCE_DAY for i in picked[:SCANS])
+    picked = rng.sample(range(loans), 2 * scans)
+    ours = [make_item_barcode(loan_serial(i, items, loans)) for i in picked[:scans]]
+    theirs = [make_item_barcode(loan_serial(i, items, loans)) for i in picked[scans:]]
+    overdue = sum(due_on(i) < REFERENCE_DAY for i in picked[:scans])
     with tempfile.TemporaryDirectory(prefix="bench-returns-") as tmp:
         path = working_copy(source, Path(tmp) / "kiosk.sqlite3")
         clock = FixedClock(dt.datetime.combine(REFERENCE_DAY, dt.time(10, 0), tzinfo=CHINA_TZ))
@@ -100,7 +106,7 @@ def run() -> list[Result]:
                 bare_check_in(bare, other, clock.now())
                 base.append((time.perf_counter() - t0) * 1000)
             # an item that is not on loan: the "hand it to the desk" answer
-            idle = [make_item_barcode(loan_serial(i, ITEMS, LOANS) + 1) for i in range(20)]
+            idle = [make_item_barcode(loan_serial(i, items, loans) + 1) for i in range(20)]
             not_on_loan = []
             for barcode in idle:
                 t0 = time.perf_counter()
@@ -113,8 +119,10 @@ def run() -> list[Result]:
     notes = [f"service {summary_ms(measured)}; outcomes {outcomes}; {overdue} overdue (fined)",
              f"bare SQL {summary_ms(base)}",
              f"scan of an item not on loan: {summary_ms(not_on_loan)}"]
-    if outcomes.get("returned", 0) != SCANS:
+    complete = outcomes.get("returned", 0) == scans
+    if not complete:
         notes.append("NOT every scan checked in: the figure is not comparable")
-    return [Result("2 returns", "p95 scan->committed", p95, "ms",
-                   baseline_name="bare SQLite statements", baseline=b95,
-                   target=f"<= {TARGET_MS:.0f} ms", met=p95 <= TARGET_MS, notes=notes)]
+    return Result("2 returns", "p95 scan->committed", p95, "ms",
+                  baseline_name="bare SQLite statements", baseline=b95,
+                  target=f"<= {TARGET_MS:.0f} ms", met=complete and p95 <= TARGET_MS,
+                  notes=notes, valid=complete)
