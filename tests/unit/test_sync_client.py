@@ -98,8 +98,25 @@ def test_connection_errors_retry_with_backoff_then_offline() -> None:
     with pytest.raises(SyncOffline):
         client.request("GET", "/x")
     assert len(adapter.calls) == 4
-    assert len(sleeps) == 3 and all(0 < s <= 3.0 for s in sleeps)
-    assert sleeps[2] > sleeps[0] * 0.9 or sleeps[2] >= 1.5
+    # each wait is its base (1 s doubling, capped at 3 s) times a jitter in [0.5, 1]
+    bases = [1.0, 2.0, 3.0]
+    assert len(sleeps) == 3
+    for wait, base in zip(sleeps, bases, strict=True):
+        assert base * 0.5 <= wait <= base, (sleeps, bases)
+    assert sleeps[2] > sleeps[0]  # the worst jitter still leaves the third wait longer
+
+
+@pytest.mark.parametrize("jitter", [0.0, 0.5, 0.999999])
+def test_backoff_doubles_up_to_the_cap_at_any_jitter(jitter: float,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("server_client.sync.random.random", lambda: jitter)
+    script = [requests.ConnectionError("refused")] * 5
+    client, _adapter, sleeps = _client(script, retries=4, backoff_s=1.0, max_backoff_s=3.0)
+    with pytest.raises(SyncOffline):
+        client.request("GET", "/x")
+    factor = 0.5 + jitter / 2
+    assert sleeps == pytest.approx([1.0 * factor, 2.0 * factor, 3.0 * factor, 3.0 * factor])
+    assert sleeps[0] < sleeps[1] < sleeps[2] == sleeps[3]
 
 
 def test_retry_after_http_date_and_cap() -> None:
