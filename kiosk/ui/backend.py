@@ -320,10 +320,11 @@ class Backend:
     def print(self, receipt: Receipt, language: str, lines: list[Any]) -> Outcome:
         """Print in the reader's language; a printer fault still completes (QR on screen)."""
         from devices.printer import print_and_report
+        from server_client.store import StoreReceiptJournal
 
         receipt = dataclasses.replace(receipt, language=language)
-        journal = self.store if hasattr(self.store, "record_print") else None
-        result = print_and_report(self.printer, receipt, journal=journal)
+        result = print_and_report(self.printer, receipt,
+                                  journal=StoreReceiptJournal(self.store, self.clock))
         self.app.bridge.post(self.poll_status) if self.app is not None else None
         return Outcome(receipt, bool(result.ok), "" if result.ok else (result.message_id or "printer.error"),
                        tuple(lines))
@@ -415,17 +416,19 @@ class Backend:
             tx.audit(at=self.clock.now(), actor=staff.staff_no, action=action, subject=subject,
                      detail=detail)
 
-    def recent_receipts(self, limit: int) -> list[tuple[str, str]]:
-        rows = self.store.read(
-            "SELECT receipt_no, kind FROM receipts ORDER BY rowid DESC LIMIT ?", (limit,))
-        return [(r["receipt_no"], f"{r['receipt_no']}  {r['kind']}") for r in rows]
+    def reprint_list(self, limit: int = 20) -> list[Any]:
+        """The journal for the staff reprint list: unprinted receipts (failed, pending) first,
+        then the latest printed ones (``server_client.store.JournalEntry`` each)."""
+        return list(self.store.journal_entries(limit=limit))
 
     def reprint(self, staff: Any, receipt_no: str, *, language: str) -> Outcome:
-        row = self.store.read_one("SELECT body FROM receipts WHERE receipt_no = ?", (receipt_no,))
-        if row is None:
-            raise NotAvailable("receipt.not_found", receipt_no)
-        outcome = self.print(Receipt.from_json(row["body"]), language, [])
-        self._audit_staff(staff, "receipt.reprinted", receipt_no, printed=outcome.printed)
+        """Print a journal receipt again, marked as a reprint on paper and in the audit log."""
+        original = self.store.receipt(receipt_no)
+        if original is None:
+            raise NotAvailable("receipt.not_found", receipt_no, receipt_no=receipt_no)
+        outcome = self.print(dataclasses.replace(original, reprint=True), language, [])
+        self._audit_staff(staff, "receipt.reprinted", receipt_no, printed=outcome.printed,
+                          reason=outcome.print_error_key)
         return outcome
 
     def waive_fee(self, staff: Any, card: TappedCard, fee_id: str) -> None:

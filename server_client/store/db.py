@@ -18,9 +18,11 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from kiosk.clock import Clock
 from kiosk.domain import events
 from kiosk.domain.codes import format_receipt_no
 from kiosk.domain.receipts import Receipt
@@ -405,12 +407,17 @@ class Store:
                             " WHERE receipt_no = ?", (receipt_no,))
         return None if row is None else (str(row[0]), str(row[1]))
 
-    def mark_printed(self, receipt_no: str, ok: bool, message_id: str = "") -> None:
-        """Record a print attempt (after commit, by the caller that printed)."""
+    def mark_printed(self, receipt_no: str, ok: bool, message_id: str = "", *,
+                     at: dt.datetime) -> None:
+        """Record a print attempt at ``at`` (the caller's clock), after the receipt's own commit.
+
+        A failed attempt keeps the printer's reason (``message_id``); a later good one (a reprint)
+        makes the receipt printed. Raises StoreError for an unknown receipt number.
+        """
         with self.transaction() as tx:
             n = tx.update("receipts", "receipt_no", receipt_no, {
                 "print_status": "printed" if ok else "failed", "print_message_id": message_id,
-                "printed_at": dt.datetime.now(dt.UTC).isoformat() if ok else None,
+                "printed_at": at.isoformat() if ok else None,
             })
             if n == 0:
                 raise StoreError("error.store", f"no receipt {receipt_no}")
@@ -419,6 +426,61 @@ class Store:
         rows = self.read("SELECT body FROM receipts WHERE print_status != 'printed'"
                          " ORDER BY issued_at, receipt_no")
         return [Receipt.from_json(r[0]) for r in rows]
+
+    def journal_entries(self, *, unprinted_only: bool = False,
+                        limit: int = 50) -> list[JournalEntry]:
+        """Receipts for the staff reprint list: unprinted ones (failed, pending) first, oldest
+        first; then, unless ``unprinted_only``, the latest printed ones, newest first."""
+        cols = ("SELECT receipt_no, kind, issued_at, print_status, print_message_id"
+                " FROM receipts")
+        rows = self.read(f"{cols} WHERE print_status != 'printed'"
+                         " ORDER BY issued_at, receipt_no LIMIT ?", (limit,))
+        if not unprinted_only and len(rows) < limit:
+            rows += self.read(f"{cols} WHERE print_status = 'printed'"
+                              " ORDER BY issued_at DESC, receipt_no DESC LIMIT ?",
+                              (limit - len(rows),))
+        return [JournalEntry(str(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]))
+                for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """One receipt in the journal and its last print result (``pending``/``printed``/``failed``)."""
+
+    receipt_no: str
+    kind: str
+    issued_at: str
+    print_status: str
+    message_id: str
+
+    @property
+    def printed(self) -> bool:
+        return self.print_status == "printed"
+
+
+class StoreReceiptJournal:
+    """``devices.printer.ReceiptJournal`` over the store: each print result is recorded on the
+    receipt's journal row, stamped by the injected clock."""
+
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self.store = store
+        self.clock = clock
+
+    def record_print(self, receipt: Receipt, result: PrintResultLike) -> None:
+        """Raises StoreError when the receipt is not in the journal."""
+        self.store.mark_printed(receipt.receipt_no, bool(result.ok),
+                                "" if result.ok else (result.message_id or "printer.error"),
+                                at=self.clock.now())
+
+
+class PrintResultLike(Protocol):
+    """What the journal reads from ``devices.printer.PrintResult``."""
+
+    @property
+    def ok(self) -> bool: ...
+
+    @property
+    def message_id(self) -> str: ...
 
 
 def _split_sql(script: str) -> list[str]:

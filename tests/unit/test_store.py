@@ -185,12 +185,12 @@ def test_receipt_numbers_and_journal(tmp_path: Path) -> None:
     assert [r.receipt_no for r in store.receipts(day)] == [
         "K07-20261124-0001", "K07-20261124-0002", "K07-20261124-0003"]
     assert store.receipt("K07-20261124-0002").total == 100
-    store.mark_printed("K07-20261124-0001", True, "printer.ok")
-    store.mark_printed("K07-20261124-0002", False, "printer.paper_out")
+    store.mark_printed("K07-20261124-0001", True, at=NOW)
+    store.mark_printed("K07-20261124-0002", False, "printer.paper_out", at=NOW)
     assert store.receipt_print_status("K07-20261124-0002") == ("failed", "printer.paper_out")
     assert [r.receipt_no for r in store.unprinted()] == ["K07-20261124-0002", "K07-20261124-0003"]
     with pytest.raises(StoreError):
-        store.mark_printed("K07-20261124-0099", True)
+        store.mark_printed("K07-20261124-0099", True, at=NOW)
     store.close()
 
 

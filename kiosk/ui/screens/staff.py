@@ -116,12 +116,46 @@ class StaffScreen(FlowScreen):
             self.work(lambda: self.backend.diagnostics(staff), lambda lines: self.goto(
                 lambda: self.show_info(("staff.diagnostics", {}), lines)))
         elif choice == "reprint":
-            self.work(lambda: self.backend.recent_receipts(20), lambda rows: self.goto(
-                lambda: self.ask_choice(("staff.reprint", {}), [(r[1], r[0]) for r in rows],
-                                        self._reprint, cols=2)))
+            self.work(lambda: self.backend.reprint_list(20),
+                      lambda entries: self.goto(lambda: self.show_reprint_list(entries)))
         elif choice in ("waive", "cancel"):
             self.pending = choice
             self.goto(self.show_tap)
+
+    def show_reprint_list(self, entries: list[Any]) -> None:
+        """The receipt journal, unprinted receipts first (each with why it did not print), one
+        touch-sized button per receipt that prints it again."""
+        if not entries:
+            self.show_info(("staff.reprint", {}), [("staff.reprint_none", {})])
+            return
+        from kivy.metrics import dp
+        from kivy.uix.boxlayout import BoxLayout
+        from kivy.uix.gridlayout import GridLayout
+        from kivy.uix.scrollview import ScrollView
+
+        from kiosk.ui.screens.base import label_for
+        from kiosk.ui.widgets import KButton
+
+        box = BoxLayout(orientation="vertical", spacing=dp(12))
+        box.add_widget(label_for(("staff.reprint", {}), font_size=dp(34)))
+        unprinted = sum(1 for e in entries if not e.printed)
+        box.add_widget(label_for(("staff.reprint_unprinted", {"count": unprinted})))
+        grid = GridLayout(cols=2, spacing=dp(14), size_hint_y=None)
+        grid.bind(minimum_height=grid.setter("height"))
+        buttons = []
+        for entry in entries:
+            key, params = reprint_line(entry)
+            btn = KButton(key=key, params=params, kind="ghost" if entry.printed else "primary",
+                          height=dp(96))
+            btn.choice = entry.receipt_no
+            btn.bind(on_release=lambda b: self._reprint(b.choice))
+            grid.add_widget(btn)
+            buttons.append(btn)
+        scroll = ScrollView(do_scroll_x=False)  # a long journal scrolls; buttons stay full size
+        scroll.add_widget(grid)
+        box.add_widget(scroll)
+        self.body.add_widget(box)
+        self.choices = buttons
 
     def show_tap(self) -> None:
         self.show_info(("card.tap", {}), [("card.tap_hint", {})])
@@ -168,3 +202,12 @@ class StaffScreen(FlowScreen):
         staff, lang = self.app.staff, self.app.lang
         self.work(lambda: self.backend.reprint(staff, receipt_no, language=lang),
                   lambda outcome: self.finish(outcome, "staff.reprint_done"))
+
+
+def reprint_line(entry: Any) -> tuple[str, dict[str, Any]]:
+    """A journal entry as a button label: number, kind, and its print state (with the reason)."""
+    params: dict[str, Any] = {"receipt_no": entry.receipt_no,
+                              "kind_key": f"receipt.title.{entry.kind}"}
+    if entry.print_status == "failed":
+        params["reason_key"] = entry.message_id or "printer.error"
+    return f"staff.reprint_line.{entry.print_status}", params

@@ -1,0 +1,103 @@
+"""The receipt journal under Xvfb: every receipt a flow prints is marked printed or failed (with
+the printer's reason, stamped by the kiosk's clock); staff mode lists the unprinted ones first and
+reprints them, marked as a reprint on paper and in the audit log with who did it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from kiosk import i18n
+from tests.support.kivy_app import kiosk_session, kiosk_ui  # noqa: F401
+from tests.support.xvfb import xvfb_display  # noqa: F401
+from tests.ui.helpers import issue_card
+
+pytestmark = pytest.mark.ui
+
+
+def _status(d: Any, receipt_no: str) -> tuple[str, str, str | None]:
+    row = d.parts.store.read_one("SELECT print_status, print_message_id, printed_at"
+                                 " FROM receipts WHERE receipt_no = ?", (receipt_no,))
+    return row["print_status"], row["print_message_id"], row["printed_at"]
+
+
+def _login(d: Any, digits: str, pin: str) -> None:
+    d.press(key="home.staff")
+    d.type_digits(digits)
+    d.press(key="nav.next")
+    d.type_digits(pin)
+    d.press(key="nav.next")
+    assert d.app.staff is not None, d.app.screen.error
+
+
+def test_print_results_are_journaled_and_unprinted_receipts_reprinted(kiosk_ui) -> None:  # noqa: F811
+    d = kiosk_ui
+    p = d.parts
+    now = p.clock.now().isoformat()
+
+    # paper out: the card is still issued, the journal says why the receipt did not print
+    p.printer.set_state(paper="out")
+    issue_card(d, serial=811, uid=b"\x04\x81\x10\x01")
+    failed_no = d.app.screen.receipt_no
+    d.press(key="nav.done")
+    d.remove_card()
+    assert _status(d, failed_no) == ("failed", "printer.paper_out", None)
+
+    # paper back: the next receipt prints and is marked printed at the kiosk clock's time
+    p.printer.set_state()
+    issue_card(d, serial=812, uid=b"\x04\x81\x20\x01")
+    printed_no = d.app.screen.receipt_no
+    d.press(key="nav.done")
+    d.remove_card()
+    assert _status(d, printed_no) == ("printed", "", now)
+    assert [no for no, _ in p.printer.jobs].count(failed_no) == 0
+
+    # staff: the unprinted receipt is listed before printed ones, with the printer's reason
+    d.app.set_language("en")
+    _login(d, "0001", "246810")
+    start = p.store.read_one("SELECT max(id) AS m FROM audit_log")["m"]
+    d.press(key="staff.reprint")
+    buttons = d.app.screen.choices
+    listed = [b.choice for b in buttons]
+    assert listed.index(failed_no) < listed.index(printed_no)
+    failed_button = buttons[listed.index(failed_no)]
+    reason = i18n.translate("printer.paper_out", "en")
+    assert reason in failed_button.text and failed_no in failed_button.text
+    assert failed_button.height >= 90  # touch-sized
+
+    jobs = len(p.printer.jobs)
+    d.tap(failed_button)
+    assert d.app.sm.current == "receipt"
+    assert len(p.printer.jobs) == jobs + 1
+    job_no, job = p.printer.jobs[-1]
+    assert job_no == failed_no
+    assert i18n.translate("receipt.reprint_mark", "en").encode() in job
+    assert _status(d, failed_no) == ("printed", "", now)
+    # the journal keeps the original body (a reprint does not become the receipt)
+    assert p.store.receipt(failed_no).reprint is False
+    audit = p.store.read("SELECT actor, action, subject FROM audit_log WHERE id > ?", (start,))
+    assert [(r["actor"], r["action"], r["subject"]) for r in audit] == [
+        ("S0001", "receipt.reprinted", failed_no)]
+    d.press(key="nav.done")
+
+    # printed now: the list no longer counts it as unprinted
+    d.press(key="staff.reprint")
+    again = {b.choice: b.key for b in d.app.screen.choices}
+    assert again[failed_no] == "staff.reprint_line.printed"
+    d.press(key="nav.cancel")
+
+
+def test_reprint_of_an_unknown_receipt_changes_nothing(kiosk_ui) -> None:  # noqa: F811
+    d = kiosk_ui
+    from kiosk.ui.backend import NotAvailable
+
+    backend = d.app.ctx.backend
+    staff = backend.staff_login("S0001", "246810")
+    jobs, audits = len(d.parts.printer.jobs), d.parts.store.count("audit_log")
+    with pytest.raises(NotAvailable) as err:
+        backend.reprint(staff, "K01-20991231-9999", language="en")
+    assert err.value.message_id == "receipt.not_found"
+    assert "K01-20991231-9999" in i18n.translate("receipt.not_found", "en", **err.value.params)
+    assert len(d.parts.printer.jobs) == jobs
+    assert d.parts.store.count("audit_log") == audits
