@@ -74,6 +74,7 @@ class ScannerSection:
     max_key_interval_ms: int = 40
     min_burst_length: int = 6
     camera_index: int = 0
+    camera_source: str = ""  # a video file or device path instead of camera_index (tests, demos)
 
 
 @dataclass(frozen=True)
@@ -227,6 +228,8 @@ def _validate(settings: Settings) -> None:
             raise ConfigError(f"card_reader.{key}", "must be 12 hex digits (a 6-byte MIFARE key)") from None
     if not 1 <= cr.sector <= 15:
         raise ConfigError("card_reader.sector", "must be between 1 and 15")
+    if settings.scanner.camera_index < 0:
+        raise ConfigError("scanner.camera_index", "must be 0 or more (the camera's number)")
     if not 0 < settings.printer.timeout_s <= 30:
         raise ConfigError("printer.timeout_s", "must be between 0 and 30 seconds")
     if not settings.server.url.startswith(("http://", "https://")):

@@ -17,8 +17,9 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from config.settings import ScannerSection
@@ -274,34 +275,19 @@ MODIFIER_KEYS = frozenset({
     "super", "meta", "compose", "capslock", "numlock",
 })
 _KEY_CHARS = {"spacebar": " ", "space": " "}
-MAX_HELD_KEYS = 256
-
-
-@dataclass(frozen=True, slots=True)
-class KeyDecision:
-    """What the UI does with one key event.
-
-    ``release``: keys held back earlier that turned out to be a person typing; insert them into
-    the focused field now, in order, before anything else. ``pass_through``: let this key reach
-    the focused field as usual; False means the scanner keeps it (return True from
-    ``on_key_down`` so the field never sees it).
-    """
-
-    pass_through: bool
-    release: tuple[str, ...] = ()
+MAX_BURST_KEYS = 256
+"""A burst longer than this is a key held down on auto-repeat, not a scan: it is dropped."""
 
 
 class KeyboardWedgeScanner(_EventSource):
     """A USB scanner that types like a keyboard, told apart from a person by keystroke timing.
 
-    Characters closer together than ``max_key_interval_ms`` form a burst; a burst of at least
-    ``min_burst_length`` characters ended by Enter is a scan. A scanner's first characters look
-    like anyone's typing, so every printable key is held back until it is clear: the next key
-    comes too late, a non-character key (Backspace, Tab, arrows) arrives, Enter ends a short
-    burst, or ``flush(now)`` finds the hold older than the interval. Held keys are then handed
-    back in ``KeyDecision.release`` for the UI to insert. The UI must call ``flush`` after
-    ``next_deadline()`` (a ``Clock.schedule_once``), or a person's last key waits for the next.
-    Timestamps are seconds on one monotonic clock (``time.monotonic()`` or Kivy's clock).
+    The kiosk has no physical keyboard input: every key event goes to this scanner and never into
+    a text field (people type on the on-screen keyboard). Characters closer together than
+    ``max_key_interval_ms`` form a burst; a burst of at least ``min_burst_length`` characters
+    ended by Enter in time is a scan. Anything else (slow keys, a short burst, a late Enter, a
+    non-character key such as Backspace) is dropped. Timestamps are seconds on one monotonic
+    clock (``time.monotonic()`` or Kivy's clock).
     """
 
     def __init__(self, settings: ScannerSection, *, source: str = "wedge") -> None:
@@ -312,8 +298,9 @@ class KeyboardWedgeScanner(_EventSource):
             raise ConfigError("scanner.min_burst_length", "must be at least 2")
         self._max_gap = settings.max_key_interval_ms / 1000
         self._min_length = settings.min_burst_length
-        self._held: list[str] = []
+        self._burst: list[str] = []
         self._last_ts: float | None = None
+        self._runaway = False
         self._enabled = False
 
     def start(self) -> None:
@@ -322,71 +309,50 @@ class KeyboardWedgeScanner(_EventSource):
         self._set_status(ScannerState.ONLINE, "device.scanner.online")
 
     def stop(self) -> None:
-        """Stop reading; keys held at this moment are dropped (call ``flush`` first to keep them)."""
+        """Stop reading; a burst under way is dropped."""
         with self._lock:
             self._enabled = False
-            self._held.clear()
-            self._last_ts = None
+            self._drop()
         self._set_status(ScannerState.STOPPED, "device.scanner.stopped")
 
-    def feed_key(self, key: str, timestamp: float) -> KeyDecision:
+    def feed_key(self, key: str, timestamp: float) -> None:
         """Take one key-down event: a character, or a key name such as ``enter``, ``backspace``."""
-        scan: Scanned | None = None
         with self._lock:
-            decision, text = self._decide(_KEY_CHARS.get(key, key), timestamp)
-            if text is not None:
-                scan = Scanned(text, self.source)
-        if scan is not None:
-            log.debug("wedge scan %r", scan.text)
-            self._emit(scan)
-        return decision
+            text = self._decide(_KEY_CHARS.get(key, key), timestamp)
+        if text is not None:
+            log.debug("wedge scan %r", text)
+            self._emit(Scanned(text, self.source))
 
-    def flush(self, now: float) -> tuple[str, ...]:
-        """Release held keys if no key followed within the interval; the UI inserts them."""
-        with self._lock:
-            if self._held and self._last_ts is not None and now - self._last_ts > self._max_gap:
-                return self._take()
-            return ()
-
-    def next_deadline(self) -> float | None:
-        """When ``flush`` will release what is held now (None: nothing is held)."""
-        with self._lock:
-            if not self._held or self._last_ts is None:
-                return None
-            return self._last_ts + self._max_gap
-
-    @property
-    def holding(self) -> bool:
-        with self._lock:
-            return bool(self._held)
-
-    def _take(self) -> tuple[str, ...]:
-        held = tuple(self._held)
-        self._held.clear()
+    def _drop(self) -> None:
+        self._burst.clear()
         self._last_ts = None
-        return held
+        self._runaway = False
 
-    def _decide(self, key: str, ts: float) -> tuple[KeyDecision, str | None]:
+    def _decide(self, key: str, ts: float) -> str | None:
+        """The scanned text if this key ends a scan, else None."""
         if not self._enabled:
-            return KeyDecision(pass_through=True), None
+            return None
         name = key.lower() if len(key) > 1 else key
         if name in MODIFIER_KEYS:
-            # Scanners press Shift for capitals: no effect on the timing; kept inside a burst.
-            return KeyDecision(pass_through=not self._held), None
+            return None  # scanners press Shift for capitals: no effect on the timing
         in_time = self._last_ts is not None and 0 <= ts - self._last_ts <= self._max_gap
         if name in ENTER_KEYS:
-            if in_time and len(self._held) >= self._min_length:
-                return KeyDecision(pass_through=False), "".join(self._take())
-            return KeyDecision(pass_through=True, release=self._take()), None
+            text = "".join(self._burst) if in_time and len(self._burst) >= self._min_length else None
+            self._drop()
+            return text
         if len(key) == 1 and key.isprintable():
-            release = () if in_time else self._take()
-            self._held.append(key)
+            if not in_time:
+                self._burst.clear()
+                self._runaway = False
             self._last_ts = ts
-            if len(self._held) > MAX_HELD_KEYS:  # a key held down on auto-repeat, not a scan
-                release += self._take()
-            return KeyDecision(pass_through=False, release=release), None
-        # Backspace, Tab, arrows, Escape...: never inside a scan; what was held was typing.
-        return KeyDecision(pass_through=True, release=self._take()), None
+            if not self._runaway:
+                self._burst.append(key)
+                if len(self._burst) > MAX_BURST_KEYS:  # dropped until a gap ends the repeat
+                    self._burst.clear()
+                    self._runaway = True
+            return None
+        self._drop()  # Backspace, Tab, arrows, Escape...: never inside a scan
+        return None
 
 
 # --- simulator ------------------------------------------------------------------------------
@@ -421,25 +387,58 @@ class SimulatedScanner(_EventSource):
         self._set_status(ScannerState.OFFLINE, "device.scanner.disconnected", detail)
 
 
-# --- camera (optional) ----------------------------------------------------------------------
+# --- camera -----------------------------------------------------------------------------------
 
 FrameSource = Callable[[], Any]
-"""Returns one frame (a PIL image or a numpy array) or None when no frame is ready."""
+"""Returns one frame (a PIL image or a numpy array), None when no frame came, or raises
+``FramesEnded`` when a video file has no more frames."""
+
+FrameOpener = Callable[[], tuple[FrameSource, Callable[[], None]]]
+"""Opens the camera: returns (read one frame, release). Raises ScannerError."""
+
+CAMERA_INTERVAL_S = 0.1
+"""Pause between decoded frames of a live camera (bounds the CPU spent on decoding)."""
+
+MISSED_FRAMES_OFFLINE = 25
+"""This many reads in a row without a frame: the camera is gone; release it and reopen."""
 
 
-def _opencv_frames(index: int) -> tuple[FrameSource, Callable[[], None]]:
-    """A frame source from camera ``index`` through OpenCV. Raises ScannerError."""
+class FramesEnded(Exception):
+    """A video file (``scanner.camera_source``) has no more frames."""
+
+
+def opencv_frames(settings: ScannerSection) -> tuple[FrameSource, Callable[[], None]]:
+    """Open ``settings.camera_source`` (a video file or device path) or camera
+    ``settings.camera_index`` with OpenCV; frames come as grey numpy arrays.
+
+    Raises ScannerError (``device.scanner.unavailable`` without OpenCV,
+    ``device.scanner.camera_unavailable`` when it cannot be opened).
+    """
     try:
         import cv2
     except ImportError as err:
         raise ScannerError("device.scanner.unavailable", "OpenCV (cv2) is not installed") from err
-    capture = cv2.VideoCapture(index)
-    if not capture.isOpened():
-        raise ScannerError("device.scanner.unavailable", f"camera {index} cannot be opened")
+    target: str | int = settings.camera_source or settings.camera_index
+    is_file = bool(settings.camera_source) and Path(settings.camera_source).is_file()
+    try:
+        capture = cv2.VideoCapture(target)
+        opened = bool(capture.isOpened())
+    except cv2.error as err:
+        raise ScannerError("device.scanner.camera_unavailable", f"camera {target}: {err}") from err
+    if not opened:
+        capture.release()
+        raise ScannerError("device.scanner.camera_unavailable", f"camera {target} cannot be opened")
 
     def read() -> Any:
-        ok, frame = capture.read()
-        return frame if ok else None
+        try:
+            ok, frame = capture.read()
+        except cv2.error as err:
+            raise ScannerError("device.scanner.disconnected", f"camera {target}: {err}") from err
+        if not ok or frame is None:
+            if is_file:
+                raise FramesEnded(str(target))
+            return None
+        return cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
 
     return read, capture.release
 
@@ -447,51 +446,58 @@ def _opencv_frames(index: int) -> tuple[FrameSource, Callable[[], None]]:
 class CameraScanner(_EventSource):
     """Decodes QR codes and barcodes from camera frames with zxing-cpp in a reader thread.
 
-    The same text held in front of the camera is reported once until it has been out of view
-    for ``repeat_after_s``. ``frame_source`` defaults to OpenCV on ``settings.camera_index``.
+    Frames come from OpenCV: camera ``settings.camera_index``, or ``settings.camera_source`` (a
+    device path or a video file, which plays once). A code that stays in view is one scan: the
+    same text is reported again only after it has been out of view for ``repeat_after_s``. A
+    camera that cannot be opened, or stops giving frames, goes offline
+    (``device.scanner.camera_unavailable`` / ``device.scanner.disconnected``) and is reopened
+    every ``reconnect_interval_s``; a video file that ends goes offline with
+    ``device.scanner.camera_ended``. Live frames are decoded every ``interval_s``. ``open_frames`` replaces OpenCV (tests, other backends).
     """
 
     def __init__(
         self,
         settings: ScannerSection,
         *,
-        frame_source: FrameSource | None = None,
-        interval_s: float = 0.1,
+        open_frames: FrameOpener | None = None,
+        interval_s: float | None = None,
         repeat_after_s: float = 2.0,
+        reconnect_interval_s: float = 2.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        super().__init__(f"camera:{settings.camera_index}")
+        super().__init__(f"camera:{settings.camera_source or settings.camera_index}")
         self._settings = settings
-        self._frame_source = frame_source
-        self._release: Callable[[], None] = lambda: None
+        self._open_frames: FrameOpener = open_frames or (lambda: opencv_frames(settings))
+        if interval_s is None:  # a live camera is paced; a video file plays as fast as it decodes
+            from_file = bool(settings.camera_source) and Path(settings.camera_source).is_file()
+            interval_s = 0.0 if from_file else CAMERA_INTERVAL_S
         self._interval_s = interval_s
         self._repeat_after_s = repeat_after_s
+        self._reconnect_s = reconnect_interval_s
         self._monotonic = monotonic
         self._last_seen: dict[str, float] = {}
         self._stop_event = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        """Start decoding. Raises ScannerError if zxing-cpp or the camera is unavailable."""
+        """Start the reader thread. Raises ScannerError if zxing-cpp is not installed."""
         try:
             import zxingcpp  # noqa: F401
         except ImportError as err:
             raise ScannerError("device.scanner.unavailable", "zxing-cpp is not installed") from err
         if self._thread is not None and self._thread.is_alive():
             return
-        if self._frame_source is None:
-            self._frame_source, self._release = _opencv_frames(self._settings.camera_index)
         self._stop_event.clear()
         self._thread = threading.Thread(target=self._run, name="scanner-camera", daemon=True)
         self._thread.start()
-        self._set_status(ScannerState.ONLINE, "device.scanner.online")
 
     def stop(self) -> None:
         self._stop_event.set()
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.join(timeout=5)
-        self._release()
+            if thread.is_alive():
+                log.warning("camera scanner thread on %s did not stop", self.source)
         self._set_status(ScannerState.STOPPED, "device.scanner.stopped")
 
     def decode_frame(self, frame: Any) -> list[str]:
@@ -504,24 +510,61 @@ class CameraScanner(_EventSource):
         for t in texts:
             self._last_seen[t] = now
         self._last_seen = {
-            t: s for t, s in self._last_seen.items() if now - s <= self._repeat_after_s
+            t: seen for t, seen in self._last_seen.items() if now - seen <= self._repeat_after_s
         }
         return list(dict.fromkeys(fresh))
 
     def _run(self) -> None:
-        assert self._frame_source is not None
         while not self._stop_event.is_set():
             try:
-                frame = self._frame_source()
-                texts: Iterable[str] = self.decode_frame(frame) if frame is not None else ()
-            except Exception as err:  # camera backends raise anything; report, keep trying
+                read, release = self._open_frames()
+            except ScannerError as err:
+                log.warning("camera %s: %s", self.source, err.detail)
+                self._set_status(ScannerState.OFFLINE, err.message_id, err.detail)
+                self._stop_event.wait(self._reconnect_s)
+                continue
+            self._set_status(ScannerState.ONLINE, "device.scanner.online")
+            try:
+                ended = self._read_frames(read)
+            finally:
+                try:
+                    release()
+                except Exception:  # releasing a vanished camera may fail any way
+                    log.debug("releasing %s failed", self.source, exc_info=True)
+            if ended:
+                return
+            self._stop_event.wait(self._reconnect_s)
+
+    def _read_frames(self, read: FrameSource) -> bool:
+        """Decode frames until stop, the end of a file (True) or a lost camera (False)."""
+        missed = 0
+        while not self._stop_event.is_set():
+            try:
+                frame = read()
+                texts = self.decode_frame(frame) if frame is not None else []
+            except FramesEnded as end:
+                log.info("camera source %s ended", end)
+                self._set_status(ScannerState.OFFLINE, "device.scanner.camera_ended", str(end))
+                return True
+            except Exception as err:  # camera backends raise anything; report, reopen
+                log.warning("camera %s failed: %s", self.source, err)
                 self._set_status(ScannerState.OFFLINE, "device.scanner.disconnected", str(err))
+                return False
+            if frame is None:
+                missed += 1
+                if missed >= MISSED_FRAMES_OFFLINE:
+                    self._set_status(ScannerState.OFFLINE, "device.scanner.disconnected",
+                                     f"no frame from {self.source}")
+                    return False
             else:
-                if frame is not None:
-                    self._set_status(ScannerState.ONLINE, "device.scanner.online")
-                for text in texts:
-                    self._emit(Scanned(text, self.source))
-            self._stop_event.wait(self._interval_s)
+                missed = 0
+                self._set_status(ScannerState.ONLINE, "device.scanner.online")
+            for text in texts:
+                log.debug("camera scan %r", text)
+                self._emit(Scanned(text, self.source))
+            if self._interval_s > 0:
+                self._stop_event.wait(self._interval_s)
+        return True
 
 
 def build_scanner(settings: ScannerSection) -> Scanner:

@@ -121,7 +121,6 @@ class Backend:
             device.start()
         if self.wedge is not None:
             app.ctx.key_sink = self._feed_wedge
-            Clock.schedule_interval(self._flush_wedge, 0.05)
         st = self.card_reader.status
         self._on_reader_status(st() if callable(st) else st)
         Clock.schedule_interval(lambda _dt: self.poll_status(), 2.0)
@@ -139,9 +138,6 @@ class Backend:
 
     def _feed_wedge(self, key: str, ts: float) -> None:
         self.wedge.feed_key(key, ts)
-
-    def _flush_wedge(self, _dt: float) -> None:
-        self.wedge.flush(self.app.ctx.key_clock())
 
     def poll_status(self) -> None:
         """Ask printer and sync for their status off the Kivy thread; show it on the strip."""

@@ -101,6 +101,10 @@ def _qr(text: str) -> Image.Image:
     return img.convert("L")
 
 
+def _noop() -> None:
+    """Releases nothing (frames from a list, not a camera)."""
+
+
 class FakeTime:
     def __init__(self) -> None:
         self.t = 0.0
@@ -111,7 +115,7 @@ class FakeTime:
 
 def test_camera_decodes_a_qr_once_while_it_stays_in_view() -> None:
     clock = FakeTime()
-    camera = CameraScanner(ScannerSection(type="camera"), frame_source=lambda: None,
+    camera = CameraScanner(ScannerSection(type="camera"), open_frames=lambda: (lambda: None, _noop),
                            repeat_after_s=2.0, monotonic=clock)
     frame = _qr("VP1ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
     assert camera.decode_frame(frame) == ["VP1ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"]
@@ -134,7 +138,8 @@ def camera_frames() -> Iterator[tuple[CameraScanner, list[object], threading.Eve
         done.set()
         return None
 
-    camera = CameraScanner(ScannerSection(type="camera"), frame_source=source, interval_s=0.001)
+    camera = CameraScanner(ScannerSection(type="camera"), open_frames=lambda: (source, _noop),
+                           interval_s=0.001)
     got: list[object] = []
     camera.subscribe(got.append)
     camera.start()
@@ -159,7 +164,8 @@ def test_camera_frame_errors_go_offline_not_crash() -> None:
         calls.set()
         raise OSError("camera unplugged")
 
-    camera = CameraScanner(ScannerSection(type="camera"), frame_source=broken, interval_s=0.001)
+    camera = CameraScanner(ScannerSection(type="camera"), open_frames=lambda: (broken, _noop),
+                           interval_s=0.001, reconnect_interval_s=0.001)
     got: list[object] = []
     camera.subscribe(got.append)
     camera.start()
