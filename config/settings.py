@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from kiosk.domain.codes import is_kiosk_id
 from kiosk.domain.fees import FeeSchedule, load_fee_schedule
+from kiosk.domain.visits import DEFAULT_DEPARTMENTS, DEPARTMENT_CODE, Department
 from kiosk.errors import ConfigError
 
 CONFIG_DIR = Path(__file__).resolve().parent
@@ -131,6 +132,7 @@ class Settings:
     library_key: bytes = b""
     kiosk_token: str = ""
     fee_schedule: FeeSchedule | None = None
+    departments: tuple[Department, ...] = DEFAULT_DEPARTMENTS  # [[departments]] code, zh_CN, en
 
     @property
     def data_dir(self) -> Path:
@@ -204,6 +206,35 @@ def _build_section(name: str, cls: type, raw: Any) -> Any:
     return cls(**values)
 
 
+def _departments(raw: Any) -> tuple[Department, ...]:
+    """``[[departments]]`` tables: ``code`` (a-z, 0-9, _), ``zh_CN`` and ``en`` names, codes
+    unique, at least one. Raises ConfigError naming ``departments[i].key``."""
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError("departments", "must be a non-empty list of [[departments]] tables")
+    out: list[Department] = []
+    for i, entry in enumerate(raw):
+        key = f"departments[{i}]"
+        if not isinstance(entry, Mapping):
+            raise ConfigError(key, "must be a table with code, zh_CN and en")
+        for name in entry:
+            if name not in ("code", "zh_CN", "en"):
+                raise ConfigError(f"{key}.{name}", "unknown key")
+        values: dict[str, str] = {}
+        for name in ("code", "zh_CN", "en"):
+            value = entry.get(name)
+            if not isinstance(value, str) or not value.strip() or len(value) > 30:
+                raise ConfigError(f"{key}.{name}", "must be a string of 1 to 30 characters")
+            if any(ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 for ch in value):
+                raise ConfigError(f"{key}.{name}", "must not hold control characters")
+            values[name] = value.strip()
+        if not DEPARTMENT_CODE.fullmatch(values["code"]):
+            raise ConfigError(f"{key}.code", "must be lower-case letters, digits and _")
+        if any(d.code == values["code"] for d in out):
+            raise ConfigError(f"{key}.code", f"duplicate department code {values['code']!r}")
+        out.append(Department(values["code"], values["zh_CN"], values["en"]))
+    return tuple(out)
+
+
 def _validate(settings: Settings) -> None:
     k = settings.kiosk
     if not is_kiosk_id(k.id):
@@ -266,6 +297,8 @@ def load_settings(path: Path | str, *, env: Mapping[str, str] | None = None) -> 
     except tomllib.TOMLDecodeError as err:
         raise ConfigError("config", f"{path}: {err}") from err
     sections: dict[str, Any] = {}
+    if "departments" in raw:
+        sections["departments"] = _departments(raw.pop("departments"))
     for name, value in raw.items():
         if name not in _SECTIONS:
             raise ConfigError(name, "unknown section")

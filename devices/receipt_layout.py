@@ -10,6 +10,11 @@ guess a code page and turn full-width punctuation into ``?``). The printer profi
 ``chinese_mode`` decides whether Chinese lines are wrapped in ``FS &`` ... ``FS .`` (Epson style,
 ``"fs"``) or sent as plain GB18030 (Chinese-market printers, ``"raw"``).
 
+Control characters never reach the printer: :func:`encode_text`, the one place where text
+becomes bytes, turns every C0 (``\x00``-``\x1f``), DEL and C1 (``\x80``-``\x9f``) character
+into a space, so an ``ESC p`` (kick the cash drawer) or ``GS V`` (cut) inside a title from the
+server prints as blanks. The column maths counts such a character as the one space it becomes.
+
 Column maths: an ASCII character takes one column; any other character is printed from the
 printer's double-byte GB font and takes two (``unicodedata.east_asian_width`` "H" half-width forms
 excepted). Double-size text takes twice as many columns.
@@ -26,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from kiosk.domain.money import format_fen
-from kiosk.domain.receipts import Receipt, ReceiptKind, ReceiptLine
+from kiosk.domain.receipts import Receipt, ReceiptKind, ReceiptLine, localized_text
 from kiosk.i18n import has_message, translate
 
 log = logging.getLogger(__name__)
@@ -42,6 +47,9 @@ FS_CHINESE_ON = FS + b"&"
 FS_CHINESE_OFF = FS + b"."
 ENCODING = "gb18030"
 MONEY_SYMBOL = "￥"  # full-width yen sign: GB2312 A3A4, present in every Chinese printer font
+CONTROL_SUBSTITUTE = " "
+# C0, DEL and C1 controls -> a space: no byte of a title, name or note can be a printer command
+_CONTROLS = {c: CONTROL_SUBSTITUTE for c in (*range(0x20), *range(0x7F, 0xA0))}
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,11 +79,10 @@ def paper_spec(width_mm: int) -> PaperSpec:
 
 @functools.lru_cache(maxsize=4096)
 def char_columns(ch: str) -> int:
-    """Printer columns one character takes: 1 for ASCII, 0 for controls, else 2."""
+    """Printer columns one character takes: 1 for ASCII (and a control, printed as a space),
+    0 for a combining mark, else 2."""
     code = ord(ch)
-    if code < 0x20 or code == 0x7F:
-        return 0
-    if code < 0x80:
+    if code < 0xA0:
         return 1
     if unicodedata.combining(ch):
         return 0
@@ -200,6 +207,8 @@ def _fmt_params(params: Mapping[str, Any], language: str) -> dict[str, Any]:
             out[key] = _money(value)
         elif key == "method" and isinstance(value, str):
             out[key] = _method_text(value, language)
+        elif isinstance(value, dict):
+            out[key] = localized_text(value, language)
         else:
             out[key] = value
     return out
@@ -209,8 +218,10 @@ def _t(message_id: str, language: str, **params: Any) -> str:
     return translate(message_id, language, **_fmt_params(params, language))
 
 
-def _value_text(value: str, language: str) -> str:
-    """A field value as printed; a value that is a known message id is translated."""
+def _value_text(value: str | dict[str, str], language: str) -> str:
+    """A field value as printed: a known message id is translated, a Localized name picked."""
+    if isinstance(value, dict):
+        return localized_text(value, language)
     if value.startswith("receipt.") and has_message(value, language):
         return translate(value, language)
     return value
@@ -277,8 +288,9 @@ class _Builder:
 
     def build(self) -> list[Block]:
         r, lang = self.r, self.lang
-        if r.library_name:
-            self.big(r.library_name)
+        library_name = r.library_name_for(lang)
+        if library_name:
+            self.big(library_name)
         self.blocks.append(TextLine(_t(f"receipt.title.{r.kind}", lang), "center", bold=True))
         if r.reprint:
             self.big(_t("receipt.reprint_mark", lang))
@@ -302,8 +314,8 @@ class _Builder:
                     self.field(self.label(key), value)
         if r.fields:
             self.rule()
-            for key, value in r.fields:
-                self.field(_t(key, lang) + _t("receipt.label_sep", lang), _value_text(value, lang))
+            for name, field_value in r.fields:
+                self.field(self.label(name), _value_text(field_value, lang))
         if r.lines:
             self.rule()
             self.line(_t(f"receipt.section.{r.kind}", lang), bold=True)
@@ -341,6 +353,8 @@ class _Builder:
         text = item.text or (_t(item.key, lang, **item.params) if item.key else "")
         if item.amount is not None:
             self.amount_line(text, _money(item.amount))
+        elif item.quantity is not None:
+            self.amount_line(text, str(item.quantity))
         elif text:
             self.line(text)
         detail = item.detail or (
@@ -373,9 +387,17 @@ def layout_receipt(receipt: Receipt, paper_width_mm: int = 80) -> list[Block]:
 # -- bytes ----------------------------------------------------------------------------------
 
 
+def printable(text: str) -> str:
+    """``text`` with every C0, DEL and C1 control character replaced by a space."""
+    return text.translate(_CONTROLS)
+
+
 def encode_text(text: str, chinese_mode: ChineseMode) -> bytes:
-    """One line's text as printer bytes (no line feed): GB18030, wrapped in FS & / FS . if asked."""
-    data = text.encode(ENCODING)
+    """One line's text as printer bytes (no line feed): GB18030, wrapped in FS & / FS . if asked.
+
+    The only way text becomes bytes: control characters are replaced here (see module doc)."""
+    text = printable(text)
+    data = text.encode(ENCODING, errors="replace")
     if chinese_mode == "fs" and not text.isascii():
         return FS_CHINESE_ON + data + FS_CHINESE_OFF
     return data

@@ -1,7 +1,9 @@
 """Receipt documents: structured data, stored in the receipt journal, laid out by the printer.
 
 A ``Receipt`` holds data, not finished text: labels are message ids (``receipt.total``) that the
-layout translates into the reader's language; titles and names are printed as they are.
+layout translates into the reader's language; titles and names are printed as they are. A value
+that has a name per language but no message id (a host department from config) is a
+``Localized`` mapping ``{"zh_CN": ..., "en": ...}``; the layout picks the receipt's language.
 """
 
 from __future__ import annotations
@@ -13,6 +15,16 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from kiosk.domain.money import Fen
+
+Localized = dict[str, str]  # language -> text, e.g. {"zh_CN": "阅览室", "en": "Reading room"}
+FieldValue = str | Localized  # a message id, text printed as it is, or a Localized name
+
+
+def localized_text(value: FieldValue, language: str) -> str:
+    """``value`` in ``language``: a Localized mapping picks its language (zh_CN, then any)."""
+    if isinstance(value, str):
+        return value
+    return value.get(language) or value.get("zh_CN") or next(iter(value.values()), "")
 
 
 class ReceiptKind(enum.StrEnum):
@@ -29,11 +41,15 @@ class ReceiptKind(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ReceiptLine:
-    """One line: ``text`` as printed (a title, a name) or ``key`` (a message id to translate)."""
+    """One line: ``text`` as printed (a title, a name) or ``key`` (a message id to translate),
+    with an ``amount`` (fen, printed as money) or a ``quantity`` (a count) flush right.
+    ``params`` fill the message's fields: integer ``amount`` / ``*_fen`` are money, a
+    ``method`` is a payment method code, a Localized mapping is picked by language."""
 
     text: str = ""
     key: str = ""
     amount: Fen | None = None
+    quantity: int | None = None
     detail: str = ""
     detail_key: str = ""
     params: dict[str, Any] = field(default_factory=dict)
@@ -46,12 +62,13 @@ class Receipt:
     kiosk_id: str
     issued_at: dt.datetime
     language: str = "zh_CN"
-    library_name: str = ""
+    library_name: str = ""  # in Chinese; see ``library_name_for``
+    library_name_en: str = ""
     reader_name: str = ""
     card_no_masked: str = ""
     id_masked: str = ""
     phone_masked: str = ""
-    fields: tuple[tuple[str, str], ...] = ()
+    fields: tuple[tuple[str, FieldValue], ...] = ()
     lines: tuple[ReceiptLine, ...] = ()
     total: Fen | None = None
     payment_method: str = ""
@@ -63,6 +80,12 @@ class Receipt:
     @property
     def qr(self) -> str:
         return self.qr_data or self.receipt_no
+
+    def library_name_for(self, language: str) -> str:
+        """The library's name in ``language`` (English falls back to the Chinese name)."""
+        if language == "en" and self.library_name_en:
+            return self.library_name_en
+        return self.library_name
 
     def to_json(self) -> str:
         data = asdict(self)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from kiosk.domain import pins
 from kiosk.domain.fees import FeeSchedule
+from kiosk.domain.visits import DEFAULT_DEPARTMENTS, Department
 
 if TYPE_CHECKING:
     from config.settings import Settings
@@ -22,6 +23,7 @@ class ServicesConfig:
     library_key: bytes
     fees: FeeSchedule
     library_name: str = ""
+    library_name_en: str = ""  # the library's name on English receipts and screens
     language: str = "zh_CN"
     opening_time: dt.time = dt.time(9, 0)
     closing_time: dt.time = dt.time(21, 0)
@@ -29,22 +31,29 @@ class ServicesConfig:
     pin_max_attempts: int = pins.MAX_ATTEMPTS
     pin_lockout_minutes: int = 30
     offline_max_payment_fen: int = 20000  # one payment, while the record server is out of reach
+    departments: tuple[Department, ...] = DEFAULT_DEPARTMENTS  # visitors' host departments
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> ServicesConfig:
         k = settings.kiosk
         values: dict[str, object] = {
             "kiosk_id": k.id, "kiosk_no": k.kiosk_no, "library_key": settings.library_key,
-            "fees": settings.fees, "library_name": k.library_name, "language": k.language,
+            "fees": settings.fees, "library_name": k.library_name,
+            "library_name_en": k.library_name_en, "language": k.language,
             "opening_time": dt.time.fromisoformat(k.opening_time),
             "closing_time": dt.time.fromisoformat(k.closing_time),
             "offline_max_payment_fen": k.offline_max_payment_fen,
+            "departments": settings.departments,
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 
     def closing_on(self, day: dt.date, tz: dt.tzinfo | None) -> dt.datetime:
         return dt.datetime.combine(day, self.closing_time, tzinfo=tz)
+
+    def department(self, code: str) -> Department | None:
+        """The configured host department with this code (None for free text)."""
+        return next((d for d in self.departments if d.code == code), None)
 
     def card_serial_base(self) -> int:
         """Card serials are kiosk_no * 10^8 + a local counter: unique across kiosks."""

@@ -27,12 +27,22 @@ from kiosk.services.common import (
 from kiosk.services.config import ServicesConfig
 from kiosk.services.errors import FeesOwed
 from kiosk.services.pinlock import check_pin
-from kiosk.services.views import fee_line, open_fees, reader_receipt
+from kiosk.services.views import open_fees, reader_receipt
 
 if TYPE_CHECKING:
     from server_client.store import Store, Tx
 
 log = logging.getLogger(__name__)
+
+# the Z-report sums fees by kind: a period-free label for each (no "{months}" to fill)
+REPORT_FEE_KEYS: dict[str, str] = {
+    FeeKind.DEPOSIT: "receipt.item.deposit",
+    FeeKind.CARD: "receipt.item.card_fee",
+    FeeKind.REPLACEMENT: "receipt.item.replacement_fee",
+    FeeKind.RENEWAL: "receipt.item.renewal_fees",
+    FeeKind.OVERDUE: "receipt.item.overdue_fine",
+    FeeKind.LOST_ITEM: "receipt.item.lost_item",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +218,42 @@ class StaffService:
             waived=waived, fines_assessed=fines,
             cash_expected=taken.get(Method.CASH, 0) - refunds.get(Method.CASH, 0))
 
+    def _report_receipt(self, report: EndOfDayReport, *, receipt_no: str, now: dt.datetime,
+                        staff_no: str) -> Receipt:
+        """The Z-report on paper: counts, takings by fee kind and by method, refunds, cash
+        expected in the drawer. Every amount is a fen amount the layout prints as money."""
+        def count(key: str, n: int) -> ReceiptLine:
+            return ReceiptLine(key=key, quantity=n)
+
+        lines = [
+            count("receipt.item.cards_issued", report.cards_issued),
+            count("receipt.item.cards_renewed", report.cards_renewed),
+            count("receipt.item.cards_replaced", report.cards_replaced),
+            count("receipt.item.cards_cancelled", report.cards_cancelled),
+            count("receipt.item.returns", report.returns),
+            count("receipt.item.visitors", report.visitors),
+            count("receipt.item.payments", report.payments),
+            *(ReceiptLine(key=REPORT_FEE_KEYS.get(k, "receipt.item.fees_paid"), amount=v)
+              for k, v in report.fees_by_kind.items()),
+            *(ReceiptLine(key="receipt.item.by_method", amount=v, params={"method": m})
+              for m, v in report.taken_by_method.items()),
+            *(ReceiptLine(key="receipt.item.refunds_by_method", amount=v, params={"method": m})
+              for m, v in report.refunds_by_method.items()),
+        ]
+        if report.fines_assessed:
+            lines.append(ReceiptLine(key="receipt.item.fines_assessed",
+                                     amount=report.fines_assessed))
+        if report.waived:
+            lines.append(ReceiptLine(key="receipt.item.waived", amount=report.waived))
+        lines.append(ReceiptLine(key="receipt.field.cash_expected", amount=report.cash_expected))
+        return Receipt(
+            receipt_no=receipt_no, kind=ReceiptKind.END_OF_DAY, kiosk_id=self.cfg.kiosk_id,
+            issued_at=now, language=self.cfg.language, library_name=self.cfg.library_name,
+            library_name_en=self.cfg.library_name_en, lines=tuple(lines),
+            total=sum(report.taken_by_method.values()), staff_no=staff_no,
+            fields=(("receipt.field.business_date", report.day),),
+            footer_key="receipt.footer.end_of_day")
+
     def close_day(self, session: StaffSession) -> tuple[EndOfDayReport, Receipt]:
         """Supervisor only: the report, its receipt and a ``day.closed`` event, once per day."""
         require_role(session, Role.SUPERVISOR)
@@ -218,27 +264,8 @@ class StaffService:
                 raise DomainError("day.already_closed", "this day is already closed",
                                   day=day.isoformat())
             report = self._report(tx, day)
-            lines = [
-                ReceiptLine(key="receipt.item.cards_issued", detail=str(report.cards_issued)),
-                ReceiptLine(key="receipt.item.cards_renewed", detail=str(report.cards_renewed)),
-                ReceiptLine(key="receipt.item.cards_replaced", detail=str(report.cards_replaced)),
-                ReceiptLine(key="receipt.item.returns", detail=str(report.returns)),
-                ReceiptLine(key="receipt.item.visitors", detail=str(report.visitors)),
-                *(fee_line(k, v) for k, v in report.fees_by_kind.items()),
-                *(ReceiptLine(key="receipt.item.by_method", amount=v,
-                              params={"method": f"receipt.method.{m}"})
-                  for m, v in report.taken_by_method.items()),
-                *(ReceiptLine(key="receipt.item.refunds", amount=v, detail=m)
-                  for m, v in report.refunds_by_method.items()),
-            ]
-            receipt = Receipt(
-                receipt_no=tx.next_receipt_no(day), kind=ReceiptKind.END_OF_DAY,
-                kiosk_id=self.cfg.kiosk_id, issued_at=now, language=self.cfg.language,
-                library_name=self.cfg.library_name, lines=tuple(lines),
-                total=sum(report.taken_by_method.values()), staff_no=session.staff_no,
-                fields=(("receipt.field.business_date", report.day),
-                        ("receipt.field.cash_expected", str(report.cash_expected))),
-                footer_key="receipt.footer.end_of_day")
+            receipt = self._report_receipt(report, receipt_no=tx.next_receipt_no(day), now=now,
+                                           staff_no=session.staff_no)
             tx.add_receipt(receipt)
             tx.insert("days_closed", {"day": report.day, "staff_no": session.staff_no,
                                       "closed_at": now,

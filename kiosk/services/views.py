@@ -124,6 +124,7 @@ def reader_receipt(cfg: ServicesConfig, *, receipt_no: str, kind: ReceiptKind,
     return Receipt(
         receipt_no=receipt_no, kind=kind, kiosk_id=cfg.kiosk_id, issued_at=now,
         language=cfg.language, library_name=cfg.library_name,
+        library_name_en=cfg.library_name_en,
         reader_name=mask_name(reader["name"]) if reader is not None else "",
         card_no_masked=mask_card_no(card_no) if card_no else "",
         id_masked=mask_resident_id(reader["id_number"]) if reader is not None else "",

@@ -16,8 +16,9 @@ from kiosk.domain.identity import (
     validate_mobile,
     validate_resident_id,
 )
-from kiosk.domain.receipts import Receipt, ReceiptKind, ReceiptLine
+from kiosk.domain.receipts import FieldValue, Receipt, ReceiptKind, ReceiptLine
 from kiosk.domain.tokens import VisitorPass, decode_visitor_pass, encode_visitor_pass
+from kiosk.domain.visits import PURPOSES, Department
 from kiosk.errors import DomainError, NotFound, ValidationError
 from kiosk.services.common import Role, StaffSession, mask_name, require_role
 from kiosk.services.config import ServicesConfig
@@ -77,6 +78,11 @@ def _visit(row: sqlite3.Row) -> Visit:
         closed_how=row["closed_how"])
 
 
+def purpose_value(purpose: str) -> str:
+    """A listed purpose as its receipt message id (``receipt.purpose.reading``); free text as it is."""
+    return f"receipt.purpose.{purpose}" if purpose in PURPOSES else purpose
+
+
 class VisitorService:
     """Raises ValidationError (``visitor.consent_required``, ``visitor.field``...), DomainError
     (``visitor.closed`` after closing), NotFound (``visitor.not_found``), TokenError, StoreError."""
@@ -85,6 +91,15 @@ class VisitorService:
         self.store = store
         self.clock = clock
         self.cfg = config
+
+    def departments(self) -> tuple[Department, ...]:
+        """The host departments a visitor can pick (from config, named in both languages)."""
+        return self.cfg.departments
+
+    def department_value(self, code: str) -> FieldValue:
+        """A configured department as its names in both languages; other text as it is."""
+        department = self.cfg.department(code)
+        return department.names() if department is not None else code
 
     def register(self, req: VisitorRequest) -> VisitResult:
         now = self.clock.now()
@@ -118,12 +133,12 @@ class VisitorService:
             receipt = Receipt(
                 receipt_no=receipt_no, kind=ReceiptKind.VISITOR_PASS, kiosk_id=self.cfg.kiosk_id,
                 issued_at=now, language=self.cfg.language, library_name=self.cfg.library_name,
+                library_name_en=self.cfg.library_name_en,
                 reader_name=mask_name(name), phone_masked=mask_mobile(phone),
                 id_masked=mask_resident_id(id_number) if id_number else "",
-                fields=(("receipt.field.visitor", mask_name(name)),
-                        ("receipt.field.purpose", purpose),
-                        ("receipt.field.host_department", dept),
-                        ("receipt.field.valid_until", closing.strftime("%H:%M"))),
+                fields=(("receipt.field.purpose", purpose_value(purpose)),
+                        ("receipt.field.host_department", self.department_value(dept)),
+                        ("receipt.field.valid_until", closing.strftime("%Y-%m-%d %H:%M"))),
                 qr_data=pass_text, footer_key="receipt.footer.visitor_pass")
             tx.add_receipt(receipt)
             tx.audit(at=now, actor="self-service", action="visit.opened", subject=visit_id)
@@ -176,12 +191,16 @@ class VisitorService:
         with self.store.transaction() as tx:
             rows = tx.all("SELECT * FROM visitors WHERE closed_at IS NULL ORDER BY opened_at")
             lines = tuple(ReceiptLine(text=f"{mask_name(r['name'])} {mask_mobile(r['phone'])}",
-                                      detail=f"{r['host_department']} {r['opened_at'][11:16]}")
+                                      detail_key="receipt.line.host_since",
+                                      params={"department": self.department_value(
+                                                  r["host_department"]),
+                                              "time": r["opened_at"][11:16]})
                           for r in rows)
             receipt = Receipt(
                 receipt_no=tx.next_receipt_no(now.date()), kind=ReceiptKind.ROSTER,
                 kiosk_id=self.cfg.kiosk_id, issued_at=now, language=self.cfg.language,
-                library_name=self.cfg.library_name, lines=lines, staff_no=staff.staff_no,
+                library_name=self.cfg.library_name, library_name_en=self.cfg.library_name_en,
+                lines=lines, staff_no=staff.staff_no,
                 fields=(("receipt.field.on_site", str(len(rows))),),
                 footer_key="receipt.footer.roster")
             tx.add_receipt(receipt)

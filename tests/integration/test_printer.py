@@ -33,8 +33,8 @@ from tests.support.printer_socket import (  # noqa: F401
     PrinterState,
     SocketPrinter,
     printer_socket,
-    sample_receipt,
 )
+from tests.support.receipts import real_receipt
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -62,14 +62,14 @@ def network_printer(sp: SocketPrinter, **overrides: object) -> EscposReceiptPrin
 
 
 def expected_job(kind: ReceiptKind = ReceiptKind.NEW_CARD, width: int = 80) -> bytes:
-    return render_receipt(sample_receipt(kind), paper_width_mm=width, chinese_mode="fs")
+    return render_receipt(real_receipt(kind), paper_width_mm=width, chinese_mode="fs")
 
 
 def test_ok_prints_the_laid_out_bytes_and_checks_status_before_and_after(
     sp: SocketPrinter,
 ) -> None:
     printer = network_printer(sp)
-    result = printer.print_receipt(sample_receipt(ReceiptKind.NEW_CARD))
+    result = printer.print_receipt(real_receipt(ReceiptKind.NEW_CARD))
 
     assert result.ok and result.message_id == "printer.ok"
     assert result.status.online and result.status.paper == "ok" and not result.status.cover_open
@@ -92,7 +92,7 @@ def test_each_fault_gives_its_own_typed_error_and_result(
 ) -> None:
     sp.set_state(state)
     printer = network_printer(sp)
-    receipt = sample_receipt(ReceiptKind.PAYMENT)
+    receipt = real_receipt(ReceiptKind.PAYMENT)
 
     with pytest.raises(error) as info:
         printer.print_receipt(receipt)
@@ -111,7 +111,7 @@ def test_each_fault_gives_its_own_typed_error_and_result(
 
 def test_paper_near_end_prints_and_warns(sp: SocketPrinter) -> None:
     sp.set_state(PrinterState.NEAR_END)
-    result = network_printer(sp).print_receipt(sample_receipt(ReceiptKind.RENEWAL))
+    result = network_printer(sp).print_receipt(real_receipt(ReceiptKind.RENEWAL))
     assert result.ok
     assert result.status.paper == "near_end"
     assert result.message_id == "printer.paper_near_end"
@@ -143,7 +143,7 @@ def test_status_reports_each_state(sp: SocketPrinter) -> None:
 def test_paper_running_out_during_the_job_is_reported() -> None:
     with SocketPrinter(after_job=PrinterState.PAPER_OUT) as sp:
         printer = network_printer(sp)
-        result = print_and_report(printer, sample_receipt(ReceiptKind.RETURNS))
+        result = print_and_report(printer, real_receipt(ReceiptKind.RETURNS))
         assert not result.ok and result.message_id == "printer.paper_out"
         assert result.status.paper == "out"
 
@@ -156,15 +156,15 @@ def test_nothing_listening_is_offline() -> None:
         PrinterSection(type="network", host="127.0.0.1", port=port, timeout_s=TIMEOUT_S)
     )
     with pytest.raises(PrinterOffline) as info:
-        printer.print_receipt(sample_receipt(ReceiptKind.NEW_CARD))
+        printer.print_receipt(real_receipt(ReceiptKind.NEW_CARD))
     assert info.value.message_id == "printer.offline"
-    result = print_and_report(printer, sample_receipt(ReceiptKind.NEW_CARD))
+    result = print_and_report(printer, real_receipt(ReceiptKind.NEW_CARD))
     assert not result.ok and not result.status.online
 
 
 def test_reprint_after_recovery_prints_the_same_bytes(sp: SocketPrinter) -> None:
     printer = network_printer(sp)
-    receipt = sample_receipt(ReceiptKind.NEW_CARD, "zh_CN")
+    receipt = real_receipt(ReceiptKind.NEW_CARD, "zh_CN")
 
     first = print_and_report(printer, receipt)
     sp.set_state(PrinterState.PAPER_OUT)
@@ -184,11 +184,11 @@ def test_reprint_after_recovery_prints_the_same_bytes(sp: SocketPrinter) -> None
 
 def test_raw_mode_and_58mm_go_through_the_socket(sp: SocketPrinter) -> None:
     printer = network_printer(sp, chinese_mode="raw", paper_width_mm=58)
-    printer.print_receipt(sample_receipt(ReceiptKind.RETURNS))
+    printer.print_receipt(real_receipt(ReceiptKind.RETURNS))
     assert sp.wait_for_connections(1)
     job = sp.jobs[0]
     assert job == render_receipt(
-        sample_receipt(ReceiptKind.RETURNS), paper_width_mm=58, chinese_mode="raw"
+        real_receipt(ReceiptKind.RETURNS), paper_width_mm=58, chinese_mode="raw"
     )
     assert b"\x1c&" not in job
     assert "红楼梦（上）：脂评汇校本".encode("gb18030") in job
@@ -196,7 +196,7 @@ def test_raw_mode_and_58mm_go_through_the_socket(sp: SocketPrinter) -> None:
 
 def test_file_and_dummy_transports(tmp_path: Path) -> None:
     out = tmp_path / "lp0"
-    receipt = sample_receipt(ReceiptKind.REFUND)
+    receipt = real_receipt(ReceiptKind.REFUND)
     file_printer = build_printer(
         PrinterSection(type="file", file_path=str(out), timeout_s=TIMEOUT_S)
     )
@@ -227,7 +227,7 @@ def test_simulated_printer_faults_and_previews(tmp_path: Path) -> None:
         PrinterSection(type="simulated", paper_width_mm=58), preview_dir=tmp_path
     )
     assert isinstance(printer, SimulatedReceiptPrinter)
-    receipt = sample_receipt(ReceiptKind.VISITOR_PASS, "en")
+    receipt = real_receipt(ReceiptKind.VISITOR_PASS, "en")
 
     printer.set_state(paper="out")
     assert print_and_report(printer, receipt).message_id == "printer.paper_out"
@@ -256,7 +256,7 @@ class _Journal:
 def test_print_and_report_hands_every_result_to_the_journal(sp: SocketPrinter) -> None:
     journal = _Journal()
     printer = network_printer(sp)
-    receipt = sample_receipt(ReceiptKind.PAYMENT)
+    receipt = real_receipt(ReceiptKind.PAYMENT)
     print_and_report(printer, receipt, journal=journal)
     sp.set_state(PrinterState.COVER_OPEN)
     print_and_report(printer, receipt, journal=journal)
@@ -264,3 +264,17 @@ def test_print_and_report_hands_every_result_to_the_journal(sp: SocketPrinter) -
         (receipt.receipt_no, True, "printer.ok"),
         (receipt.receipt_no, False, "printer.cover_open"),
     ]
+
+
+def test_a_journal_reprint_reaches_the_printer_marked_as_a_reprint(sp: SocketPrinter) -> None:
+    original = real_receipt(ReceiptKind.NEW_CARD, "zh_CN")
+    reprint = real_receipt("reprint", "zh_CN")
+    assert reprint.reprint and reprint.receipt_no == original.receipt_no
+
+    printer = network_printer(sp)
+    assert printer.print_receipt(original).ok and printer.print_receipt(reprint).ok
+    assert sp.wait_for_connections(2)
+    first, second = sp.jobs
+    mark = "重印".encode("gb18030")
+    assert mark not in first and mark in second
+    assert second == render_receipt(reprint, paper_width_mm=80, chinese_mode="fs")

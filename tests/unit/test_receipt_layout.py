@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -22,7 +23,16 @@ from devices.receipt_layout import (
 from devices.receipt_preview import parse_escpos, render_png
 from kiosk.domain.receipts import Receipt, ReceiptKind, ReceiptLine
 from kiosk.i18n import has_message, translate
-from tests.support.printer_socket import SAMPLE_TIME, sample_receipt
+from tests.support.printer_socket import SAMPLE_TIME
+from tests.support.receipts import (
+    LIBRARY_NAME,
+    LIBRARY_NAME_EN,
+    real_day_amounts,
+    real_receipt,
+)
+from tests.support.receipts import (
+    NAMES as REAL_NAMES,
+)
 
 ESC_INIT = bytes.fromhex("1b40")
 FS_ON, FS_OFF = bytes.fromhex("1c26"), bytes.fromhex("1c2e")
@@ -109,7 +119,8 @@ def test_column_maths_counts_cjk_and_full_width_punctuation_double() -> None:
 
 
 def test_amount_is_flush_right_in_double_width_columns() -> None:
-    receipt = sample_receipt(ReceiptKind.NEW_CARD, "zh_CN")
+    receipt = real_receipt(ReceiptKind.NEW_CARD, "zh_CN")
+    assert receipt.total == 11000
     lines = [b.text for b in layout_receipt(receipt, 58) if isinstance(b, TextLine)]
     total = next(line for line in lines if line.startswith("合计："))
     assert total == "合计：" + " " * (32 - 6 - 8) + "￥110.00"
@@ -123,7 +134,7 @@ ALL = [(k, lang, w) for k in ReceiptKind for lang in ("zh_CN", "en") for w in (5
 def test_every_kind_fits_the_paper_in_both_languages(
     kind: ReceiptKind, language: str, width: int
 ) -> None:
-    receipt = sample_receipt(kind, language)
+    receipt = real_receipt(kind, language)
     columns = PAPERS[width].columns
     blocks = layout_receipt(receipt, width)
     job = render_receipt(receipt, paper_width_mm=width)
@@ -139,17 +150,17 @@ def test_every_kind_fits_the_paper_in_both_languages(
     assert "\ufffd" not in text
     assert printed.qr_codes == [receipt.qr]
     assert any(isinstance(b, QrBlock) and b.module * 21 <= PAPERS[width].dots for b in blocks)
-    if language == "en":
-        assert not any("\u4e00" <= ch <= "\u9fff" for ch in text), "Chinese on an English receipt"
+    # Chinese on English receipts: see test_every_real_receipt_prints_no_ids_raw_fen_or_placeholders
 
 
 def test_masked_reader_data_and_amounts_are_printed() -> None:
-    text = "\n".join(
-        line.text
-        for line in parse_escpos(render_receipt(sample_receipt(ReceiptKind.PAYMENT))).lines
-    )
-    assert "110***********1234" in text and "138****5678" in text and "2000****0017" in text
-    assert "￥51.50" in text and "微信支付" in text and "逾期罚款" in text
+    receipt = real_receipt(ReceiptKind.PAYMENT)
+    text = "\n".join(line.text for line in parse_escpos(render_receipt(receipt)).lines)
+    assert receipt.id_masked == "110***********0017" and receipt.phone_masked == "138****0001"
+    assert receipt.id_masked in text and receipt.phone_masked in text
+    assert receipt.card_no_masked.startswith("2000****") and receipt.card_no_masked in text
+    assert "￥1.20" in text and "现金" in text and "逾期罚款" in text
+    assert "红楼梦（上）：脂评汇校本" in text  # the fine's item, as the returns use case named it
 
 
 @pytest.mark.parametrize("domain", ["receipt", "printer"])
@@ -183,7 +194,7 @@ def test_catalogs_have_the_same_ids_and_placeholders(domain: str) -> None:
 def test_preview_png_qr_decodes_to_the_receipt_data(
     tmp_path: Path, kind: ReceiptKind, width: int
 ) -> None:
-    receipt = sample_receipt(kind, "zh_CN")
+    receipt = real_receipt(kind, "zh_CN")
     path = tmp_path / "r.png"
     render_png(render_receipt(receipt, paper_width_mm=width), PAPERS[width].dots, path)
 
@@ -225,3 +236,108 @@ def test_journal_bodies_written_before_the_reprint_field_still_load() -> None:
     body = json.loads(known_receipt().to_json())
     del body["reprint"]
     assert Receipt.from_json(json.dumps(body)) == known_receipt()
+
+
+# -- every real receipt, both languages: nothing raw reaches the paper --------------------------
+
+MESSAGE_ID = re.compile(r"\b[a-z]+(?:[._][a-z0-9]+)+\b")  # receipt.method.cash, reading_room
+PLACEHOLDER = re.compile(r"{\w*}")
+BARE_INTEGER = re.compile(r"(?<![\d.,￥¥])\d[\d,]*(?![\d.,])")
+CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]")
+
+
+def fen_amounts(receipt: Receipt) -> set[int]:
+    """Every money amount the receipt carries (what must never print as a bare integer)."""
+    amounts = {receipt.total} if receipt.total is not None else set()
+    for line in receipt.lines:
+        if line.amount is not None:
+            amounts.add(line.amount)
+        amounts |= {v for k, v in line.params.items()
+                    if (k == "amount" or k.endswith("_fen")) and type(v) is int}
+    return {abs(a) for a in amounts if abs(a) >= 100}
+
+
+def reader_data(receipt: Receipt) -> str:
+    """Text that is printed as it is (names, titles, reasons): it may be in any script."""
+    parts = [receipt.reader_name, receipt.library_name]
+    parts += [v for _, v in receipt.fields if isinstance(v, str) and not has_message(v, "en")]
+    for line in receipt.lines:
+        parts += [line.text, line.detail]
+    return "".join(parts)
+
+
+@pytest.mark.parametrize("width", [58, 80])
+@pytest.mark.parametrize("language", ["zh_CN", "en"])
+@pytest.mark.parametrize("name", REAL_NAMES)
+def test_every_real_receipt_prints_no_ids_raw_fen_or_placeholders(
+    name: str, language: str, width: int
+) -> None:
+    receipt = real_receipt(name, language)
+    printed = parse_escpos(render_receipt(receipt, paper_width_mm=width))
+    text = "\n".join(line.text for line in printed.lines)
+
+    assert translate(f"receipt.title.{receipt.kind}", language) in text
+    ids = [m for m in MESSAGE_ID.findall(text) if not receipt.reader_name.startswith(m)]
+    assert not ids, f"message ids or raw codes printed: {ids}"
+    assert not PLACEHOLDER.search(text), "a {placeholder} was left in"
+    bare = {int(n.replace(",", "")) for n in BARE_INTEGER.findall(text) if not n.startswith("0")}
+    amounts = fen_amounts(receipt) | real_day_amounts(name)
+    assert not bare & amounts, f"raw fen printed: {sorted(bare & amounts)}"
+    if language == "zh_CN":  # a code left untranslated reads as an English word here
+        for code in ("reading", "cash", "wechat", "alipay", "adult", "lost"):
+            assert not re.search(rf"(?<![A-Za-z]){code}(?![A-Za-z])", text), f"raw {code!r}"
+    for line in printed.lines:
+        assert line.columns <= PAPERS[width].columns, line.text
+    if language == "en":
+        allowed = set(reader_data(dataclasses.replace(receipt, library_name="")))
+        chinese = {ch for ch in CJK.findall(text) if ch not in allowed and ch != "￥"}
+        assert not chinese, f"Chinese on an English receipt: {''.join(sorted(chinese))}"
+        assert LIBRARY_NAME not in text and LIBRARY_NAME_EN in text
+    else:
+        assert LIBRARY_NAME in text
+
+
+# -- control characters from the server never reach the printer --------------------------------
+
+DRAWER_KICK = "\x1bp\x00\x19\xfa"  # ESC p 0 25 250: opens the cash drawer
+CUT_NOW = "\x1dV\x00"  # GS V 0: full cut
+
+
+def returns_job(tmp_path: Path, titles: tuple[str, str], width: int) -> bytes:
+    """The real returns receipt for two items with ``titles``, as printer bytes."""
+    import datetime as dt
+
+    from tests.support.receipts import make_receipt_env
+
+    env = make_receipt_env(tmp_path / "kiosk.sqlite3")
+    try:
+        reader = env.new_card(1)
+        session = env.services.returns.start()
+        for serial, title in enumerate(titles, start=1):
+            barcode = env.add_item(serial, title)
+            env.add_loan(reader.reader_id, barcode, due_on=dt.date(2026, 11, 20))
+            session.scan(barcode)
+        receipt = session.finish()
+        assert receipt is not None and [line.text for line in receipt.lines] == list(titles)
+        return render_receipt(receipt, paper_width_mm=width, chinese_mode="fs")
+    finally:
+        env.store.close()
+
+
+@pytest.mark.parametrize("width", [58, 80])
+def test_control_characters_in_a_title_print_as_spaces(tmp_path: Path, width: int) -> None:
+    hostile = (f"红楼梦{DRAWER_KICK}（上）", f"Kick{CUT_NOW}me")
+    clean = ("红楼梦 p  ú（上）", "Kick V me")  # what the controls become: one space each
+    job = returns_job(tmp_path / "hostile", hostile, width)
+    expected = returns_job(tmp_path / "clean", clean, width)
+
+    assert job == expected
+    assert b"\x1bp" not in job and b"\x1dV\x00" not in job
+    assert job.count(b"\x1dV") == 1 and job.endswith(CUT)  # the layout's own cut, once
+
+
+def test_encode_text_replaces_every_c0_and_c1_control() -> None:
+    controls = "".join(map(chr, [*range(0x20), *range(0x7F, 0xA0)]))
+    data = encode_text(f"a{controls}b", "raw")
+    assert data == b"a" + b" " * len(controls) + b"b"
+    assert text_columns(f"a{controls}b") == len(controls) + 2
