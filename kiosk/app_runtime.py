@@ -29,7 +29,7 @@ def build_services(settings: Any, *, store: Any, clock: Any, card_reader: Any,
     wired = wire(store, clock, gateway, card_reader, ServicesConfig.from_settings(settings),
                  connectivity=connectivity)
     return {"cards": wired.cards, "fees": wired.fees, "returns": wired.returns,
-            "visitors": wired.visitors, "staff": wired.staff}
+            "visitors": wired.visitors, "staff": wired.staff, "fee_schedule": wired.fee_schedule}
 
 
 def build_app(settings: Any, *, store: Any, clock: Any, card_reader: Any, scanner: Any,

@@ -11,6 +11,7 @@ from kiosk.domain.fees import FeeSchedule, load_fee_schedule
 DEFAULT_DATA_DIR = "record-server-data"
 ENV_DATABASE_URL = "RECORD_SERVER_DATABASE_URL"
 ENV_DATA_DIR = "RECORD_SERVER_DATA_DIR"
+ENV_FEES_FILE = "RECORD_SERVER_FEES_FILE"  # the fee schedule it publishes (default config/fees.toml)
 FEES_PATH = Path(__file__).resolve().parent.parent / "config" / "fees.toml"
 
 
@@ -40,7 +41,8 @@ def load_config(
     folder = Path(data_dir or os.environ.get(ENV_DATA_DIR) or DEFAULT_DATA_DIR)
     folder.mkdir(parents=True, exist_ok=True)
     url = database_url or os.environ.get(ENV_DATABASE_URL) or default_database_url(folder)
-    schedule = load_fee_schedule(fees_path or FEES_PATH)
+    env_fees = os.environ.get(ENV_FEES_FILE)
+    schedule = load_fee_schedule(fees_path or (Path(env_fees) if env_fees else FEES_PATH))
     extra = {}
     if login_rate_per_minute is not None:
         extra["login_rate_per_minute"] = login_rate_per_minute

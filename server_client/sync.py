@@ -190,7 +190,13 @@ def _detail(resp: requests.Response) -> str:
 
 @dataclass(frozen=True)
 class SyncStatus:
-    """What the UI shows: online or not, events waiting, last good sync, last error."""
+    """What the UI shows: online or not, events waiting, last good sync, last error.
+
+    ``online`` means the last round's push and pull were both accepted (a server that answered
+    401, a sequence gap or 5xx after retries is not online). ``state`` says why not:
+    ``offline`` (not reached), ``refused`` (reached, did not accept), ``revoked`` (this kiosk's
+    token was refused: it must stop taking payments until it is enrolled again).
+    """
 
     online: bool = False
     pending: int = 0
@@ -199,6 +205,11 @@ class SyncStatus:
     conflicts: int = 0
     rejected: int = 0
     running: bool = False
+    state: str = "unknown"  # unknown | online | offline | refused | revoked
+
+    @property
+    def revoked(self) -> bool:
+        return self.state == "revoked"
 
 
 @dataclass(frozen=True)
@@ -339,20 +350,25 @@ class SyncLoop:
             report = self.engine.sync_once()
         except SyncOffline as err:
             status = replace(self._status, online=False, last_error=err.message_id,
-                             pending=self._safe_pending())
-        except SyncError as err:
+                             pending=self._safe_pending(), state="offline")
+        except SyncAuthError as err:  # revoked or never enrolled: stop until enrolled again
+            log.error("record server refused this kiosk's token: %s", err)
+            status = replace(self._status, online=False, last_error=str(err),
+                             pending=self._safe_pending(), state="revoked")
+        except SyncError as err:  # answered, but did not accept (gap, 4xx, 5xx after retries)
             log.warning("sync failed: %s", err)
-            status = replace(self._status, online=not isinstance(err, SyncOffline),
-                             last_error=str(err), pending=self._safe_pending())
+            status = replace(self._status, online=False, last_error=str(err),
+                             pending=self._safe_pending(), state="refused")
         except Exception as err:  # the loop must survive anything the store or network throws
             log.exception("sync round failed")
-            status = replace(self._status, last_error=f"{type(err).__name__}: {err}",
-                             pending=self._safe_pending())
+            status = replace(self._status, online=False,
+                             last_error=f"{type(err).__name__}: {err}",
+                             pending=self._safe_pending(), state="refused")
         else:
             status = replace(self._status, online=True, last_error="",
                              pending=self._safe_pending(), last_sync_at=self._safe_last_sync(),
                              conflicts=self._status.conflicts + report.conflicts,
-                             rejected=self._status.rejected + report.rejected)
+                             rejected=self._status.rejected + report.rejected, state="online")
         self._publish(status)
         return status
 

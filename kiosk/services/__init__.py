@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -12,8 +13,14 @@ from kiosk.clock import Clock
 from kiosk.services.cards import CardService
 from kiosk.services.common import OfflineLimit
 from kiosk.services.config import ServicesConfig
-from kiosk.services.fees import FeeService
-from kiosk.services.ports import AlwaysOnline, CardWriter, ConnectivityProbe, PaymentGateway
+from kiosk.services.fees import FeeService, PulledFeeSchedule
+from kiosk.services.ports import (
+    AlwaysOnline,
+    CardWriter,
+    ConnectivityProbe,
+    FeeScheduleSource,
+    PaymentGateway,
+)
 from kiosk.services.returns import ReturnService
 from kiosk.services.staff import StaffService
 from kiosk.services.visitors import VisitorService
@@ -30,6 +37,7 @@ class KioskServices:
     visitors: VisitorService
     staff: StaffService
     store: Store
+    fee_schedule: FeeScheduleSource  # what quotes and charges price from (one source)
 
 
 def build_services(store: Store, clock: Clock, gateway: PaymentGateway, writer: CardWriter,
@@ -38,6 +46,9 @@ def build_services(store: Store, clock: Clock, gateway: PaymentGateway, writer: 
     """``connectivity`` (default: always online) says whether the record server is reachable;
     while it is not, one payment above ``config.offline_max_payment_fen`` is refused."""
     offline = OfflineLimit(connectivity or AlwaysOnline(), config.offline_max_payment_fen)
+    # every use case prices from the schedule last pulled; the config's schedule seeds it
+    source = config.fee_source or PulledFeeSchedule(store, config.fees)
+    config = dataclasses.replace(config, fee_source=source)
     return KioskServices(
         cards=CardService(store, clock, gateway, writer, config, offline=offline),
         fees=FeeService(store, clock, gateway, config, offline=offline),
@@ -45,6 +56,7 @@ def build_services(store: Store, clock: Clock, gateway: PaymentGateway, writer: 
         visitors=VisitorService(store, clock, config),
         staff=StaffService(store, clock, config),
         store=store,
+        fee_schedule=source,
     )
 
 

@@ -225,9 +225,10 @@ class CardService:
                                has_live_card=existing["status"] == "active")
         uid = self._blank_card_uid()
         pin_hash = pins.hash_pin(pin, n=self.cfg.pin_n)
-        cat_fees = self.cfg.fees.for_category(category)
+        schedule = self.cfg.fee_schedule()  # one schedule for the whole transaction
+        cat_fees = schedule.for_category(category)
         total = cat_fees.deposit + cat_fees.card_fee
-        expires_on = add_months(today, self.cfg.fees.card_validity_months)
+        expires_on = add_months(today, schedule.card_validity_months)
         reader_id = new_id()
         if total and tender is not None:
             tender.validate()
@@ -281,13 +282,14 @@ class CardService:
         staff = staff or (tender.staff if tender else None)
         now = self.clock.now()
         today = now.date()
-        fee = self.cfg.fees.renewal_fee_for(months)
+        schedule = self.cfg.fee_schedule()  # one schedule for the whole transaction
+        fee = schedule.renewal_fee_for(months)
         info = self.identify_card(uid, raw_token, allow_expired=True)
-        if info.balance_owed > self.cfg.fees.renewal_refused_above:
+        if info.balance_owed > schedule.renewal_refused_above:
             raise FeesOwed("fees.owed_above_limit", "pay fees first", owed=info.balance_owed,
-                           limit=self.cfg.fees.renewal_refused_above,
+                           limit=schedule.renewal_refused_above,
                            owed_text=format_fen(info.balance_owed),
-                           limit_text=format_fen(self.cfg.fees.renewal_refused_above))
+                           limit_text=format_fen(schedule.renewal_refused_above))
         if self.writer.current_uid() != uid:
             raise CardRefused("card.none", "the card was taken off the reader")
         old_expiry = info.expires_on
@@ -360,13 +362,14 @@ class CardService:
             " ORDER BY generation DESC, issued_at DESC LIMIT 1", (auth.reader_id,))
         if old is None:
             raise NotFound("card.unknown", "reader has no card to replace")
+        schedule = self.cfg.fee_schedule()  # one schedule for the whole transaction
         owed = sum(f.due for f in open_fees(_StoreReader(self.store), auth.reader_id))
-        if owed > self.cfg.fees.renewal_refused_above:
+        if owed > schedule.renewal_refused_above:
             raise FeesOwed("fees.owed_above_limit", "pay fees first", owed=owed,
-                           limit=self.cfg.fees.renewal_refused_above, owed_text=format_fen(owed),
-                           limit_text=format_fen(self.cfg.fees.renewal_refused_above))
+                           limit=schedule.renewal_refused_above, owed_text=format_fen(owed),
+                           limit_text=format_fen(schedule.renewal_refused_above))
         uid = self._blank_card_uid()
-        fee = self.cfg.fees.replacement_fee
+        fee = schedule.replacement_fee
         generation = int(old["generation"]) + 1
         expires_on = dt.date.fromisoformat(old["expires_on"])  # the fee buys a card, not time
         with charged(self.gateway, tender, fee, f"replacement:{auth.reader_id}",

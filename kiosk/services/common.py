@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from kiosk.domain.codes import payment_provider
 from kiosk.domain.money import Fen, format_fen
 from kiosk.errors import PaymentError, ValidationError
-from kiosk.services.errors import CashStaffOnly, OfflineLimitExceeded, RoleRequired
+from kiosk.services.errors import CashStaffOnly, OfflineLimitExceeded, OutOfService, RoleRequired
 from kiosk.services.ports import AlwaysOnline, Charge, ConnectivityProbe, PaymentGateway
 
 if TYPE_CHECKING:
@@ -108,7 +108,11 @@ class OfflineLimit:
         return cls(AlwaysOnline(), 0)
 
     def check(self, tender: Tender | None, amount: Fen) -> None:
-        """Raises OfflineLimitExceeded (``payment.offline_limit``) before any charge."""
+        """Raises OutOfService (``service.out_of_service``) for any payment while the server
+        refuses this kiosk; OfflineLimitExceeded (``payment.offline_limit``) before any charge."""
+        if tender is not None and amount > 0 and self.probe.out_of_service():
+            log.warning("payment of %s fen refused: this kiosk's token was refused", amount)
+            raise OutOfService(None, "the record server refused this kiosk's token")
         if amount <= self.max_fen or tender is None or tender.cash:
             return
         if self.probe.is_online():

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from kiosk.domain import pins
 from kiosk.domain.fees import FeeSchedule
 from kiosk.domain.visits import DEFAULT_DEPARTMENTS, Department
+from kiosk.services.ports import FeeScheduleSource
 
 if TYPE_CHECKING:
     from config.settings import Settings
@@ -31,6 +32,8 @@ class ServicesConfig:
     pin_max_attempts: int = pins.MAX_ATTEMPTS
     pin_lockout_minutes: int = 30
     offline_max_payment_fen: int = 20000  # one payment, while the record server is out of reach
+    # the schedule in force (last pulled from the server); None: ``fees`` (the config seed) only
+    fee_source: FeeScheduleSource | None = None
     departments: tuple[Department, ...] = DEFAULT_DEPARTMENTS  # visitors' host departments
 
     @classmethod
@@ -47,6 +50,10 @@ class ServicesConfig:
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
+
+    def fee_schedule(self) -> FeeSchedule:
+        """The fee schedule to price with now: the source's current one, else the seed."""
+        return self.fee_source.current() if self.fee_source is not None else self.fees
 
     def closing_on(self, day: dt.date, tz: dt.tzinfo | None) -> dt.datetime:
         return dt.datetime.combine(day, self.closing_time, tzinfo=tz)

@@ -66,3 +66,10 @@ class OfflineLimitExceeded(PaymentError):
     kiosk. Cash taken by staff is exempt."""
 
     message_id = "payment.offline_limit"
+
+
+class OutOfService(PaymentError):
+    """The record server refused this kiosk's token (revoked): no payment is taken until the
+    kiosk is enrolled again (``service.out_of_service``)."""
+
+    message_id = "service.out_of_service"

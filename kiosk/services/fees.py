@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kiosk.clock import Clock
 from kiosk.domain import events
+from kiosk.domain.fees import FeeSchedule, fee_schedule_from_dict
 from kiosk.domain.money import Fen
 from kiosk.domain.receipts import Receipt, ReceiptKind
-from kiosk.errors import NotFound, ValidationError
+from kiosk.errors import ConfigError, NotFound, ValidationError
 from kiosk.services.common import OfflineLimit, StaffSession, Tender, charged, record_payment
 from kiosk.services.config import ServicesConfig
 from kiosk.services.errors import FeesOwed
@@ -21,6 +24,43 @@ if TYPE_CHECKING:
     from server_client.store import Store
 
 log = logging.getLogger(__name__)
+
+
+class PulledScheduleStore(Protocol):
+    def pulled_fee_schedule(self) -> dict[str, Any] | None:
+        """The fee schedule last pulled from the record server (its ``to_dict`` form), or None."""
+        ...
+
+
+class PulledFeeSchedule:
+    """``FeeScheduleSource``: the schedule the record server published and the kiosk last
+    pulled; before the first pull (or if what was pulled does not validate) the config seed.
+
+    Validated with the same ``fee_schedule_from_dict`` as ``config/fees.toml``; parsed once per
+    distinct pulled value. Thread-safe (the UI thread quotes while a service thread charges).
+    """
+
+    def __init__(self, store: PulledScheduleStore, seed: FeeSchedule) -> None:
+        self.store = store
+        self.seed = seed
+        self._lock = threading.Lock()
+        self._raw: str | None = None
+        self._parsed: FeeSchedule = seed
+
+    def current(self) -> FeeSchedule:
+        data = self.store.pulled_fee_schedule()
+        if data is None:
+            return self.seed
+        raw = json.dumps(data, sort_keys=True)
+        with self._lock:
+            if raw != self._raw:
+                self._raw = raw
+                try:
+                    self._parsed = fee_schedule_from_dict(data)
+                except ConfigError as err:  # a bad publication never prices a payment
+                    log.error("pulled fee schedule refused (%s): pricing from the seed", err)
+                    self._parsed = self.seed
+            return self._parsed
 
 
 @dataclass(frozen=True, slots=True)

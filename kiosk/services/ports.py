@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from kiosk.domain.fees import FeeSchedule
 from kiosk.domain.money import Fen
 
 
@@ -48,7 +49,11 @@ class ConnectivityProbe(Protocol):
     """Whether the kiosk can reach the record server now (the sync loop knows)."""
 
     def is_online(self) -> bool:
-        """True while the last sync round reached the server."""
+        """True while the last sync round's push and pull were accepted by the server."""
+        ...
+
+    def out_of_service(self) -> bool:
+        """True when the server refused this kiosk's credential (revoked): no payments."""
         ...
 
 
@@ -58,13 +63,28 @@ class AlwaysOnline:
     def is_online(self) -> bool:
         return True
 
+    def out_of_service(self) -> bool:
+        return False
+
 
 class StatusConnectivity:
     """Adapter over a status getter (``lambda: sync_loop.status``): online when the status
-    says ``online``; offline when there is no status or it says otherwise."""
+    says ``online``; offline when there is no status or it says otherwise; out of service when
+    it says ``revoked``."""
 
     def __init__(self, status: Callable[[], object]) -> None:
         self._status = status
 
     def is_online(self) -> bool:
         return bool(getattr(self._status(), "online", False))
+
+    def out_of_service(self) -> bool:
+        return bool(getattr(self._status(), "revoked", False))
+
+
+class FeeScheduleSource(Protocol):
+    """The fee schedule in force now: the one last pulled from the record server, else the
+    configured seed (``kiosk.services.fees.PulledFeeSchedule``). Quotes and charges both ask it."""
+
+    def current(self) -> FeeSchedule:
+        ...

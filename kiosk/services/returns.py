@@ -87,7 +87,7 @@ class ReturnService:
                     return ReturnResult(barcode, ReturnOutcome.ALREADY_RETURNED, item["title"])
                 return ReturnResult(barcode, ReturnOutcome.NOT_ON_LOAN, item["title"])
             due = dt.date.fromisoformat(loan["due_on"])
-            fine = overdue_fine(due, today, self.cfg.fees)
+            fine = overdue_fine(due, today, self.cfg.fee_schedule())
             late = days_overdue(due, today)
             hold = bool(item["hold"])
             fee_id: str | None = None

@@ -168,7 +168,13 @@ class Backend:
             app.server_state, app.server_level = "status.unknown", "unknown"
         else:
             online = bool(getattr(sync, "online", False))
-            app.server_state = "status.server.online" if online else "status.server.offline"
+            state = str(getattr(sync, "state", ""))
+            if online:
+                app.server_state = "status.server.online"
+            elif state in ("revoked", "refused"):  # reached, but not accepted: say why
+                app.server_state = f"status.server.{state}"
+            else:
+                app.server_state = "status.server.offline"
             app.server_level = "ok" if online else "bad"
             app.queued = int(getattr(sync, "pending", getattr(sync, "queued", 0)) or 0)
         if sync is None and self.store is not None:
@@ -199,7 +205,9 @@ class Backend:
             else:
                 log.error("reading card failed: %r", err)
 
-        app.bridge.run_async(lambda: self.read_card(event.uid), done, failed)
+        # the screen cannot go on without the card: wait up to 0.1 s for the read here, so a
+        # quick read is shown in this frame, not after a second hand-over to the Kivy thread
+        app.bridge.run_async(lambda: self.read_card(event.uid), done, failed, wait_s=0.1)
 
     def _on_scanned(self, event: Any) -> None:
         from kiosk.domain.scan import ScanRefused
@@ -243,18 +251,24 @@ class Backend:
         if row is not None:
             raise ReaderExists()
 
+    def fees_now(self) -> Any:
+        """The fee schedule the services charge from (the last pulled, else the config seed),
+        so a quote on screen and the charge agree."""
+        source = self.services.get("fee_schedule")
+        return source.current() if source is not None else self.settings.fees
+
     def new_card_prices(self, category: str) -> tuple[Fen, Fen]:
-        cat = self.settings.fees.for_category(category)
+        cat = self.fees_now().for_category(category)
         return int(cat.card_fee), int(cat.deposit)
 
     def renewal_periods(self) -> list[int]:
-        return list(self.settings.fees.renewal_periods_months)
+        return list(self.fees_now().renewal_periods_months)
 
     def renewal_fee(self, months: int) -> Fen:
-        return int(self.settings.fees.renewal_fee_for(months))
+        return int(self.fees_now().renewal_fee_for(months))
 
     def replacement_fee(self) -> Fen:
-        return int(self.settings.fees.replacement_fee)
+        return int(self.fees_now().replacement_fee)
 
     def code_tender(self, code: str) -> Any:
         from kiosk.services.common import Tender
@@ -282,7 +296,7 @@ class Backend:
         from kiosk.domain.fees import add_months
         from kiosk.services.errors import FeesOwed
 
-        limit = int(self.settings.fees.renewal_refused_above)
+        limit = int(self.fees_now().renewal_refused_above)
         if card.owed > limit:
             raise FeesOwed("fees.owed_above_limit", "fees owed above the limit", owed=card.owed,
                            limit=limit, owed_text=format_fen(card.owed),

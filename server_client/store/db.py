@@ -57,6 +57,14 @@ _ENTITY_TABLES: dict[str, tuple[str, str, tuple[str, ...]]] = {
 }
 
 
+def _pulled_value(entity: str, column: str, value: Any) -> Any:
+    """A pulled column as the kiosk stores it: card UIDs in the kiosk's lower-case hex (the
+    server keeps them upper-case), so a card synced back still matches the one on the reader."""
+    if entity == "card" and column == "uid" and isinstance(value, str):
+        return value.lower()
+    return _sql_value(value)
+
+
 def _sql_value(value: Any) -> Any:
     if isinstance(value, bool):
         return int(value)
@@ -378,7 +386,7 @@ class Store:
                 present = [c for c in cols if c in data]
                 if key not in present:
                     raise StoreError("error.store", f"pulled {entity} without {key}")
-                values = [_sql_value(data[c]) for c in present]
+                values = [_pulled_value(str(entity), c, data[c]) for c in present]
                 updates = ", ".join(f"{c} = excluded.{c}" for c in present if c != key)
                 tx.execute(
                     f"INSERT INTO {table} ({', '.join(present)}) VALUES"

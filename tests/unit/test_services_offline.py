@@ -33,6 +33,9 @@ class Switch:
         self.asked += 1
         return self.online
 
+    def out_of_service(self) -> bool:
+        return False
+
 
 def _env(tmp_path: Path, probe: Switch, limit: int) -> ServicesEnv:
     env = make_env(tmp_path / "kiosk.sqlite3", offline_max_payment_fen=limit)

@@ -237,3 +237,18 @@ def test_demo_profile_rejects_unknown_key(tmp_path: Path) -> None:
     from kiosk.errors import ConfigError
     with pytest.raises(ConfigError, match="readerz"):
         demo_data.load_profile(bad)
+
+
+def test_pulled_card_uid_is_stored_as_the_kiosk_writes_it(store: Store) -> None:
+    """The server keeps UIDs upper-case; the kiosk compares ``uid.hex()``: a card synced back
+    must still match the card on the reader."""
+    store.apply_pulled_page([
+        {"seq": 1, "entity": "reader", "id": "r1", "data": {
+            "reader_id": "r1", "name": "甲", "id_number": "x", "phone": "1", "category": "adult",
+            "pin_hash": "h", "status": "active", "credit": 0, "registered_at": NOW.isoformat()}},
+        {"seq": 2, "entity": "card", "id": "C1", "data": {
+            "card_no": "C1", "reader_id": "r1", "uid": "04A1B2C3", "generation": 1,
+            "status": "active", "issued_at": NOW.isoformat(), "expires_on": "2029-11-24"}},
+    ], 2)
+    assert store.read_one("SELECT uid FROM cards WHERE card_no = 'C1'")[0] == bytes.fromhex(
+        "04A1B2C3").hex()

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from kivy.lang import Builder
+from kivy.properties import BooleanProperty
 
 from kiosk.ui.screens.base import BaseScreen
 
@@ -21,12 +22,35 @@ SERVICES = (
 )
 
 
+PAYING_SERVICES = frozenset({"new_card", "renewal", "replacement", "fees"})
+
+
 class HomeScreen(BaseScreen):
+    # the record server refused this kiosk (token revoked): the banner shows, paying services
+    # are switched off (the services refuse the payment too)
+    out_of_service = BooleanProperty(False)
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        app = self.app
+        if app is not None:
+            app.bind(server_state=self._on_server_state)
+            self._on_server_state(app, app.server_state)
+
+    def _on_server_state(self, _app: Any, state: str) -> None:
+        self.out_of_service = state == "status.server.revoked"
+
     def open_service(self, name: str) -> None:
+        if self.out_of_service and name in PAYING_SERVICES:
+            self.app.show_message("service.out_of_service")
+            return
         self.app.go(name)
 
     def on_card(self, card: Any) -> bool:
         """A reader card tapped on the home screen opens that reader's account (renewal)."""
+        if self.out_of_service:
+            self.app.show_message("service.out_of_service")
+            return True
         self.app.go("renewal", card=card)
         return True
 
