@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as dt
 import logging
 import threading
 from collections.abc import Callable
@@ -98,6 +99,8 @@ class Backend:
         self.app: Any = None
         self._unsubscribe: list[Callable[[], None]] = []
         self._lock = threading.Lock()
+        self._closing_event: Any = None
+        self.closing_at: dt.datetime | None = None  # when open visits are next closed
 
     # ---- wiring ----------------------------------------------------------------------------
     def start(self, app: Any) -> None:
@@ -125,8 +128,46 @@ class Backend:
         self._on_reader_status(st() if callable(st) else st)
         Clock.schedule_interval(lambda _dt: self.poll_status(), 2.0)
         self.poll_status()
+        self.close_expired_visits()  # a day already past (the kiosk was off at closing)
+        self.schedule_closing()
+
+    # ---- closing time: open visits are closed by the system -------------------------------
+    def _next_closing(self, now: dt.datetime) -> dt.datetime:
+        closing = dt.time.fromisoformat(self.settings.kiosk.closing_time)
+        today = dt.datetime.combine(now.date(), closing, tzinfo=now.tzinfo)
+        return today if now < today else today + dt.timedelta(days=1)
+
+    def schedule_closing(self, at: dt.datetime | None = None) -> None:
+        """Put a Kivy Clock event on the next closing time by the kiosk's clock (Kivy thread)."""
+        from kivy.clock import Clock
+
+        if self._closing_event is not None:
+            self._closing_event.cancel()
+        now = self.clock.now()
+        self.closing_at = at or self._next_closing(now)
+        delay = max(0.0, (self.closing_at - now).total_seconds())
+        self._closing_event = Clock.schedule_once(self._at_closing, delay)
+
+    def _at_closing(self, _dt: float) -> None:
+        if self.closing_at is not None and self.clock.now() < self.closing_at:  # woke early by the kiosk's clock: wait the rest
+            self.schedule_closing(self.closing_at)
+            return
+        self.close_expired_visits()
+        self.schedule_closing()  # the next day's closing
+
+    def close_expired_visits(self) -> None:
+        """Close (off the Kivy thread) every visit whose pass ran out; audited as ``system``."""
+        visitors = self.services.get("visitors")
+        if visitors is None or self.app is None:
+            return
+        self.app.bridge.run_async(
+            visitors.auto_close, lambda n: log.info("closing: %d open visits closed", n),
+            lambda err: log.error("closing open visits failed: %r", err))
 
     def stop(self) -> None:
+        if self._closing_event is not None:
+            self._closing_event.cancel()
+            self._closing_event = None
         for unsub in self._unsubscribe:
             unsub()
         for device in (self.card_reader, self.scanner, self.wedge):
