@@ -9,9 +9,18 @@ it writes ``{"flip": t}`` at the first ``Window.on_flip`` after the renewal scre
 reader's masked name (with the times the driver announced the card and the
 token read started and ended), waits until the card is pulled, goes home and writes ``{"ready": n}``.
 
-``python -m bench.tap_worker bare OUT`` is the baseline: a bare pyscard script (a
+After the first tap it also writes ``{"screen": [...]}``: every label and button the account
+screen shows (class, text, font, size, colour, position in the window).
+
+``python -m bench.tap_worker bare OUT`` is the first half of the floor: a bare pyscard script (a
 ``CardMonitor`` observer) that, for each insertion, connects, reads the UID (``FF CA``) and the
 token sector (``FF 82`` / ``FF 86`` / ``FF B0`` x3) and writes ``{"read": t}``.
+
+``python -m bench.tap_worker kivy OUT TAPS SCREEN`` is the second half: a bare Kivy app (plain
+``Label`` / ``Button`` in a ``FloatLayout``, no kiosk code) that draws the account screen dumped
+in the file SCREEN once per round, from a clock callback on the Kivy thread to the first
+``Window.on_flip`` after it; it writes ``{"drawn": ms}`` each round, after one untimed round
+(the font loaded, as the kiosk has it loaded at home).
 Times are ``time.time()``; the parent compares them with the card's power-on stamp.
 Both stop after ``TAPS`` taps or when the parent writes the file ``OUT.stop``.
 """
@@ -129,6 +138,7 @@ def run_app(out: Path, taps: int) -> None:
             flips.append(time.time())
 
     Window.bind(on_flip=on_flip)
+    dumped = False
     deadline = time.monotonic() + LIMIT_S
     while app.reader_state != "status.ok" and time.monotonic() < deadline:
         EventLoop.idle()
@@ -141,6 +151,9 @@ def run_app(out: Path, taps: int) -> None:
         if not flips:
             break
         write(out, {"flip": flips[0], "n": n, **stamps})
+        if not dumped:
+            write(out, {"screen": dump_screen(app.root)})
+            dumped = True
         while reader.current_uid() is not None and time.monotonic() < deadline:
             EventLoop.idle()
         app.home()
@@ -153,6 +166,93 @@ def run_app(out: Path, taps: int) -> None:
     app.stop()
     stopTouchApp()
     parts.store.close()
+
+
+LABEL_FIELDS = ("text", "font_name", "font_size", "color", "bold", "italic", "halign", "valign",
+                "markup", "line_height")
+
+
+def dump_screen(root: Any) -> list[dict[str, Any]]:
+    """Every visible label and button under ``root``: what a bare Kivy app needs to draw it."""
+    from kivy.uix.button import Button
+    from kivy.uix.label import Label
+
+    shown = []
+    for w in root.walk(restrict=True):
+        if not isinstance(w, Label) or not w.text or w.opacity == 0 or w.width <= 1:
+            continue
+        item: dict[str, Any] = {f: getattr(w, f) for f in LABEL_FIELDS}
+        item["color"] = list(item["color"])
+        item["kind"] = "button" if isinstance(w, Button) else "label"
+        item["pos"] = list(w.to_window(*w.pos))
+        item["size"] = list(w.size)
+        item["text_size"] = list(w.text_size) if w.text_size[0] is not None else None
+        if isinstance(w, Button):
+            item["background_color"] = list(w.background_color)
+        shown.append(item)
+    return shown
+
+
+def run_kivy(out: Path, taps: int, screen_file: Path) -> None:
+    """Bare Kivy: draw the dumped screen ``taps`` times, each from a callback to its flip."""
+    from kivy.config import Config
+
+    Config.set("graphics", "width", "1280")
+    Config.set("graphics", "height", "800")
+    from kivy.base import EventLoop
+    from kivy.clock import Clock
+    from kivy.core.window import Window
+    from kivy.uix.button import Button
+    from kivy.uix.floatlayout import FloatLayout
+    from kivy.uix.label import Label
+
+    from kiosk.ui import theme
+
+    theme.register_fonts()  # the same CJK font under the same names
+    spec = json.loads(screen_file.read_text(encoding="utf-8"))
+    root = FloatLayout()
+    Window.clearcolor = theme.BG
+    Window.add_widget(root)
+    state: dict[str, float | None] = {"start": None, "flip": None}
+
+    def draw(_dt: float) -> None:
+        state["start"] = time.time()
+        for item in spec:
+            kw = {f: item[f] for f in LABEL_FIELDS}
+            kw.update(size_hint=(None, None), pos=item["pos"], size=item["size"])
+            if item["text_size"] is not None:
+                kw["text_size"] = item["text_size"]
+            if item["kind"] == "button":
+                root.add_widget(Button(background_color=item["background_color"], **kw))
+            else:
+                root.add_widget(Label(**kw))
+
+    def on_flip(*_a: Any) -> None:
+        if state["start"] is not None and state["flip"] is None:
+            state["flip"] = time.time()
+
+    Window.bind(on_flip=on_flip)
+    for _ in range(10):
+        EventLoop.idle()
+    write(out, {"reader": "status.ok"})
+    deadline = time.monotonic() + LIMIT_S
+    for n in range(-1, taps):  # round -1 warms up (font loaded, as the app has at home)
+        state.update(start=None, flip=None)
+        Clock.schedule_once(draw, 0)
+        while state["flip"] is None and time.monotonic() < deadline and not _stopped(out):
+            EventLoop.idle()
+        start, flip = state["start"], state["flip"]
+        if start is None or flip is None:
+            break
+        if n >= 0:
+            write(out, {"drawn": (flip - start) * 1000, "n": n, "widgets": len(root.children)})
+        root.clear_widgets()
+        for _ in range(3):
+            EventLoop.idle()
+    Window.unbind(on_flip=on_flip)
+    from kivy.base import stopTouchApp
+
+    stopTouchApp()
 
 
 def run_bare(out: Path, taps: int) -> None:
@@ -204,7 +304,10 @@ def run_bare(out: Path, taps: int) -> None:
 
 def main() -> int:
     mode, out, taps = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
-    {"app": run_app, "bare": run_bare}[mode](out, taps)
+    if mode == "kivy":
+        run_kivy(out, taps, Path(sys.argv[4]))
+    else:
+        {"app": run_app, "bare": run_bare}[mode](out, taps)
     return 0
 
 

@@ -12,7 +12,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -76,33 +76,46 @@ class UiBridge:
         work: Callable[[], Any],
         on_done: Callable[[Any], None],
         on_error: Callable[[BaseException], None],
+        *,
+        wait_s: float = 0.0,
     ) -> None:
-        """Run ``work()`` on a worker thread; call back with its result or error on the Kivy thread."""
+        """Run ``work()`` on a worker thread; call back with its result or error on the Kivy thread.
+
+        ``wait_s`` > 0 (called on the Kivy thread): wait that long for the work here; if it is
+        done by then, call back at once, with no second hand-over to wait a frame for (a card
+        read the screen cannot go on without). Slower work is called back as usual.
+        """
         with self._lock:
             self._pending += 1
 
-        def call_back(fn: Callable[[Any], None], value: Any) -> None:
-            def run(_dt: float) -> None:
-                try:
-                    fn(value)
-                except Exception:
-                    log.exception("UI callback failed")
-                finally:
-                    with self._lock:
-                        self._pending -= 1
-
-            self._clock.schedule_once(run, 0)
-
-        def job() -> None:
+        def finish(fn: Callable[[Any], None], value: Any) -> None:
             try:
-                result = work()
-            except BaseException as err:  # handed to the UI, which shows a message
-                log.info("background work failed: %r", err)
-                call_back(on_error, err)
-                return
-            call_back(on_done, result)
+                fn(value)
+            except Exception:
+                log.exception("UI callback failed")
+            finally:
+                with self._lock:
+                    self._pending -= 1
 
-        self._pool.submit(job)
+        def settle(future: Future[Any]) -> None:
+            if future.cancelled():  # the bridge closed first: nobody to tell
+                with self._lock:
+                    self._pending -= 1
+                return
+            err = future.exception()
+            if err is not None:  # handed to the UI, which shows a message
+                log.info("background work failed: %r", err)
+                finish(on_error, err)
+            else:
+                finish(on_done, future.result())
+
+        future = self._pool.submit(work)
+        if wait_s > 0 and threading.get_ident() == self._main:
+            done, _ = wait([future], timeout=wait_s)
+            if done:
+                settle(future)
+                return
+        future.add_done_callback(lambda f: self._clock.schedule_once(lambda _dt: settle(f), 0))
 
     def post(self, fn: Callable[[], None]) -> None:
         """Run ``fn()`` on the Kivy thread soon (from any thread)."""
