@@ -46,8 +46,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def create_app(config: ServerConfig, *, clock: Clock | None = None,
-               db: Database | None = None) -> FastAPI:
-    """Build the API on ``config.database_url`` (migrated by the caller or ``serve``)."""
+               db: Database | None = None, push_pause: apply.PushPause | None = None) -> FastAPI:
+    """Build the API on ``config.database_url`` (migrated by the caller or ``serve``).
+
+    ``push_pause`` is for the kill drills only (see ``apply.PushPause``): ``serve`` never
+    passes one.
+    """
     clock = clock or SystemClock()
     db = db or Database(config.database_url)
     login_limiter = auth.RateLimiter(config.login_rate_per_minute)
@@ -165,7 +169,8 @@ def create_app(config: ServerConfig, *, clock: Clock | None = None,
                 raise HTTPException(403, "events must belong to the pushing kiosk")
         try:
             results, next_seq = apply.push(db, kiosk_id=kiosk.kiosk_id, envelopes=body.events,
-                                           schedule=config.fee_schedule, clock=clock)
+                                           schedule=config.fee_schedule, clock=clock,
+                                           pause=push_pause)
         except apply.KioskGone:
             raise HTTPException(401, "unknown or revoked kiosk token") from None
         except apply.Busy as busy:

@@ -603,19 +603,26 @@ def is_transient(err: BaseException) -> bool:
     return "database is locked" in str(err.orig)
 
 
+PushPause = Callable[[str, list[s.EventEnvelope]], None]
+"""Called inside a push transaction, every write done, just before COMMIT: (kiosk id, batch).
+Test drills only (``tests/support/paused_server.py`` passes one); production never does."""
+
+
 def push(db: Database, *, kiosk_id: str, envelopes: list[s.EventEnvelope],
          schedule: FeeSchedule, clock: Clock,
-         sleep: Callable[[float], None] = time.sleep) -> tuple[list[dict[str, Any]], int]:
+         sleep: Callable[[float], None] = time.sleep,
+         pause: PushPause | None = None) -> tuple[list[dict[str, Any]], int]:
     """Apply one batch from one kiosk. Returns (results in the order given, next expected seq).
 
     A deadlock or serialization failure against a concurrent batch rolls the whole batch back
     and runs it again (up to ``PUSH_ATTEMPTS`` times, with a short jittered pause); after that
-    it raises Busy (the API answers 503 with Retry-After).
+    it raises Busy (the API answers 503 with Retry-After). ``pause`` (tests only) runs inside
+    the transaction before it commits.
     """
     for attempt in range(PUSH_ATTEMPTS):
         try:
             return _push_once(db, kiosk_id=kiosk_id, envelopes=envelopes, schedule=schedule,
-                              clock=clock)
+                              clock=clock, pause=pause)
         except DBAPIError as err:
             if not is_transient(err):
                 raise
@@ -628,7 +635,8 @@ def push(db: Database, *, kiosk_id: str, envelopes: list[s.EventEnvelope],
 
 
 def _push_once(db: Database, *, kiosk_id: str, envelopes: list[s.EventEnvelope],
-               schedule: FeeSchedule, clock: Clock) -> tuple[list[dict[str, Any]], int]:
+               schedule: FeeSchedule, clock: Clock,
+               pause: PushPause | None = None) -> tuple[list[dict[str, Any]], int]:
     """One attempt at a batch, in one transaction.
 
     Lock order: the kiosk's own row first (so one kiosk's batches apply one at a time), the
@@ -663,6 +671,8 @@ def _push_once(db: Database, *, kiosk_id: str, envelopes: list[s.EventEnvelope],
             conn.execute(_INSERT_EVENTS, rows)
         conn.execute(_KIOSK_DONE, {"_key": kiosk_id, "next_seq": next_seq, "last_push_at": now})
         publish(conn, touched)
+        if pause is not None:
+            pause(kiosk_id, envelopes)
     return [by_id[str(e.event_id)] for e in envelopes], next_seq
 
 

@@ -18,8 +18,10 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,6 +29,7 @@ from kiosk.clock import CHINA_TZ
 from kiosk.domain.codes import make_card_no
 from server_client.store import Store
 from server_client.sync import RecordServerClient, SyncEngine, SyncLoop, SyncOffline
+from tests.support import paused_server as paused
 from tests.support.postgres import postgres_cluster_fixture  # noqa: F401
 from tests.support.server_process import (  # noqa: F401
     REPO,
@@ -163,7 +166,38 @@ def test_outage_drill_1000_transactions(server: ServerProcess, tmp_path: Path) -
     store.close()
 
 
-def test_server_killed_in_the_middle_of_a_push(server: ServerProcess, tmp_path: Path) -> None:
+def paused_server(server_factory: Callable[..., ServerProcess], db_url: str, folder: Path,
+                  at: int) -> ServerProcess:
+    """A started server (staff S0001) whose ``at``-th push stops inside its transaction."""
+    folder.mkdir()
+    srv = server_factory(db_url, entry=paused.ENTRY,
+                         env={paused.ENV_DIR: str(folder), paused.ENV_AT: str(at)})
+    srv.cli("migrate")
+    srv.create_staff("S0001", role="supervisor")
+    return srv.start()
+
+
+def wait_inside(folder: Path, *, still_running: Callable[[], bool]) -> dict[str, Any]:
+    """The pause marker once the paused push is inside its transaction."""
+    marker = folder / paused.INSIDE
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        assert still_running(), "the sync finished before the paused push"
+        assert time.monotonic() < deadline, "the paused push never came"
+        time.sleep(0.01)
+    data: dict[str, Any] = json.loads(marker.read_text(encoding="utf-8"))
+    return data
+
+
+def pending_seqs(store: Store) -> set[int]:
+    return {int(r["seq"]) for r in store.read("SELECT seq FROM outbox WHERE status = 'pending'")}
+
+
+def test_server_killed_in_the_middle_of_a_push(
+    server_factory: Callable[..., ServerProcess], db_url: str, tmp_path: Path
+) -> None:
+    pause = tmp_path / "pause"
+    server = paused_server(server_factory, db_url, pause, at=40)
     token = server.enroll("K01")
     store = Store.open(tmp_path / "kiosk.sqlite3", kiosk_id="K01")
     exp = make_transactions(store, 1200)
@@ -178,18 +212,45 @@ def test_server_killed_in_the_middle_of_a_push(server: ServerProcess, tmp_path: 
 
     worker = threading.Thread(target=push)
     worker.start()
-    deadline = time.monotonic() + 60
-    while store.pending_count() > exp.events // 2 and time.monotonic() < deadline:
-        time.sleep(0.005)
+    marker = wait_inside(pause, still_running=worker.is_alive)
+    assert server.proc is not None and marker["pid"] == server.proc.pid
     server.kill()
     worker.join(60)
-    left = store.pending_count()
+    # the kill landed inside the push: the server never left its pause, never answered
+    assert not (pause / paused.LEFT).exists()
     assert errors and isinstance(errors[0], SyncOffline), errors
-    assert 0 < left < exp.events
+    assert marker["push"] == 40 and marker["count"] == 20
+    left = store.pending_count()
+    assert left == exp.events - 39 * 20  # 39 batches answered and marked, the 40th not
+    assert set(marker["seqs"]) <= pending_seqs(store)
 
-    server.start()
+    server.start()  # same pause folder: the pause has fired, this server passes through
+    staff = server.staff_token("S0001")
+    summary = server.get("/api/v1/summary", staff).json()
+    assert summary["events"] == {"applied": 39 * 20}  # the killed batch rolled back whole
     SyncEngine(store, _client(server, token)).sync_once()
     assert store.pending_count() == 0
+    assert_server_holds(server, exp)
+    store.close()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_the_pause_variables_do_nothing_on_record_server_serve(
+    server_factory: Callable[..., ServerProcess], db_url: str, tmp_path: Path
+) -> None:
+    """Only the test entry arms the pause: ``record-server serve`` ignores its variables."""
+    pause = tmp_path / "pause"
+    pause.mkdir()
+    server = server_factory(db_url, env={paused.ENV_DIR: str(pause), paused.ENV_AT: "1"})
+    server.cli("migrate")
+    server.create_staff("S0001", role="supervisor")
+    server.start()
+    token = server.enroll("K01")
+    store = Store.open(tmp_path / "kiosk.sqlite3", kiosk_id="K01")
+    exp = make_transactions(store, 8)
+    SyncEngine(store, _client(server, token), batch_size=5).sync_once()
+    assert store.pending_count() == 0
+    assert list(pause.iterdir()) == []
     assert_server_holds(server, exp)
     store.close()
 
@@ -206,7 +267,11 @@ KIOSK_SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_kiosk_killed_in_the_middle_of_a_sync(server: ServerProcess, tmp_path: Path) -> None:
+def test_kiosk_killed_in_the_middle_of_a_sync(
+    server_factory: Callable[..., ServerProcess], db_url: str, tmp_path: Path
+) -> None:
+    pause = tmp_path / "pause"
+    server = paused_server(server_factory, db_url, pause, at=80)
     token = server.enroll("K01")
     path = tmp_path / "kiosk.sqlite3"
     store = Store.open(path, kiosk_id="K01")
@@ -215,35 +280,35 @@ def test_kiosk_killed_in_the_middle_of_a_sync(server: ServerProcess, tmp_path: P
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     kiosk = subprocess.Popen([sys.executable, "-c", KIOSK_SCRIPT, str(path), server.url, token,
                               "10"], cwd=REPO, env=env)
-    staff = server.staff_token("S0001")
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            applied = server.get("/api/v1/summary", staff).json()["events"].get("applied", 0)
-            if applied >= exp.events // 3:
-                break
-            time.sleep(0.01)
-        kiosk.send_signal(signal.SIGKILL)
+        marker = wait_inside(pause, still_running=lambda: kiosk.poll() is None)
+        kiosk.send_signal(signal.SIGKILL)  # its push is sent and not yet answered
         kiosk.wait(10)
     finally:
         if kiosk.poll() is None:
             kiosk.kill()
             kiosk.wait(10)
+    assert not (pause / paused.LEFT).exists()  # the server was still inside that push
+    assert marker["push"] == 80 and marker["count"] == 10
     store = Store.open(path, kiosk_id="K01")
-    left = store.pending_count()
-    assert 0 < left < exp.events
+    assert store.pending_count() == exp.events - 79 * 10
+    assert set(marker["seqs"]) <= pending_seqs(store)
     store.close()
 
+    (pause / paused.RELEASE).touch()  # the server commits the batch the dead kiosk sent
     again = subprocess.run([sys.executable, "-c", KIOSK_SCRIPT, str(path), server.url, token,
                             "100"], cwd=REPO, env=env, timeout=300)
     assert again.returncode == 0
+    assert (pause / paused.LEFT).exists()
     store = Store.open(path, kiosk_id="K01")
     assert store.pending_count() == 0
     statuses = dict(store.read("SELECT status, count(*) FROM outbox GROUP BY status"))
+    duplicates = {int(r["seq"]) for r in store.read(
+        "SELECT seq FROM outbox WHERE status = 'duplicate'")}
     store.close()
-    # whatever the killed kiosk had sent but not yet marked came back as duplicate, never twice
-    assert set(statuses) <= {"applied", "duplicate"}
-    assert sum(statuses.values()) == exp.events
+    # exactly the batch the killed kiosk had sent came back as duplicate, applied once
+    assert duplicates == set(marker["seqs"])
+    assert statuses == {"applied": exp.events - 10, "duplicate": 10}
     assert_server_holds(server, exp)
 
 

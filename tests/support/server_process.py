@@ -29,8 +29,13 @@ STAFF_PIN = "246810"
 
 class ServerProcess:
     def __init__(self, data_dir: Path, database_url: str | None = None, *,
-                 login_rate: int = 1000) -> None:
+                 login_rate: int = 1000, env: dict[str, str] | None = None,
+                 entry: str = "record_server") -> None:
+        """``env`` is added to the server process's environment; ``entry`` is the module run
+        with ``-m`` (``tests.support.paused_server`` for the kill drills)."""
         self.data_dir = data_dir
+        self.env = dict(env or {})
+        self.entry = entry
         data_dir.mkdir(parents=True, exist_ok=True)
         self.database_url = database_url or f"sqlite:///{data_dir / 'records.sqlite3'}"
         self.port = free_port()
@@ -59,10 +64,10 @@ class ServerProcess:
     def start(self, timeout: float = 30.0) -> ServerProcess:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [self._python(), "-m", "record_server", "serve", "--host", "127.0.0.1",
+            [self._python(), "-m", self.entry, "serve", "--host", "127.0.0.1",
              "--port", str(self.port), "--data-dir", str(self.data_dir),
              "--database-url", self.database_url, "--login-rate", str(self.login_rate)],
-            cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+            cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env})
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
