@@ -489,6 +489,22 @@ class Backend:
         result = self._service("staff").refund_deposit_and_cancel(staff, card.reader_id, "desk")
         return self.print(result.receipt, language, [])
 
+    def close_day_preview(self, staff: Any) -> list[Any]:
+        """The figures the Z-report will print, for the supervisor to see before confirming:
+        takings by method, refunds by method, total, cash expected in the drawer."""
+        report = self._service("staff").end_of_day_report(staff)
+        lines: list[Any] = [("staff.close_day.payments", {"count": report.payments})]
+        for method, amount in report.taken_by_method.items():
+            lines.append(("staff.close_day.taken", {"method_key": f"receipt.method.{method}",
+                                                    "amount": format_fen(amount)}))
+        for method, amount in report.refunds_by_method.items():
+            lines.append(("staff.close_day.refunded", {"method_key": f"receipt.method.{method}",
+                                                       "amount": format_fen(amount)}))
+        lines.append(("staff.close_day.total",
+                      {"amount": format_fen(sum(report.taken_by_method.values()))}))
+        lines.append(("staff.close_day.cash_expected", {"amount": format_fen(report.cash_expected)}))
+        return lines
+
     def close_day(self, staff: Any, *, language: str) -> Outcome:
         _report, receipt = self._service("staff").close_day(staff)
         return self.print(receipt, language, [])

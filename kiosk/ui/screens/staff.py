@@ -109,9 +109,10 @@ class StaffScreen(FlowScreen):
             lang = self.app.lang
             self.work(lambda: self.backend.print_roster(staff, language=lang),
                       lambda outcome: self.finish(outcome, "staff.roster_done"))
-        elif choice == "close_day":
-            self.goto(lambda: self.show_info(("staff.close_day_confirm", {}), [], [
-                ("staff.close_day", "danger", self._close_day)]))
+        elif choice == "close_day":  # the figures that will print, before the supervisor confirms
+            self.work(lambda: self.backend.close_day_preview(staff), lambda lines: self.goto(
+                lambda: self.show_info(("staff.close_day_confirm", {}), lines, [
+                    ("staff.close_day", "danger", self._close_day)])))
         elif choice == "diagnostics":
             self.work(lambda: self.backend.diagnostics(staff), lambda lines: self.goto(
                 lambda: self.show_info(("staff.diagnostics", {}), lines)))
