@@ -28,8 +28,15 @@ MAX_SEQ = 2**53
 
 
 def _clean_text(value: str) -> str:
+    """Every text field can end up on a receipt or a screen: no NUL, no control characters
+    (C0 ``\x00``-``\x1f``, DEL, C1 ``\x80``-``\x9f``: an ESC or GS would reach the receipt
+    printer as a command), valid Unicode only."""
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
+    for i, ch in enumerate(value):
+        code = ord(ch)
+        if code < 0x20 or 0x7F <= code < 0xA0:
+            raise ValueError(f"must not contain control characters (U+{code:04X} at {i})")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
