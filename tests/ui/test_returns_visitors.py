@@ -75,12 +75,17 @@ def test_visitor_registration_then_sign_out_by_scanning_the_pass(kiosk_ui) -> No
     d.press(key="nav.next")
     d.press(key="nav.next")  # ID number is optional
     d.press(key="purpose.meeting")
-    d.press(key="department.archives")
+    d.press(raw="档案室")  # departments from config, named in the reader's language
     assert "137****1111" in d.texts()
     assert "13700001111" not in d.texts()
     d.press(key="visitor.agree")
-    assert d.app.sm.current == "receipt", d.app.screen.error
+    assert d.app.sm.current == "visitor", d.app.screen.error
     assert len(d.parts.printer.jobs) == jobs + 1
+    # printed, and the pass on screen too: masked name, valid until, the QR to scan at the exit
+    shown = d.texts()
+    assert i18n.translate("visitor.pass_name", "zh_CN", name=mask_name("刘洋")) in shown
+    assert "刘洋" not in shown
+    assert i18n.translate("receipt.printed", "zh_CN") in shown
 
     visit = d.parts.store.read_one("SELECT * FROM visitors ORDER BY visit_no DESC")
     assert (visit["name"], visit["purpose"], visit["host_department"]) == ("刘洋", "meeting", "archives")
@@ -88,6 +93,9 @@ def test_visitor_registration_then_sign_out_by_scanning_the_pass(kiosk_ui) -> No
     # the pass token as printed: the QR code in the receipt bytes
     (token,) = printed_qr_payloads(d.parts.printer.jobs[-1][1])
     assert token == visit["pass_token"]
+    assert d.app.screen.pass_qr.data == token and d.app.screen.pass_qr.texture is not None
+    valid = visit["expires_at"][:16].replace("T", " ")
+    assert i18n.translate("visitor.pass_valid_until", "zh_CN", time=valid) in shown
     d.press(key="nav.done")
     assert d.app.sm.current == "home"
 

@@ -1,5 +1,6 @@
 """Visitor registration (访客登记): name, phone, optional ID, purpose, host department, consent;
-a pass with a signed QR. Scanning the pass on the way out signs the visitor out."""
+a pass with a signed QR, printed and shown on screen. Scanning the pass on the way out signs the
+visitor out. Host departments come from config (named in both languages)."""
 
 from __future__ import annotations
 
@@ -7,22 +8,25 @@ from pathlib import Path
 from typing import Any
 
 from kivy.lang import Builder
+from kivy.metrics import dp
 
 from kiosk.domain.identity import mask_mobile, mask_resident_id
+from kiosk.domain.visits import DEFAULT_DEPARTMENTS, PURPOSES, Department
 from kiosk.errors import KioskError
 from kiosk.ui.screens.base import FlowScreen
+from kiosk.ui.widgets import QrImage
 
 Builder.load_file(str(Path(__file__).with_name("visitor.kv")))
 
 STEPS = ["step.name", "step.phone", "step.id_optional", "step.purpose", "step.department",
          "step.consent"]
-PURPOSES = ("reading", "meeting", "event", "delivery", "other")
-DEPARTMENTS = ("office", "reading_room", "archives", "it", "other")
+__all__ = ["PURPOSES", "STEPS", "VisitorScreen"]
 
 
 class VisitorScreen(FlowScreen):
     def wipe(self) -> None:
         self.form: dict[str, Any] = {}
+        self.pass_outcome: Any = None
 
     def start(self, sign_out: Any = None, **_kw: Any) -> None:
         if sign_out is not None:
@@ -88,9 +92,17 @@ class VisitorScreen(FlowScreen):
         self.form["purpose"] = value
         self.goto(self.show_department, 4)
 
+    def departments(self) -> tuple[Department, ...]:
+        """The host departments from config (through the visitor service), else the defaults."""
+        services = getattr(self.backend, "services", None) or {}
+        svc = services.get("visitors") if isinstance(services, dict) else None
+        return tuple(svc.departments()) if svc is not None else DEFAULT_DEPARTMENTS
+
     def show_department(self) -> None:
         self.step = 4
-        self.ask_choice(("field.department", {}), [((f"department.{d}", {}), d) for d in DEPARTMENTS],
+        lang = self.app.lang
+        self.ask_choice(("field.department", {}),
+                        [(d.name(lang), d.code) for d in self.departments()],
                         self._got_department, cols=3)
 
     def _got_department(self, value: str) -> None:
@@ -110,4 +122,21 @@ class VisitorScreen(FlowScreen):
     def _register(self) -> None:
         form, lang = dict(self.form), self.app.lang
         self.work(lambda: self.backend.register_visitor(form, language=lang),
-                  lambda outcome: self.finish(outcome, "visitor.done"))
+                  lambda outcome: self.goto(lambda: self.show_pass(outcome), remember=False))
+
+    def show_pass(self, outcome: Any) -> None:
+        """The pass on screen as well as on paper: masked name, valid until, the QR to scan."""
+        receipt = outcome.receipt
+        valid_until = str(dict(receipt.fields).get("receipt.field.valid_until", ""))
+        printed = ("receipt.printed", {}) if outcome.printed else (
+            outcome.print_error_key or "receipt.not_printed", {})
+        lines = [("visitor.pass_name", {"name": receipt.reader_name}),
+                 ("visitor.pass_valid_until", {"time": valid_until}),
+                 ("receipt.number", {"number": receipt.receipt_no}),
+                 ("visitor.pass_hint", {}), printed]
+        self.show_info(("visitor.pass_title", {}), lines,
+                       [("nav.done", "primary", self.app.home)])
+        self.pass_qr = QrImage(data=outcome.qr_text, size_hint_y=None, height=dp(300),
+                               fit_mode="contain")
+        self.info_lines.add_widget(self.pass_qr)
+        self.pass_outcome = outcome
