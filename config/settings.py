@@ -143,10 +143,6 @@ class Settings:
         assert self.fee_schedule is not None
         return self.fee_schedule
 
-    def closing_on(self, day: dt.date, tz: dt.tzinfo) -> dt.datetime:
-        hh, mm = (int(x) for x in self.kiosk.closing_time.split(":"))
-        return dt.datetime.combine(day, dt.time(hh, mm), tzinfo=tz)
-
 
 _SECTIONS: dict[str, type] = {
     "kiosk": KioskSection,

@@ -11,9 +11,8 @@ return quickly.
 
 Every reader also implements ``kiosk.services.ports.CardWriter``: ``current_uid()``,
 ``read_token(uid)`` (the 48 token bytes, read with key A) and ``write_token(uid, data)``
-(written with key B, then read back with key A and compared), plus ``inspect(uid, key)`` which
-classifies the card as ``blank``, ``library``, ``invalid`` (our format but it does not verify:
-half written, copied, tampered) or ``foreign``.
+(written with key B, then read back with key A and compared). What the bytes mean is not the
+reader's business: ``kiosk.domain.tokens`` decodes them and the card service decides.
 
 Errors are ``CardError`` subclasses with message ids in the ``card`` catalog; library errors are
 wrapped where they occur (``raise CardRemovedError(...) from err``). ``write_token`` raises only
@@ -32,8 +31,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from config.settings import CardReaderSection
-from kiosk.domain.tokens import TOKEN_SIZE, CardToken, decode_card_token
-from kiosk.errors import ConfigError, DeviceError, TokenError
+from kiosk.domain.tokens import TOKEN_SIZE
+from kiosk.errors import ConfigError, DeviceError
 
 if TYPE_CHECKING:
     from devices.pcsc_card_reader import PcscCardReader
@@ -44,7 +43,6 @@ BLOCK_SIZE = 16
 BLOCKS_PER_TOKEN = TOKEN_SIZE // BLOCK_SIZE
 
 ReaderState = Literal["ready", "no_reader", "no_service", "recovering"]
-CardKind = Literal["blank", "library", "invalid", "foreign"]
 
 
 # ---- events ------------------------------------------------------------------------------------
@@ -83,37 +81,6 @@ class ReaderStatus:
 
 CardEvent = CardInserted | CardRemoved | ReaderStatus
 Subscriber = Callable[[CardEvent], None]
-
-
-@dataclass(frozen=True, slots=True)
-class CardContents:
-    """What the token sector of a card holds.
-
-    ``kind``: ``blank`` (all 00 or FF: a new card), ``library`` (a token that verifies; ``token``
-    holds it), ``invalid`` (our magic but it does not verify; ``reason`` is the TokenError reason:
-    ``tampered``, ``other_card``, ``version``...), ``foreign`` (neither key opens the sector,
-    ``reason == "auth"``, or other data, ``reason == "foreign"``). ``data`` is the raw 48 bytes
-    (empty when the sector could not be read).
-    """
-
-    kind: CardKind
-    data: bytes = b""
-    token: CardToken | None = None
-    reason: str = ""
-
-
-def classify_token(data: bytes, uid: bytes, library_key: bytes) -> CardContents:
-    """Classify 48 bytes read from a card's token sector (no I/O)."""
-    data = bytes(data)
-    try:
-        token = decode_card_token(data, uid, library_key)
-    except TokenError as err:
-        if err.reason == "blank":
-            return CardContents("blank", data, reason="blank")
-        if err.reason in ("foreign", "malformed"):
-            return CardContents("foreign", data, reason=err.reason)
-        return CardContents("invalid", data, reason=err.reason)
-    return CardContents("library", data, token=token)
 
 
 # ---- errors ------------------------------------------------------------------------------------
@@ -195,10 +162,6 @@ class CardReader(Protocol):
 
     def write_token(self, uid: bytes, data: bytes) -> None:
         """Write 48 bytes with key B, read back with key A and compare. Raises CardWriteError."""
-        ...
-
-    def inspect(self, uid: bytes, library_key: bytes) -> CardContents:
-        """Read and classify the token sector. Raises CardRemovedError, ReaderUnavailable."""
         ...
 
 
@@ -436,18 +399,6 @@ class SimulatedCardReader(CardReaderBase):
             except CardError as err:
                 raise write_error_from(err) from err
 
-    def inspect(self, uid: bytes, library_key: bytes) -> CardContents:
-        with self._lock:
-            card = self._card_for(uid)
-            try:
-                self._check_key(card, "A")
-            except CardAuthError:
-                try:
-                    self._check_key(card, "B")
-                except CardAuthError:
-                    return CardContents("foreign", reason="auth")
-            return classify_token(bytes(card.data), uid, library_key)
-
 
 # ---- factory -----------------------------------------------------------------------------------
 
@@ -473,7 +424,6 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "CardAuthError",
-    "CardContents",
     "CardError",
     "CardEvent",
     "CardInserted",
@@ -487,5 +437,4 @@ __all__ = [
     "SimulatedCard",
     "SimulatedCardReader",
     "build_card_reader",
-    "classify_token",
 ]

@@ -7,7 +7,7 @@ the loop fails, the thread reports it (``ReaderStatus`` ``recovering`` / ``no_se
 ``no_reader``), drops the context and builds a new one until the reader is back (``ready``).
 pyscard's own CardMonitor is not used: its thread dies for good when pcscd restarts.
 
-Card I/O (``read_token``, ``write_token``, ``inspect``) runs on the caller's thread with its own
+Card I/O (``read_token``, ``write_token``) runs on the caller's thread with its own
 short-lived context and connection inside a PC/SC transaction, serialised by a lock. The token
 sector is read and written with the PC/SC part 3 storage-card commands: LOAD KEYS ``FF 82``,
 GENERAL AUTHENTICATE ``FF 86``, READ BINARY ``FF B0``, UPDATE BINARY ``FF D6``; the UID comes
@@ -28,7 +28,6 @@ from devices.card_reader import (
     BLOCK_SIZE,
     BLOCKS_PER_TOKEN,
     CardAuthError,
-    CardContents,
     CardError,
     CardInserted,
     CardReaderBase,
@@ -36,7 +35,6 @@ from devices.card_reader import (
     CardWriteError,
     ReaderStatus,
     ReaderUnavailable,
-    classify_token,
     parse_key,
     write_error_from,
 )
@@ -398,18 +396,3 @@ class PcscCardReader(CardReaderBase):
         if back != data:
             raise CardWriteError("card.write_verify_failed", f"card {uid.hex()} read back other data")
         log.info("token written to card %s and verified", uid.hex())
-
-    def inspect(self, uid: bytes, library_key: bytes) -> CardContents:
-        data: bytes | None = None
-        try:
-            with self._session(uid) as session:
-                session.authenticate(self.key_a, KEY_A)
-                data = session.read_sector()
-        except CardAuthError:
-            try:  # key A refused: maybe a card whose key A was never set but key B was
-                with self._session(uid) as session:
-                    session.authenticate(self.key_b, KEY_B)
-                    data = session.read_sector()
-            except CardAuthError:
-                return CardContents("foreign", reason="auth")
-        return classify_token(data, uid, library_key)

@@ -51,13 +51,6 @@ def birth_date_from_id(value: str) -> dt.date | None:
         return None
 
 
-def age_on(value: str, day: dt.date) -> int:
-    birth = birth_date_from_id(value)
-    if birth is None:
-        raise ValidationError("id.birth_date", "no birth date")
-    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
-
-
 def mask_resident_id(value: str) -> str:
     """``110105199003071234`` -> ``110***********1234`` (first 3 and last 4 shown)."""
     if len(value) < 8:

@@ -106,12 +106,20 @@ def decode_card_token(data: bytes, uid: bytes, key: bytes) -> CardToken:
     return CardToken(card_no=card_no, generation=generation, expires_on=expires_on)
 
 
-def check_card_token(token: CardToken, *, current_generation: int, today: dt.date) -> None:
-    """Refuse an older generation (``stale_generation``) or an expired card (``expired``)."""
+def check_card_token(token: CardToken, *, current_generation: int, today: dt.date | None,
+                     expires_on: dt.date | None = None) -> None:
+    """Refuse a token of an older card generation than the record's (``stale_generation``: the
+    card was replaced) or a card past its expiry (``expired``).
+
+    ``expires_on`` is the record's expiry when the caller has the record (it wins over the date
+    written on the card), else the token's own date counts; ``today=None`` skips the expiry check
+    (renewal takes expired cards). Raises TokenError.
+    """
     if token.generation < current_generation:
         raise TokenError("stale_generation", "this card was replaced by a newer one")
-    if token.expires_on < today:
-        raise TokenError("expired", f"card expired on {token.expires_on.isoformat()}")
+    expiry = token.expires_on if expires_on is None else expires_on
+    if today is not None and expiry < today:
+        raise TokenError("expired", f"card expired on {expiry.isoformat()}")
 
 
 def _pass_mac(key: bytes, body: bytes) -> bytes:

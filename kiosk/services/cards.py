@@ -20,7 +20,7 @@ from kiosk.domain.fees import FeeKind, ReaderCategory, add_months
 from kiosk.domain.identity import validate_mobile, validate_resident_id
 from kiosk.domain.money import Fen, format_fen
 from kiosk.domain.receipts import Receipt, ReceiptKind, ReceiptLine
-from kiosk.domain.tokens import CardToken, decode_card_token, encode_card_token
+from kiosk.domain.tokens import CardToken, check_card_token, decode_card_token, encode_card_token
 from kiosk.errors import NotFound, TokenError, ValidationError
 from kiosk.services.common import (
     OfflineLimit,
@@ -105,10 +105,8 @@ class CardService:
         today = self.clock.now().date()
         token = decode_card_token(raw_token, uid, self.cfg.library_key)
         with self.store.transaction() as tx:
-            card, reader = self._card_and_reader(tx, token, uid)
-            expires = dt.date.fromisoformat(card["expires_on"])
-            if expires < today and not allow_expired:
-                raise CardRefused("card.expired", "card expired", expires_on=expires.isoformat())
+            card, reader = self._card_and_reader(tx, token, uid,
+                                                 today=None if allow_expired else today)
             return summary(tx, reader, card, today)
 
     def tap(self, *, allow_expired: bool = False) -> ReaderSummary:
@@ -122,7 +120,10 @@ class CardService:
             raise CardRefused("card.none", "no card on the reader")
         return uid
 
-    def _card_and_reader(self, tx: Tx, token: CardToken, uid: bytes) -> tuple[sqlite3.Row, sqlite3.Row]:
+    def _card_and_reader(self, tx: Tx, token: CardToken, uid: bytes, *,
+                         today: dt.date | None) -> tuple[sqlite3.Row, sqlite3.Row]:
+        """The card's record and reader, if the token may be used; ``today=None`` lets an expired
+        card through (renewal). Raises CardRefused."""
         card = tx.one("SELECT * FROM cards WHERE card_no = ?", (token.card_no,))
         if card is None:
             raise CardRefused("card.unknown", f"no card {token.card_no}")
@@ -130,8 +131,6 @@ class CardService:
             raise CardRefused("card.lost", "card reported lost")
         if card["status"] == "cancelled":
             raise CardRefused("card.cancelled", "card cancelled")
-        if token.generation < int(card["generation"]):
-            raise CardRefused("card.lost", "older generation of a replaced card")
         if card["uid"] != uid.hex():
             raise CardRefused("card.unknown", "card UID does not match the one issued")
         reader = tx.one("SELECT * FROM readers WHERE reader_id = ?", (card["reader_id"],))
@@ -139,6 +138,14 @@ class CardService:
             raise CardRefused("card.unknown", "card without a reader")
         if reader["status"] != "active":
             raise CardRefused("card.cancelled", "reader cancelled")
+        expires = dt.date.fromisoformat(card["expires_on"])
+        try:
+            check_card_token(token, current_generation=int(card["generation"]), today=today,
+                             expires_on=expires)
+        except TokenError as err:
+            if err.reason == "stale_generation":
+                raise CardRefused("card.lost", "older generation of a replaced card") from err
+            raise CardRefused("card.expired", "card expired", expires_on=expires.isoformat()) from err
         return card, reader
 
     def _blank_card_uid(self) -> bytes:
@@ -298,7 +305,7 @@ class CardService:
                      offline=self.offline) as paid, \
                 self.store.transaction() as tx:
             card, reader = self._card_and_reader(tx, decode_card_token(
-                raw_token, uid, self.cfg.library_key), uid)
+                raw_token, uid, self.cfg.library_key), uid, today=None)
             tx.update("cards", "card_no", info.card_no, {"expires_on": new_expiry})
             tx.emit(events.CARD_RENEWED, {
                 "card_no": info.card_no, "reader_id": info.reader_id,

@@ -113,6 +113,10 @@ class VisitorService:
                 raise ValidationError("visitor.field", f"{key} must be 1 to 60 characters", field=key)
         phone = validate_mobile(req.phone)
         id_number = validate_resident_id(req.id_number, today=now.date()) if req.id_number.strip() else None
+        opening = dt.datetime.combine(now.date(), self.cfg.opening_time, tzinfo=now.tzinfo)
+        if now < opening:
+            raise DomainError("visitor.not_open", "the library is not open yet",
+                              opening=opening.strftime("%H:%M"))
         closing = self.cfg.closing_on(now.date(), now.tzinfo)
         if now >= closing:
             raise DomainError("visitor.closed", "the library is closed", closing=closing.strftime("%H:%M"))

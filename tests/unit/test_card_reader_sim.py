@@ -1,4 +1,4 @@
-"""SimulatedCardReader, token classification, card errors and their translations (no I/O)."""
+"""SimulatedCardReader, the tokens it reads, card errors and their translations (no I/O)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import devices.card_reader as card_reader_module
 from config.settings import CardReaderSection
 from devices.card_reader import (
     CardAuthError,
-    CardContents,
     CardError,
     CardEvent,
     CardInserted,
@@ -24,10 +23,9 @@ from devices.card_reader import (
     ReaderUnavailable,
     SimulatedCardReader,
     build_card_reader,
-    classify_token,
 )
 from kiosk.domain.tokens import CardToken, decode_card_token, encode_card_token
-from kiosk.errors import ConfigError, DeviceError
+from kiosk.errors import ConfigError, DeviceError, TokenError
 from kiosk.i18n import LOCALE_DIR, translate
 
 KEY_A = "A1A2A3A4A5A6"
@@ -169,12 +167,12 @@ def test_card_pulled_mid_write_is_not_issued(
     assert events[-1] == CardRemoved("Simulated reader")
     assert bytes(card.data) != bytes(48)  # part of the write landed
     reader.tap(UID)
-    contents = reader.inspect(UID, LIBRARY_KEY)
-    assert contents.kind == "invalid"
-    assert contents.reason == "tampered"
+    with pytest.raises(TokenError) as refused:
+        decode_card_token(reader.read_token(UID), UID, LIBRARY_KEY)
+    assert refused.value.reason == "tampered"
     # the fault was for one write only: the retry works
     reader.write_token(UID, token_bytes())
-    assert reader.inspect(UID, LIBRARY_KEY).kind == "library"
+    assert decode_card_token(reader.read_token(UID), UID, LIBRARY_KEY) == TOKEN
 
 
 def test_read_back_mismatch_is_a_write_error(reader: SimulatedCardReader) -> None:
@@ -207,27 +205,31 @@ def test_reader_outage_is_reported_and_blocks_io(
     assert reader.read_token(UID) == bytes(48)
 
 
-def test_inspect_tells_blank_library_invalid_and_foreign_apart(reader: SimulatedCardReader) -> None:
+def _reason(reader: SimulatedCardReader, uid: bytes) -> str:
+    """Why the token the reader reads from ``uid`` is refused ("" if it verifies)."""
+    try:
+        decode_card_token(reader.read_token(uid), uid, LIBRARY_KEY)
+    except TokenError as err:
+        return err.reason
+    return ""
+
+
+def test_the_reader_hands_back_the_sector_as_written(reader: SimulatedCardReader) -> None:
     reader.tap(UID)
-    assert reader.inspect(UID, LIBRARY_KEY).kind == "blank"
+    assert _reason(reader, UID) == "blank"
     reader.tap(UID, b"\xff" * 48)
-    assert reader.inspect(UID, LIBRARY_KEY).kind == "blank"
+    assert _reason(reader, UID) == "blank"
     reader.tap(UID, token_bytes())
-    assert reader.inspect(UID, LIBRARY_KEY) == CardContents("library", token_bytes(), TOKEN)
+    assert _reason(reader, UID) == ""
     reader.tap(UID, b"\x03\x10\xd1" + bytes(45))
-    assert reader.inspect(UID, LIBRARY_KEY).kind == "foreign"
+    assert _reason(reader, UID) == "foreign"
     copied = bytes.fromhex("04D5E6F7")
     reader.tap(copied, token_bytes(UID))
-    assert (reader.inspect(copied, LIBRARY_KEY).kind, reader.inspect(copied, LIBRARY_KEY).reason) == (
-        "invalid", "other_card"
-    )
-    reader.tap(bytes.fromhex("04000001"), key_a=bytes(6), key_b=bytes(6))
-    assert reader.inspect(bytes.fromhex("04000001"), LIBRARY_KEY) == CardContents("foreign", reason="auth")
-
-
-def test_classify_with_the_wrong_library_key_is_invalid() -> None:
-    contents = classify_token(token_bytes(), UID, b"another-library-key-0123456789ab")
-    assert (contents.kind, contents.reason, contents.token) == ("invalid", "tampered", None)
+    assert _reason(reader, copied) == "other_card"
+    other_keys = bytes.fromhex("04000001")
+    reader.tap(other_keys, key_a=bytes(6), key_b=bytes(6))
+    with pytest.raises(CardAuthError):
+        reader.read_token(other_keys)
 
 
 def test_card_errors_are_device_errors_with_their_own_message_ids() -> None:
