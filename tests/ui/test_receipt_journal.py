@@ -38,7 +38,7 @@ def test_print_results_are_journaled_and_unprinted_receipts_reprinted(kiosk_ui) 
 
     # paper out: the card is still issued, the journal says why the receipt did not print
     p.printer.set_state(paper="out")
-    issue_card(d, serial=811, uid=b"\x04\x81\x10\x01")
+    issue_card(d, serial=811, uid=b"\x04\x81\x10\x01", name=(("zhou", "周"), ("ming", "明")))
     failed_no = d.app.screen.receipt_no
     d.press(key="nav.done")
     d.remove_card()
@@ -46,7 +46,7 @@ def test_print_results_are_journaled_and_unprinted_receipts_reprinted(kiosk_ui) 
 
     # paper back: the next receipt prints and is marked printed at the kiosk clock's time
     p.printer.set_state()
-    issue_card(d, serial=812, uid=b"\x04\x81\x20\x01")
+    issue_card(d, serial=812, uid=b"\x04\x81\x20\x01", name=(("wang", "王"), ("xing", "星")))
     printed_no = d.app.screen.receipt_no
     d.press(key="nav.done")
     d.remove_card()
@@ -67,6 +67,8 @@ def test_print_results_are_journaled_and_unprinted_receipts_reprinted(kiosk_ui) 
     assert failed_button.height >= 90  # touch-sized
 
     jobs = len(p.printer.jobs)
+    failed_button.parent.parent.scroll_to(failed_button, padding=0, animate=False)  # a long list
+    d.pump()
     d.tap(failed_button)
     assert d.app.sm.current == "receipt"
     assert len(p.printer.jobs) == jobs + 1
