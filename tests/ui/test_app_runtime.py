@@ -43,7 +43,9 @@ def test_run_from_a_config_file_walks_a_return(tmp_path: Path, xvfb_display: str
     now = dt.datetime.now(CHINA_TZ)
     # the kiosk's store as a previous day left it: a reader with an overdue loan, a visit
     # still open from yesterday (the kiosk was off at closing)
-    env = make_env(data / "kiosk.db", clock=FixedClock(now - dt.timedelta(days=1)))
+    noon_yesterday = dt.datetime.combine(now.date() - dt.timedelta(days=1), dt.time(12, 0),
+                                         tzinfo=CHINA_TZ)  # open hours, whenever the test runs
+    env = make_env(data / "kiosk.db", clock=FixedClock(noon_yesterday))
     reader_id = env.new_card(1).reader_id
     barcode = env.add_item(90001, title="The Walk Book")
     env.add_loan(reader_id, barcode, due_on=now.date() - dt.timedelta(days=3))
