@@ -17,7 +17,7 @@ from kiosk.clock import Clock
 from kiosk.domain import events
 from kiosk.domain.codes import is_item_barcode
 from kiosk.domain.fees import FeeKind, days_overdue, overdue_fine
-from kiosk.domain.money import Fen, format_fen
+from kiosk.domain.money import Fen
 from kiosk.domain.receipts import Receipt, ReceiptKind, ReceiptLine
 from kiosk.services.common import StaffSession, new_id
 from kiosk.services.config import ServicesConfig
@@ -147,7 +147,7 @@ class ReturnSession:
             if r.outcome is ReturnOutcome.RETURNED:
                 if r.fine:
                     detail_key, params = "receipt.line.overdue", {
-                        "days": r.days_overdue, "amount": format_fen(r.fine)}
+                        "days": r.days_overdue, "amount": r.fine}
                 else:
                     detail_key, params = "receipt.line.returned_on_time", {}
                 lines.append(ReceiptLine(text=r.title or r.barcode, amount=r.fine or None,

@@ -283,6 +283,8 @@ def test_every_real_receipt_prints_no_ids_raw_fen_or_placeholders(
     bare = {int(n.replace(",", "")) for n in BARE_INTEGER.findall(text) if not n.startswith("0")}
     amounts = fen_amounts(receipt) | real_day_amounts(name)
     assert not bare & amounts, f"raw fen printed: {sorted(bare & amounts)}"
+    # every amount is laid out by the receipt builder, in the printer font's full-width sign
+    assert "\u00a5" not in text, "an amount formatted outside the layout (half-width yen sign)"
     if language == "zh_CN":  # a code left untranslated reads as an English word here
         for code in ("reading", "cash", "wechat", "alipay", "adult", "lost"):
             assert not re.search(rf"(?<![A-Za-z]){code}(?![A-Za-z])", text), f"raw {code!r}"
