@@ -321,8 +321,11 @@ class _Builder:
             self.line(_t(f"receipt.section.{r.kind}", lang), bold=True)
             for item in r.lines:
                 self.item(item)
-            if r.kind in (ReceiptKind.RETURNS, ReceiptKind.ROSTER):
-                self.line(_t("receipt.items_count", lang, count=len(r.lines)), "right")
+            counted = sum(1 for item in r.lines if item.text)  # a hold note is no item
+            if r.kind == ReceiptKind.RETURNS:
+                self.line(_t("receipt.items_count", lang, count=counted), "right")
+            elif r.kind == ReceiptKind.ROSTER:
+                self.line(_t("receipt.visitors_count", lang, count=counted), "right")
         if r.total is not None or r.payment_method or r.staff_no:
             self.rule()
             if r.total is not None:

@@ -121,8 +121,9 @@ def _build_replica(settings: Any, store: Any, clock: Any) -> None:
 
 
 def walk_through(d: Any, shots: Path, store: Any = None, clock: Any = None,
-                 settings: Any = None) -> list[str]:
-    """Every flow in both languages; returns the screenshots' names."""
+                 settings: Any = None, stopped: list[str] | None = None) -> list[str]:
+    """Every flow in both languages; returns the screenshots' names. A flow that stops is
+    logged, photographed and its ``lang/name`` appended to ``stopped``; the walk goes on."""
     made: list[str] = []
 
     def shot(name: str) -> None:
@@ -136,6 +137,8 @@ def walk_through(d: Any, shots: Path, store: Any = None, clock: Any = None,
         except Exception:
             log.exception("demo flow %s stopped", name)
             shot(f"{name}-stopped")
+            if stopped is not None:
+                stopped.append(f"{d.app.lang}/{name}")
         d.app.staff = None
         d.app.home()
         d.pump()
@@ -232,7 +235,8 @@ def walk_through(d: Any, shots: Path, store: Any = None, clock: Any = None,
             shot("visitor-purpose")
             d.press(key="purpose.reading")
             shot("visitor-department")
-            d.press(key="department.reading_room")
+            room = next(x for x in d.app.screen.departments() if x.code == "reading_room")
+            d.press(raw=room.name(d.app.lang))
             shot("visitor-consent")
             d.press(key="visitor.agree")
             shot("visitor-pass")
@@ -355,8 +359,9 @@ def _run(settings: Any, output: Path, shots: Path, receipts: Path) -> int:
     app._run_prepare()
     d = UiDriver(app, parts)
     d.pump(5)
+    stopped: list[str] = []
     try:
-        made = walk_through(d, shots, store, clock, settings)
+        made = walk_through(d, shots, store, clock, settings, stopped)
     finally:
         from kivy.base import stopTouchApp
 
@@ -367,6 +372,9 @@ def _run(settings: Any, output: Path, shots: Path, receipts: Path) -> int:
         store.close()
     log.info("demo: %d screenshots in %s, receipt previews in %s", len(made), shots, receipts)
     sys.stdout.write(f"Screenshots: {shots}\nReceipt previews: {receipts}\n")
+    if stopped:  # a demo that skipped a flow must not pass for a good one
+        log.error("demo: flows stopped: %s (see the *-stopped screenshots)", ", ".join(stopped))
+        return 1
     return 0
 
 

@@ -343,3 +343,17 @@ def test_encode_text_replaces_every_c0_and_c1_control() -> None:
     data = encode_text(f"a{controls}b", "raw")
     assert data == b"a" + b" " * len(controls) + b"b"
     assert text_columns(f"a{controls}b") == len(controls) + 2
+
+
+@pytest.mark.parametrize("language", ["zh_CN", "en"])
+def test_returns_count_items_and_the_roster_counts_visitors(language: str) -> None:
+    """Five scans (one with a hold note under it) are five items; a roster counts people."""
+    def text(name: str) -> str:
+        job = render_receipt(real_receipt(name, language), paper_width_mm=80)
+        return "\n".join(line.text for line in parse_escpos(job).lines)
+
+    returns, roster = text("returns"), text("roster")
+    assert translate("receipt.items_count", language, count=5) in returns
+    assert translate("receipt.items_count", language, count=6) not in returns
+    assert translate("receipt.visitors_count", language, count=1) in roster
+    assert translate("receipt.items_count", language, count=1) not in roster
