@@ -94,6 +94,18 @@ def test_visitor_registration_then_sign_out_by_scanning_the_pass(kiosk_ui) -> No
     (token,) = printed_qr_payloads(d.parts.printer.jobs[-1][1])
     assert token == visit["pass_token"]
     assert d.app.screen.pass_qr.data == token and d.app.screen.pass_qr.texture is not None
+    # the whole code is on screen at once, big enough to scan, with no scrolling
+    qr = d.app.screen.pass_qr
+    from kivy.core.window import Window
+    from kivy.uix.scrollview import ScrollView
+
+    x, y = qr.to_window(*qr.pos)
+    side = min(qr.norm_image_size)
+    assert side >= 200 and y >= 0 and y + qr.height <= Window.height and x + qr.width <= Window.width
+    parent = qr.parent
+    while parent is not None and parent is not d.app.root:
+        assert not isinstance(parent, ScrollView), "the pass QR sits in a scrolled list"
+        parent = parent.parent
     valid = visit["expires_at"][:16].replace("T", " ")
     assert i18n.translate("visitor.pass_valid_until", "zh_CN", time=valid) in shown
     d.press(key="nav.done")

@@ -9,6 +9,7 @@ from typing import Any
 
 from kivy.lang import Builder
 from kivy.metrics import dp
+from kivy.uix.boxlayout import BoxLayout
 
 from kiosk.domain.identity import mask_mobile, mask_resident_id
 from kiosk.domain.visits import DEFAULT_DEPARTMENTS, PURPOSES, Department
@@ -136,7 +137,15 @@ class VisitorScreen(FlowScreen):
                  ("visitor.pass_hint", {}), printed]
         self.show_info(("visitor.pass_title", {}), lines,
                        [("nav.done", "primary", self.app.home)])
-        self.pass_qr = QrImage(data=outcome.qr_text, size_hint_y=None, height=dp(300),
-                               fit_mode="contain")
-        self.info_lines.add_widget(self.pass_qr)
+        # the QR beside the lines, not under them: on a 800 px high screen it must not need a
+        # scroll to be seen (the visitor scans it at the exit when the paper pass is lost)
+        scroll = self.info_lines.parent
+        box = scroll.parent
+        index = box.children.index(scroll)
+        box.remove_widget(scroll)
+        row = BoxLayout(spacing=dp(24))
+        row.add_widget(scroll)
+        self.pass_qr = QrImage(data=outcome.qr_text, size_hint_x=0.4, fit_mode="contain")
+        row.add_widget(self.pass_qr)
+        box.add_widget(row, index=index)
         self.pass_outcome = outcome
