@@ -13,10 +13,12 @@ DISPLAY must be set by the parent (an Xvfb it started).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import tempfile
 import time
+import types
 from pathlib import Path
 from typing import Any
 
@@ -80,13 +82,85 @@ def memory_breakdown() -> dict[str, float]:
     return {k: round(v, 1) for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])[:6]}
 
 
+def make_store(data: Path) -> Path:
+    """A kiosk store holding the demo profile (``server_client.demo_data``), made by the parent
+    before the kiosk starts: a kiosk finds its replica in its store (pulled, PINs hashed
+    already); generating it, with its scrypt hashes, is not the kiosk's memory or start time."""
+    from config.settings import demo_settings_path, load_settings
+    from server_client.demo_data import generate
+    from server_client.store import Store
+
+    settings = load_settings(demo_settings_path(), env={})
+    store = Store.open(data / "kiosk.db", kiosk_id=settings.kiosk.id)
+    try:
+        generate(store)
+    finally:
+        store.close()
+    return data / "kiosk.db"
+
+
+def kiosk_parts(data: Path) -> Any:
+    """The kiosk's parts as ``kiosk.app_runtime.run`` makes them from the demo config, with
+    simulated devices, a fixed clock and the store in ``data`` (``make_store``). Not
+    tests/support: the figure is the kiosk's, not pytest's (importing it adds pytest, about
+    9 MB). The simulated printer draws no PNG previews: a kiosk's printer prints, and the
+    previews' PIL fonts are demo output like the screenshots."""
+    import dataclasses
+    import datetime as dt
+
+    from config.settings import demo_settings_path, load_settings
+    from devices.card_reader import SimulatedCardReader
+    from devices.printer import SimulatedReceiptPrinter
+    from devices.scanner import KeyboardWedgeScanner, SimulatedScanner
+    from kiosk.clock import FixedClock
+    from kiosk.services.payment import SimulatedPaymentGateway
+    from kiosk.ui.driver import FakeMonotonic
+    from server_client.store import Store
+
+    settings = load_settings(demo_settings_path(), env={})
+    settings = dataclasses.replace(settings, kiosk=dataclasses.replace(
+        settings.kiosk, language="zh_CN", data_dir=str(data)))
+    store = Store.open(data / "kiosk.db", kiosk_id=settings.kiosk.id)
+    return types.SimpleNamespace(
+        settings=settings, store=store, clock=FixedClock(dt.datetime(2026, 11, 24, 10, 0)),
+        card_reader=SimulatedCardReader(settings.card_reader), scanner=SimulatedScanner(),
+        printer=SimulatedReceiptPrinter(paper_width_mm=settings.printer.paper_width_mm),
+        gateway=SimulatedPaymentGateway(), monotonic=FakeMonotonic(), data_dir=data,
+        wedge=KeyboardWedgeScanner(settings.scanner))
+
+
+def start_app(parts: Any) -> Any:
+    """The kiosk app built as ``kiosk.app_runtime.run`` builds it, window 1280x800."""
+    from kivy.config import Config
+
+    Config.set("graphics", "width", "1280")
+    Config.set("graphics", "height", "800")
+    from kiosk.app_runtime import build_app
+
+    app = build_app(parts.settings, store=parts.store, clock=parts.clock,
+                    card_reader=parts.card_reader, scanner=parts.scanner, printer=parts.printer,
+                    gateway=parts.gateway, monotonic=parts.monotonic,
+                    sync_status=lambda: None, wedge=parts.wedge)
+    app._run_prepare()
+    return app
+
+
+class FlowErrors(logging.Handler):
+    """Counts the walk's flows that stopped (``kiosk.demo`` logs each at ERROR)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.stopped: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stopped.append(record.getMessage())
+
+
 def run_app(out: Path, walk: bool = True) -> None:
     from kivy.base import EventLoop
 
-    from tests.support.kivy_app import make_parts, start_app
-
-    data = Path(tempfile.mkdtemp(prefix="bench-kiosk-"))
-    parts = make_parts(data)
+    parts = kiosk_parts(out.parent / "store")
+    data = parts.data_dir
     app = start_app(parts)
     drawn = wait_first_flip(EventLoop.idle, lambda: app.sm is not None and app.sm.current == "home")
     write(out, {"home_drawn": drawn, "rss_home_mb": rss_mb(), "home_kinds": memory_breakdown()})
@@ -106,6 +180,8 @@ def run_app(out: Path, walk: bool = True) -> None:
 
     d = ReaderDriver(app, parts)
     d.pump(5)
+    errors = FlowErrors()
+    logging.getLogger("kiosk.demo").addHandler(errors)
     made = walk_through(d, data / "shots")
     import gc
 
@@ -116,7 +192,7 @@ def run_app(out: Path, walk: bool = True) -> None:
         EventLoop.idle()
     gc.collect()
     write(out, {"rss_mb": rss_mb(), "screens": len(made), "kinds": memory_breakdown(),
-                "python_blocks": sys.getallocatedblocks()})
+                "python_blocks": sys.getallocatedblocks(), "stopped": errors.stopped})
     import ctypes
 
     # diagnostic, after the figure: how much of the heap is freed memory glibc keeps
@@ -135,6 +211,10 @@ def run_app(out: Path, walk: bool = True) -> None:
 
 
 def run_bare(out: Path) -> None:
+    from kivy.config import Config
+
+    Config.set("graphics", "width", "1280")  # the kiosk's window: frame buffers cost the same
+    Config.set("graphics", "height", "800")
     from kivy.app import App
     from kivy.base import EventLoop
     from kivy.core.text import LabelBase
@@ -155,7 +235,8 @@ def run_bare(out: Path) -> None:
 
 def main() -> int:
     mode, out = sys.argv[1], Path(sys.argv[2])
-    modes = {"app": run_app, "app-start": lambda o: run_app(o, walk=False), "bare": run_bare}
+    modes = {"app": run_app, "app-start": lambda o: run_app(o, walk=False), "bare": run_bare,
+             "store": lambda o: make_store(o.parent / "store")}
     modes[mode](out)
     return 0
 

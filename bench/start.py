@@ -5,7 +5,10 @@ frame flipped on screen with the home screen current; simulated devices, demo co
 store, under Xvfb. Target <= 3 s. Resident memory: RSS of that process after walking every flow
 in both languages (``kiosk.demo.walk_through``: new card, renewal, replacement, fees, returns,
 visitor, staff, idle wipe) the way a reader does: the demo's screenshots are replaced by a drawn
-frame (saving 64 window PNGs grew the heap and is not what a kiosk does). Target <= 250 MB.
+frame (saving 64 window PNGs grew the heap and is not what a kiosk does), and its simulated
+printer draws no PNG previews. The kiosk's store holds the demo profile, made before the kiosk
+starts (a kiosk finds its replica in its store). The kiosk process imports no test code.
+Target <= bare Kivy + 60 MB, measured in the same run.
 Baseline: a bare Kivy app (one Label in the same CJK font) in a fresh process: its time to the
 first frame and its RSS then. Median of 3 cold starts each; the first app run also walks.
 """
@@ -26,12 +29,16 @@ from bench.common import ROOT, Result
 
 RUNS = 3
 START_TARGET_S = 3.0
-RSS_TARGET_MB = 250.0
+RSS_EXTRA_MB = 60.0  # over bare Kivy
 
 
 def spawn(mode: str) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="bench-start-") as tmp:
         out = Path(tmp) / "out.jsonl"
+        if mode != "bare":  # the kiosk's store (its replica) exists before the kiosk starts
+            (Path(tmp) / "store").mkdir()
+            subprocess.run([sys.executable, "-m", "bench.kiosk_worker", "store", str(out)],
+                           cwd=ROOT, check=True, timeout=300, stdout=subprocess.DEVNULL)
         t0 = time.time()
         subprocess.run([sys.executable, "-m", "bench.kiosk_worker", mode, str(out)], cwd=ROOT,
                        env={**os.environ, "KIVY_HOME": tmp}, check=True, timeout=300,
@@ -62,11 +69,14 @@ def run() -> list[Result]:
              f"{bares[0][-1].get('kinds')}",
              f"diagnostic: {extra.get('screens_alive', '?')} screens kept alive; malloc_trim "
              f"would give back {rss - extra.get('rss_after_trim_mb', rss):.0f} MB"]
+    stopped = walked.get("stopped", [])
+    if stopped:
+        notes.append(f"the walk did not finish every flow: {'; '.join(stopped)}")
     return [
         Result("6 kiosk start", "cold start to home drawn", start, "s",
                baseline_name="bare Kivy label", baseline=base_start,
                target=f"<= {START_TARGET_S:.0f} s", met=start <= START_TARGET_S, notes=notes),
         Result("6 kiosk size", "RSS after every flow", rss, "MB",
                baseline_name="bare Kivy label", baseline=base_rss,
-               target=f"<= {RSS_TARGET_MB:.0f} MB", met=rss <= RSS_TARGET_MB),
+               target=f"<= bare+{RSS_EXTRA_MB:.0f} MB", met=rss <= base_rss + RSS_EXTRA_MB),
     ]
