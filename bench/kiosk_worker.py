@@ -24,6 +24,8 @@ from typing import Any
 
 from bench.common import rss_mb
 
+log = logging.getLogger(__name__)
+
 os.environ.setdefault("KIVY_NO_ARGS", "1")
 os.environ.setdefault("KIVY_HOME", tempfile.mkdtemp(prefix="kivy-home-"))
 os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")
@@ -80,6 +82,48 @@ def memory_breakdown() -> dict[str, float]:
                     key = name
                 kinds[key] = kinds.get(key, 0.0) + kb / 1024
     return {k: round(v, 1) for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])[:6]}
+
+
+def heap_breakdown() -> dict[str, float]:
+    """The anonymous heap split (MB): Python's object arenas (pymalloc: allocated, live blocks)
+    and glibc's heap (in use, free kept, big blocks mmapped), from ``sys._debugmallocstats``
+    and ``mallinfo2``. Empty where either is missing."""
+    import ctypes
+    import re
+
+    out: dict[str, float] = {}
+    read_fd, write_fd = os.pipe()
+    saved = os.dup(2)
+    try:
+        os.dup2(write_fd, 2)
+        sys._debugmallocstats()
+    finally:
+        os.dup2(saved, 2)
+        os.close(write_fd)
+        os.close(saved)
+    with os.fdopen(read_fd, encoding="utf-8", errors="replace") as f:
+        text = f.read()
+    arenas = re.search(r"arenas \* \d+ bytes/arena\s+=\s+([\d,]+)", text)
+    live = re.search(r"# bytes in allocated blocks\s+=\s+([\d,]+)", text)
+    if arenas and live:
+        out["python arenas"] = int(arenas.group(1).replace(",", "")) / 2**20
+        out["python live"] = int(live.group(1).replace(",", "")) / 2**20
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(n, ctypes.c_size_t) for n in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+            "fordblks", "keepcost")]
+
+    try:
+        mallinfo2 = ctypes.CDLL("libc.so.6").mallinfo2
+    except (OSError, AttributeError):
+        return {k: round(v, 1) for k, v in out.items()}
+    mallinfo2.restype = MallInfo2
+    mi = mallinfo2()
+    out["C heap in use"] = mi.uordblks / 2**20
+    out["C heap free kept"] = mi.fordblks / 2**20
+    out["C big blocks (mmap)"] = mi.hblkhd / 2**20
+    return {k: round(v, 1) for k, v in out.items()}
 
 
 def make_store(data: Path) -> Path:
@@ -192,7 +236,8 @@ def run_app(out: Path, walk: bool = True) -> None:
         EventLoop.idle()
     gc.collect()
     write(out, {"rss_mb": rss_mb(), "screens": len(made), "kinds": memory_breakdown(),
-                "python_blocks": sys.getallocatedblocks(), "stopped": errors.stopped})
+                "heap": heap_breakdown(), "modules": len(sys.modules),
+                "stopped": errors.stopped})
     import ctypes
 
     # diagnostic, after the figure: how much of the heap is freed memory glibc keeps
@@ -203,6 +248,8 @@ def run_app(out: Path, walk: bool = True) -> None:
     if tracemalloc.is_tracing():  # PYTHONTRACEMALLOC=1: where the Python heap went
         stats = tracemalloc.take_snapshot().statistics("filename")[:15]
         write(out, {"top": [f"{st.size / 2**20:.1f} MB {st.traceback}" for st in stats]})
+        log.info("tracemalloc top:\n%s", "\n".join(
+            f"{st.size / 2**20:6.1f} MB {st.traceback}" for st in stats))
     from kivy.base import stopTouchApp
 
     app.stop()
@@ -229,7 +276,8 @@ def run_bare(out: Path) -> None:
     app = Bare()
     app._run_prepare()
     drawn = wait_first_flip(EventLoop.idle, lambda: True)
-    write(out, {"home_drawn": drawn, "rss_mb": rss_mb(), "kinds": memory_breakdown()})
+    write(out, {"home_drawn": drawn, "rss_mb": rss_mb(), "kinds": memory_breakdown(),
+                "heap": heap_breakdown(), "modules": len(sys.modules)})
     app.stop()
 
 

@@ -67,6 +67,8 @@ def run() -> list[Result]:
              f"({walked.get('screens', 0)} steps, no screenshots) {rss:.0f} MB",
              f"after the walk by kind (MB): {walked.get('kinds')}; bare Kivy: "
              f"{bares[0][-1].get('kinds')}",
+             f"anon heap split (MB): kiosk {walked.get('heap')}, {walked.get('modules')} modules;"
+             f" bare Kivy {bares[0][-1].get('heap')}, {bares[0][-1].get('modules')} modules",
              f"diagnostic: {extra.get('screens_alive', '?')} screens kept alive; malloc_trim "
              f"would give back {rss - extra.get('rss_after_trim_mb', rss):.0f} MB"]
     stopped = walked.get("stopped", [])
