@@ -19,7 +19,7 @@ bench: setup
 
 lint: setup
 	$(VENV)/bin/ruff check kiosk devices server_client record_server config tests bench
-	$(VENV)/bin/mypy kiosk/domain kiosk/services devices server_client
+	$(VENV)/bin/mypy library_core kiosk/services devices server_client
 
 run: setup
 	$(PY) -m kiosk.cli run --config $(or $(CONFIG),config/demo.toml)

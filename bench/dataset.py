@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bench.common import RESULTS_DIR
 from bench.events import resident_id
-from kiosk.domain.codes import make_item_barcode
+from library_core.codes import make_item_barcode
 from server_client.store import Store
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Outbox envelopes for the server benchmarks, in the sync contract of kiosk/domain/events.py.
+"""Outbox envelopes for the server benchmarks, in the sync contract of library_core/events.py.
 
 ``KioskStream`` makes one kiosk's events with rising ``seq``: each "new reader" is four events
 (reader registered, card issued, card fee assessed, fee paid by WeChat), the desk's most common
@@ -13,9 +13,9 @@ import functools
 import uuid
 from typing import Any
 
-from kiosk.domain.codes import make_card_no
-from kiosk.domain.events import priority_of
-from kiosk.domain.identity import id_check_char
+from library_core.codes import make_card_no
+from library_core.events import priority_of
+from library_core.identity import id_check_char
 
 DAY = dt.date(2026, 11, 24)
 
@@ -29,7 +29,7 @@ def resident_id(serial: int) -> str:
 
 @functools.lru_cache(maxsize=1)
 def pin_hash() -> str:
-    from kiosk.domain.pins import hash_pin
+    from library_core.pins import hash_pin
 
     return hash_pin("135790", n=1 << 4)
 

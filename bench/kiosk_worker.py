@@ -156,9 +156,9 @@ def kiosk_parts(data: Path) -> Any:
     from devices.card_reader import SimulatedCardReader
     from devices.printer import SimulatedReceiptPrinter
     from devices.scanner import KeyboardWedgeScanner, SimulatedScanner
-    from kiosk.clock import FixedClock
     from kiosk.services.payment import SimulatedPaymentGateway
     from kiosk.ui.driver import FakeMonotonic
+    from library_core.clock import FixedClock
     from server_client.store import Store
 
     settings = load_settings(demo_settings_path(), env={})

@@ -12,9 +12,9 @@ import datetime as dt
 
 from bench.common import Result, percentile, summary_ms, time_ms
 from devices.receipt_layout import QrBlock, TextLine, layout_receipt, render_receipt
-from kiosk.clock import CHINA_TZ
-from kiosk.domain.money import format_fen
-from kiosk.domain.receipts import Receipt, ReceiptKind, ReceiptLine
+from library_core.clock import CHINA_TZ
+from library_core.money import format_fen
+from library_core.receipts import Receipt, ReceiptKind, ReceiptLine
 
 REPEAT = 300
 TARGET_MS = 10.0

@@ -23,9 +23,9 @@ from pathlib import Path
 
 from bench.common import RESULTS_DIR, Result, percentile, summary_ms
 from bench.dataset import REFERENCE_DAY, due_on, loan_serial, local_store, working_copy
-from kiosk.clock import CHINA_TZ, FixedClock
-from kiosk.domain.codes import make_item_barcode
-from kiosk.i18n import translate
+from library_core.clock import CHINA_TZ, FixedClock
+from library_core.codes import make_item_barcode
+from library_core.i18n import translate
 
 ITEMS = 1_000_000
 LOANS = 200_000

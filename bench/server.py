@@ -17,7 +17,7 @@ from tests.support.server_process import ServerProcess
 
 
 def enroll(database_url: str, kiosk_ids: list[str]) -> dict[str, str]:
-    from kiosk.clock import SystemClock
+    from library_core.clock import SystemClock
     from record_server import auth
     from record_server.db import Database
 

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from kiosk.domain.codes import is_kiosk_id
-from kiosk.domain.fees import FeeSchedule, load_fee_schedule
-from kiosk.domain.visits import DEFAULT_DEPARTMENTS, DEPARTMENT_CODE, Department
-from kiosk.errors import ConfigError
+from library_core.codes import is_kiosk_id
+from library_core.errors import ConfigError
+from library_core.fees import FeeSchedule, load_fee_schedule
+from library_core.visits import DEFAULT_DEPARTMENTS, DEPARTMENT_CODE, Department
 
 CONFIG_DIR = Path(__file__).resolve().parent
 DEMO_LIBRARY_KEY = "demo-library-key-not-for-production"

@@ -12,7 +12,7 @@ return quickly.
 Every reader also implements ``kiosk.services.ports.CardWriter``: ``current_uid()``,
 ``read_token(uid)`` (the 48 token bytes, read with key A) and ``write_token(uid, data)``
 (written with key B, then read back with key A and compared). What the bytes mean is not the
-reader's business: ``kiosk.domain.tokens`` decodes them and the card service decides.
+reader's business: ``library_core.tokens`` decodes them and the card service decides.
 
 Errors are ``CardError`` subclasses with message ids in the ``card`` catalog; library errors are
 wrapped where they occur (``raise CardRemovedError(...) from err``). ``write_token`` raises only
@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from config.settings import CardReaderSection
-from kiosk.domain.tokens import TOKEN_SIZE
-from kiosk.errors import ConfigError, DeviceError
+from library_core.errors import ConfigError, DeviceError
+from library_core.tokens import TOKEN_SIZE
 
 if TYPE_CHECKING:
     from devices.pcsc_card_reader import PcscCardReader

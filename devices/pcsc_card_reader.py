@@ -38,7 +38,7 @@ from devices.card_reader import (
     parse_key,
     write_error_from,
 )
-from kiosk.domain.tokens import TOKEN_SIZE
+from library_core.tokens import TOKEN_SIZE
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from config.settings import PrinterSection
 from devices.receipt_layout import ChineseMode, paper_spec, render_receipt
-from kiosk.domain.receipts import Receipt
-from kiosk.errors import ConfigError, DeviceError
+from library_core.errors import ConfigError, DeviceError
+from library_core.receipts import Receipt
 
 if TYPE_CHECKING:
     from escpos.escpos import Escpos

@@ -30,9 +30,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from kiosk.domain.money import format_fen
-from kiosk.domain.receipts import Receipt, ReceiptKind, ReceiptLine, localized_text
-from kiosk.i18n import has_message, translate
+from library_core.i18n import has_message, translate
+from library_core.money import format_fen
+from library_core.receipts import Receipt, ReceiptKind, ReceiptLine, localized_text
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """QR / barcode scanners: serial, keyboard wedge, camera and a simulator behind one Protocol.
 
 Every scanner sends two kinds of frozen events to its subscribers: ``Scanned`` (the raw text of
-one scan; ``kiosk.domain.scan.ScanParser`` decides what it is) and ``ScannerStatus`` (online,
+one scan; ``library_core.scan.ScanParser`` decides what it is) and ``ScannerStatus`` (online,
 offline with a message id, stopped). A new subscriber is told the current status at once. The
 subscriber list is copied under the lock and called outside it. Serial and camera scanners call
 subscribers from their own reader thread: the UI moves events onto the Kivy thread itself
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from config.settings import ScannerSection
-from kiosk.errors import ConfigError, DeviceError
+from library_core.errors import ConfigError, DeviceError
 
 log = logging.getLogger(__name__)
 

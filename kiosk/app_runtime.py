@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kiosk.errors import KioskError
+from library_core.errors import KioskError
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +37,9 @@ def build_app(settings: Any, *, store: Any, clock: Any, card_reader: Any, scanne
               monotonic: Callable[[], float] = time.monotonic, wedge: Any = None,
               services: dict[str, Any] | None = None, connectivity: Any = None) -> Any:
     """The KioskApp, wired to the given parts (not yet running)."""
-    from kiosk.domain.scan import ScanParser
     from kiosk.ui.app import KioskApp, UiContext
     from kiosk.ui.backend import Backend
+    from library_core.scan import ScanParser
 
     if services is None:
         services = build_services(settings, store=store, clock=clock, card_reader=card_reader,
@@ -74,9 +74,9 @@ def run(config_path: str, *, fullscreen: bool | None = None) -> int:
     from devices.card_reader import build_card_reader
     from devices.printer import build_printer
     from devices.scanner import build_scanner
-    from kiosk.clock import SystemClock
     from kiosk.services.payment import SimulatedPaymentGateway
     from kiosk.services.ports import StatusConnectivity
+    from library_core.clock import SystemClock
     from server_client.store import Store
 
     os.environ.setdefault("KIVY_NO_ARGS", "1")

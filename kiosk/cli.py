@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from kiosk.errors import ConfigError, KioskError
+from library_core.errors import ConfigError, KioskError
 
 log = logging.getLogger("kiosk")
 

@@ -29,7 +29,7 @@ def _settings(output: Path) -> Any:
 
 
 def _demo_id(n: int) -> str:
-    from kiosk.domain.identity import id_check_char
+    from library_core.identity import id_check_char
 
     first = f"11010519850307{n:03d}"
     return first + id_check_char(first)
@@ -77,7 +77,7 @@ def _demo_loans(store: Any, clock: Any, reader_id: str | None,
                 settings: Any = None) -> tuple[list[str], str]:
     """Barcodes to return: two overdue demo loans (fines for their borrowers) and one loan of
     the demo's new reader, 12 days late (a fine the fees flow then collects); and an unknown."""
-    from kiosk.domain.codes import make_item_barcode
+    from library_core.codes import make_item_barcode
 
     rows = store.read("SELECT item_barcode FROM loans WHERE returned_at IS NULL AND due_on < ?"
                       " ORDER BY due_on LIMIT 2", (clock.now().date().isoformat(),))
@@ -277,7 +277,7 @@ def walk_through(d: Any, shots: Path, store: Any = None, clock: Any = None,
 def _enroll(settings: Any, server: Any) -> Any:
     """Enroll this kiosk with the embedded server (one-time code -> token) so its sync is
     accepted; the token lives only in the settings of this run."""
-    from kiosk.clock import SystemClock
+    from library_core.clock import SystemClock
     from record_server.auth import enroll_kiosk
     from server_client.sync import RecordServerClient
 
@@ -329,9 +329,9 @@ def _run(settings: Any, output: Path, shots: Path, receipts: Path) -> int:
     from devices.printer import SimulatedReceiptPrinter
     from devices.scanner import SimulatedScanner
     from kiosk.app_runtime import _start_sync, build_app
-    from kiosk.clock import FixedClock
     from kiosk.services.payment import SimulatedPaymentGateway
     from kiosk.ui.driver import FakeMonotonic, UiDriver
+    from library_core.clock import FixedClock
     from server_client.store import Store
 
     db = output / "data" / "kiosk.db"

@@ -22,7 +22,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import func, select, update
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from kiosk.clock import Clock, SystemClock
+from library_core.clock import Clock, SystemClock
 from record_server import __doc__ as package_doc
 from record_server import apply, auth, changes, reports
 from record_server import models as m

@@ -28,9 +28,9 @@ from sqlalchemy import Connection, bindparam, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError
 
-from kiosk.clock import CHINA_TZ, Clock
-from kiosk.domain import events as ev
-from kiosk.domain.fees import FeeSchedule, overdue_fine
+from library_core import events as ev
+from library_core.clock import CHINA_TZ, Clock
+from library_core.fees import FeeSchedule, overdue_fine
 from record_server import models as m
 from record_server import schemas as s
 from record_server.changes import publish

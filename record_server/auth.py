@@ -1,5 +1,5 @@
 """Kiosk and staff credentials: random bearer tokens stored only as SHA-256 hashes, staff PINs
-as scrypt hashes (kiosk.domain.pins), lockout after five wrong PINs, log-in rate limit."""
+as scrypt hashes (library_core.pins), lockout after five wrong PINs, log-in rate limit."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import select, update
 
-from kiosk.clock import Clock
-from kiosk.domain.pins import MAX_ATTEMPTS, hash_pin, validate_pin, verify_pin
+from library_core.clock import Clock
+from library_core.pins import MAX_ATTEMPTS, hash_pin, validate_pin, verify_pin
 from record_server import models as m
 from record_server.changes import publish
 from record_server.db import Database

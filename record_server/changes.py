@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from kiosk.domain.fees import FeeSchedule
+from library_core.fees import FeeSchedule
 from record_server import models as m
 from record_server.db import allocate_seq_block
 

@@ -10,8 +10,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from kiosk.clock import SystemClock
-from kiosk.errors import KioskError
+from library_core.clock import SystemClock
+from library_core.errors import KioskError
 from record_server.config import ENV_DATABASE_URL, ServerConfig, load_config
 from record_server.db import Database
 

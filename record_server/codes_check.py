@@ -1,9 +1,9 @@
-"""Argument checks for the CLI, on top of kiosk.domain.codes."""
+"""Argument checks for the CLI, on top of library_core.codes."""
 
 from __future__ import annotations
 
-from kiosk.domain.codes import is_kiosk_id, is_staff_no
-from kiosk.errors import ValidationError
+from library_core.codes import is_kiosk_id, is_staff_no
+from library_core.errors import ValidationError
 
 
 def kiosk_id(value: str) -> str:

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kiosk.domain.fees import FeeSchedule, load_fee_schedule
+from library_core.fees import FeeSchedule, load_fee_schedule
 
 DEFAULT_DATA_DIR = "record-server-data"
 ENV_DATABASE_URL = "RECORD_SERVER_DATABASE_URL"

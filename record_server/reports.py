@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from kiosk.domain import events as ev
+from library_core import events as ev
 from record_server import models as m
 
 COUNTED = ("applied", "conflict")

@@ -21,7 +21,7 @@ from pydantic import (
     field_validator,
 )
 
-from kiosk.domain import events as ev
+from library_core import events as ev
 
 MAX_FEN = 10**10  # 100 million yuan: far above any real fee, far below integer overflow
 MAX_SEQ = 2**53

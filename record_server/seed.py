@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from kiosk.domain.fees import FeeSchedule
+from library_core.fees import FeeSchedule
 from record_server import models as m
 from record_server.changes import publish
 from record_server.db import Database
@@ -27,7 +27,7 @@ def publish_fee_schedule(db: Database, schedule: FeeSchedule) -> None:
 
 
 def seed_rows(db: Database, data: dict[str, list[dict[str, Any]]]) -> dict[str, int]:
-    """Insert entity rows shaped like the pulled entities (kiosk/domain/events.py); skip known ids."""
+    """Insert entity rows shaped like the pulled entities (library_core/events.py); skip known ids."""
     tables = {"staff": (m.staff, "staff_no"), "reader": (m.readers, "reader_id"),
               "card": (m.cards, "card_no"), "item": (m.items, "barcode"),
               "loan": (m.loans, "loan_id"), "fee": (m.fees, "fee_id")}

@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from config.settings import CONFIG_DIR
-from kiosk.clock import CHINA_TZ
-from kiosk.domain import pins
-from kiosk.domain.codes import make_card_no, make_item_barcode
-from kiosk.domain.identity import id_check_char
-from kiosk.errors import ConfigError
+from library_core import pins
+from library_core.clock import CHINA_TZ
+from library_core.codes import make_card_no, make_item_barcode
+from library_core.errors import ConfigError
+from library_core.identity import id_check_char
 from server_client.store import Store
 
 log = logging.getLogger(__name__)

@@ -24,8 +24,8 @@ from typing import Any, Protocol
 
 import requests
 
-from kiosk.clock import Clock, SystemClock
-from kiosk.errors import SyncError
+from library_core.clock import Clock, SystemClock
+from library_core.errors import SyncError
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,6 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from kiosk.clock import Clock
 from kiosk.services.cards import CardService
 from kiosk.services.common import OfflineLimit
 from kiosk.services.config import ServicesConfig
@@ -24,6 +23,7 @@ from kiosk.services.ports import (
 from kiosk.services.returns import ReturnService
 from kiosk.services.staff import StaffService
 from kiosk.services.visitors import VisitorService
+from library_core.clock import Clock
 
 if TYPE_CHECKING:
     from server_client.store import Store

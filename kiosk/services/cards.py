@@ -13,15 +13,6 @@ import sqlite3
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from kiosk.clock import Clock
-from kiosk.domain import events, pins
-from kiosk.domain.codes import make_card_no
-from kiosk.domain.fees import FeeKind, ReaderCategory, add_months
-from kiosk.domain.identity import validate_mobile, validate_resident_id
-from kiosk.domain.money import Fen, format_fen
-from kiosk.domain.receipts import Receipt, ReceiptKind, ReceiptLine
-from kiosk.domain.tokens import CardToken, check_card_token, decode_card_token, encode_card_token
-from kiosk.errors import NotFound, TokenError, ValidationError
 from kiosk.services.common import (
     OfflineLimit,
     Paid,
@@ -38,6 +29,15 @@ from kiosk.services.errors import CardRefused, FeesOwed, ReaderExists
 from kiosk.services.pinlock import check_pin
 from kiosk.services.ports import CardWriter, PaymentGateway
 from kiosk.services.views import ReaderSummary, fee_line, open_fees, reader_receipt, summary
+from library_core import events, pins
+from library_core.clock import Clock
+from library_core.codes import make_card_no
+from library_core.errors import NotFound, TokenError, ValidationError
+from library_core.fees import FeeKind, ReaderCategory, add_months
+from library_core.identity import validate_mobile, validate_resident_id
+from library_core.money import Fen, format_fen
+from library_core.receipts import Receipt, ReceiptKind, ReceiptLine
+from library_core.tokens import CardToken, check_card_token, decode_card_token, encode_card_token
 
 if TYPE_CHECKING:
     from server_client.store import Store, Tx

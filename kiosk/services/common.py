@@ -11,11 +11,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from kiosk.domain.codes import payment_provider
-from kiosk.domain.money import Fen, format_fen
-from kiosk.errors import PaymentError, ValidationError
 from kiosk.services.errors import CashStaffOnly, OfflineLimitExceeded, OutOfService, RoleRequired
 from kiosk.services.ports import AlwaysOnline, Charge, ConnectivityProbe, PaymentGateway
+from library_core.codes import payment_provider
+from library_core.errors import PaymentError, ValidationError
+from library_core.money import Fen, format_fen
 
 if TYPE_CHECKING:
     from server_client.store import Tx

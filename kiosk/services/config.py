@@ -6,10 +6,10 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from kiosk.domain import pins
-from kiosk.domain.fees import FeeSchedule
-from kiosk.domain.visits import DEFAULT_DEPARTMENTS, Department
 from kiosk.services.ports import FeeScheduleSource
+from library_core import pins
+from library_core.fees import FeeSchedule
+from library_core.visits import DEFAULT_DEPARTMENTS, Department
 
 if TYPE_CHECKING:
     from config.settings import Settings

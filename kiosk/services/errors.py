@@ -1,11 +1,11 @@
-"""Typed refusals the use cases raise; each a branch of ``kiosk.errors`` with a message id.
+"""Typed refusals the use cases raise; each a branch of ``library_core.errors`` with a message id.
 
-Texts live in the ``errors`` gettext domain (``kiosk/locale/*/LC_MESSAGES/errors.po``).
+Texts live in the ``errors`` gettext domain (``library_core/locale/*/LC_MESSAGES/errors.po``).
 """
 
 from __future__ import annotations
 
-from kiosk.errors import DomainError, PaymentError
+from library_core.errors import DomainError, PaymentError
 
 
 class CardRefused(DomainError):

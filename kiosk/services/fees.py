@@ -8,17 +8,17 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from kiosk.clock import Clock
-from kiosk.domain import events
-from kiosk.domain.fees import FeeSchedule, fee_schedule_from_dict
-from kiosk.domain.money import Fen
-from kiosk.domain.receipts import Receipt, ReceiptKind
-from kiosk.errors import ConfigError, NotFound, ValidationError
 from kiosk.services.common import OfflineLimit, StaffSession, Tender, charged, record_payment
 from kiosk.services.config import ServicesConfig
 from kiosk.services.errors import FeesOwed
 from kiosk.services.ports import PaymentGateway
 from kiosk.services.views import FeeView, fee_line, open_fees, reader_receipt
+from library_core import events
+from library_core.clock import Clock
+from library_core.errors import ConfigError, NotFound, ValidationError
+from library_core.fees import FeeSchedule, fee_schedule_from_dict
+from library_core.money import Fen
+from library_core.receipts import Receipt, ReceiptKind
 
 if TYPE_CHECKING:
     from server_client.store import Store

@@ -12,11 +12,11 @@ import itertools
 import logging
 import threading
 
-from kiosk.domain.codes import payment_provider
-from kiosk.domain.money import Fen
-from kiosk.errors import PaymentError, ValidationError
 from kiosk.services.errors import PaymentRefused
 from kiosk.services.ports import Charge
+from library_core.codes import payment_provider
+from library_core.errors import PaymentError, ValidationError
+from library_core.money import Fen
 
 log = logging.getLogger(__name__)
 

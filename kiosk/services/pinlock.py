@@ -8,10 +8,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from kiosk.clock import Clock
-from kiosk.domain.pins import verify_pin
 from kiosk.services.config import ServicesConfig
 from kiosk.services.errors import PinLocked, PinWrong
+from library_core.clock import Clock
+from library_core.pins import verify_pin
 
 if TYPE_CHECKING:
     from server_client.store import Store

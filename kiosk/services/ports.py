@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from kiosk.domain.fees import FeeSchedule
-from kiosk.domain.money import Fen
+from library_core.fees import FeeSchedule
+from library_core.money import Fen
 
 
 class CardWriter(Protocol):

@@ -13,15 +13,15 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from kiosk.clock import Clock
-from kiosk.domain import events
-from kiosk.domain.codes import is_item_barcode
-from kiosk.domain.fees import FeeKind, days_overdue, overdue_fine
-from kiosk.domain.money import Fen
-from kiosk.domain.receipts import Receipt, ReceiptKind, ReceiptLine
 from kiosk.services.common import StaffSession, new_id
 from kiosk.services.config import ServicesConfig
 from kiosk.services.views import reader_receipt
+from library_core import events
+from library_core.clock import Clock
+from library_core.codes import is_item_barcode
+from library_core.fees import FeeKind, days_overdue, overdue_fine
+from library_core.money import Fen
+from library_core.receipts import Receipt, ReceiptKind, ReceiptLine
 
 if TYPE_CHECKING:
     from server_client.store import Store

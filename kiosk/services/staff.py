@@ -9,13 +9,6 @@ import logging
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kiosk.clock import Clock
-from kiosk.domain import events
-from kiosk.domain.codes import is_card_no, is_staff_no
-from kiosk.domain.fees import FeeKind
-from kiosk.domain.money import Fen, format_fen
-from kiosk.domain.receipts import Receipt, ReceiptKind, ReceiptLine
-from kiosk.errors import DomainError, NotFound, ValidationError
 from kiosk.services.common import (
     Method,
     Paid,
@@ -28,6 +21,13 @@ from kiosk.services.config import ServicesConfig
 from kiosk.services.errors import FeesOwed
 from kiosk.services.pinlock import check_pin
 from kiosk.services.views import open_fees, reader_receipt
+from library_core import events
+from library_core.clock import Clock
+from library_core.codes import is_card_no, is_staff_no
+from library_core.errors import DomainError, NotFound, ValidationError
+from library_core.fees import FeeKind
+from library_core.money import Fen, format_fen
+from library_core.receipts import Receipt, ReceiptKind, ReceiptLine
 
 if TYPE_CHECKING:
     from server_client.store import Store, Tx

@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from kiosk.domain.fees import FeeKind
-from kiosk.domain.identity import mask_mobile, mask_resident_id
-from kiosk.domain.money import Fen
-from kiosk.domain.receipts import Receipt, ReceiptKind, ReceiptLine
 from kiosk.services.common import mask_card_no, mask_name
 from kiosk.services.config import ServicesConfig
+from library_core.fees import FeeKind
+from library_core.identity import mask_mobile, mask_resident_id
+from library_core.money import Fen
+from library_core.receipts import Receipt, ReceiptKind, ReceiptLine
 
 if TYPE_CHECKING:
     import sqlite3

@@ -8,20 +8,20 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from kiosk.clock import Clock
-from kiosk.domain import events
-from kiosk.domain.identity import (
+from kiosk.services.common import Role, StaffSession, mask_name, require_role
+from kiosk.services.config import ServicesConfig
+from library_core import events
+from library_core.clock import Clock
+from library_core.errors import DomainError, NotFound, ValidationError
+from library_core.identity import (
     mask_mobile,
     mask_resident_id,
     validate_mobile,
     validate_resident_id,
 )
-from kiosk.domain.receipts import FieldValue, Receipt, ReceiptKind, ReceiptLine
-from kiosk.domain.tokens import VisitorPass, decode_visitor_pass, encode_visitor_pass
-from kiosk.domain.visits import PURPOSES, Department
-from kiosk.errors import DomainError, NotFound, ValidationError
-from kiosk.services.common import Role, StaffSession, mask_name, require_role
-from kiosk.services.config import ServicesConfig
+from library_core.receipts import FieldValue, Receipt, ReceiptKind, ReceiptLine
+from library_core.tokens import VisitorPass, decode_visitor_pass, encode_visitor_pass
+from library_core.visits import PURPOSES, Department
 
 if TYPE_CHECKING:
     import sqlite3

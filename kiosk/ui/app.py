@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kiosk import i18n
 from kiosk.ui import theme
+from library_core import i18n
 
 # glibc raises its mmap threshold after every large free (up to 32 MB): a PIN's scrypt (16 MB)
 # or a big texture upload then makes later image buffers come from the heap, which fragments

@@ -16,10 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kiosk.domain.identity import validate_mobile, validate_resident_id
-from kiosk.domain.money import Fen, format_fen
-from kiosk.domain.receipts import Receipt
-from kiosk.errors import KioskError
+from library_core.errors import KioskError
+from library_core.identity import validate_mobile, validate_resident_id
+from library_core.money import Fen, format_fen
+from library_core.receipts import Receipt
 
 log = logging.getLogger(__name__)
 
@@ -251,7 +251,7 @@ class Backend:
         app.bridge.run_async(lambda: self.read_card(event.uid), done, failed, wait_s=0.1)
 
     def _on_scanned(self, event: Any) -> None:
-        from kiosk.domain.scan import ScanRefused
+        from library_core.scan import ScanRefused
 
         app = self.app
         app.touch_activity()
@@ -334,8 +334,8 @@ class Backend:
 
     def check_renewal(self, card: TappedCard, months: int) -> RenewalQuote:
         """Refuses (FeesOwed) before any payment while fees owed exceed the limit."""
-        from kiosk.domain.fees import add_months
         from kiosk.services.errors import FeesOwed
+        from library_core.fees import add_months
 
         limit = int(self.fees_now().renewal_refused_above)
         if card.owed > limit:

@@ -26,8 +26,8 @@ from kivy.uix.gridlayout import GridLayout
 from kivy.uix.image import Image
 from kivy.uix.label import Label
 
-from kiosk.domain.identity import mask_mobile, mask_resident_id
 from kiosk.ui import pinyin
+from library_core.identity import mask_mobile, mask_resident_id
 
 log = logging.getLogger(__name__)
 

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from kiosk.clock import Clock
-from kiosk.domain import events
-from kiosk.domain.codes import format_receipt_no
-from kiosk.domain.receipts import Receipt
-from kiosk.errors import StoreError
+from library_core import events
+from library_core.clock import Clock
+from library_core.codes import format_receipt_no
+from library_core.errors import StoreError
+from library_core.receipts import Receipt
 from server_client.store import audit
 from server_client.store.schema import LATEST_VERSION, MIGRATIONS
 

@@ -1,7 +1,7 @@
 """The local store's schema: ordered migration steps, applied once each, recorded in
 ``schema_version``.
 
-Entity tables keep the keys of the pulled-entity shapes in ``kiosk.domain.events`` as columns
+Entity tables keep the keys of the pulled-entity shapes in ``library_core.events`` as columns
 (same names), plus local bookkeeping columns (PIN failure counts, lock times, print status).
 Money is integer fen. Times are ISO-8601 strings with offset; dates are ``YYYY-MM-DD``.
 Booleans are 0/1 integers.

@@ -17,7 +17,7 @@ import pytest
 from bench import catchup, dataset, ingest, receipt, returns
 from bench.common import Result, format_table
 from bench.server import sqlite_url
-from kiosk.domain.identity import validate_resident_id
+from library_core.identity import validate_resident_id
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -22,9 +22,9 @@ from config.settings import ScannerSection, load_settings
 from devices.receipt_layout import QrBlock, encode_blocks
 from devices.receipt_preview import render_png
 from devices.scanner import CameraScanner, Scanned, ScannerState, ScannerStatus, build_scanner
-from kiosk.domain.codes import make_item_barcode
-from kiosk.domain.tokens import VisitorPass, encode_visitor_pass
-from kiosk.errors import ConfigError
+from library_core.codes import make_item_barcode
+from library_core.errors import ConfigError
+from library_core.tokens import VisitorPass, encode_visitor_pass
 
 KEY = b"camera-test-library-key-0123456789"
 FRAME_W, FRAME_H = 640, 480

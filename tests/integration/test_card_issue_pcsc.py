@@ -11,12 +11,12 @@ import pytest
 
 from devices.card_reader import CardWriteError, build_card_reader
 from devices.pcsc_card_reader import PcscCardReader
-from kiosk.domain.tokens import decode_card_token
-from kiosk.errors import TokenError
 from kiosk.services import build_services
 from kiosk.services.common import Tender
 from kiosk.services.errors import CardRefused
 from kiosk.services.payment import SimulatedPaymentGateway
+from library_core.errors import TokenError
+from library_core.tokens import decode_card_token
 from tests.integration.test_pcsc_card_reader import KEY_A, KEY_B, Events, settings
 from tests.support.pcscd import PcscDaemon, pcscd  # noqa: F401
 from tests.support.services import WECHAT_CODE, ServicesEnv, make_env, make_reader

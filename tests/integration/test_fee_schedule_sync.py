@@ -13,9 +13,9 @@ import pytest
 
 from config.settings import CONFIG_DIR
 from kiosk.app_runtime import build_services
-from kiosk.domain.fees import load_fee_schedule
 from kiosk.services.common import Tender
 from kiosk.ui.backend import Backend
+from library_core.fees import load_fee_schedule
 from server_client.sync import RecordServerClient, SyncEngine
 from tests.support.server_process import server_factory_fixture  # noqa: F401
 from tests.support.services import WECHAT_CODE, make_reader
@@ -40,8 +40,8 @@ def kiosk(tmp_path: Path) -> Any:
     """The kiosk's store, use cases and UI backend wired like ``kiosk.app_runtime`` does, from
     the demo config (seed: config/fees.toml); a card writer in memory, a fixed clock."""
     from config.settings import demo_settings_path, load_settings
-    from kiosk.clock import FixedClock
     from kiosk.services.payment import SimulatedPaymentGateway
+    from library_core.clock import FixedClock
     from server_client.store import Store
     from tests.support.services import START, MemoryCardWriter, add_staff
 

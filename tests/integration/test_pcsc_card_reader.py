@@ -27,9 +27,9 @@ from devices.card_reader import (
     build_card_reader,
 )
 from devices.pcsc_card_reader import PcscCardReader
-from kiosk.domain.tokens import CardToken, decode_card_token, encode_card_token
-from kiosk.errors import TokenError
-from kiosk.i18n import translate
+from library_core.errors import TokenError
+from library_core.i18n import translate
+from library_core.tokens import CardToken, decode_card_token, encode_card_token
 from tests.support.pcscd import VIRTUAL_READER, PcscDaemon, pcscd  # noqa: F401
 from tests.support.virtual_card import VirtualCard
 

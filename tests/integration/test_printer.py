@@ -26,9 +26,9 @@ from devices.printer import (
     print_and_report,
 )
 from devices.receipt_layout import render_receipt
-from kiosk.domain.receipts import ReceiptKind
-from kiosk.errors import ConfigError, DeviceError
-from kiosk.i18n import has_message
+from library_core.errors import ConfigError, DeviceError
+from library_core.i18n import has_message
+from library_core.receipts import ReceiptKind
 from tests.support.printer_socket import (  # noqa: F401
     PrinterState,
     SocketPrinter,

@@ -17,8 +17,8 @@ from devices.scanner import (
     SerialScanner,
     build_scanner,
 )
-from kiosk.clock import CHINA_TZ, FixedClock
-from kiosk.domain.scan import Scan, ScanKind, ScanParser, ScanRefused
+from library_core.clock import CHINA_TZ, FixedClock
+from library_core.scan import Scan, ScanKind, ScanParser, ScanRefused
 from tests.support.serial_pty import EventLog, PtyPort, pty_port  # noqa: F401
 
 Terminator = Literal["CR", "LF", "CRLF", "ANY"]

@@ -8,7 +8,7 @@ import socket
 import pytest
 import requests
 
-from kiosk.domain.codes import make_card_no
+from library_core.codes import make_card_no
 from tests.support.postgres import postgres_cluster_fixture  # noqa: F401
 from tests.support.server_process import (  # noqa: F401
     KioskEvents,

@@ -13,7 +13,7 @@ from typing import Any
 import requests
 from sqlalchemy import create_engine, text
 
-from kiosk.domain.codes import make_card_no
+from library_core.codes import make_card_no
 from tests.support.postgres import PostgresCluster, postgres_cluster_fixture  # noqa: F401
 from tests.support.server_process import (  # noqa: F401
     KioskEvents,

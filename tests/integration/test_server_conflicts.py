@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import requests
 
-from kiosk.domain.codes import make_card_no, make_item_barcode
+from library_core.codes import make_card_no, make_item_barcode
 from tests.support.postgres import postgres_cluster_fixture  # noqa: F401
 from tests.support.server_process import (  # noqa: F401
     KioskEvents,

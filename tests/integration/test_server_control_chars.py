@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import requests
 
-from kiosk.domain.codes import make_card_no, make_item_barcode
+from library_core.codes import make_card_no, make_item_barcode
 from tests.support.postgres import postgres_cluster_fixture  # noqa: F401
 from tests.support.server_process import (  # noqa: F401
     KioskEvents,

@@ -17,7 +17,7 @@ def test_embedded_server_seeds_demo_data_and_stops(tmp_path: Path) -> None:
     handle = start_embedded("127.0.0.1", port, tmp_path)
     try:
         assert requests.get(f"{handle.url}/healthz", timeout=5).json() == {"status": "ok"}
-        from kiosk.clock import SystemClock
+        from library_core.clock import SystemClock
 
         code = auth.enroll_kiosk(handle.db, "K01", SystemClock())
         token = requests.post(f"{handle.url}/api/v1/kiosks/enroll", timeout=5,

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHILD = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from kiosk.clock import FixedClock
+    from library_core.clock import FixedClock
     from kiosk.services import build_services
     from kiosk.services.cards import NewReader
     from kiosk.services.common import Tender

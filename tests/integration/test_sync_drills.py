@@ -25,8 +25,8 @@ from typing import Any
 
 import pytest
 
-from kiosk.clock import CHINA_TZ
-from kiosk.domain.codes import make_card_no
+from library_core.clock import CHINA_TZ
+from library_core.codes import make_card_no
 from server_client.store import Store
 from server_client.sync import RecordServerClient, SyncEngine, SyncLoop, SyncOffline
 from tests.support import paused_server as paused

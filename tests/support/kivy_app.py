@@ -51,8 +51,8 @@ def make_parts(data_dir: Path, *, language: str = "zh_CN") -> KioskParts:
     from devices.card_reader import SimulatedCardReader
     from devices.printer import SimulatedReceiptPrinter
     from devices.scanner import KeyboardWedgeScanner, SimulatedScanner
-    from kiosk.clock import FixedClock
     from kiosk.services.payment import SimulatedPaymentGateway
+    from library_core.clock import FixedClock
     from server_client.store import Store
 
     settings = load_settings(demo_settings_path(), env={})

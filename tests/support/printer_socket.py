@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from kiosk.clock import CHINA_TZ
+from library_core.clock import CHINA_TZ
 
 log = logging.getLogger(__name__)
 

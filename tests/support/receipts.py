@@ -19,10 +19,10 @@ import functools
 import tempfile
 from pathlib import Path
 
-from kiosk.domain.receipts import Receipt, ReceiptKind
 from kiosk.services.common import Tender
 from kiosk.services.staff import EndOfDayReport
 from kiosk.services.visitors import VisitorRequest
+from library_core.receipts import Receipt, ReceiptKind
 from tests.support.services import (
     ALIPAY_CODE,
     WECHAT_CODE,

@@ -164,13 +164,13 @@ def server_fixture(server_factory: Callable[..., ServerProcess], db_url: str) ->
     return srv.start()
 
 
-# ---- kiosk event envelopes for tests (the contract in kiosk/domain/events.py) -----------------
+# ---- kiosk event envelopes for tests (the contract in library_core/events.py) -----------------
 
 def resident_id(serial: int) -> str:
     """A valid 18-character resident ID number (GB 11643 check character) per serial."""
     import datetime as dt
 
-    from kiosk.domain.identity import id_check_char
+    from library_core.identity import id_check_char
 
     born = dt.date(1950, 1, 1) + dt.timedelta(days=serial // 1000)
     first17 = f"110105{born:%Y%m%d}{serial % 1000:03d}"
@@ -189,7 +189,7 @@ class KioskEvents:
     def env(self, kind: str, payload: dict[str, Any], *, at: str | None = None) -> dict[str, Any]:
         import uuid
 
-        from kiosk.domain.events import priority_of
+        from library_core.events import priority_of
 
         self.seq += 1
         return {"event_id": str(uuid.uuid4()), "kiosk_id": self.kiosk_id, "seq": self.seq,
@@ -240,6 +240,6 @@ class KioskEvents:
 
 @functools.lru_cache(maxsize=1)
 def reader_pin_hash() -> str:
-    from kiosk.domain.pins import hash_pin
+    from library_core.pins import hash_pin
 
     return hash_pin("135790", n=1 << 10)

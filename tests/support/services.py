@@ -17,17 +17,17 @@ from typing import Any
 import pytest
 
 from config.settings import CONFIG_DIR
-from kiosk.clock import CHINA_TZ, FixedClock
-from kiosk.domain import pins
-from kiosk.domain.codes import make_item_barcode
-from kiosk.domain.fees import load_fee_schedule
-from kiosk.domain.identity import id_check_char
-from kiosk.errors import DeviceError
 from kiosk.services import KioskServices, build_services
 from kiosk.services.cards import NewReader
 from kiosk.services.common import Tender
 from kiosk.services.config import ServicesConfig
 from kiosk.services.payment import SimulatedPaymentGateway
+from library_core import pins
+from library_core.clock import CHINA_TZ, FixedClock
+from library_core.codes import make_item_barcode
+from library_core.errors import DeviceError
+from library_core.fees import load_fee_schedule
+from library_core.identity import id_check_char
 from server_client.store import Store
 
 TEST_KEY = b"unit-test-library-key-0123456789"

@@ -7,9 +7,9 @@ import datetime as dt
 import itertools
 from typing import Any
 
-from kiosk.domain.codes import make_item_barcode
-from kiosk.domain.identity import id_check_char
-from kiosk.domain.receipts import Receipt
+from library_core.codes import make_item_barcode
+from library_core.identity import id_check_char
+from library_core.receipts import Receipt
 
 WECHAT_CODE = "134567890123456789"
 READER_PIN = "482915"

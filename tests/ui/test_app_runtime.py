@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from kiosk import i18n
-from kiosk.clock import CHINA_TZ, FixedClock
 from kiosk.services.visitors import VisitorRequest
+from library_core import i18n
+from library_core.clock import CHINA_TZ, FixedClock
 from server_client.store import Store
 from tests.support.postgres import free_port
 from tests.support.server_process import PYTHON, REPO

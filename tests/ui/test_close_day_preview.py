@@ -8,9 +8,9 @@ import datetime as dt
 
 import pytest
 
-from kiosk import i18n
-from kiosk.domain.money import format_fen
 from kiosk.services.common import Tender
+from library_core import i18n
+from library_core.money import format_fen
 from tests.support.kivy_app import kiosk_session, kiosk_ui  # noqa: F401
 from tests.support.xvfb import xvfb_display  # noqa: F401
 from tests.ui.helpers import open_fees, seed_overdue_fines, seed_reader, services

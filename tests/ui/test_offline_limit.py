@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from kiosk import i18n
-from kiosk.domain.money import format_fen
 from kiosk.services import build_services
 from kiosk.services.config import ServicesConfig
 from kiosk.services.ports import StatusConnectivity
+from library_core import i18n
+from library_core.money import format_fen
 from server_client.sync import SyncStatus
 from tests.support.kivy_app import kiosk_session, kiosk_ui  # noqa: F401
 from tests.support.xvfb import xvfb_display  # noqa: F401

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from kiosk import i18n
+from library_core import i18n
 from tests.support.kivy_app import kiosk_session, kiosk_ui  # noqa: F401
 from tests.support.xvfb import xvfb_display  # noqa: F401
 from tests.ui.helpers import issue_card

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from kiosk import i18n
-from kiosk.domain.codes import make_item_barcode
-from kiosk.domain.money import format_fen
 from kiosk.services.common import mask_name
+from library_core import i18n
+from library_core.codes import make_item_barcode
+from library_core.money import format_fen
 from tests.support.kivy_app import kiosk_session, kiosk_ui  # noqa: F401
 from tests.support.xvfb import xvfb_display  # noqa: F401
 from tests.ui.helpers import add_item, add_loan, journal_receipt, printed_qr_payloads, seed_reader

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from kiosk import i18n
 from kiosk.services import build_services
 from kiosk.services.common import Tender
 from kiosk.services.config import ServicesConfig
 from kiosk.services.errors import OutOfService
 from kiosk.services.ports import StatusConnectivity
+from library_core import i18n
 from server_client.sync import RecordServerClient, SyncEngine, SyncLoop
 from tests.support.kivy_app import kiosk_session, kiosk_ui  # noqa: F401
 from tests.support.server_process import server_factory_fixture  # noqa: F401

@@ -24,9 +24,9 @@ from devices.card_reader import (
     SimulatedCardReader,
     build_card_reader,
 )
-from kiosk.domain.tokens import CardToken, decode_card_token, encode_card_token
-from kiosk.errors import ConfigError, DeviceError, TokenError
-from kiosk.i18n import LOCALE_DIR, translate
+from library_core.errors import ConfigError, DeviceError, TokenError
+from library_core.i18n import LOCALE_DIR, translate
+from library_core.tokens import CardToken, decode_card_token, encode_card_token
 
 KEY_A = "A1A2A3A4A5A6"
 KEY_B = "B1B2B3B4B5B6"

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from kiosk.domain import codes, fees, identity, money, tokens
-from kiosk.domain.fees import FeeKind, ReaderCategory
-from kiosk.domain.tokens import CardToken, VisitorPass
-from kiosk.errors import ConfigError, TokenError, ValidationError
+from library_core import codes, fees, identity, money, tokens
+from library_core.errors import ConfigError, TokenError, ValidationError
+from library_core.fees import FeeKind, ReaderCategory
+from library_core.tokens import CardToken, VisitorPass
 
 KEY = b"test-library-key-0123456789"
 UID = bytes.fromhex("04A1B2C3")

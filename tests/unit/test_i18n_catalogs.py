@@ -1,4 +1,4 @@
-"""Every gettext domain under kiosk/locale: each message has both translations (zh_CN, en), no
+"""Every gettext domain under library_core/locale: each message has both translations (zh_CN, en), no
 empty ones, and each translation keeps exactly the source's ``{placeholders}``."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from babel.messages.pofile import read_po
 
-from kiosk import i18n
+from library_core import i18n
 
 LOCALE = Path(i18n.LOCALE_DIR)
 LANGS = ("zh_CN", "en")

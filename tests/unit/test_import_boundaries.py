@@ -1,4 +1,4 @@
-"""Business rules (kiosk/domain, kiosk/services) import neither Kivy nor requests.
+"""Business rules (library_core, kiosk/services) import neither Kivy nor requests.
 
 Two checks: a fresh interpreter imports every module of both packages and then looks at
 ``sys.modules`` (catches indirect imports through other packages), and an AST scan of the source
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("kiosk/domain", "kiosk/services")
+PACKAGES = ("library_core", "kiosk/services")
 FORBIDDEN = ("kivy", "requests")
 
 
@@ -34,7 +34,7 @@ def _modules() -> list[str]:
 
 def test_there_are_modules_to_check() -> None:
     mods = _modules()
-    assert "kiosk.services.cards" in mods and "kiosk.domain.tokens" in mods
+    assert "kiosk.services.cards" in mods and "library_core.tokens" in mods
 
 
 def test_importing_every_module_loads_no_forbidden_package() -> None:

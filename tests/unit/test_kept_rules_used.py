@@ -8,11 +8,11 @@ import datetime as dt
 
 import pytest
 
-from kiosk.domain.tokens import CardToken, decode_card_token, encode_card_token
-from kiosk.errors import DomainError, TokenError
-from kiosk.i18n import translate
 from kiosk.services.errors import CardRefused
 from kiosk.services.visitors import VisitorRequest
+from library_core.errors import DomainError, TokenError
+from library_core.i18n import translate
+from library_core.tokens import CardToken, decode_card_token, encode_card_token
 from tests.support.services import TEST_KEY, ServicesEnv, services_env  # noqa: F401
 
 

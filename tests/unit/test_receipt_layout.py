@@ -21,8 +21,8 @@ from devices.receipt_layout import (
     wrap_columns,
 )
 from devices.receipt_preview import parse_escpos, render_png
-from kiosk.domain.receipts import Receipt, ReceiptKind, ReceiptLine
-from kiosk.i18n import has_message, translate
+from library_core.i18n import has_message, translate
+from library_core.receipts import Receipt, ReceiptKind, ReceiptLine
 from tests.support.printer_socket import SAMPLE_TIME
 from tests.support.receipts import (
     LIBRARY_NAME,
@@ -168,7 +168,7 @@ def test_catalogs_have_the_same_ids_and_placeholders(domain: str) -> None:
     def entries(lang: str) -> dict[str, str]:
         po = (
             Path(__file__).resolve().parents[2]
-            / "kiosk/locale"
+            / "library_core/locale"
             / lang
             / "LC_MESSAGES"
             / f"{domain}.po"

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from kiosk.clock import FixedClock
-from kiosk.domain.codes import make_card_no
-from kiosk.domain.fees import load_fee_schedule
+from library_core.clock import FixedClock
+from library_core.codes import make_card_no
+from library_core.fees import load_fee_schedule
 from record_server import apply, auth, reports
 from record_server.config import FEES_PATH
 from record_server.db import Database

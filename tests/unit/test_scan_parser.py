@@ -10,10 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kiosk import i18n
-from kiosk.clock import CHINA_TZ, FixedClock
-from kiosk.domain import codes
-from kiosk.domain.scan import (
+from library_core import codes, i18n
+from library_core.clock import CHINA_TZ, FixedClock
+from library_core.errors import ValidationError
+from library_core.scan import (
     MAX_SCAN_LENGTH,
     Scan,
     ScanKind,
@@ -22,8 +22,7 @@ from kiosk.domain.scan import (
     ScanRejected,
     normalize_scan,
 )
-from kiosk.domain.tokens import VisitorPass, encode_visitor_pass
-from kiosk.errors import ValidationError
+from library_core.tokens import VisitorPass, encode_visitor_pass
 
 KEY = b"test-library-key-0123456789"
 NOW = dt.datetime(2026, 11, 24, 10, 30, tzinfo=CHINA_TZ)
@@ -265,7 +264,7 @@ def test_every_refusal_has_a_translation(message_id: str, language: str) -> None
 
 
 def test_parser_module_stays_pure() -> None:
-    source = Path(__file__).resolve().parents[2] / "kiosk" / "domain" / "scan.py"
+    source = Path(__file__).resolve().parents[2] / "library_core" / "scan.py"
     tree = ast.parse(source.read_text(encoding="utf-8"))
     imported: set[str] = set()
     for node in ast.walk(tree):

@@ -20,7 +20,7 @@ from devices.scanner import (
     SimulatedScanner,
     build_scanner,
 )
-from kiosk.errors import ConfigError
+from library_core.errors import ConfigError
 
 
 def test_simulated_scanner_delivers_scans_only_while_started() -> None:

@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from kiosk.domain.tokens import CardToken, decode_card_token, encode_card_token
-from kiosk.errors import DomainError, NotFound, TokenError, ValidationError
 from kiosk.services.common import Tender
 from kiosk.services.errors import CardRefused, FeesOwed, PinLocked, PinWrong, ReaderExists
+from library_core.errors import DomainError, NotFound, TokenError, ValidationError
+from library_core.tokens import CardToken, decode_card_token, encode_card_token
 from tests.support.services import (  # noqa: F401
     TEST_KEY,
     WECHAT_CODE,

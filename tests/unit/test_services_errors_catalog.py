@@ -10,7 +10,7 @@ from pathlib import Path
 from babel.messages.pofile import read_po
 
 ROOT = Path(__file__).resolve().parents[2]
-LOCALE = ROOT / "kiosk" / "locale"
+LOCALE = ROOT / "library_core" / "locale"
 
 
 def _catalog(lang: str) -> dict[str, str]:
@@ -48,7 +48,7 @@ def test_every_id_the_services_raise_has_a_text() -> None:
 
 
 def test_translate_fills_placeholders() -> None:
-    from kiosk.i18n import translate
+    from library_core.i18n import translate
 
     assert translate("pin.wrong", "zh_CN", attempts_left=2) == "密码错误，还可尝试 2 次。"
     assert translate("card.expired", "en", expires_on="2026-01-31").endswith("renew it now.")

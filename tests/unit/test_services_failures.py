@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from kiosk.errors import DeviceError, PaymentError, StoreError
 from kiosk.services.common import Tender
+from library_core.errors import DeviceError, PaymentError, StoreError
 from tests.support.services import (
     REFUSED_CODE,
     WECHAT_CODE,

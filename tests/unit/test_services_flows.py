@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from kiosk.errors import DomainError, NotFound, TokenError, ValidationError
 from kiosk.services.common import Role, Tender
 from kiosk.services.errors import FeesOwed, PinLocked, PinWrong, RoleRequired
 from kiosk.services.returns import ReturnOutcome
 from kiosk.services.visitors import VisitorRequest
+from library_core.errors import DomainError, NotFound, TokenError, ValidationError
 from tests.support.services import (
     ALIPAY_CODE,
     DESK,

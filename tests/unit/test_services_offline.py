@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.domain.money import format_fen
 from kiosk.services import build_services
 from kiosk.services.common import Tender
 from kiosk.services.errors import OfflineLimitExceeded
 from kiosk.services.ports import AlwaysOnline, StatusConnectivity
+from library_core.money import format_fen
 from server_client.sync import RecordServerClient, SyncEngine, SyncLoop, SyncStatus
 from tests.support.services import WECHAT_CODE, ServicesEnv, make_env, make_reader
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.clock import CHINA_TZ
-from kiosk.domain.receipts import Receipt, ReceiptKind
-from kiosk.errors import StoreError
+from library_core.clock import CHINA_TZ
+from library_core.errors import StoreError
+from library_core.receipts import Receipt, ReceiptKind
 from server_client import demo_data
 from server_client.store import Store
 from server_client.store.schema import LATEST_VERSION
@@ -222,7 +222,7 @@ def test_demo_data_is_deterministic_and_plausible(tmp_path: Path) -> None:
     assert roles == {"S0001": "desk", "S0002": "supervisor"}
     overdue = store.count("loans", "returned_at IS NULL AND due_on < ?", (profile.today.isoformat(),))
     assert 0 < overdue < profile.open_loans
-    from kiosk.domain.identity import validate_mobile, validate_resident_id
+    from library_core.identity import validate_mobile, validate_resident_id
     for r in store.read("SELECT id_number, phone FROM readers"):
         validate_resident_id(r[0])
         validate_mobile(r[1])
@@ -234,7 +234,7 @@ def test_demo_data_is_deterministic_and_plausible(tmp_path: Path) -> None:
 def test_demo_profile_rejects_unknown_key(tmp_path: Path) -> None:
     bad = tmp_path / "p.toml"
     bad.write_text("seed = 1\nreaderz = 3\n")
-    from kiosk.errors import ConfigError
+    from library_core.errors import ConfigError
     with pytest.raises(ConfigError, match="readerz"):
         demo_data.load_profile(bad)
 

@@ -10,8 +10,8 @@ import pytest
 import requests
 from requests.adapters import BaseAdapter
 
-from kiosk.clock import FixedClock
-from kiosk.errors import SyncError
+from library_core.clock import FixedClock
+from library_core.errors import SyncError
 from server_client.sync import (
     RecordServerClient,
     SyncAuthError,

@@ -7,9 +7,9 @@ import datetime as dt
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from kiosk.domain import tokens
-from kiosk.domain.tokens import CardToken, VisitorPass
-from kiosk.errors import TokenError
+from library_core import tokens
+from library_core.errors import TokenError
+from library_core.tokens import CardToken, VisitorPass
 
 KEY = b"test-library-key-0123456789"
 REASONS = {"blank", "foreign", "version", "other_card", "tampered", "malformed"}

@@ -10,8 +10,8 @@ import pytest
 from config.settings import demo_settings_path, load_settings
 from devices.receipt_layout import render_receipt
 from devices.receipt_preview import parse_escpos
-from kiosk.errors import ConfigError
 from kiosk.services.visitors import VisitorRequest
+from library_core.errors import ConfigError
 from tests.support.services import make_env
 
 

@@ -16,7 +16,7 @@ from devices.scanner import (
     ScannerState,
     ScannerStatus,
 )
-from kiosk.errors import ConfigError
+from library_core.errors import ConfigError
 
 SETTINGS = ScannerSection(type="wedge", max_key_interval_ms=40, min_burst_length=6)
 SCANNER_GAP = 0.008  # a scanner types a key every few milliseconds

@@ -22,8 +22,8 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.screenmanager import Screen
 from kivy.uix.widget import Widget
 
-from kiosk.errors import KioskError
 from kiosk.ui.widgets import DigitEntry, KButton, KLabel, NameEntry
+from library_core.errors import KioskError
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +188,7 @@ class FlowScreen(BaseScreen):
     def ask_payment(self, amount: int, on_tender: Callable[[Any], None], *,
                     lines: Sequence[Line] = ()) -> None:
         """Show the amount; a scanned payment code (or cash, in staff mode) calls ``on_tender``."""
-        from kiosk.domain.money import format_fen
+        from library_core.money import format_fen
 
         self._payment_cb = on_tender
         actions: list[tuple[str, str, Callable[[], None]]] = []

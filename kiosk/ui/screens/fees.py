@@ -10,9 +10,9 @@ from kivy.metrics import dp
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.scrollview import ScrollView
 
-from kiosk.domain.money import format_fen
 from kiosk.ui.screens.base import CardFlowScreen
 from kiosk.ui.widgets import KButton, KLabel
+from library_core.money import format_fen
 
 Builder.load_file(str(Path(__file__).with_name("fees.kv")))
 

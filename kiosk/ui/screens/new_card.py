@@ -7,10 +7,10 @@ from typing import Any
 
 from kivy.lang import Builder
 
-from kiosk.domain.identity import mask_mobile, mask_resident_id
-from kiosk.domain.money import format_fen
-from kiosk.errors import KioskError
 from kiosk.ui.screens.base import FlowScreen
+from library_core.errors import KioskError
+from library_core.identity import mask_mobile, mask_resident_id
+from library_core.money import format_fen
 
 Builder.load_file(str(Path(__file__).with_name("new_card.kv")))
 
@@ -87,7 +87,7 @@ class NewCardScreen(FlowScreen):
                         hint=("field.pin_hint", {}))
 
     def _got_pin(self, pin: str) -> None:
-        from kiosk.domain.pins import validate_pin
+        from library_core.pins import validate_pin
 
         try:
             validate_pin(pin)

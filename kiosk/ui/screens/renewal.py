@@ -7,9 +7,9 @@ from typing import Any
 
 from kivy.lang import Builder
 
-from kiosk.domain.money import format_fen
-from kiosk.errors import KioskError
 from kiosk.ui.screens.base import CardFlowScreen
+from library_core.errors import KioskError
+from library_core.money import format_fen
 
 Builder.load_file(str(Path(__file__).with_name("renewal.kv")))
 

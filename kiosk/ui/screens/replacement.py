@@ -8,8 +8,8 @@ from typing import Any
 
 from kivy.lang import Builder
 
-from kiosk.domain.money import format_fen
 from kiosk.ui.screens.base import FlowScreen
+from library_core.money import format_fen
 
 Builder.load_file(str(Path(__file__).with_name("replacement.kv")))
 

@@ -11,11 +11,11 @@ from kivy.lang import Builder
 from kivy.metrics import dp
 from kivy.uix.boxlayout import BoxLayout
 
-from kiosk.domain.identity import mask_mobile, mask_resident_id
-from kiosk.domain.visits import DEFAULT_DEPARTMENTS, PURPOSES, Department
-from kiosk.errors import KioskError
 from kiosk.ui.screens.base import FlowScreen
 from kiosk.ui.widgets import QrImage
+from library_core.errors import KioskError
+from library_core.identity import mask_mobile, mask_resident_id
+from library_core.visits import DEFAULT_DEPARTMENTS, PURPOSES, Department
 
 Builder.load_file(str(Path(__file__).with_name("visitor.kv")))
 

@@ -14,7 +14,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from kiosk.domain.money import Fen
+from library_core.money import Fen
 
 Localized = dict[str, str]  # language -> text, e.g. {"zh_CN": "阅览室", "en": "Reading room"}
 FieldValue = str | Localized  # a message id, text printed as it is, or a Localized name

@@ -2,7 +2,7 @@
 
 Message ids are keys (``receipt.total``, ``error.card.lost``), never source sentences; each
 catalog domain is one area of the product (``errors``, ``receipt``, ``ui``) with one ``.po`` file
-per language under ``kiosk/locale/<lang>/LC_MESSAGES/<domain>.po``. ``.po`` files are compiled to
+per language under ``library_core/locale/<lang>/LC_MESSAGES/<domain>.po``. ``.po`` files are compiled to
 ``.mo`` with Babel on first use when the ``.mo`` is missing or older. Placeholders are named
 ``{field}`` and filled with ``str.format``; a missing translation falls back to English, then to
 the id itself (so a gap is visible, never a crash).

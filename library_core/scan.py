@@ -33,10 +33,10 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from kiosk.clock import CHINA_TZ, Clock
-from kiosk.domain import codes
-from kiosk.domain.tokens import PASS_PREFIX, VisitorPass, decode_visitor_pass
-from kiosk.errors import TokenError, ValidationError
+from library_core import codes
+from library_core.clock import CHINA_TZ, Clock
+from library_core.errors import TokenError, ValidationError
+from library_core.tokens import PASS_PREFIX, VisitorPass, decode_visitor_pass
 
 MAX_SCAN_LENGTH = 64
 _CODABAR_STOPS = frozenset("ABCD")

@@ -26,7 +26,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-from kiosk.errors import TokenError
+from library_core.errors import TokenError
 
 TOKEN_SIZE = 48
 MAGIC = b"LK"

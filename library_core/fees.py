@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kiosk.domain.money import Fen
-from kiosk.errors import ConfigError
+from library_core.errors import ConfigError
+from library_core.money import Fen
 
 
 class ReaderCategory(enum.StrEnum):
@@ -54,7 +54,7 @@ class FeeSchedule:
     def renewal_fee_for(self, months: int) -> Fen:
         """Renewal fee scales per 12 months (rounded up to whole years, minimum one)."""
         if months not in self.renewal_periods_months:
-            from kiosk.errors import ValidationError
+            from library_core.errors import ValidationError
 
             raise ValidationError("renewal.period", f"period {months} months is not offered")
         years = max(1, -(-months // 12))

@@ -7,7 +7,7 @@ import hmac
 import os
 import re
 
-from kiosk.errors import ValidationError
+from library_core.errors import ValidationError
 
 # scrypt cost: n=2**14, r=8, p=1 takes ~30-60 ms here; tests may pass a cheaper n.
 DEFAULT_N = 1 << 14

@@ -1,1 +1,0 @@
-"""Pure business rules: no I/O, no Kivy, no requests."""
