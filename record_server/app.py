@@ -28,6 +28,7 @@ from record_server import apply, auth, changes, reports
 from record_server import models as m
 from record_server import schemas as s
 from record_server.config import ServerConfig
+from record_server.crud import summary as summary_data
 from record_server.db import Database
 
 log = logging.getLogger(__name__)
@@ -251,7 +252,7 @@ def create_app(config: ServerConfig, *, clock: Clock | None = None,
                 "conflicts": count(m.conflicts),
                 "payments": {r[0]: {"count": int(r[1]), "amount": int(r[2])} for r in pay},
                 "fees_amount": int(fee_sum[0]), "fees_paid": int(fee_sum[1]),
-                "credit": int(credit), "events": apply.event_counts(conn),
+                "credit": int(credit), "events": summary_data.event_counts(conn),
             }
 
     @app.post("/api/v1/kiosks/{kiosk_id}/revoke", tags=["staff"], response_model=s.RevokeResponse,

@@ -1,0 +1,69 @@
+"""Handlers for card events: issued, renewed, blocked, replaced, cancelled."""
+
+from __future__ import annotations
+
+from record_server import models as m
+from record_server import schemas as s
+from record_server.ingest.context import (
+    Context,
+    Reject,
+    card_or_reject,
+    resolve_reader,
+    set_card,
+)
+from record_server.ingest.rules import RULE_BLOCK_BEATS_RENEWAL
+from record_server.ingest.statements import by_key, insert_into
+
+
+def card_issued(ctx: Context, p: s.CardIssued) -> None:
+    reader_id = resolve_reader(ctx, p.reader_id)
+    if by_key(ctx.conn, m.cards, m.cards.c.card_no, p.card_no) is not None:
+        raise Reject("card_exists")
+    insert_into(ctx.conn, m.cards, dict(
+        card_no=p.card_no, reader_id=reader_id, uid=p.uid.upper(), generation=p.generation,
+        status="active", issued_at=ctx.occurred_at.isoformat(), expires_on=p.expires_on))
+    ctx.touch("card", p.card_no)
+
+
+def card_renewed(ctx: Context, p: s.CardRenewed) -> None:
+    card = card_or_reject(ctx, p.card_no)
+    if card.status != "active":
+        fee = ctx.schedule.renewal_fee * max(1, -(-p.months // 12))
+        ctx.credit(card.reader_id, fee, RULE_BLOCK_BEATS_RENEWAL)
+        ctx.conflict(RULE_BLOCK_BEATS_RENEWAL, "card", p.card_no,
+                     f"card stays {card.status}; renewal not applied; {fee} fen credited",
+                     card_status=card.status, renewal_expires_on=p.expires_on, credited=fee,
+                     reader_id=card.reader_id)
+        return
+    if p.expires_on > card.expires_on:
+        set_card(ctx, p.card_no, expires_on=p.expires_on)
+
+
+def card_blocked(ctx: Context, p: s.CardBlocked) -> None:
+    card = card_or_reject(ctx, p.card_no)
+    if card.status in ("active",):
+        set_card(ctx, p.card_no, status=p.reason)
+    elif card.status == "lost" and p.reason == "cancelled":
+        set_card(ctx, p.card_no, status="cancelled")
+
+
+def card_replaced(ctx: Context, p: s.CardReplaced) -> None:
+    old = card_or_reject(ctx, p.old_card_no)
+    reader_id = resolve_reader(ctx, p.reader_id)
+    if by_key(ctx.conn, m.cards, m.cards.c.card_no, p.card_no) is not None:
+        raise Reject("card_exists")
+    if p.generation <= old.generation:
+        raise Reject("generation_not_higher")
+    if old.status in ("active", "lost"):
+        set_card(ctx, p.old_card_no, status="replaced")
+    insert_into(ctx.conn, m.cards, dict(
+        card_no=p.card_no, reader_id=reader_id, uid=p.uid.upper(), generation=p.generation,
+        status="active", issued_at=ctx.occurred_at.isoformat(), expires_on=p.expires_on))
+    ctx.touch("card", p.card_no)
+
+
+def card_cancelled(ctx: Context, p: s.CardCancelled) -> None:
+    card = card_or_reject(ctx, p.card_no)
+    if card.status != "cancelled":
+        set_card(ctx, p.card_no, status="cancelled")
+

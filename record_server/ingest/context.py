@@ -1,0 +1,103 @@
+"""One event's context while its handler runs: connection, ids, times, touched rows, outcome."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection
+
+from library_core.clock import CHINA_TZ
+from library_core.fees import FeeSchedule
+from record_server import models as m
+from record_server.ingest.statements import (
+    ADD_CREDIT,
+    READER_MERGED,
+    by_key,
+    insert_into,
+    update_by_key,
+)
+
+log = logging.getLogger(__name__)
+
+
+class Reject(Exception):
+    """A business rule refused the event; ``reason`` goes back to the kiosk."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class Outcome:
+    status: str = "applied"
+    rule: str | None = None
+    detail: str | None = None
+
+
+@dataclass
+class Context:
+    conn: Connection
+    kiosk_id: str
+    event_id: str
+    occurred_at: dt.datetime
+    now: str
+    schedule: FeeSchedule
+    touched: dict[str, set[str]] = field(default_factory=dict)
+    outcome: Outcome = field(default_factory=Outcome)
+
+    def touch(self, entity: str, entity_id: str) -> None:
+        self.touched.setdefault(entity, set()).add(entity_id)
+
+    def conflict(self, rule: str, entity: str, entity_id: str, decision: str,
+                 **detail: Any) -> None:
+        insert_into(self.conn, m.conflicts, dict(
+            rule=rule, kiosk_id=self.kiosk_id, event_id=self.event_id, entity=entity,
+            entity_id=entity_id, decision=decision,
+            detail=json.dumps(detail, ensure_ascii=False, sort_keys=True),
+            created_at=self.now, resolved=False))
+        self.outcome = Outcome("conflict", rule, decision)
+        log.info("conflict %s on %s %s (event %s)", rule, entity, entity_id, self.event_id)
+
+    def credit(self, reader_id: str, amount: int, rule: str) -> None:
+        if amount <= 0:
+            return
+        self.conn.execute(ADD_CREDIT, {"_key": reader_id, "amount": amount})
+        insert_into(self.conn, m.credit_entries, dict(
+            reader_id=reader_id, amount=amount, rule=rule, event_id=self.event_id,
+            created_at=self.now))
+        self.touch("reader", reader_id)
+
+
+def local_day(when: dt.datetime) -> str:
+    return when.astimezone(CHINA_TZ).date().isoformat()
+
+
+def resolve_reader(ctx: Context, reader_id: str) -> str:
+    """The reader an id stands for (following merges). Raises Reject(unknown_reader)."""
+    for _ in range(5):
+        row = ctx.conn.execute(READER_MERGED, {"v": reader_id}).first()
+        if row is None:
+            raise Reject("unknown_reader")
+        if not row.merged_into:
+            return str(row.reader_id)
+        reader_id = row.merged_into
+    raise Reject("unknown_reader")
+
+
+def card_or_reject(ctx: Context, card_no: str) -> Any:
+    row = by_key(ctx.conn, m.cards, m.cards.c.card_no, card_no)
+    if row is None:
+        raise Reject("unknown_card")
+    return row
+
+
+def set_card(ctx: Context, card_no: str, **values: Any) -> None:
+    update_by_key(ctx.conn, m.cards, m.cards.c.card_no, card_no, **values)
+    ctx.touch("card", card_no)
+
+

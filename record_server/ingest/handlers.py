@@ -1,0 +1,42 @@
+"""Each event kind's handler."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from library_core import events as ev
+from record_server.ingest.cards import (
+    card_blocked,
+    card_cancelled,
+    card_issued,
+    card_renewed,
+    card_replaced,
+)
+from record_server.ingest.context import Context
+from record_server.ingest.loans import loan_returned
+from record_server.ingest.payments import (
+    deposit_refunded,
+    fee_assessed,
+    fee_waived,
+    payment_recorded,
+)
+from record_server.ingest.readers import reader_registered
+from record_server.ingest.visits import day_closed, visit_closed, visit_opened
+
+HANDLERS: dict[str, Callable[[Context, Any], None]] = {
+    ev.READER_REGISTERED: reader_registered,
+    ev.CARD_ISSUED: card_issued,
+    ev.CARD_RENEWED: card_renewed,
+    ev.CARD_BLOCKED: card_blocked,
+    ev.CARD_REPLACED: card_replaced,
+    ev.CARD_CANCELLED: card_cancelled,
+    ev.FEE_ASSESSED: fee_assessed,
+    ev.FEE_WAIVED: fee_waived,
+    ev.PAYMENT_RECORDED: payment_recorded,
+    ev.DEPOSIT_REFUNDED: deposit_refunded,
+    ev.LOAN_RETURNED: loan_returned,
+    ev.VISIT_OPENED: visit_opened,
+    ev.VISIT_CLOSED: visit_closed,
+    ev.DAY_CLOSED: day_closed,
+}

@@ -1,0 +1,98 @@
+"""Handlers for fees and money: fee assessed or waived, payment recorded, deposit refunded."""
+
+from __future__ import annotations
+
+from record_server import models as m
+from record_server import schemas as s
+from record_server.ingest.context import Context, Reject, local_day, resolve_reader
+from record_server.ingest.rules import RULE_DOUBLE_PAYMENT, RULE_RETURN_AFTER_RENEWAL
+from record_server.ingest.statements import ADD_CREDIT, by_key, insert_into, update_by_key
+
+
+def fee_assessed(ctx: Context, p: s.FeeAssessed) -> None:
+    reader_id = resolve_reader(ctx, p.reader_id)
+    if by_key(ctx.conn, m.fees, m.fees.c.fee_id, p.fee_id) is not None:
+        raise Reject("fee_exists")
+    amount = p.amount
+    if p.loan_id and p.kind == "overdue":
+        loan = by_key(ctx.conn, m.loans, m.loans.c.loan_id, p.loan_id)
+        if loan is not None and loan.fine_allowed is not None and amount > loan.fine_allowed:
+            amount = int(loan.fine_allowed)
+            ctx.conflict(RULE_RETURN_AFTER_RENEWAL, "fee", p.fee_id,
+                         f"fine lowered from {p.amount} to {amount} fen (loan was renewed)",
+                         loan_id=p.loan_id, kiosk_amount=p.amount, amount=amount)
+    insert_into(ctx.conn, m.fees, dict(
+        fee_id=p.fee_id, reader_id=reader_id, kind=p.kind, amount=amount, paid=0,
+        status="paid" if amount == 0 else "open", description=p.description,
+        created_at=ctx.occurred_at.isoformat(), loan_id=p.loan_id, item_barcode=p.item_barcode))
+    ctx.touch("fee", p.fee_id)
+
+
+def fee_waived(ctx: Context, p: s.FeeWaived) -> None:
+    fee = by_key(ctx.conn, m.fees, m.fees.c.fee_id, p.fee_id)
+    if fee is None:
+        raise Reject("unknown_fee")
+    if fee.status == "paid":
+        raise Reject("fee_already_paid")
+    if fee.status == "open":
+        update_by_key(ctx.conn, m.fees, m.fees.c.fee_id, p.fee_id, status="waived")
+        ctx.touch("fee", p.fee_id)
+
+
+def payment_recorded(ctx: Context, p: s.PaymentRecorded) -> None:
+    conn = ctx.conn
+    if by_key(conn, m.payments, m.payments.c.payment_id, p.payment_id) is not None:
+        raise Reject("payment_exists")
+    if by_key(conn, m.payments, m.payments.c.receipt_no, p.receipt_no) is not None:
+        raise Reject("receipt_no_exists")
+    if sum(a.amount for a in p.allocations) > p.amount:
+        raise Reject("allocations_exceed_amount")
+    reader_id = resolve_reader(ctx, p.reader_id) if p.reader_id else None
+    excess_total = 0
+    doubled: list[str] = []
+    fees = [by_key(conn, m.fees, m.fees.c.fee_id, alloc.fee_id) for alloc in p.allocations]
+    if any(fee is None for fee in fees):
+        raise Reject("unknown_fee")
+    updated: set[str] = set()
+    for alloc, fee in zip(p.allocations, fees, strict=True):
+        if fee.fee_id in updated:  # a second allocation to a fee this payment already changed
+            fee = by_key(conn, m.fees, m.fees.c.fee_id, alloc.fee_id)
+        owed = 0 if fee.status == "waived" else max(0, fee.amount - fee.paid)
+        take = min(owed, alloc.amount)
+        if take:
+            paid = fee.paid + take
+            update_by_key(conn, m.fees, m.fees.c.fee_id, fee.fee_id,
+                    paid=paid, status="paid" if paid >= fee.amount else "open")
+            updated.add(fee.fee_id)
+            ctx.touch("fee", fee.fee_id)
+        if alloc.amount > take:
+            excess_total += alloc.amount - take
+            doubled.append(fee.fee_id)
+            reader_id = reader_id or fee.reader_id
+    insert_into(conn, m.payments, dict(
+        payment_id=p.payment_id, kind="payment", reader_id=reader_id, receipt_no=p.receipt_no,
+        method=p.method, amount=p.amount, credited=excess_total, kiosk_id=ctx.kiosk_id,
+        staff_no=p.staff_no, occurred_at=ctx.occurred_at.isoformat(),
+        occurred_day=local_day(ctx.occurred_at)))
+    if p.method == "credit" and reader_id:
+        conn.execute(ADD_CREDIT, {"_key": reader_id, "amount": -p.amount})
+        ctx.touch("reader", reader_id)
+    if excess_total and reader_id:
+        ctx.credit(reader_id, excess_total, RULE_DOUBLE_PAYMENT)
+        ctx.conflict(RULE_DOUBLE_PAYMENT, "fee", doubled[0],
+                     f"fee already paid; {excess_total} fen credited to reader {reader_id}",
+                     fees=doubled, payment_id=p.payment_id, credited=excess_total,
+                     reader_id=reader_id)
+
+
+def deposit_refunded(ctx: Context, p: s.DepositRefunded) -> None:
+    reader_id = resolve_reader(ctx, p.reader_id)
+    if by_key(ctx.conn, m.payments, m.payments.c.payment_id, p.payment_id) is not None:
+        raise Reject("payment_exists")
+    if by_key(ctx.conn, m.payments, m.payments.c.receipt_no, p.receipt_no) is not None:
+        raise Reject("receipt_no_exists")
+    insert_into(ctx.conn, m.payments, dict(
+        payment_id=p.payment_id, kind="refund", reader_id=reader_id, receipt_no=p.receipt_no,
+        method="cash", amount=p.amount, credited=0, kiosk_id=ctx.kiosk_id, staff_no=p.staff_no,
+        occurred_at=ctx.occurred_at.isoformat(), occurred_day=local_day(ctx.occurred_at)))
+

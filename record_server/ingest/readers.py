@@ -1,0 +1,61 @@
+"""Handler for readers registering at a kiosk (one active reader per ID number)."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import bindparam, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from record_server import models as m
+from record_server import schemas as s
+from record_server.ingest.context import Context, Reject
+from record_server.ingest.rules import RULE_SAME_ID_NUMBER
+from record_server.ingest.statements import by_key, insert_into
+
+log = logging.getLogger(__name__)
+
+_FIRST_BY_ID_NUMBER = (
+    select(m.readers.c.reader_id).where(
+        m.readers.c.id_number == bindparam("id_number"), m.readers.c.status == "active",
+        m.readers.c.merged_into.is_(None))
+    .order_by(m.readers.c.registered_at).limit(1))
+# PostgreSQL: an active reader is inserted unless another with the same ID number is already
+# there (committed by a concurrent batch of another kiosk: the insert waits for it, then does
+# nothing). The partial unique index ``uq_readers_active_id_number`` is the arbiter.
+_INSERT_ACTIVE_READER_PG = (
+    pg_insert(m.readers)
+    .on_conflict_do_nothing(index_elements=[m.readers.c.id_number],
+                            index_where=text(m.ACTIVE_ID_NUMBER_WHERE))
+    .returning(m.readers.c.reader_id))
+
+
+def reader_registered(ctx: Context, p: s.ReaderRegistered) -> None:
+    conn = ctx.conn
+    if by_key(conn, m.readers, m.readers.c.reader_id, p.reader_id) is not None:
+        raise Reject("reader_exists")
+    first = conn.execute(_FIRST_BY_ID_NUMBER, {"id_number": p.id_number}).first()
+    row = dict(reader_id=p.reader_id, name=p.name, id_number=p.id_number, phone=p.phone,
+               category=p.category, pin_hash=p.pin_hash, status="active", credit=0,
+               registered_at=p.registered_at, merged_into=None, kiosk_id=ctx.kiosk_id)
+    if first is None:
+        if conn.dialect.name != "postgresql":
+            insert_into(conn, m.readers, row)  # SQLite: one writer at a time, the check above holds
+            ctx.touch("reader", p.reader_id)
+            return
+        if conn.execute(_INSERT_ACTIVE_READER_PG, row).first() is not None:
+            ctx.touch("reader", p.reader_id)
+            return
+        # the unique index refused it: another kiosk's batch registered this ID number
+        # meanwhile (committed now, so visible to this statement): that reader came first
+        first = conn.execute(_FIRST_BY_ID_NUMBER, {"id_number": p.id_number}).first()
+        if first is None:
+            raise Reject("id_number_taken")
+        log.info("reader %s: ID number registered concurrently as %s", p.reader_id,
+                 first.reader_id)
+    insert_into(conn, m.readers, dict(row, status="cancelled", merged_into=first.reader_id))
+    ctx.touch("reader", p.reader_id)
+    ctx.conflict(RULE_SAME_ID_NUMBER, "reader", first.reader_id,
+                 f"reader {p.reader_id} merged into {first.reader_id}",
+                 kept=first.reader_id, merged=p.reader_id)
+

@@ -1,0 +1,31 @@
+"""Handlers for visits (opened, closed) and the day close."""
+
+from __future__ import annotations
+
+from record_server import models as m
+from record_server import schemas as s
+from record_server.ingest.context import Context, Reject
+from record_server.ingest.statements import by_key, insert_into, update_by_key
+
+
+def visit_opened(ctx: Context, p: s.VisitOpened) -> None:
+    if by_key(ctx.conn, m.visits, m.visits.c.visit_id, p.visit_id) is not None:
+        raise Reject("visit_exists")
+    insert_into(ctx.conn, m.visits, dict(
+        visit_id=p.visit_id, kiosk_id=ctx.kiosk_id, name=p.name, phone=p.phone,
+        id_number=p.id_number, purpose=p.purpose, host_department=p.host_department,
+        opened_at=ctx.occurred_at.isoformat(), expires_at=p.expires_at))
+
+
+def visit_closed(ctx: Context, p: s.VisitClosed) -> None:
+    visit = by_key(ctx.conn, m.visits, m.visits.c.visit_id, p.visit_id)
+    if visit is None:
+        raise Reject("unknown_visit")
+    if visit.closed_at is None:
+        update_by_key(ctx.conn, m.visits, m.visits.c.visit_id, p.visit_id,
+                closed_at=p.closed_at, how=p.how)
+
+
+def day_closed(ctx: Context, p: s.DayClosed) -> None:
+    """The end-of-day report is kept in the event log; nothing else changes."""
+
