@@ -153,9 +153,9 @@ def kiosk_parts(data: Path) -> Any:
     import datetime as dt
 
     from config.settings import demo_settings_path, load_settings
-    from devices.card_reader import SimulatedCardReader
     from devices.printer import SimulatedReceiptPrinter
     from devices.scanner import KeyboardWedgeScanner, SimulatedScanner
+    from devices.simulated_card_reader import SimulatedCardReader
     from kiosk.services.payment import SimulatedPaymentGateway
     from kiosk.ui.driver import FakeMonotonic
     from library_core.clock import FixedClock

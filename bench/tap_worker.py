@@ -259,10 +259,10 @@ def run_bare(out: Path, taps: int) -> None:
     from smartcard.CardMonitoring import CardMonitor, CardObserver
     from smartcard.System import readers
 
-    from devices.card_reader import parse_key
+    from library_core.mifare import parse_mifare_key
 
     cfg = reader_settings()
-    key_a = parse_key(cfg.key_a, "key_a")
+    key_a = parse_mifare_key(cfg.key_a, "card_reader.key_a")
     block = cfg.sector * 4
     done = threading.Event()
     count = [0]

@@ -1,4 +1,4 @@
-"""Smart-card reader: the port, its events and errors, the simulator, and the factory.
+"""Smart-card reader: the port, its events and errors, and the plumbing the drivers share.
 
 A reader reports what happens on it as frozen dataclass events delivered to subscribers:
 ``CardInserted(uid, reader)``, ``CardRemoved(reader)`` and ``ReaderStatus(state, detail)`` with
@@ -18,24 +18,23 @@ Errors are ``CardError`` subclasses with message ids in the ``card`` catalog; li
 wrapped where they occur (``raise CardRemovedError(...) from err``). ``write_token`` raises only
 ``CardWriteError`` (its message id names the cause: removed, auth, verify).
 
-``build_card_reader(settings.card_reader)`` picks the class by ``type`` (``pcsc`` or
-``simulated``); ``pcsc`` imports pyscard only then.
+The drivers: ``devices.pcsc_card_reader.PcscCardReader`` (pyscard, an optional extra) and
+``devices.simulated_card_reader.SimulatedCardReader``; ``devices.factory.build_card_reader``
+picks one by ``settings.type``. This module imports neither driver. Subscribers are
+``library_core.observable`` subscribers: ordered delivery, the current state at once, an
+unsubscribe handle.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
 
-from config.settings import CardReaderSection
-from library_core.errors import ConfigError, DeviceError
+from library_core.errors import DeviceError
+from library_core.observable import EventSource
 from library_core.tokens import TOKEN_SIZE
-
-if TYPE_CHECKING:
-    from devices.pcsc_card_reader import PcscCardReader
 
 log = logging.getLogger(__name__)
 
@@ -168,13 +167,11 @@ class CardReader(Protocol):
 # ---- shared plumbing ---------------------------------------------------------------------------
 
 
-class CardReaderBase:
+class CardReaderBase(EventSource[CardEvent]):
     """Subscribers, status and card tracking shared by the drivers."""
 
     def __init__(self) -> None:
-        self._subscribers: list[Subscriber] = []
-        self._subscribers_lock = threading.Lock()
-        self._emit_lock = threading.RLock()  # delivers events one at a time, in order
+        super().__init__(name="card reader")
         self._status = ReaderStatus("recovering", "not started")
         self._card: CardInserted | None = None
 
@@ -186,29 +183,13 @@ class CardReaderBase:
         card = self._card
         return card.uid if card is not None else None
 
-    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
-        with self._emit_lock:
-            with self._subscribers_lock:
-                self._subscribers.append(callback)
-            self._deliver(callback, self._status)
-            if self._card is not None:
-                self._deliver(callback, self._card)
-
-        def unsubscribe() -> None:
-            with self._subscribers_lock:
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
-
-        return unsubscribe
-
-    def _deliver(self, callback: Subscriber, event: CardEvent) -> None:
-        try:
-            callback(event)
-        except Exception:  # a broken subscriber must not stop the reader
-            log.exception("card event subscriber %r failed on %r", callback, event)
+    def current_events(self) -> Sequence[CardEvent]:
+        """The status, then the card on the reader if there is one."""
+        card = self._card
+        return (self._status,) if card is None else (self._status, card)
 
     def _emit(self, event: CardEvent) -> None:
-        with self._emit_lock:
+        with self._ordered():
             if isinstance(event, ReaderStatus):
                 if event == self._status:
                     return
@@ -222,219 +203,30 @@ class CardReaderBase:
                     return
                 self._card = None
                 log.info("card removed from %s", event.reader)
-            with self._subscribers_lock:
-                subscribers = list(self._subscribers)
-            for callback in subscribers:
-                self._deliver(callback, event)
+            self.publish(event)
 
     def _card_gone(self) -> None:
-        card = self._card
-        if card is not None:
-            self._emit(CardRemoved(card.reader))
-
-
-def parse_key(value: str, key: str) -> bytes:
-    try:
-        raw = bytes.fromhex(value)
-    except ValueError:
-        raw = b""
-    if len(raw) != 6:
-        raise ConfigError(f"card_reader.{key}", "must be 12 hex digits (a 6-byte MIFARE key)")
-    return raw
-
-
-# ---- the simulator -----------------------------------------------------------------------------
-
-
-@dataclass
-class SimulatedCard:
-    """A card for the simulator: its UID, token sector and sector keys."""
-
-    uid: bytes
-    data: bytearray = field(default_factory=lambda: bytearray(TOKEN_SIZE))
-    key_a: bytes = b"\xff" * 6
-    key_b: bytes = b"\xff" * 6
-
-
-@dataclass
-class _WriteFault:
-    after_blocks: int
-    cause: Literal["removed", "error", "verify"]
-
-
-class SimulatedCardReader(CardReaderBase):
-    """An in-memory reader for demo, training and unit tests.
-
-    ``tap(uid, data)`` puts a card on it (the same UID tapped again keeps what was written),
-    ``remove()`` pulls it, ``fail_next_write(after_blocks, cause)`` makes the next write fail
-    part way (``removed`` also pulls the card), ``set_status(state)`` fakes a reader outage.
-    Events are delivered on the thread that calls ``tap`` / ``remove`` / ``set_status``.
-    """
-
-    def __init__(
-        self, settings: CardReaderSection | None = None, *, reader_name: str = "Simulated reader"
-    ) -> None:
-        super().__init__()
-        settings = settings or CardReaderSection(type="simulated")
-        self.reader_name = reader_name
-        self.key_a = parse_key(settings.key_a, "key_a")
-        self.key_b = parse_key(settings.key_b, "key_b")
-        self.cards: dict[bytes, SimulatedCard] = {}
-        self._present: SimulatedCard | None = None
-        self._fault: _WriteFault | None = None
-        self._started = False
-        self._lock = threading.RLock()
-        self._wanted_status = ReaderStatus("ready", reader_name)
-
-    def start(self) -> None:
-        with self._lock:
-            self._started = True
-            self._emit(self._wanted_status)
-            if self._present is not None and self._card is None and self._status.ready:
-                self._emit(CardInserted(self._present.uid, self.reader_name))
-
-    def stop(self) -> None:
-        self._started = False
-
-    # ---- driving it ----
-
-    def tap(
-        self,
-        uid: bytes,
-        data: bytes | None = None,
-        *,
-        key_a: bytes | None = None,
-        key_b: bytes | None = None,
-    ) -> SimulatedCard:
-        """Put a card on the reader; ``data`` (48 bytes) replaces its token sector if given."""
-        with self._lock:
-            if self._present is not None:
-                self.remove()
-            card = self.cards.get(uid)
-            if card is None:
-                card = SimulatedCard(uid, key_a=key_a or self.key_a, key_b=key_b or self.key_b)
-                self.cards[uid] = card
-            if data is not None:
-                if len(data) != TOKEN_SIZE:
-                    raise ValueError(f"a token sector holds {TOKEN_SIZE} bytes")
-                card.data[:] = data
-            if key_a is not None:
-                card.key_a = key_a
-            if key_b is not None:
-                card.key_b = key_b
-            self._present = card
-            if self._status.ready:
-                self._emit(CardInserted(uid, self.reader_name))
-            return card
-
-    def remove(self) -> None:
-        with self._lock:
-            self._present = None
-            self._card_gone()
-
-    def fail_next_write(
-        self, after_blocks: int = 1, cause: Literal["removed", "error", "verify"] = "removed"
-    ) -> None:
-        """Make the next write fail after ``after_blocks`` of its 3 blocks were written."""
-        with self._lock:
-            self._fault = _WriteFault(after_blocks, cause)
-
-    def set_status(self, state: ReaderState, detail: str = "") -> None:
-        """Fake a reader outage (or its end); a card on the reader is lost while not ready."""
-        with self._lock:
-            self._wanted_status = ReaderStatus(state, detail or self.reader_name)
-            if state != "ready":
-                self._present = None
-                self._card_gone()
-            if self._started:
-                self._emit(self._wanted_status)
-                if state == "ready" and self._present is not None and self._card is None:
-                    self._emit(CardInserted(self._present.uid, self.reader_name))
-
-    # ---- CardWriter ----
-
-    def _card_for(self, uid: bytes) -> SimulatedCard:
-        if not self._started or not self._status.ready:
-            raise ReaderUnavailable("card.reader_unavailable", f"reader is {self._status.state}")
-        card = self._present
-        if card is None:
-            raise CardRemovedError("card.removed", "no card on the reader")
-        if card.uid != uid:
-            raise CardRemovedError("card.other_card", f"card {card.uid.hex()} is on the reader")
-        return card
-
-    def _check_key(self, card: SimulatedCard, which: Literal["A", "B"]) -> None:
-        wanted = card.key_a if which == "A" else card.key_b
-        have = self.key_a if which == "A" else self.key_b
-        if wanted != have:
-            raise CardAuthError("card.auth_failed", f"card {card.uid.hex()} refused key {which}")
-
-    def read_token(self, uid: bytes) -> bytes:
-        with self._lock:
-            card = self._card_for(uid)
-            self._check_key(card, "A")
-            return bytes(card.data)
-
-    def write_token(self, uid: bytes, data: bytes) -> None:
-        if len(data) != TOKEN_SIZE:
-            raise ValueError(f"a token has {TOKEN_SIZE} bytes, got {len(data)}")
-        with self._lock:
-            try:
-                card = self._card_for(uid)
-                self._check_key(card, "B")
-                fault, self._fault = self._fault, None
-                for block in range(BLOCKS_PER_TOKEN):
-                    if fault is not None and block == fault.after_blocks and fault.cause != "verify":
-                        if fault.cause == "removed":
-                            self.remove()
-                            raise CardRemovedError("card.removed", "card pulled during the write")
-                        raise CardError("card.error", "simulated write failure")
-                    start = block * BLOCK_SIZE
-                    card.data[start:start + BLOCK_SIZE] = data[start:start + BLOCK_SIZE]
-                if fault is not None and fault.cause == "verify":
-                    card.data[0] ^= 0xFF
-                self._check_key(card, "A")
-                if bytes(card.data) != data:
-                    raise CardWriteError("card.write_verify_failed", "read-back differs")
-            except CardError as err:
-                raise write_error_from(err) from err
-
-
-# ---- factory -----------------------------------------------------------------------------------
-
-
-def build_card_reader(settings: CardReaderSection) -> CardReader:
-    """The reader named by ``settings.type``. Raises ConfigError for an unknown type."""
-    if settings.type == "simulated":
-        return SimulatedCardReader(settings)
-    if settings.type == "pcsc":
-        from devices.pcsc_card_reader import PcscCardReader
-
-        return PcscCardReader(settings)
-    raise ConfigError("card_reader.type", f"unknown card reader type {settings.type!r}")
-
-
-def __getattr__(name: str) -> Any:
-    if name == "PcscCardReader":  # imported on demand: pyscard is an optional extra
-        from devices.pcsc_card_reader import PcscCardReader
-
-        return PcscCardReader
-    raise AttributeError(name)
+        with self._ordered():
+            card = self._card
+            if card is not None:
+                self._emit(CardRemoved(card.reader))
 
 
 __all__ = [
+    "BLOCKS_PER_TOKEN",
+    "BLOCK_SIZE",
     "CardAuthError",
     "CardError",
     "CardEvent",
     "CardInserted",
     "CardReader",
+    "CardReaderBase",
     "CardRemoved",
     "CardRemovedError",
     "CardWriteError",
-    "PcscCardReader",
+    "ReaderState",
     "ReaderStatus",
     "ReaderUnavailable",
-    "SimulatedCard",
-    "SimulatedCardReader",
-    "build_card_reader",
+    "Subscriber",
+    "write_error_from",
 ]

@@ -35,9 +35,9 @@ from devices.card_reader import (
     CardWriteError,
     ReaderStatus,
     ReaderUnavailable,
-    parse_key,
     write_error_from,
 )
+from library_core.mifare import parse_mifare_key
 from library_core.tokens import TOKEN_SIZE
 
 log = logging.getLogger(__name__)
@@ -151,8 +151,8 @@ class PcscCardReader(CardReaderBase):
     def __init__(self, settings: CardReaderSection) -> None:
         super().__init__()
         self.settings = settings
-        self.key_a = parse_key(settings.key_a, "key_a")
-        self.key_b = parse_key(settings.key_b, "key_b")
+        self.key_a = parse_mifare_key(settings.key_a, "card_reader.key_a")
+        self.key_b = parse_mifare_key(settings.key_b, "card_reader.key_b")
         self.sector = settings.sector
         self.poll_interval_s = max(0.02, settings.poll_interval_s)
         self._reader: str | None = None

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from devices.card_reader import CardWriteError, build_card_reader
+from devices.card_reader import CardWriteError
+from devices.factory import build_card_reader
 from devices.pcsc_card_reader import PcscCardReader
 from kiosk.services import build_services
 from kiosk.services.common import Tender

@@ -24,8 +24,8 @@ from devices.card_reader import (
     CardWriteError,
     ReaderStatus,
     ReaderUnavailable,
-    build_card_reader,
 )
+from devices.factory import build_card_reader
 from devices.pcsc_card_reader import PcscCardReader
 from library_core.errors import TokenError
 from library_core.i18n import translate

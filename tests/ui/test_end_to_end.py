@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from devices.card_reader import build_card_reader
+from devices.factory import build_card_reader
 from devices.printer import build_printer
 from kiosk.app_runtime import build_services
 from server_client.store import Store

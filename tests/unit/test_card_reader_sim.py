@@ -21,9 +21,9 @@ from devices.card_reader import (
     CardWriteError,
     ReaderStatus,
     ReaderUnavailable,
-    SimulatedCardReader,
-    build_card_reader,
 )
+from devices.factory import build_card_reader
+from devices.simulated_card_reader import SimulatedCardReader
 from library_core.errors import ConfigError, DeviceError, TokenError
 from library_core.i18n import LOCALE_DIR, translate
 from library_core.tokens import CardToken, decode_card_token, encode_card_token
@@ -248,7 +248,8 @@ def _catalog_ids(language: str) -> dict[str, str]:
 def test_every_card_message_id_is_translated_in_both_languages() -> None:
     source = "".join(
         p.read_text(encoding="utf-8")
-        for p in (Path(card_reader_module.__file__), Path(card_reader_module.__file__).with_name("pcsc_card_reader.py"))
+        for p in (Path(card_reader_module.__file__), *(Path(card_reader_module.__file__).with_name(n)
+                  for n in ("pcsc_card_reader.py", "simulated_card_reader.py")))
     )
     used = set(re.findall(r'"(card\.[a-z_]+(?:\.[a-z_]+)?)"', source))
     used |= {f"card.status.{s}" for s in ("ready", "no_reader", "no_service", "recovering")}
