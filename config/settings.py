@@ -1,10 +1,13 @@
 """Load ``kiosk.toml`` into frozen, validated settings.
 
-Every section is a frozen dataclass; an unknown key or a bad value raises ``ConfigError`` naming
-the key (``printer.paper_width_mm``). Secrets (the library key that signs card tokens and
-visitor passes, the kiosk's server token) never live in the repository: they come from the
-environment (``LIBRARY_KEY``, ``KIOSK_TOKEN``) or from files named in ``[secrets]``. The demo
-placeholder key is refused unless ``kiosk.mode = "demo"``.
+Every section is a frozen dataclass validated by pydantic (``extra="forbid"``, strict types: a
+TOML ``1`` is no ``true``, a ``"1"`` no integer); an unknown key or a bad value raises
+``ConfigError`` naming the key (``printer.paper_width_mm``). The sections stay plain frozen
+dataclasses (``dataclasses.replace`` works on them, and code may build one by hand: the device
+factories check what they use); pydantic checks them when a file is loaded. Secrets (the library
+key that signs card tokens and visitor passes, the kiosk's server token) never live in the
+repository: they come from the environment (``LIBRARY_KEY``, ``KIOSK_TOKEN``) or from files
+named in ``[secrets]``. The demo placeholder key is refused unless ``kiosk.mode = "demo"``.
 """
 
 from __future__ import annotations
@@ -13,109 +16,169 @@ import dataclasses
 import datetime as dt
 import os
 import tomllib
-import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    with_config,
+)
 
 from library_core.codes import is_kiosk_id
 from library_core.errors import ConfigError
 from library_core.fees import FeeSchedule, load_fee_schedule
+from library_core.mifare import KEY_RULE as MIFARE_KEY_RULE
+from library_core.mifare import mifare_key_bytes
 from library_core.visits import DEFAULT_DEPARTMENTS, DEPARTMENT_CODE, Department
 
 CONFIG_DIR = Path(__file__).resolve().parent
 DEMO_LIBRARY_KEY = "demo-library-key-not-for-production"
 MIN_KEY_BYTES = 16
 
+_SECTION_CONFIG = ConfigDict(extra="forbid")
 
+
+def _check(test: Callable[[Any], bool], message: str) -> AfterValidator:
+    """A field check whose failure message (``{value!r}`` filled in) goes into the ConfigError."""
+
+    def check(value: Any) -> Any:
+        if not test(value):
+            raise ValueError(message.format(value=value))
+        return value
+
+    return AfterValidator(check)
+
+
+def _is_time(value: str) -> bool:
+    try:
+        dt.time.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_mifare_key(value: str) -> bool:
+    try:
+        mifare_key_bytes(value)  # the one parser, shared with the card reader drivers
+    except ValueError:
+        return False
+    return True
+
+
+Time = Annotated[StrictStr, _check(_is_time, "must be HH:MM, got {value!r}")]
+MifareKey = Annotated[StrictStr, _check(_is_mifare_key, MIFARE_KEY_RULE)]
+
+
+@with_config(_SECTION_CONFIG)
 @dataclass(frozen=True)
 class KioskSection:
-    id: str = "K01"
-    kiosk_no: int = 1
-    library_name: str = "市图书馆"
-    library_name_en: str = "City Library"
-    branch: str = "main"
+    id: Annotated[StrictStr, _check(is_kiosk_id, "must look like K01, got {value!r}")] = "K01"
+    kiosk_no: Annotated[StrictInt, _check(lambda v: 0 < v < 1 << 16,
+                                          "must be between 1 and 65535")] = 1
+    library_name: StrictStr = "市图书馆"
+    library_name_en: StrictStr = "City Library"
+    branch: StrictStr = "main"
     mode: Literal["production", "demo"] = "production"
     language: Literal["zh_CN", "en"] = "zh_CN"
-    data_dir: str = "data"
-    opening_time: str = "09:00"
-    closing_time: str = "21:00"
-    idle_warning_s: int = 45
-    idle_reset_s: int = 60
-    staff_idle_s: int = 120
-    fullscreen: bool = False
-    window_size: tuple[int, int] = (1280, 800)
-    offline_max_payment_fen: int = 20000
+    data_dir: StrictStr = "data"
+    opening_time: Time = "09:00"
+    closing_time: Time = "21:00"
+    idle_warning_s: StrictInt = 45  # checked against idle_reset_s in load_settings
+    idle_reset_s: StrictInt = 60
+    staff_idle_s: StrictInt = 120
+    fullscreen: StrictBool = False
+    window_size: tuple[StrictInt, StrictInt] = (1280, 800)
+    offline_max_payment_fen: StrictInt = 20000
 
 
+@with_config(_SECTION_CONFIG)
 @dataclass(frozen=True)
 class SecretsSection:
-    library_key_file: str = ""
-    kiosk_token_file: str = ""
+    library_key_file: StrictStr = ""
+    kiosk_token_file: StrictStr = ""
 
 
+@with_config(_SECTION_CONFIG)
 @dataclass(frozen=True)
 class CardReaderSection:
     type: Literal["pcsc", "simulated"] = "simulated"
-    reader_name: str = ""
-    sector: int = 1
-    key_a: str = "FFFFFFFFFFFF"
-    key_b: str = "FFFFFFFFFFFF"
-    poll_interval_s: float = 0.2
+    reader_name: StrictStr = ""
+    sector: Annotated[StrictInt, _check(lambda v: 1 <= v <= 15, "must be between 1 and 15")] = 1
+    key_a: MifareKey = "FFFFFFFFFFFF"
+    key_b: MifareKey = "FFFFFFFFFFFF"
+    poll_interval_s: StrictFloat = 0.2
 
 
+@with_config(_SECTION_CONFIG)
 @dataclass(frozen=True)
 class ScannerSection:
     type: Literal["serial", "wedge", "simulated", "camera"] = "simulated"
-    port: str = ""
-    baudrate: int = 9600
+    port: StrictStr = ""
+    baudrate: StrictInt = 9600
     terminator: Literal["CR", "LF", "CRLF", "ANY"] = "ANY"
-    max_key_interval_ms: int = 40
-    min_burst_length: int = 6
-    camera_index: int = 0
-    camera_source: str = ""  # a video file or device path instead of camera_index (tests, demos)
+    max_key_interval_ms: StrictInt = 40
+    min_burst_length: StrictInt = 6
+    camera_index: Annotated[StrictInt, _check(lambda v: v >= 0,
+                                              "must be 0 or more (the camera's number)")] = 0
+    camera_source: StrictStr = ""  # a video file or device path instead of camera_index (tests, demos)
 
 
+@with_config(_SECTION_CONFIG)
 @dataclass(frozen=True)
 class PrinterSection:
     type: Literal["network", "usb", "serial", "file", "dummy", "simulated"] = "simulated"
-    host: str = "127.0.0.1"
-    port: int = 9100
-    usb_vendor_id: int = 0
-    usb_product_id: int = 0
-    serial_device: str = ""
-    serial_baudrate: int = 19200
-    file_path: str = ""
+    host: StrictStr = "127.0.0.1"
+    port: StrictInt = 9100
+    usb_vendor_id: StrictInt = 0
+    usb_product_id: StrictInt = 0
+    serial_device: StrictStr = ""
+    serial_baudrate: StrictInt = 19200
+    file_path: StrictStr = ""
     paper_width_mm: Literal[58, 80] = 80
-    profile: str = "default"
+    profile: StrictStr = "default"
     chinese_mode: Literal["raw", "fs"] = "fs"
-    timeout_s: float = 3.0
-    check_status: bool = True
+    timeout_s: Annotated[StrictFloat, _check(lambda v: 0 < v <= 30,
+                                             "must be between 0 and 30 seconds")] = 3.0
+    check_status: StrictBool = True
 
 
+@with_config(_SECTION_CONFIG)
 @dataclass(frozen=True)
 class ServerSection:
-    url: str = "http://127.0.0.1:8080"
-    verify_tls: bool = True
-    ca_bundle: str = ""
-    connect_timeout_s: float = 3.0
-    read_timeout_s: float = 10.0
-    sync_interval_s: float = 5.0
-    batch_size: int = 100
-    embedded: bool = False
+    url: Annotated[StrictStr, _check(lambda v: v.startswith(("http://", "https://")),
+                                     "must start with http:// or https://")] = "http://127.0.0.1:8080"
+    verify_tls: StrictBool = True
+    ca_bundle: StrictStr = ""
+    connect_timeout_s: StrictFloat = 3.0
+    read_timeout_s: StrictFloat = 10.0
+    sync_interval_s: StrictFloat = 5.0
+    batch_size: Annotated[StrictInt, _check(lambda v: 1 <= v <= 1000,
+                                            "must be between 1 and 1000")] = 100
+    embedded: StrictBool = False
 
 
+@with_config(_SECTION_CONFIG)
 @dataclass(frozen=True)
 class PaymentSection:
     type: Literal["simulated"] = "simulated"
-    simulated_refuse_suffix: str = "0000"
+    simulated_refuse_suffix: StrictStr = "0000"
 
 
+@with_config(_SECTION_CONFIG)
 @dataclass(frozen=True)
 class FeesSection:
-    file: str = "fees.toml"
+    file: StrictStr = "fees.toml"
 
 
 @dataclass(frozen=True)
@@ -144,125 +207,100 @@ class Settings:
         return self.fee_schedule
 
 
-_SECTIONS: dict[str, type] = {
-    "kiosk": KioskSection,
-    "secrets": SecretsSection,
-    "card_reader": CardReaderSection,
-    "scanner": ScannerSection,
-    "printer": PrinterSection,
-    "server": ServerSection,
-    "payment": PaymentSection,
-    "fees": FeesSection,
+_DEPARTMENT_TEXT = "must be a string of 1 to 30 characters"
+
+
+def _department_text(value: str) -> str:
+    if not value.strip() or len(value) > 30:
+        raise ValueError(_DEPARTMENT_TEXT)
+    if any(ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 for ch in value):
+        raise ValueError("must not hold control characters")
+    return value.strip()
+
+
+def _department_code(value: str) -> str:
+    if not DEPARTMENT_CODE.fullmatch(value):
+        raise ValueError("must be lower-case letters, digits and _")
+    return value
+
+
+DepartmentText = Annotated[StrictStr, AfterValidator(_department_text)]
+
+
+class DepartmentEntry(BaseModel):
+    """One ``[[departments]]`` table: ``code`` (a-z, 0-9, _) and the ``zh_CN`` and ``en`` names."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: Annotated[DepartmentText, AfterValidator(_department_code)]
+    zh_CN: DepartmentText
+    en: DepartmentText
+
+
+class ConfigFile(BaseModel):
+    """The whole ``kiosk.toml``: one table per section, ``[[departments]]`` (at least one)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kiosk: KioskSection = Field(default_factory=KioskSection)
+    secrets: SecretsSection = Field(default_factory=SecretsSection)
+    card_reader: CardReaderSection = Field(default_factory=CardReaderSection)
+    scanner: ScannerSection = Field(default_factory=ScannerSection)
+    printer: PrinterSection = Field(default_factory=PrinterSection)
+    server: ServerSection = Field(default_factory=ServerSection)
+    payment: PaymentSection = Field(default_factory=PaymentSection)
+    fees: FeesSection = Field(default_factory=FeesSection)
+    departments: Annotated[list[DepartmentEntry], Field(min_length=1)] | None = None
+
+
+_SECTIONS: dict[str, Any] = {
+    name: info.annotation for name, info in ConfigFile.model_fields.items() if name != "departments"
 }
 
 
-def _check_value(key: str, value: Any, annotation: Any) -> Any:
-    origin = typing.get_origin(annotation)
-    if origin is Literal:
-        allowed = typing.get_args(annotation)
-        if value not in allowed:
-            raise ConfigError(key, f"must be one of {', '.join(map(repr, allowed))}, got {value!r}")
-        return value
-    if origin is tuple:
-        args = typing.get_args(annotation)
-        if not isinstance(value, list) or len(value) != len(args):
-            raise ConfigError(key, f"must be a list of {len(args)} values")
-        return tuple(_check_value(key, v, a) for v, a in zip(value, args, strict=True))
-    if origin in (typing.Union, types.UnionType):
-        raise ConfigError(key, "unsupported type")
-    if annotation is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(key, f"must be true or false, got {value!r}")
-        return value
-    if annotation is int:
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise ConfigError(key, f"must be an integer, got {value!r}")
-        return value
-    if annotation is float:
-        if not isinstance(value, int | float) or isinstance(value, bool):
-            raise ConfigError(key, f"must be a number, got {value!r}")
-        return float(value)
-    if annotation is str:
-        if not isinstance(value, str):
-            raise ConfigError(key, f"must be a string, got {value!r}")
-        return value
-    raise ConfigError(key, "unsupported type")
+def _field_type(section: str, name: str) -> tuple[Any, tuple[Any, ...]]:
+    """``section.name``'s type as (origin, args), Annotated metadata dropped; (None, ()) if none."""
+    cls = _SECTIONS.get(section)
+    hint = typing.get_type_hints(cls).get(name) if cls is not None else None
+    if hint is None:
+        return None, ()
+    return typing.get_origin(hint) or hint, typing.get_args(hint)
 
 
-def _build_section(name: str, cls: type, raw: Any) -> Any:
-    if not isinstance(raw, Mapping):
-        raise ConfigError(name, "must be a table")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    values: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key not in names:
-            raise ConfigError(f"{name}.{key}", "unknown key")
-        values[key] = _check_value(f"{name}.{key}", value, hints[key])
-    return cls(**values)
-
-
-def _departments(raw: Any) -> tuple[Department, ...]:
-    """``[[departments]]`` tables: ``code`` (a-z, 0-9, _), ``zh_CN`` and ``en`` names, codes
-    unique, at least one. Raises ConfigError naming ``departments[i].key``."""
-    if not isinstance(raw, list) or not raw:
-        raise ConfigError("departments", "must be a non-empty list of [[departments]] tables")
-    out: list[Department] = []
-    for i, entry in enumerate(raw):
-        key = f"departments[{i}]"
-        if not isinstance(entry, Mapping):
-            raise ConfigError(key, "must be a table with code, zh_CN and en")
-        for name in entry:
-            if name not in ("code", "zh_CN", "en"):
-                raise ConfigError(f"{key}.{name}", "unknown key")
-        values: dict[str, str] = {}
-        for name in ("code", "zh_CN", "en"):
-            value = entry.get(name)
-            if not isinstance(value, str) or not value.strip() or len(value) > 30:
-                raise ConfigError(f"{key}.{name}", "must be a string of 1 to 30 characters")
-            if any(ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 for ch in value):
-                raise ConfigError(f"{key}.{name}", "must not hold control characters")
-            values[name] = value.strip()
-        if not DEPARTMENT_CODE.fullmatch(values["code"]):
-            raise ConfigError(f"{key}.code", "must be lower-case letters, digits and _")
-        if any(d.code == values["code"] for d in out):
-            raise ConfigError(f"{key}.code", f"duplicate department code {values['code']!r}")
-        out.append(Department(values["code"], values["zh_CN"], values["en"]))
-    return tuple(out)
-
-
-def _validate(settings: Settings) -> None:
-    k = settings.kiosk
-    if not is_kiosk_id(k.id):
-        raise ConfigError("kiosk.id", f"must look like K01, got {k.id!r}")
-    for key in ("opening_time", "closing_time"):
-        value = getattr(k, key)
-        try:
-            dt.time.fromisoformat(value)
-        except ValueError:
-            raise ConfigError(f"kiosk.{key}", f"must be HH:MM, got {value!r}") from None
-    if not 0 < k.idle_warning_s < k.idle_reset_s:
-        raise ConfigError("kiosk.idle_warning_s", "must be positive and below idle_reset_s")
-    if not 0 < k.kiosk_no < 1 << 16:
-        raise ConfigError("kiosk.kiosk_no", "must be between 1 and 65535")
-    cr = settings.card_reader
-    for key in ("key_a", "key_b"):
-        value = getattr(cr, key)
-        try:
-            if len(bytes.fromhex(value)) != 6:
-                raise ValueError
-        except ValueError:
-            raise ConfigError(f"card_reader.{key}", "must be 12 hex digits (a 6-byte MIFARE key)") from None
-    if not 1 <= cr.sector <= 15:
-        raise ConfigError("card_reader.sector", "must be between 1 and 15")
-    if settings.scanner.camera_index < 0:
-        raise ConfigError("scanner.camera_index", "must be 0 or more (the camera's number)")
-    if not 0 < settings.printer.timeout_s <= 30:
-        raise ConfigError("printer.timeout_s", "must be between 0 and 30 seconds")
-    if not settings.server.url.startswith(("http://", "https://")):
-        raise ConfigError("server.url", "must start with http:// or https://")
-    if not 1 <= settings.server.batch_size <= 1000:
-        raise ConfigError("server.batch_size", "must be between 1 and 1000")
+def _config_error(err: ValidationError) -> ConfigError:
+    """The first problem pydantic found, as the ConfigError (and message) naming its key."""
+    first = err.errors(include_url=False)[0]
+    loc, kind, value = first["loc"], first["type"], first.get("input")
+    if loc and loc[0] == "departments":
+        key = "departments" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc[1:])
+        if len(loc) == 1:
+            return ConfigError(key, "must be a non-empty list of [[departments]] tables")
+        if len(loc) == 2:
+            return ConfigError(key, "must be a table with code, zh_CN and en")
+        if kind == "extra_forbidden":
+            return ConfigError(key, "unknown key")
+        if kind in ("missing", "string_type"):
+            return ConfigError(key, _DEPARTMENT_TEXT)
+        return ConfigError(key, str(first["ctx"]["error"]) if kind == "value_error" else first["msg"])
+    names = [str(p) for p in loc if not isinstance(p, int)]  # an index inside a tuple value
+    key = ".".join(names)
+    if len(names) == 1:
+        return ConfigError(key, "unknown section" if kind == "extra_forbidden" else "must be a table")
+    origin, args = _field_type(names[0], names[1])
+    if kind == "unexpected_keyword_argument" or origin is None:
+        return ConfigError(key, "unknown key")
+    if origin is tuple and (kind in ("tuple_type", "too_long") or kind == "missing"):
+        return ConfigError(key, f"must be a list of {len(args)} values")
+    messages = {
+        "literal_error": f"must be one of {', '.join(map(repr, args))}, got {value!r}",
+        "bool_type": f"must be true or false, got {value!r}",
+        "int_type": f"must be an integer, got {value!r}",
+        "float_type": f"must be a number, got {value!r}",
+        "string_type": f"must be a string, got {value!r}",
+    }
+    if kind == "value_error":
+        return ConfigError(key, str(first["ctx"]["error"]))
+    return ConfigError(key, messages.get(kind, first["msg"]))
 
 
 def _read_secret(
@@ -281,6 +319,21 @@ def _read_secret(
     return ""
 
 
+def parse_config(raw: Mapping[str, Any]) -> ConfigFile:
+    """Validate a parsed ``kiosk.toml``. Raises ConfigError naming the first bad key."""
+    try:
+        doc = ConfigFile.model_validate(raw)
+    except ValidationError as err:
+        raise _config_error(err) from None
+    k = doc.kiosk
+    if not 0 < k.idle_warning_s < k.idle_reset_s:
+        raise ConfigError("kiosk.idle_warning_s", "must be positive and below idle_reset_s")
+    for i, entry in enumerate(doc.departments or ()):
+        if any(d.code == entry.code for d in (doc.departments or [])[:i]):
+            raise ConfigError(f"departments[{i}].code", f"duplicate department code {entry.code!r}")
+    return doc
+
+
 def load_settings(path: Path | str, *, env: Mapping[str, str] | None = None) -> Settings:
     """Read, validate and freeze a kiosk config file. Raises ConfigError naming the key."""
     env = os.environ if env is None else env
@@ -292,18 +345,15 @@ def load_settings(path: Path | str, *, env: Mapping[str, str] | None = None) -> 
         raise ConfigError("config", f"file not found: {path}") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError("config", f"{path}: {err}") from err
-    sections: dict[str, Any] = {}
-    if "departments" in raw:
-        sections["departments"] = _departments(raw.pop("departments"))
-    for name, value in raw.items():
-        if name not in _SECTIONS:
-            raise ConfigError(name, "unknown section")
-        sections[name] = _build_section(name, _SECTIONS[name], value)
-    fees_section = sections.pop("fees", FeesSection())
-    settings = Settings(**sections, fees_file=fees_section, source=str(path))
-    _validate(settings)
+    doc = parse_config(raw)
+    departments = DEFAULT_DEPARTMENTS if doc.departments is None else tuple(
+        Department(d.code, d.zh_CN, d.en) for d in doc.departments)
+    settings = Settings(kiosk=doc.kiosk, secrets=doc.secrets, card_reader=doc.card_reader,
+                        scanner=doc.scanner, printer=doc.printer, server=doc.server,
+                        payment=doc.payment, fees_file=doc.fees, source=str(path),
+                        departments=departments)
 
-    fees_path = Path(fees_section.file)
+    fees_path = Path(doc.fees.file)
     if not fees_path.is_absolute():
         fees_path = path.parent / fees_path
     schedule = load_fee_schedule(fees_path)
