@@ -33,10 +33,20 @@ from library_core import events, pins
 from library_core.clock import Clock
 from library_core.codes import make_card_no
 from library_core.errors import NotFound, TokenError, ValidationError
-from library_core.fees import FeeKind, ReaderCategory, add_months
+from library_core.fees import FeeKind, FeeSchedule, ReaderCategory, add_months
 from library_core.identity import validate_mobile, validate_resident_id
 from library_core.money import Fen, format_fen
 from library_core.receipts import Receipt, ReceiptKind, ReceiptLine
+from library_core.rules import (
+    LIVE_CARD_STATUSES,
+    ReaderRecord,
+    RenewalTerms,
+    blocked_status,
+    card_refusal,
+    fees_owed_refuse,
+    holder_of_id_number,
+    renewal_terms,
+)
 from library_core.tokens import CardToken, check_card_token, decode_card_token, encode_card_token
 
 if TYPE_CHECKING:
@@ -78,6 +88,15 @@ class ReaderAuth:
 
 def actor_of(staff: StaffSession | None, fallback: str = "self-service") -> str:
     return staff.staff_no if staff is not None else fallback
+
+
+def refuse_if_owed(owed: Fen, schedule: FeeSchedule) -> None:
+    """Raises FeesOwed (``fees.owed_above_limit``) while fees owed are above the limit: the one
+    check renewal, replacement and the renewal quote on screen make before any payment."""
+    if fees_owed_refuse(owed, schedule):
+        limit = schedule.renewal_refused_above
+        raise FeesOwed("fees.owed_above_limit", "fees owed above the limit", owed=owed,
+                       limit=limit, owed_text=format_fen(owed), limit_text=format_fen(limit))
 
 
 class CardService:
@@ -127,10 +146,9 @@ class CardService:
         card = tx.one("SELECT * FROM cards WHERE card_no = ?", (token.card_no,))
         if card is None:
             raise CardRefused("card.unknown", f"no card {token.card_no}")
-        if card["status"] in ("lost", "replaced"):
-            raise CardRefused("card.lost", "card reported lost")
-        if card["status"] == "cancelled":
-            raise CardRefused("card.cancelled", "card cancelled")
+        refusal = card_refusal(card["status"])
+        if refusal is not None:
+            raise CardRefused(refusal, f"card {card['status']}")
         if card["uid"] != uid.hex():
             raise CardRefused("card.unknown", "card UID does not match the one issued")
         reader = tx.one("SELECT * FROM readers WHERE reader_id = ?", (card["reader_id"],))
@@ -206,6 +224,53 @@ class CardService:
         }, occurred_at=now)
         return payment_id
 
+    # -- quotes: what the screens show before a payment (the same rules the use cases apply) --
+    def check_new_reader(self, id_number: str) -> str:
+        """The validated ID number, if a new reader may register with it. Raises
+        ValidationError for a bad number, ReaderExists when it is already an active reader's."""
+        value = validate_resident_id(id_number, today=self.clock.now().date())
+        self._refuse_registered(value)
+        return value
+
+    def _refuse_registered(self, id_number: str) -> None:
+        """One active reader per ID number (``library_core.rules.holder_of_id_number``)."""
+        rows = self.store.read(
+            "SELECT r.reader_id, r.status, r.registered_at, EXISTS (SELECT 1 FROM cards c"
+            " WHERE c.reader_id = r.reader_id AND c.status IN (?, ?)) AS live"
+            " FROM readers r WHERE r.id_number = ?", (*sorted(LIVE_CARD_STATUSES), id_number))
+        holder = holder_of_id_number(
+            ReaderRecord(r["reader_id"], r["status"], r["registered_at"],
+                         has_live_card=bool(r["live"])) for r in rows)
+        if holder is not None:
+            raise ReaderExists(None, "reader already registered",
+                               has_live_card=holder.has_live_card)
+
+    def new_card_prices(self, category: str) -> tuple[Fen, Fen]:
+        """(card fee, deposit) of a new card in ``category``, from the schedule in force."""
+        cat = self.cfg.fee_schedule().for_category(category)
+        return int(cat.card_fee), int(cat.deposit)
+
+    def renewal_periods(self) -> list[int]:
+        return list(self.cfg.fee_schedule().renewal_periods_months)
+
+    def renewal_fee(self, months: int) -> Fen:
+        """Raises ValidationError ``renewal.period`` for a period not offered."""
+        return int(self.cfg.fee_schedule().renewal_fee_for(months))
+
+    def replacement_fee(self) -> Fen:
+        return int(self.cfg.fee_schedule().replacement_fee)
+
+    def quote_renewal(self, card: ReaderSummary, months: int) -> RenewalTerms:
+        """Fee and new expiry of renewing a tapped card. Raises FeesOwed before any payment
+        while fees owed exceed the limit, ValidationError for a period not offered."""
+        return self._renewal_terms(self.cfg.fee_schedule(), card, months, self.clock.now().date())
+
+    @staticmethod
+    def _renewal_terms(schedule: FeeSchedule, card: ReaderSummary, months: int,
+                       today: dt.date) -> RenewalTerms:
+        refuse_if_owed(card.balance_owed, schedule)
+        return renewal_terms(schedule, months, expires_on=card.expires_on, today=today)
+
     # -- new card ------------------------------------------------------------------------------
     def new_card(self, req: NewReader, tender: Tender | None, *,
                  staff: StaffSession | None = None) -> CardResult:
@@ -223,13 +288,7 @@ class CardService:
         except ValueError:
             raise ValidationError("category.invalid", f"unknown category {req.category!r}") from None
         pin = pins.validate_pin(req.pin)
-        existing = self.store.read_one(
-            "SELECT r.reader_id, c.card_no, c.status FROM readers r LEFT JOIN cards c"
-            " ON c.reader_id = r.reader_id AND c.status IN ('active', 'lost')"
-            " WHERE r.id_number = ? AND r.status = 'active' ORDER BY c.status", (id_number,))
-        if existing is not None:
-            raise ReaderExists(None, "reader already registered",
-                               has_live_card=existing["status"] == "active")
+        self._refuse_registered(id_number)
         uid = self._blank_card_uid()
         pin_hash = pins.hash_pin(pin, n=self.cfg.pin_n)
         schedule = self.cfg.fee_schedule()  # one schedule for the whole transaction
@@ -290,17 +349,12 @@ class CardService:
         now = self.clock.now()
         today = now.date()
         schedule = self.cfg.fee_schedule()  # one schedule for the whole transaction
-        fee = schedule.renewal_fee_for(months)
+        schedule.renewal_fee_for(months)  # an unoffered period is refused before anything else
         info = self.identify_card(uid, raw_token, allow_expired=True)
-        if info.balance_owed > schedule.renewal_refused_above:
-            raise FeesOwed("fees.owed_above_limit", "pay fees first", owed=info.balance_owed,
-                           limit=schedule.renewal_refused_above,
-                           owed_text=format_fen(info.balance_owed),
-                           limit_text=format_fen(schedule.renewal_refused_above))
+        terms = self._renewal_terms(schedule, info, months, today)
         if self.writer.current_uid() != uid:
             raise CardRefused("card.none", "the card was taken off the reader")
-        old_expiry = info.expires_on
-        new_expiry = add_months(max(old_expiry, today), months)
+        old_expiry, new_expiry, fee = info.expires_on, terms.expires_on, terms.fee
         with charged(self.gateway, tender, fee, f"renewal:{info.card_no}",
                      offline=self.offline) as paid, \
                 self.store.transaction() as tx:
@@ -345,10 +399,12 @@ class CardService:
         """Block every live card of the reader at once (own transaction, priority event)."""
         now = self.clock.now()
         with self.store.transaction() as tx:
-            cards = tx.all("SELECT card_no FROM cards WHERE reader_id = ? AND status = 'active'",
-                           (auth.reader_id,))
+            cards = tx.all("SELECT card_no, status FROM cards WHERE reader_id = ?"
+                           " AND status = 'active'", (auth.reader_id,))
             for c in cards:
-                tx.update("cards", "card_no", c["card_no"], {"status": "lost", "blocked_at": now})
+                status = blocked_status(c["status"], "lost")
+                assert status is not None  # an active card always takes the block
+                tx.update("cards", "card_no", c["card_no"], {"status": status, "blocked_at": now})
                 tx.emit(events.CARD_BLOCKED, {
                     "card_no": c["card_no"], "reader_id": auth.reader_id, "reason": "lost",
                     "staff_no": staff.staff_no if staff else None}, occurred_at=now)
@@ -370,11 +426,8 @@ class CardService:
         if old is None:
             raise NotFound("card.unknown", "reader has no card to replace")
         schedule = self.cfg.fee_schedule()  # one schedule for the whole transaction
-        owed = sum(f.due for f in open_fees(_StoreReader(self.store), auth.reader_id))
-        if owed > schedule.renewal_refused_above:
-            raise FeesOwed("fees.owed_above_limit", "pay fees first", owed=owed,
-                           limit=schedule.renewal_refused_above, owed_text=format_fen(owed),
-                           limit_text=format_fen(schedule.renewal_refused_above))
+        refuse_if_owed(sum(f.due for f in open_fees(_StoreReader(self.store), auth.reader_id)),
+                       schedule)
         uid = self._blank_card_uid()
         fee = schedule.replacement_fee
         generation = int(old["generation"]) + 1

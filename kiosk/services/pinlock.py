@@ -1,4 +1,5 @@
-"""PIN checks with lockout: 5 wrong PINs lock the reader or staff account for a while.
+"""PIN checks with lockout: 5 wrong PINs lock the reader or staff account for 30 minutes
+(``library_core.rules.PinLockout``, the policy the record server applies too).
 
 Failures and locks are stored (they survive a restart), reset on success, and audited.
 """
@@ -12,6 +13,7 @@ from kiosk.services.config import ServicesConfig
 from kiosk.services.errors import PinLocked, PinWrong
 from library_core.clock import Clock
 from library_core.pins import verify_pin
+from library_core.rules import PinLockout, PinState
 
 if TYPE_CHECKING:
     from server_client.store import Store
@@ -32,12 +34,13 @@ def check_pin(store: Store, clock: Clock, cfg: ServicesConfig, *, table: str, ke
                          f" WHERE {key_col} = ?", (key,))
     if row is None:
         raise KeyError(key)
+    policy = lockout_policy(cfg)
     if row["locked_until"]:
         until = dt.datetime.fromisoformat(row["locked_until"])
-        if until > now:
-            raise PinLocked(None, "locked", minutes=_minutes_left(until, now))
+        if policy.locked(until, now):
+            raise PinLocked(None, "locked", minutes=policy.minutes_left(until, now))
     ok = verify_pin(pin, row["pin_hash"])  # slow: outside the store lock
-    locked_until: dt.datetime | None = None
+    state: PinState | None = None
     with store.transaction() as tx:
         current = tx.one(f"SELECT pin_failures FROM {table} WHERE {key_col} = ?", (key,))
         failures = int(current["pin_failures"]) if current is not None else 0
@@ -45,20 +48,22 @@ def check_pin(store: Store, clock: Clock, cfg: ServicesConfig, *, table: str, ke
             tx.update(table, key_col, key, {"pin_failures": 0, "locked_until": None})
             tx.audit(at=now, actor=actor, action="pin.ok", subject=f"{table}:{key}")
             return
-        failures += 1
-        if failures >= cfg.pin_max_attempts:
-            locked_until = now + dt.timedelta(minutes=cfg.pin_lockout_minutes)
-            tx.update(table, key_col, key, {"pin_failures": 0, "locked_until": locked_until})
+        state = policy.after_wrong(failures, now)
+        tx.update(table, key_col, key, {"pin_failures": state.failures,
+                                        "locked_until": state.locked_until})
+        if state.locked_until is not None:
             tx.audit(at=now, actor=actor, action="pin.locked", subject=f"{table}:{key}",
-                     detail={"until": locked_until.isoformat()})
+                     detail={"until": state.locked_until.isoformat()})
         else:
-            tx.update(table, key_col, key, {"pin_failures": failures, "locked_until": None})
             tx.audit(at=now, actor=actor, action="pin.failed", subject=f"{table}:{key}",
-                     detail={"failures": failures})
-    if locked_until is not None:
-        raise PinLocked(None, "too many wrong PINs", minutes=_minutes_left(locked_until, now))
-    raise PinWrong(None, "wrong PIN", attempts_left=cfg.pin_max_attempts - failures)
+                     detail={"failures": state.failures})
+    if state.locked_until is not None:
+        raise PinLocked(None, "too many wrong PINs",
+                        minutes=policy.minutes_left(state.locked_until, now))
+    raise PinWrong(None, "wrong PIN", attempts_left=policy.attempts_left(state.failures))
 
 
-def _minutes_left(until: dt.datetime, now: dt.datetime) -> int:
-    return max(1, -(-int((until - now).total_seconds()) // 60))
+def lockout_policy(cfg: ServicesConfig) -> PinLockout:
+    """The one PIN-lockout policy (``library_core.rules.PinLockout``, see why there), with the
+    kiosk's configured attempts and minutes (the defaults are the policy's)."""
+    return PinLockout(max_attempts=cfg.pin_max_attempts, minutes=cfg.pin_lockout_minutes)

@@ -28,6 +28,7 @@ from library_core.errors import DomainError, NotFound, ValidationError
 from library_core.fees import FeeKind
 from library_core.money import Fen, format_fen
 from library_core.receipts import Receipt, ReceiptKind, ReceiptLine
+from library_core.rules import LIVE_CARD_STATUSES, blocked_status
 
 if TYPE_CHECKING:
     from server_client.store import Store, Tx
@@ -106,6 +107,14 @@ class StaffService:
             tx.audit(at=self.clock.now(), actor=session.staff_no, action="staff.logout",
                      subject=session.staff_no)
 
+    def record_desk_action(self, session: StaffSession, action: str, subject: str = "",
+                           **detail: object) -> None:
+        """Audit a desk action that has no use case of its own (diagnostics, reprint)."""
+        require_role(session, Role.DESK, Role.SUPERVISOR)
+        with self.store.transaction() as tx:
+            tx.audit(at=self.clock.now(), actor=session.staff_no, action=action,
+                     subject=subject, detail=detail)
+
     def waive_fee(self, session: StaffSession, fee_id: str, reason: str) -> None:
         """Supervisor only: waive what is still due on an open fee."""
         require_role(session, Role.SUPERVISOR)
@@ -140,11 +149,12 @@ class StaffService:
             deposit_row = tx.one("SELECT coalesce(sum(paid), 0) FROM fees WHERE reader_id = ?"
                                  " AND kind = ?", (reader_id, str(FeeKind.DEPOSIT)))
             deposit = int(deposit_row[0]) if deposit_row else 0
-            cards = [str(r["card_no"]) for r in tx.all(
-                "SELECT card_no FROM cards WHERE reader_id = ? AND status IN ('active', 'lost')",
-                (reader_id,))]
-            for card_no in cards:
-                tx.update("cards", "card_no", card_no, {"status": "cancelled", "blocked_at": now})
+            cards = {str(r["card_no"]): str(r["status"]) for r in tx.all(
+                "SELECT card_no, status FROM cards WHERE reader_id = ? AND status IN (?, ?)"
+                " ORDER BY rowid", (reader_id, *sorted(LIVE_CARD_STATUSES)))}
+            for card_no, status in cards.items():
+                tx.update("cards", "card_no", card_no,
+                          {"status": blocked_status(status, "cancelled"), "blocked_at": now})
                 tx.emit(events.CARD_BLOCKED, {"card_no": card_no, "reader_id": reader_id,
                                               "reason": "cancelled", "staff_no": session.staff_no},
                         occurred_at=now)
@@ -155,7 +165,7 @@ class StaffService:
             receipt_no = tx.next_receipt_no(now.date())
             receipt = reader_receipt(
                 self.cfg, receipt_no=receipt_no, kind=ReceiptKind.REFUND, now=now, reader=reader,
-                card_no=cards[0] if cards else "",
+                card_no=next(iter(cards), ""),
                 lines=[ReceiptLine(key="receipt.item.deposit_refund", amount=deposit)],
                 total=deposit, method=Method.CASH if deposit else "", staff_no=session.staff_no,
                 fields=(("receipt.field.reason", reason),), footer_key="receipt.footer.refund")
@@ -168,7 +178,7 @@ class StaffService:
                     "payment_id": payment_id, "reader_id": reader_id, "receipt_no": receipt_no,
                     "amount": deposit, "staff_no": session.staff_no}, occurred_at=now)
             tx.audit(at=now, actor=session.staff_no, action="reader.cancelled", subject=reader_id,
-                     detail={"cards": cards, "deposit_refunded": deposit, "reason": reason})
+                     detail={"cards": list(cards), "deposit_refunded": deposit, "reason": reason})
         return CancelResult(reader_id, tuple(cards), deposit, receipt)
 
     # -- end of day ----------------------------------------------------------------------------

@@ -282,15 +282,9 @@ class Backend:
         return validate_resident_id(value, today=self.clock.now().date())
 
     def check_new_reader(self, id_number: str) -> None:
-        """Raises ValidationError for a bad ID, ReaderExists when a live card exists."""
-        from kiosk.services.errors import ReaderExists
-
-        value = self.validate_id(id_number)
-        row = self.store.read_one(
-            "SELECT r.reader_id FROM readers r JOIN cards c ON c.reader_id = r.reader_id"
-            " AND c.status IN ('active', 'lost') WHERE r.id_number = ?", (value,))
-        if row is not None:
-            raise ReaderExists()
+        """Raises ValidationError for a bad ID, ReaderExists when the ID number is already an
+        active reader's (the card service's rule, the one ``new_card`` applies)."""
+        self.cards.check_new_reader(id_number)
 
     def fees_now(self) -> Any:
         """The fee schedule the services charge from (the last pulled, else the config seed),
@@ -299,17 +293,16 @@ class Backend:
         return source.current() if source is not None else self.settings.fees
 
     def new_card_prices(self, category: str) -> tuple[Fen, Fen]:
-        cat = self.fees_now().for_category(category)
-        return int(cat.card_fee), int(cat.deposit)
+        return self.cards.new_card_prices(category)  # type: ignore[no-any-return]
 
     def renewal_periods(self) -> list[int]:
-        return list(self.fees_now().renewal_periods_months)
+        return list(self.cards.renewal_periods())
 
     def renewal_fee(self, months: int) -> Fen:
-        return int(self.fees_now().renewal_fee_for(months))
+        return int(self.cards.renewal_fee(months))
 
     def replacement_fee(self) -> Fen:
-        return int(self.fees_now().replacement_fee)
+        return int(self.cards.replacement_fee())
 
     def code_tender(self, code: str) -> Any:
         from kiosk.services.common import Tender
@@ -333,18 +326,10 @@ class Backend:
         return self.print(result.receipt, language, lines)
 
     def check_renewal(self, card: TappedCard, months: int) -> RenewalQuote:
-        """Refuses (FeesOwed) before any payment while fees owed exceed the limit."""
-        from kiosk.services.errors import FeesOwed
-        from library_core.fees import add_months
-
-        limit = int(self.fees_now().renewal_refused_above)
-        if card.owed > limit:
-            raise FeesOwed("fees.owed_above_limit", "fees owed above the limit", owed=card.owed,
-                           limit=limit, owed_text=format_fen(card.owed),
-                           limit_text=format_fen(limit))
-        today = self.clock.now().date()
-        base = max(card.expires_on, today)
-        return RenewalQuote(months, self.renewal_fee(months), add_months(base, months))
+        """Refuses (FeesOwed) before any payment while fees owed exceed the limit (the card
+        service's quote: the same check and terms ``renew`` applies)."""
+        terms = self.cards.quote_renewal(card.summary, months)
+        return RenewalQuote(terms.months, int(terms.fee), terms.expires_on)
 
     def renew(self, card: TappedCard, months: int, tender: Any, *, language: str,
               staff: Any = None) -> Outcome:
@@ -462,10 +447,9 @@ class Backend:
         return lines
 
     def _audit_staff(self, staff: Any, action: str, subject: str = "", **detail: Any) -> None:
-        """Desk actions with no use case of their own (diagnostics, reprint) are audited here."""
-        with self.store.transaction() as tx:
-            tx.audit(at=self.clock.now(), actor=staff.staff_no, action=action, subject=subject,
-                     detail=detail)
+        """Desk actions with no use case of their own (diagnostics, reprint): the staff
+        service audits them."""
+        self._service("staff").record_desk_action(staff, action, subject, **detail)
 
     def reprint_list(self, limit: int = 20) -> list[Any]:
         """The journal for the staff reprint list: unprinted receipts (failed, pending) first,
