@@ -154,8 +154,9 @@ def kiosk_parts(data: Path) -> Any:
 
     from config.settings import demo_settings_path, load_settings
     from devices.printer import SimulatedReceiptPrinter
-    from devices.scanner import KeyboardWedgeScanner, SimulatedScanner
     from devices.simulated_card_reader import SimulatedCardReader
+    from devices.simulated_scanner import SimulatedScanner
+    from devices.wedge_scanner import KeyboardWedgeScanner
     from kiosk.services.payment import SimulatedPaymentGateway
     from kiosk.ui.driver import FakeMonotonic
     from library_core.clock import FixedClock

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 from library_core.errors import ConfigError
 
 if TYPE_CHECKING:
-    from config.settings import CardReaderSection
+    from config.settings import CardReaderSection, ScannerSection
     from devices.card_reader import CardReader
+    from devices.scanner import Scanner
 
 
 def build_card_reader(settings: CardReaderSection) -> CardReader:
@@ -26,3 +27,26 @@ def build_card_reader(settings: CardReaderSection) -> CardReader:
 
         return PcscCardReader(settings)
     raise ConfigError("card_reader.type", f"unknown card reader type {settings.type!r}")
+
+
+def build_scanner(settings: ScannerSection) -> Scanner:
+    """The scanner named by ``settings.type``. Raises ConfigError for an unknown type."""
+    if settings.type == "serial":
+        if not settings.port:
+            raise ConfigError("scanner.port", "a serial scanner needs a port, e.g. /dev/ttyACM0")
+        from devices.serial_scanner import SerialScanner
+
+        return SerialScanner(settings)
+    if settings.type == "wedge":
+        from devices.wedge_scanner import KeyboardWedgeScanner
+
+        return KeyboardWedgeScanner(settings)
+    if settings.type == "simulated":
+        from devices.simulated_scanner import SimulatedScanner
+
+        return SimulatedScanner()
+    if settings.type == "camera":
+        from devices.camera_scanner import CameraScanner
+
+        return CameraScanner(settings)
+    raise ConfigError("scanner.type", f"unknown scanner type {settings.type!r}")

@@ -19,9 +19,11 @@ import zxingcpp
 from PIL import Image
 
 from config.settings import ScannerSection, load_settings
+from devices.camera_scanner import CameraScanner
+from devices.factory import build_scanner
 from devices.receipt_layout import QrBlock, encode_blocks
 from devices.receipt_preview import render_png
-from devices.scanner import CameraScanner, Scanned, ScannerState, ScannerStatus, build_scanner
+from devices.scanner import Scanned, ScannerState, ScannerStatus
 from library_core.codes import make_item_barcode
 from library_core.errors import ConfigError
 from library_core.tokens import VisitorPass, encode_visitor_pass

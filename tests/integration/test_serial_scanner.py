@@ -9,14 +9,14 @@ from typing import Literal
 import pytest
 
 from config.settings import ScannerSection
+from devices.factory import build_scanner
 from devices.scanner import (
     Scanned,
     ScannerError,
     ScannerState,
     ScannerStatus,
-    SerialScanner,
-    build_scanner,
 )
+from devices.serial_scanner import SerialScanner
 from library_core.clock import CHINA_TZ, FixedClock
 from library_core.scan import Scan, ScanKind, ScanParser, ScanRefused
 from tests.support.serial_pty import EventLog, PtyPort, pty_port  # noqa: F401

@@ -49,8 +49,9 @@ def make_parts(data_dir: Path, *, language: str = "zh_CN") -> KioskParts:
     """Simulated devices, a fixed clock and a fresh store, from the demo config."""
     from config.settings import demo_settings_path, load_settings
     from devices.printer import SimulatedReceiptPrinter
-    from devices.scanner import KeyboardWedgeScanner, SimulatedScanner
     from devices.simulated_card_reader import SimulatedCardReader
+    from devices.simulated_scanner import SimulatedScanner
+    from devices.wedge_scanner import KeyboardWedgeScanner
     from kiosk.services.payment import SimulatedPaymentGateway
     from library_core.clock import FixedClock
     from server_client.store import Store

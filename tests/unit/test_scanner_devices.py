@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -10,16 +11,12 @@ import qrcode
 from PIL import Image
 
 from config.settings import ScannerSection
-from devices.scanner import (
-    CameraScanner,
-    KeyboardWedgeScanner,
-    LineSplitter,
-    Scanned,
-    ScannerState,
-    ScannerStatus,
-    SimulatedScanner,
-    build_scanner,
-)
+from devices.camera_scanner import CameraScanner
+from devices.factory import build_scanner
+from devices.scanner import Scanned, ScannerState, ScannerStatus
+from devices.serial_scanner import LineSplitter
+from devices.simulated_scanner import SimulatedScanner
+from devices.wedge_scanner import KeyboardWedgeScanner
 from library_core.errors import ConfigError
 
 
@@ -175,3 +172,53 @@ def test_camera_frame_errors_go_offline_not_crash() -> None:
         camera.stop()  # joins the thread, which finishes the failed frame first
     statuses = [e for e in got if isinstance(e, ScannerStatus)]
     assert any(s.state is ScannerState.OFFLINE and s.detail == "camera unplugged" for s in statuses)
+
+
+def test_scans_from_two_threads_reach_a_subscriber_one_at_a_time_in_order() -> None:
+    """Scanner events are delivered in order: a subscriber is never entered by two threads."""
+    scanner = SimulatedScanner()
+    scanner.start()
+    inside = threading.Lock()
+    overlaps: list[object] = []
+    seen: list[str] = []
+
+    def subscriber(event: object) -> None:
+        if not inside.acquire(blocking=False):
+            overlaps.append(event)
+            return
+        try:
+            if isinstance(event, Scanned):
+                seen.append(event.text)
+                if len(seen) % 3 == 0:
+                    time.sleep(0.0005)  # widen the window another thread would enter through
+        finally:
+            inside.release()
+
+    scanner.subscribe(subscriber)
+    start = threading.Barrier(2)
+
+    def scan(prefix: str) -> None:
+        start.wait()
+        for i in range(200):
+            scanner.scan(f"{prefix}{i}")
+
+    threads = [threading.Thread(target=scan, args=(p,)) for p in ("A", "B")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert overlaps == []
+    for prefix in ("A", "B"):
+        assert [s for s in seen if s.startswith(prefix)] == [f"{prefix}{i}" for i in range(200)]
+
+
+def test_a_new_subscriber_gets_the_status_before_any_later_scan() -> None:
+    scanner = SimulatedScanner()
+    scanner.start()
+    got: list[object] = []
+    unsubscribe = scanner.subscribe(got.append)
+    scanner.scan("S1")
+    unsubscribe()
+    scanner.scan("S2")
+    assert got == [ScannerStatus(ScannerState.ONLINE, "simulated", "device.scanner.online"),
+                   Scanned("S1", "simulated")]

@@ -9,13 +9,8 @@ from __future__ import annotations
 import pytest
 
 from config.settings import ScannerSection
-from devices.scanner import (
-    MAX_BURST_KEYS,
-    KeyboardWedgeScanner,
-    Scanned,
-    ScannerState,
-    ScannerStatus,
-)
+from devices.scanner import Scanned, ScannerState, ScannerStatus
+from devices.wedge_scanner import MAX_BURST_KEYS, KeyboardWedgeScanner
 from library_core.errors import ConfigError
 
 SETTINGS = ScannerSection(type="wedge", max_key_interval_ms=40, min_burst_length=6)
