@@ -18,7 +18,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -26,6 +26,7 @@ import requests
 
 from library_core.clock import Clock, SystemClock
 from library_core.errors import SyncError
+from library_core.observable import EventSource
 
 log = logging.getLogger(__name__)
 
@@ -291,23 +292,23 @@ def _is_gap(result: dict[str, Any]) -> bool:
     return result.get("status") == "rejected" and str(result.get("detail", "")).startswith("gap")
 
 
-class SyncLoop:
+class SyncLoop(EventSource[SyncStatus]):
     """Runs ``SyncEngine.sync_once`` every ``interval_s`` in a thread; ``wake()`` syncs now.
 
-    ``status`` is a frozen SyncStatus; listeners get each new one (from the sync thread: a UI
-    hands it to its own thread).
+    ``status`` is a frozen SyncStatus; subscribers (``library_core.observable``) get the current
+    one at once and then each new one, in order (from the sync thread: a UI hands it to its own
+    thread); ``subscribe`` returns the unsubscribe handle.
     """
 
     def __init__(self, engine: SyncEngine, *, interval_s: float = 5.0,
                  max_interval_s: float = 60.0) -> None:
+        super().__init__(name="sync loop")
         self.engine = engine
         self.interval_s = interval_s
         self.max_interval_s = max_interval_s
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._listeners: list[Callable[[SyncStatus], None]] = []
-        self._listeners_lock = threading.Lock()
         self._status = SyncStatus(pending=self._safe_pending(),
                                   last_sync_at=self._safe_last_sync())
 
@@ -315,20 +316,13 @@ class SyncLoop:
     def status(self) -> SyncStatus:
         return self._status
 
-    def subscribe(self, listener: Callable[[SyncStatus], None]) -> None:
-        with self._listeners_lock:
-            self._listeners.append(listener)
-        listener(self._status)
+    def current_events(self) -> Sequence[SyncStatus]:
+        return (self._status,)
 
     def _publish(self, status: SyncStatus) -> None:
-        self._status = status
-        with self._listeners_lock:
-            listeners = list(self._listeners)
-        for listener in listeners:
-            try:
-                listener(status)
-            except Exception:  # a broken listener must not stop sync
-                log.exception("sync status listener failed")
+        with self._ordered():
+            self._status = status
+            self.publish(status)  # a broken subscriber is logged and never stops sync
 
     def _safe_pending(self) -> int:
         try:
