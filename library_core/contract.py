@@ -345,10 +345,12 @@ def payload_json_schemas() -> dict[str, dict[str, Any]]:
 
 
 def _first_error(err: ValidationError, where: str) -> str:
-    first = err.errors()[0] if err.errors() else {}
-    loc = ".".join(str(x) for x in first.get("loc", ()))
+    errors = err.errors()
+    if not errors:
+        return f"{where}: invalid"
+    loc = ".".join(str(x) for x in errors[0]["loc"])
     path = f"{where}.{loc}" if loc else where
-    return f"{path}: {first.get('msg', 'invalid')}"[:300]
+    return f"{path}: {errors[0]['msg']}"[:300]
 
 
 def validate_event(envelope: Mapping[str, Any]) -> EventEnvelope:

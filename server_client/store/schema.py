@@ -195,11 +195,28 @@ CREATE TABLE fee_schedule (
 );
 """
 
+SCHEMA_V3: Final = """
+ALTER TABLE outbox ADD COLUMN contract_version INTEGER NOT NULL DEFAULT 1;
+
+-- pulled rows the kiosk could not store, one per entity (the latest); reported on the next push
+CREATE TABLE pull_quarantine (
+    entity         TEXT NOT NULL,
+    entity_id      TEXT NOT NULL,
+    seq            INTEGER NOT NULL,
+    data           TEXT NOT NULL,
+    reason         TEXT NOT NULL,
+    quarantined_at TEXT NOT NULL,
+    reported_at    TEXT,
+    PRIMARY KEY (entity, entity_id)
+);
+"""
+
 # (version, description, SQL script). Applied in order inside one transaction each.
 MIGRATIONS: Final[tuple[tuple[int, str, str], ...]] = (
     (1, "initial schema", SCHEMA_V1),
     (2, "index loans by item for returns of items not on loan",
      "CREATE INDEX loans_item ON loans(item_barcode, returned_at);"),
+    (3, "contract version per outbox event; pulled rows set aside (quarantine)", SCHEMA_V3),
 )
 
 LATEST_VERSION: Final = MIGRATIONS[-1][0]

@@ -18,6 +18,14 @@ from server_client.store import Store
 from server_client.store.schema import LATEST_VERSION
 
 NOW = dt.datetime(2026, 11, 24, 10, 0, tzinfo=CHINA_TZ)
+# payloads that pass the sync contract (Tx.emit checks every event)
+BLOCKED = {"card_no": "20000000000014", "reader_id": "r1", "reason": "lost"}
+ISSUED = {"card_no": "20000000000014", "reader_id": "r1", "uid": "0a0b0c0d", "generation": 1,
+          "expires_on": "2029-11-24"}
+PAID = {"payment_id": "p1", "receipt_no": "K01-20261124-0001", "method": "cash", "amount": 100,
+        "allocations": []}
+VISIT = {"visit_id": "v1", "name": "访客", "phone": "13900001111", "purpose": "reading",
+         "host_department": "reading_room", "expires_at": NOW.isoformat()}
 
 
 @pytest.fixture
@@ -91,7 +99,7 @@ def test_audit_chain_detects_inserted_row(store: Store) -> None:
 
 def test_transaction_rolls_back_everything_and_wraps_errors(store: Store) -> None:
     with pytest.raises(StoreError) as info, store.transaction() as tx:
-        tx.emit("card.blocked", {"card_no": "x"}, occurred_at=NOW)
+        tx.emit("card.blocked", BLOCKED, occurred_at=NOW)
         tx.audit(at=NOW, actor="a", action="b")
         tx.execute("INSERT INTO nonsense VALUES (1)")
     assert isinstance(info.value.__cause__, sqlite3.Error)
@@ -103,13 +111,14 @@ def test_transaction_rolls_back_everything_and_wraps_errors(store: Store) -> Non
 
 def test_outbox_order_push_results_and_problem_list(store: Store) -> None:
     with store.transaction() as tx:
-        a = tx.emit("card.issued", {"n": 1}, occurred_at=NOW)
-        b = tx.emit("payment.recorded", {"n": 2}, occurred_at=NOW)
-        c = tx.emit("card.blocked", {"n": 3}, occurred_at=NOW)
+        a = tx.emit("card.issued", ISSUED, occurred_at=NOW)
+        b = tx.emit("payment.recorded", PAID, occurred_at=NOW)
+        c = tx.emit("card.blocked", BLOCKED, occurred_at=NOW)
     pending = store.pending_events(10)
     assert [e["event_id"] for e in pending] == [c, a, b]  # priority 1 first, then seq
     assert pending[0] == {"event_id": c, "kiosk_id": "K01", "seq": 3, "kind": "card.blocked",
-                          "occurred_at": NOW.isoformat(), "priority": 1, "payload": {"n": 3}}
+                          "occurred_at": NOW.isoformat(), "priority": 1, "contract_version": 1,
+                          "payload": BLOCKED}
     assert store.pending_events(1)[0]["event_id"] == c
     store.record_push_results([
         {"event_id": c, "status": "applied"},
@@ -128,7 +137,7 @@ def test_sync_bookkeeping(store: Store) -> None:
     assert store.last_sync_at() == NOW
 
 
-def test_apply_pulled_page_is_all_or_nothing(store: Store) -> None:
+def test_apply_pulled_page_stores_what_it_can(store: Store) -> None:
     reader = {"reader_id": "r1", "name": "王伟", "id_number": "110105199003070017",
               "phone": "13800000001", "category": "adult", "pin_hash": "x", "status": "active",
               "credit": 0, "registered_at": NOW.isoformat()}
@@ -153,15 +162,20 @@ def test_apply_pulled_page_is_all_or_nothing(store: Store) -> None:
                               "data": {**reader, "phone": "13900000002"}}], 6)
     assert store.read_one("SELECT status FROM cards")[0] == "lost"
     assert tuple(store.read_one("SELECT phone, pin_failures FROM readers")) == ("13900000002", 3)
-    # a bad page (loan for an unknown reader) changes nothing, cursor included
-    with pytest.raises(StoreError):
-        store.apply_pulled_page([{"seq": 7, "entity": "card", "id": "20000000000014",
-                                  "data": {**card, "status": "active"}},
-                                 {"seq": 8, "entity": "loan", "id": "l", "data": {
-                                     "loan_id": "l", "item_barcode": "30000000000012",
-                                     "reader_id": "ghost", "borrowed_at": "x", "due_on": "y",
-                                     "returned_at": None}}], 8)
-    assert store.pull_cursor() == 6 and store.read_one("SELECT status FROM cards")[0] == "lost"
+    # a page holding a row the kiosk cannot store (a loan for an unknown reader) stores the
+    # rest and moves the cursor; that row is set aside with its reason (issue 10: one bad row
+    # used to stop the replica for good)
+    store.apply_pulled_page([{"seq": 7, "entity": "card", "id": "20000000000014",
+                              "data": {**card, "status": "active"}},
+                             {"seq": 8, "entity": "loan", "id": "l", "data": {
+                                 "loan_id": "l", "item_barcode": "30000000000012",
+                                 "reader_id": "ghost", "borrowed_at": "x", "due_on": "y",
+                                 "returned_at": None}}], 8)
+    assert store.pull_cursor() == 8 and store.read_one("SELECT status FROM cards")[0] == "active"
+    assert store.count("loans") == 0
+    [aside] = store.quarantined_rows()
+    assert (aside.seq, aside.entity, aside.entity_id) == (8, "loan", "l")
+    assert aside.reason == "missing parent: readers.reader_id = ghost"
 
 
 def test_receipt_numbers_and_journal(tmp_path: Path) -> None:
@@ -198,7 +212,7 @@ def test_threads_share_the_store_safely(store: Store) -> None:
     def work() -> None:
         for _ in range(50):
             with store.transaction() as tx:
-                tx.emit("visit.opened", {}, occurred_at=NOW)
+                tx.emit("visit.opened", VISIT, occurred_at=NOW)
     threads = [threading.Thread(target=work) for _ in range(4)]
     for t in threads:
         t.start()
