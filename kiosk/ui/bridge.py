@@ -1,8 +1,11 @@
 """The one place where device, sync and background-work results cross onto the Kivy thread.
 
-Device drivers call ``UiBridge.deliver(event)`` from their own threads; the bridge queues the
-event and a Kivy trigger hands every queued event to the handlers registered for its type, on
-the Kivy thread. ``run_async`` runs slow work (printing, card writes, HTTP, store writes) on a
+Device drivers call ``UiBridge.deliver(event)`` from their own threads (``attach(source)``
+subscribes it to a ``library_core.observable`` source); the bridge queues the event and a Kivy
+trigger hands every queued event, in arrival order, to the handlers registered for its type, on
+the Kivy thread. The handlers of a type are subscribers of an ``EventSource`` (the one
+event-source base): ``on`` returns the unsubscribe handle, a failing handler is logged and never
+stops the others. ``run_async`` runs slow work (printing, card writes, HTTP, store writes) on a
 worker thread and calls ``on_done`` / ``on_error`` back on the Kivy thread.
 """
 
@@ -14,6 +17,8 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
+
+from library_core.observable import EventSource, Subscription
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +33,7 @@ class UiBridge:
 
         self._clock = Clock
         self._events: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._handlers: dict[type, list[Handler]] = {}
+        self._handlers: dict[type, EventSource[Any]] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="kiosk-ui-work")
         self._pending = 0
@@ -37,10 +42,24 @@ class UiBridge:
         self._closed = False
 
     # ---- events from devices and sync -------------------------------------------------------
-    def on(self, event_type: type, handler: Handler) -> None:
-        """Call ``handler(event)`` on the Kivy thread for every delivered ``event_type``."""
+    def on(self, event_type: type, handler: Handler) -> Subscription[Any]:
+        """Call ``handler(event)`` on the Kivy thread for every delivered ``event_type``.
+
+        Returns the handle that unregisters it.
+        """
         with self._lock:
-            self._handlers.setdefault(event_type, []).append(handler)
+            source = self._handlers.get(event_type)
+            if source is None:
+                source = self._handlers[event_type] = EventSource(
+                    name=f"UI handlers of {event_type.__name__}")
+        return source.subscribe(handler)
+
+    def attach(self, source: EventSource[Any]) -> Subscription[Any]:
+        """Deliver every event of ``source`` (from its thread) to the handlers, on the Kivy thread.
+
+        ``source`` tells its current state at once; returns the handle that detaches it.
+        """
+        return source.subscribe(self.deliver)
 
     def deliver(self, event: Any) -> None:
         """Queue an event from any thread; handlers run on the Kivy thread."""
@@ -56,14 +75,9 @@ class UiBridge:
             except queue.Empty:
                 return
             with self._lock:
-                handlers = [
-                    h for t, hs in self._handlers.items() if isinstance(event, t) for h in hs
-                ]
-            for handler in handlers:
-                try:
-                    handler(event)
-                except Exception:
-                    log.exception("UI handler failed for %r", event)
+                sources = [s for t, s in self._handlers.items() if isinstance(event, t)]
+            for source in sources:
+                source.publish(event)  # a failing handler is logged, the others still run
 
     # ---- background work ---------------------------------------------------------------------
     @property

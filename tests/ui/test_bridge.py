@@ -98,3 +98,46 @@ def test_wait_is_ignored_off_the_kivy_thread(bridge: UiBridge) -> None:
     assert calls.done == []  # a device thread never runs UI callbacks itself
     pump_until(lambda: bool(calls.done))
     assert calls.done == [7] and calls.threads == {threading.get_ident()}
+
+
+def test_device_events_reach_handlers_on_the_kivy_thread_in_order(bridge: UiBridge) -> None:
+    from devices.card_reader import CardInserted, CardRemoved, ReaderStatus
+    from devices.simulated_card_reader import SimulatedCardReader
+
+    reader = SimulatedCardReader()
+    reader.start()
+    seen: list[tuple[str, int]] = []
+    bridge.on(ReaderStatus, lambda e: seen.append((e.state, threading.get_ident())))
+    bridge.on(CardInserted, lambda e: seen.append((e.uid.hex(), threading.get_ident())))
+    bridge.on(CardRemoved, lambda e: seen.append(("removed", threading.get_ident())))
+    detach = bridge.attach(reader)  # the current status comes at once, from the reader
+    tapper = threading.Thread(target=lambda: [reader.tap(bytes([4, 1, 2, i])) for i in range(5)])
+    tapper.start()
+    tapper.join(5.0)
+    pump_until(lambda: not bridge.busy and len(seen) == 10)
+    assert [s for s, _ in seen] == ["ready", "04010200", "removed", "04010201", "removed",
+                                    "04010202", "removed", "04010203", "removed", "04010204"]
+    assert {t for _, t in seen} == {threading.get_ident()}
+    detach()
+    reader.remove()
+    Clock.tick()
+    assert len(seen) == 10
+
+
+def test_a_handler_can_be_unregistered_and_a_failing_one_stops_no_other(bridge: UiBridge) -> None:
+    from devices.scanner import Scanned
+
+    seen: list[str] = []
+
+    def broken(event: Scanned) -> None:
+        raise RuntimeError("screen bug")
+
+    bridge.on(Scanned, broken)
+    first = bridge.on(Scanned, lambda e: seen.append(f"first:{e.text}"))
+    bridge.on(Scanned, lambda e: seen.append(f"second:{e.text}"))
+    bridge.deliver(Scanned("S1", "test"))
+    pump_until(lambda: not bridge.busy and len(seen) == 2)
+    first()
+    bridge.deliver(Scanned("S2", "test"))
+    pump_until(lambda: not bridge.busy and len(seen) == 3)
+    assert seen == ["first:S1", "second:S1", "second:S2"]
