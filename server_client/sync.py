@@ -5,9 +5,11 @@ Sync is push, then pull (pages until the server says there is no more). The stor
 and the pull cursor moves only after a page is stored, so a crash or kill at any moment loses
 nothing and doubles nothing (the server answers ``duplicate`` for an event it already has).
 
-HTTP: one ``requests.Session`` per client, explicit (connect, read) timeouts, retries with
-exponential backoff only on connection errors, timeouts, 5xx and 429, honouring
-``Retry-After``; TLS verification on unless configured off, optionally with a CA bundle.
+HTTP: one ``requests.Session`` per client, explicit (connect, read) timeouts, retries by
+urllib3's ``Retry`` mounted on the session (``SyncRetry``): only on connection errors, timeouts,
+5xx and 429, every method (pushes are idempotent: the server answers ``duplicate`` for an event
+id it has), exponential backoff with jitter, honouring ``Retry-After``; TLS verification on
+unless configured off, optionally with a CA bundle.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.response import BaseHTTPResponse
+from urllib3.util.retry import Retry
 
 from library_core.clock import Clock, SystemClock
 from library_core.errors import SyncError
@@ -93,8 +98,55 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, min(when.timestamp() - current, MAX_RETRY_AFTER_S))
 
 
+class SyncRetry(Retry):
+    """urllib3's retry policy with the kiosk's waits and an injectable sleep.
+
+    The wait before retry n (1, 2, ...) is ``min(backoff_max, backoff_factor * 2**(n-1))``
+    times a jitter in [0.5, 1] (urllib3's own jitter only adds, and its first retry does not
+    wait at all); a ``Retry-After`` header (seconds or an HTTP date) wins, capped at
+    ``MAX_RETRY_AFTER_S``. ``sleep`` is how it waits (``time.sleep``; tests pass a recorder).
+    """
+
+    def __init__(self, *args: Any, sleep: Callable[[float], None] = time.sleep,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sleeper = sleep
+
+    def new(self, **kwargs: Any) -> SyncRetry:
+        fresh = super().new(**kwargs)
+        fresh.sleeper = self.sleeper
+        return fresh
+
+    def get_backoff_time(self) -> float:
+        failures = len(self.history)
+        if failures == 0:
+            return 0.0
+        base = min(self.backoff_max, self.backoff_factor * float(1 << min(failures - 1, 16)))
+        return base * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not security
+
+    def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
+        return parse_retry_after(response.headers.get("Retry-After"))
+
+    def sleep(self, response: BaseHTTPResponse | None = None) -> None:
+        hinted = None
+        if self.respect_retry_after_header and response is not None:
+            hinted = self.get_retry_after(response)
+        wait = hinted if hinted is not None else self.get_backoff_time()
+        if response is not None:
+            log.info("server answered %d; retry in %.2fs", response.status, wait)
+        else:
+            log.info("server unreachable; retry in %.2fs", wait)
+        self.sleeper(wait)
+
+
 class RecordServerClient:
-    """Talks to one record server as one kiosk. Raises SyncOffline / SyncHttpError."""
+    """Talks to one record server as one kiosk. Raises SyncOffline / SyncHttpError.
+
+    Retries are urllib3's (``self.retry``, a ``SyncRetry`` on an ``HTTPAdapter`` mounted for
+    http:// and https:// on the session, injected or not): ``retries`` retries after the first
+    attempt, on connection errors, timeouts and ``RETRY_STATUSES`` only; after the last one a
+    retried status comes back as that answer (SyncHttpError), a connection error as SyncOffline.
+    """
 
     def __init__(self, base_url: str, kiosk_id: str, token: str = "", *,
                  verify: bool | str = True, connect_timeout_s: float = 3.0,
@@ -105,11 +157,14 @@ class RecordServerClient:
         self.kiosk_id = kiosk_id
         self.token = token
         self.timeout = (connect_timeout_s, read_timeout_s)
-        self.retries = retries
-        self.backoff_s = backoff_s
-        self.max_backoff_s = max_backoff_s
-        self._sleep = sleep
+        self.retry = SyncRetry(
+            total=retries, status_forcelist=RETRY_STATUSES, allowed_methods=None,
+            backoff_factor=backoff_s, backoff_max=max_backoff_s, raise_on_status=False,
+            respect_retry_after_header=True, sleep=sleep)
         self.session = session or requests.Session()
+        adapter = HTTPAdapter(max_retries=self.retry)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
         self.session.verify = verify
         self.session.headers["User-Agent"] = f"library-kiosk/{kiosk_id}"
 
@@ -124,42 +179,26 @@ class RecordServerClient:
     def close(self) -> None:
         self.session.close()
 
-    def _delay(self, attempt: int) -> float:
-        base = min(self.max_backoff_s, self.backoff_s * float(1 << min(attempt, 16)))
-        return base * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not security
-
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        """One API call with retries; returns the decoded JSON body."""
+        """One API call (urllib3 retries it); returns the decoded JSON body."""
         url = f"{self.base_url}{path}"
         headers = kwargs.pop("headers", {})
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
-        attempt = 0
-        while True:
+        try:
+            resp = self.session.request(method, url, headers=headers, timeout=self.timeout,
+                                        **kwargs)
+        except (requests.ConnectionError, requests.Timeout) as err:
+            raise SyncOffline("error.sync.offline", f"{type(err).__name__}") from err
+        if resp.status_code < 400:
             try:
-                resp = self.session.request(method, url, headers=headers, timeout=self.timeout,
-                                            **kwargs)
-            except (requests.ConnectionError, requests.Timeout) as err:
-                if attempt >= self.retries:
-                    raise SyncOffline("error.sync.offline", f"{type(err).__name__}") from err
-                wait = self._delay(attempt)
-                log.info("server unreachable (%s); retry in %.2fs", type(err).__name__, wait)
-            else:
-                if resp.status_code < 400:
-                    try:
-                        return resp.json()
-                    except ValueError as err:
-                        raise SyncHttpError(resp.status_code, "response is not JSON") from err
-                detail = _detail(resp)
-                if resp.status_code not in RETRY_STATUSES or attempt >= self.retries:
-                    if resp.status_code in (401, 403):
-                        raise SyncAuthError(resp.status_code, detail)
-                    raise SyncHttpError(resp.status_code, detail)
-                hinted = parse_retry_after(resp.headers.get("Retry-After"))
-                wait = hinted if hinted is not None else self._delay(attempt)
-                log.info("server answered %d; retry in %.2fs", resp.status_code, wait)
-            attempt += 1
-            self._sleep(wait)
+                return resp.json()
+            except ValueError as err:
+                raise SyncHttpError(resp.status_code, "response is not JSON") from err
+        detail = _detail(resp)
+        if resp.status_code in (401, 403):
+            raise SyncAuthError(resp.status_code, detail)
+        raise SyncHttpError(resp.status_code, detail)
 
     def enroll(self, code: str) -> str:
         body = self.request("POST", "/api/v1/kiosks/enroll",

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 from typing import Any
 
 import pytest
 import requests
-from requests.adapters import BaseAdapter
+from requests.adapters import HTTPAdapter
+from urllib3 import HTTPResponse, HTTPSConnectionPool
+from urllib3.exceptions import NewConnectionError
+from urllib3.util.retry import Retry
 
 from library_core.clock import FixedClock
 from library_core.errors import SyncError
@@ -23,40 +27,58 @@ from server_client.sync import (
 )
 
 
-class ScriptedAdapter(BaseAdapter):
-    """Answers each request with the next scripted item: (status, body, headers) or an exception."""
+class ScriptedAdapter(HTTPAdapter):
+    """The client's own adapter and urllib3 ``Retry``, with a scripted socket underneath.
 
-    def __init__(self, script: list[Any]) -> None:
-        super().__init__()
+    Each attempt urllib3 makes (first try and every retry) takes the next scripted item:
+    (status, body, headers), or an exception (``requests.ConnectionError`` stands for a refused
+    connection: urllib3's ``NewConnectionError``). ``calls`` holds (request, send kwargs) per
+    attempt.
+    """
+
+    def __init__(self, script: list[Any], retry: Retry) -> None:
+        super().__init__(max_retries=retry)
         self.script = list(script)
         self.calls: list[tuple[requests.PreparedRequest, dict[str, Any]]] = []
+        self._sending: tuple[requests.PreparedRequest, dict[str, Any]] | None = None
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
-        self.calls.append((request, kwargs))
-        item = self.script.pop(0)
+        self._sending = (request, kwargs)
+        return super().send(request, **kwargs)
+
+    def get_connection_with_tls_context(self, request: requests.PreparedRequest, verify: Any,
+                                        proxies: Any = None, cert: Any = None) -> Any:
+        return _ScriptedPool(self, "records.test", 443)
+
+
+class _ScriptedPool(HTTPSConnectionPool):
+    def __init__(self, adapter: ScriptedAdapter, host: str, port: int) -> None:
+        super().__init__(host, port)
+        self.adapter = adapter
+
+    def _make_request(self, conn: Any, method: str, url: str, *args: Any,  # type: ignore[override]
+                      **kwargs: Any) -> HTTPResponse:
+        assert self.adapter._sending is not None
+        self.adapter.calls.append(self.adapter._sending)
+        item = self.adapter.script.pop(0)
+        if isinstance(item, requests.ConnectionError):
+            raise NewConnectionError(conn, str(item))
         if isinstance(item, Exception):
             raise item
         status, body, headers = item
-        resp = requests.Response()
-        resp.status_code = status
-        resp._content = json.dumps(body).encode()
-        resp.headers.update({"Content-Type": "application/json", **headers})
-        resp.url = request.url or ""
-        resp.request = request
-        return resp
-
-    def close(self) -> None:
-        pass
+        return HTTPResponse(body=io.BytesIO(json.dumps(body).encode()), status=status,
+                            headers={"Content-Type": "application/json", **headers},
+                            preload_content=False, request_method=method, request_url=url)
 
 
 def _client(script: list[Any], **kw: Any) -> tuple[RecordServerClient, ScriptedAdapter, list[float]]:
     session = requests.Session()
-    adapter = ScriptedAdapter(script)
-    session.mount("https://", adapter)
     sleeps: list[float] = []
     client = RecordServerClient("https://records.test", "K01", "kt_secret", session=session,
                                 sleep=sleeps.append, connect_timeout_s=2, read_timeout_s=7,
                                 **kw)
+    adapter = ScriptedAdapter(script, client.retry)
+    session.mount("https://", adapter)
     return client, adapter, sleeps
 
 
@@ -252,3 +274,15 @@ def test_loop_status_offline_then_online() -> None:
     assert status.online and status.pending == 0 and status.last_error == ""
     assert status.last_sync_at is not None
     assert len(seen) == 3
+
+
+def test_retries_are_urllib3_retry_mounted_on_the_session() -> None:
+    client = RecordServerClient("https://records.test", "K01", "t", retries=5)
+    for url in ("https://records.test/x", "http://records.test/x"):
+        adapter = client.session.get_adapter(url)
+        assert isinstance(adapter, HTTPAdapter) and adapter.max_retries is client.retry
+    retry = client.retry
+    assert isinstance(retry, Retry) and retry.total == 5
+    assert set(retry.status_forcelist or ()) == {429, 500, 502, 503, 504}
+    assert retry.allowed_methods is None  # POST too: pushes are idempotent by event id
+    assert retry.respect_retry_after_header and not retry.raise_on_status
