@@ -153,8 +153,8 @@ def kiosk_parts(data: Path) -> Any:
     import datetime as dt
 
     from config.settings import demo_settings_path, load_settings
-    from devices.printer import SimulatedReceiptPrinter
     from devices.simulated_card_reader import SimulatedCardReader
+    from devices.simulated_printer import SimulatedReceiptPrinter
     from devices.simulated_scanner import SimulatedScanner
     from devices.wedge_scanner import KeyboardWedgeScanner
     from kiosk.services.payment import SimulatedPaymentGateway

@@ -6,14 +6,17 @@ their type is asked for, so the kiosk starts without the extras it does not use.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from library_core.errors import ConfigError
 
 if TYPE_CHECKING:
-    from config.settings import CardReaderSection, ScannerSection
+    from config.settings import CardReaderSection, PrinterSection, ScannerSection
     from devices.card_reader import CardReader
+    from devices.printer import EscposReceiptPrinter
     from devices.scanner import Scanner
+    from devices.simulated_printer import SimulatedReceiptPrinter
 
 
 def build_card_reader(settings: CardReaderSection) -> CardReader:
@@ -50,3 +53,22 @@ def build_scanner(settings: ScannerSection) -> Scanner:
 
         return CameraScanner(settings)
     raise ConfigError("scanner.type", f"unknown scanner type {settings.type!r}")
+
+
+def build_printer(
+    settings: PrinterSection, *, preview_dir: Path | str | None = None
+) -> EscposReceiptPrinter | SimulatedReceiptPrinter:
+    """The printer named by ``settings.type``. Raises ConfigError for an unknown type."""
+    if settings.type == "simulated":
+        from devices.simulated_printer import SimulatedReceiptPrinter
+
+        return SimulatedReceiptPrinter(
+            paper_width_mm=settings.paper_width_mm,
+            chinese_mode=settings.chinese_mode,
+            preview_dir=preview_dir,
+        )
+    if settings.type in ("network", "usb", "serial", "file", "dummy"):
+        from devices.printer import EscposReceiptPrinter
+
+        return EscposReceiptPrinter(settings)
+    raise ConfigError("printer.type", f"unknown printer type {settings.type!r}")

@@ -71,8 +71,7 @@ def configure_window(settings: Any, fullscreen: bool | None) -> None:
 def run(config_path: str, *, fullscreen: bool | None = None) -> int:
     """Run the kiosk from a config file until the window closes. Returns an exit code."""
     from config.settings import load_settings
-    from devices.factory import build_card_reader, build_scanner
-    from devices.printer import build_printer
+    from devices.factory import build_card_reader, build_printer, build_scanner
     from kiosk.services.payment import SimulatedPaymentGateway
     from kiosk.services.ports import StatusConnectivity
     from library_core.clock import SystemClock

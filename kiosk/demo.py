@@ -325,8 +325,8 @@ def _run(settings: Any, output: Path, shots: Path, receipts: Path) -> int:
     w, h = settings.kiosk.window_size
     Config.set("graphics", "width", str(w))
     Config.set("graphics", "height", str(h))
-    from devices.printer import SimulatedReceiptPrinter
     from devices.simulated_card_reader import SimulatedCardReader
+    from devices.simulated_printer import SimulatedReceiptPrinter
     from devices.simulated_scanner import SimulatedScanner
     from kiosk.app_runtime import _start_sync, build_app
     from kiosk.services.payment import SimulatedPaymentGateway

@@ -13,6 +13,7 @@ import zxingcpp
 from PIL import Image
 
 from config.settings import PrinterSection
+from devices.factory import build_printer
 from devices.printer import (
     CoverOpen,
     EscposReceiptPrinter,
@@ -21,11 +22,10 @@ from devices.printer import (
     PrinterError,
     PrinterOffline,
     PrinterTimeout,
-    SimulatedReceiptPrinter,
-    build_printer,
     print_and_report,
 )
 from devices.receipt_layout import render_receipt
+from devices.simulated_printer import SimulatedReceiptPrinter
 from library_core.errors import ConfigError, DeviceError
 from library_core.i18n import has_message
 from library_core.receipts import ReceiptKind

@@ -48,8 +48,8 @@ class KioskParts:
 def make_parts(data_dir: Path, *, language: str = "zh_CN") -> KioskParts:
     """Simulated devices, a fixed clock and a fresh store, from the demo config."""
     from config.settings import demo_settings_path, load_settings
-    from devices.printer import SimulatedReceiptPrinter
     from devices.simulated_card_reader import SimulatedCardReader
+    from devices.simulated_printer import SimulatedReceiptPrinter
     from devices.simulated_scanner import SimulatedScanner
     from devices.wedge_scanner import KeyboardWedgeScanner
     from kiosk.services.payment import SimulatedPaymentGateway

@@ -15,8 +15,7 @@ from typing import Any
 
 import pytest
 
-from devices.factory import build_card_reader
-from devices.printer import build_printer
+from devices.factory import build_card_reader, build_printer
 from kiosk.app_runtime import build_services
 from server_client.store import Store
 from server_client.sync import RecordServerClient, SyncEngine
