@@ -18,8 +18,9 @@ bench: setup
 	$(PY) -m bench
 
 lint: setup
-	$(VENV)/bin/ruff check kiosk devices server_client record_server config tests bench
-	$(VENV)/bin/mypy library_core kiosk/services devices server_client
+	$(VENV)/bin/ruff check library_core kiosk devices server_client record_server config tests bench
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy library_core kiosk/services devices server_client record_server
 
 run: setup
 	$(PY) -m kiosk.cli run --config $(or $(CONFIG),config/demo.toml)
