@@ -84,12 +84,16 @@ def text(max_length: int, min_length: int = 1, pattern: str | None = None) -> An
     ]
 
 
-def fee_description(value: str) -> str:
-    """A fee description that fits the contract: clipped to ``FEE_DESCRIPTION_MAX`` with an
-    ellipsis (a 300-character title plus its dates would not)."""
-    if len(value) <= FEE_DESCRIPTION_MAX:
-        return value
-    return value[:FEE_DESCRIPTION_MAX - 1] + "…"
+def fee_description(text_part: str, suffix: str = "") -> str:
+    """A fee description that fits the contract: each control character of ``text_part`` a
+    space (as the receipt printer shows it), ``text_part`` clipped with an ellipsis so that it
+    and ``suffix`` fit in ``FEE_DESCRIPTION_MAX`` (a 300-character title plus its dates would
+    not)."""
+    value = "".join(" " if ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 else ch for ch in text_part)
+    room = max(1, FEE_DESCRIPTION_MAX - len(suffix))
+    if len(value) > room:
+        value = value[:room - 1] + "…"
+    return (value + suffix)[:FEE_DESCRIPTION_MAX]
 
 
 KioskId = text(8, pattern=r"^K\d{2,4}$")

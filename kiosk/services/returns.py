@@ -19,6 +19,7 @@ from kiosk.services.views import reader_receipt
 from library_core import events
 from library_core.clock import Clock
 from library_core.codes import is_item_barcode
+from library_core.contract import fee_description
 from library_core.fees import FeeKind, days_overdue, overdue_fine
 from library_core.money import Fen
 from library_core.receipts import Receipt, ReceiptKind, ReceiptLine
@@ -96,7 +97,8 @@ class ReturnService:
             if fine > 0:
                 fee_id = new_id()
                 # language-neutral: the title and the days late as dates (due -> returned)
-                description = f"{item['title']} ({due.isoformat()} → {today.isoformat()})"
+                description = fee_description(str(item["title"]),
+                                              f" ({due.isoformat()} → {today.isoformat()})")
                 tx.insert("fees", {
                     "fee_id": fee_id, "reader_id": loan["reader_id"], "kind": FeeKind.OVERDUE,
                     "amount": fine, "paid": 0, "status": "open", "description": description,
