@@ -19,7 +19,7 @@ bench: setup
 
 lint: setup
 	$(VENV)/bin/ruff check library_core kiosk devices server_client record_server config tests bench
-	$(VENV)/bin/lint-imports
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/mypy library_core kiosk/services devices server_client record_server
 
 run: setup
