@@ -10,11 +10,13 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select, update
 
 from library_core.clock import Clock
-from library_core.pins import MAX_ATTEMPTS, hash_pin, validate_pin, verify_pin
+from library_core.pins import hash_pin, validate_pin, verify_pin
+from library_core.rules import PinLockout
 from record_server import models as m
 from record_server.changes import publish
 from record_server.db import Database
@@ -109,7 +111,8 @@ def create_staff(db: Database, *, staff_no: str, name: str, role: str, pin: str,
         raise ValueError("role must be desk or supervisor")
     pin_hash = hash_pin(pin) if pin_cost is None else hash_pin(pin, n=pin_cost)
     values = {"name": name, "role": role, "pin_hash": pin_hash, "card_no": card_no,
-              "active": True, "failed_attempts": 0, "locked": False}
+              "active": True, "failed_attempts": 0, "locked": False,
+              "locked_until": None}
     with db.write() as conn:
         exists = conn.execute(select(m.staff.c.staff_no).where(m.staff.c.staff_no == staff_no)).first()
         if exists:
@@ -122,36 +125,55 @@ def create_staff(db: Database, *, staff_no: str, name: str, role: str, pin: str,
 def unlock_staff(db: Database, staff_no: str) -> bool:
     with db.write() as conn:
         res = conn.execute(update(m.staff).where(m.staff.c.staff_no == staff_no)
-                           .values(failed_attempts=0, locked=False))
+                           .values(failed_attempts=0, locked=False, locked_until=None))
         return bool(res.rowcount)
+
+
+LOCKOUT = PinLockout()  # the one PIN-lockout policy (library_core.rules)
+
+
+def _locked(row: Any, now: dt.datetime) -> bool:
+    """Locked by the policy until ``locked_until``; locked with no end (before migration 0003)
+    until a supervisor unlocks it."""
+    if not row.locked:
+        return False
+    if row.locked_until is None:
+        return True
+    return LOCKOUT.locked(dt.datetime.fromisoformat(row.locked_until), now)
 
 
 def staff_login(db: Database, staff_no: str, pin: str, clock: Clock, *,
                 hours: int = 12) -> tuple[str, StaffPrincipal, str]:
     """Check a staff PIN; returns (token, principal, expires_at). Raises LoginRefused.
 
-    Five wrong PINs in a row lock the account until a supervisor unlocks it.
+    Five wrong PINs in a row lock the account for 30 minutes, or until a supervisor unlocks it
+    (``library_core.rules.PinLockout``: the kiosk's policy too, see why there).
     """
+    now = clock.now()
     with db.read() as conn:
         row = conn.execute(select(m.staff).where(m.staff.c.staff_no == staff_no)).first()
     if row is None or not row.active:
         verify_pin(pin, "scrypt$16384$8$1$00$00")  # same work either way
         raise LoginRefused("bad_credentials")
-    if row.locked:
+    if _locked(row, now):
         raise LoginRefused("locked")
     ok = verify_pin(pin, row.pin_hash)
     with db.write() as conn:
         if not ok:
-            attempts = row.failed_attempts + 1
+            current = conn.execute(select(m.staff.c.failed_attempts, m.staff.c.locked)
+                                   .where(m.staff.c.staff_no == staff_no)).first()
+            failures = int(current.failed_attempts) if current and not current.locked else 0
+            state = LOCKOUT.after_wrong(failures, now)
+            until = state.locked_until
             conn.execute(update(m.staff).where(m.staff.c.staff_no == staff_no).values(
-                failed_attempts=m.staff.c.failed_attempts + 1,
-                locked=attempts >= MAX_ATTEMPTS))
-            raise_reason = "locked" if attempts >= MAX_ATTEMPTS else "bad_credentials"
+                failed_attempts=state.failures, locked=until is not None,
+                locked_until=until.isoformat() if until is not None else None))
+            raise_reason = "locked" if until is not None else "bad_credentials"
         else:
             token = new_token(STAFF_PREFIX)
-            expires = (clock.now() + dt.timedelta(hours=hours)).isoformat()
+            expires = (now + dt.timedelta(hours=hours)).isoformat()
             conn.execute(update(m.staff).where(m.staff.c.staff_no == staff_no)
-                         .values(failed_attempts=0))
+                         .values(failed_attempts=0, locked=False, locked_until=None))
             conn.execute(m.staff_sessions.insert().values(
                 token_hash=token_hash(token), staff_no=staff_no, expires_at=expires))
             return token, StaffPrincipal(staff_no, row.role), expires
@@ -164,10 +186,10 @@ def staff_for_token(db: Database, token: str, clock: Clock) -> StaffPrincipal | 
     with db.read() as conn:
         row = conn.execute(
             select(m.staff_sessions.c.expires_at, m.staff.c.staff_no, m.staff.c.role,
-                   m.staff.c.active, m.staff.c.locked)
+                   m.staff.c.active, m.staff.c.locked, m.staff.c.locked_until)
             .join(m.staff, m.staff.c.staff_no == m.staff_sessions.c.staff_no)
             .where(m.staff_sessions.c.token_hash == token_hash(token))).first()
-    if (row is None or not row.active or row.locked
+    if (row is None or not row.active or _locked(row, clock.now())
             or dt.datetime.fromisoformat(row.expires_at) < clock.now()):
         return None
     return StaffPrincipal(row.staff_no, row.role)

@@ -51,6 +51,7 @@ staff = Table(
     Column("active", Boolean, nullable=False, default=True),
     Column("failed_attempts", Integer, nullable=False, default=0),
     Column("locked", Boolean, nullable=False, default=False),
+    Column("locked_until", String(40)),  # PinLockout: None with locked = until unlocked (legacy)
 )
 
 staff_sessions = Table(

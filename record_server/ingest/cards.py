@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from library_core.errors import ValidationError
+from library_core.rules import blocked_status, renewal_fee
 from record_server import models as m
 from record_server import schemas as s
 from record_server.ingest.context import (
@@ -26,9 +28,12 @@ def card_issued(ctx: Context, p: s.CardIssued) -> None:
 
 
 def card_renewed(ctx: Context, p: s.CardRenewed) -> None:
+    try:  # the kiosk's rule: only an offered period, its fee (library_core.rules)
+        fee = renewal_fee(ctx.schedule, p.months)
+    except ValidationError:
+        raise Reject("renewal_period_not_offered") from None
     card = card_or_reject(ctx, p.card_no)
     if card.status != "active":
-        fee = ctx.schedule.renewal_fee * max(1, -(-p.months // 12))
         ctx.credit(card.reader_id, fee, RULE_BLOCK_BEATS_RENEWAL)
         ctx.conflict(RULE_BLOCK_BEATS_RENEWAL, "card", p.card_no,
                      f"card stays {card.status}; renewal not applied; {fee} fen credited",
@@ -41,10 +46,9 @@ def card_renewed(ctx: Context, p: s.CardRenewed) -> None:
 
 def card_blocked(ctx: Context, p: s.CardBlocked) -> None:
     card = card_or_reject(ctx, p.card_no)
-    if card.status in ("active",):
-        set_card(ctx, p.card_no, status=p.reason)
-    elif card.status == "lost" and p.reason == "cancelled":
-        set_card(ctx, p.card_no, status="cancelled")
+    status = blocked_status(card.status, p.reason)  # the kiosk's rule (library_core.rules)
+    if status is not None:
+        set_card(ctx, p.card_no, status=status)
 
 
 def card_replaced(ctx: Context, p: s.CardReplaced) -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import Connection, bindparam, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from library_core.rules import ReaderRecord, holder_of_id_number
 from record_server import models as m
 from record_server import schemas as s
 from record_server.ingest.context import Context, Reject
@@ -15,11 +16,18 @@ from record_server.ingest.statements import by_key, insert_into
 
 log = logging.getLogger(__name__)
 
-_FIRST_BY_ID_NUMBER = (
-    select(m.readers.c.reader_id).where(
-        m.readers.c.id_number == bindparam("id_number"), m.readers.c.status == "active",
-        m.readers.c.merged_into.is_(None))
-    .order_by(m.readers.c.registered_at).limit(1))
+_BY_ID_NUMBER = select(
+    m.readers.c.reader_id, m.readers.c.status, m.readers.c.registered_at,
+    m.readers.c.merged_into).where(m.readers.c.id_number == bindparam("id_number"))
+
+
+def _holder(conn: Connection, id_number: str) -> ReaderRecord | None:
+    """The reader this ID number belongs to: the kiosk's rule (library_core.rules)."""
+    return holder_of_id_number(
+        ReaderRecord(r.reader_id, r.status, str(r.registered_at), r.merged_into)
+        for r in conn.execute(_BY_ID_NUMBER, {"id_number": id_number}))
+
+
 # PostgreSQL: an active reader is inserted unless another with the same ID number is already
 # there (committed by a concurrent batch of another kiosk: the insert waits for it, then does
 # nothing). The partial unique index ``uq_readers_active_id_number`` is the arbiter.
@@ -34,7 +42,7 @@ def reader_registered(ctx: Context, p: s.ReaderRegistered) -> None:
     conn = ctx.conn
     if by_key(conn, m.readers, m.readers.c.reader_id, p.reader_id) is not None:
         raise Reject("reader_exists")
-    first = conn.execute(_FIRST_BY_ID_NUMBER, {"id_number": p.id_number}).first()
+    first = _holder(conn, p.id_number)
     row = dict(reader_id=p.reader_id, name=p.name, id_number=p.id_number, phone=p.phone,
                category=p.category, pin_hash=p.pin_hash, status="active", credit=0,
                registered_at=p.registered_at, merged_into=None, kiosk_id=ctx.kiosk_id)
@@ -48,7 +56,7 @@ def reader_registered(ctx: Context, p: s.ReaderRegistered) -> None:
             return
         # the unique index refused it: another kiosk's batch registered this ID number
         # meanwhile (committed now, so visible to this statement): that reader came first
-        first = conn.execute(_FIRST_BY_ID_NUMBER, {"id_number": p.id_number}).first()
+        first = _holder(conn, p.id_number)
         if first is None:
             raise Reject("id_number_taken")
         log.info("reader %s: ID number registered concurrently as %s", p.reader_id,

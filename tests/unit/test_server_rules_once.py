@@ -1,0 +1,107 @@
+"""The record server applies the kiosk's rules from ``library_core.rules`` (apply.push and
+auth on a temp SQLite file, no HTTP): the renewal period check it used to skip, the card block,
+one active reader per ID number, and the one PIN-lockout policy (30 minutes, not until
+unlocked)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from library_core.clock import FixedClock
+from library_core.codes import make_card_no
+from library_core.fees import load_fee_schedule
+from library_core.rules import PIN_LOCKOUT_MINUTES, PinLockout
+from record_server import apply, auth
+from record_server import models as m
+from record_server.config import FEES_PATH
+from record_server.db import Database
+from record_server.schemas import EventEnvelope
+from tests.support.server_process import KioskEvents
+
+START = dt.datetime(2026, 11, 24, 12, 0)
+SCHEDULE = load_fee_schedule(FEES_PATH)
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(START)
+
+
+@pytest.fixture
+def db(tmp_path: Path, clock: FixedClock) -> Database:
+    database = Database(f"sqlite:///{tmp_path / 'r.sqlite3'}")
+    database.migrate()
+    auth.enroll_kiosk(database, "K01", clock)
+    return database
+
+
+def push(db: Database, clock: FixedClock, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    envs = [EventEnvelope.model_validate(e) for e in events]
+    results, _ = apply.push(db, kiosk_id="K01", envelopes=envs, schedule=SCHEDULE, clock=clock)
+    return results
+
+
+def _expiry(db: Database, card_no: str) -> str:
+    with db.read() as conn:
+        row = conn.execute(m.cards.select().where(m.cards.c.card_no == card_no)).first()
+    assert row is not None
+    return str(row.expires_on)
+
+
+def test_a_renewal_for_a_period_not_offered_is_rejected(db: Database, clock: FixedClock) -> None:
+    """The kiosk refuses a 7-month renewal (``renewal.period``); a kiosk that sends one anyway
+    is refused the same way and the card keeps its expiry (it used to be applied)."""
+    assert 7 not in SCHEDULE.renewal_periods_months
+    k = KioskEvents("K01")
+    card = make_card_no(1)
+    assert [r["status"] for r in push(db, clock, k.new_reader("r1", 1, card))] == ["applied"] * 4
+    before = _expiry(db, card)
+    res = push(db, clock, [k.renew(card, "r1", months=7)])
+    assert (res[0]["status"], res[0]["detail"]) == ("rejected", "renewal_period_not_offered")
+    assert _expiry(db, card) == before
+    assert push(db, clock, [k.renew(card, "r1", months=24)])[0]["status"] == "applied"
+
+
+def test_a_renewal_of_a_blocked_card_credits_the_kiosk_fee(db: Database, clock: FixedClock) -> None:
+    k = KioskEvents("K01")
+    card = make_card_no(2)
+    push(db, clock, k.new_reader("r2", 2, card))
+    push(db, clock, [k.env("card.blocked", {"card_no": card, "reader_id": "r2",
+                                            "reason": "lost"})])
+    res = push(db, clock, [k.renew(card, "r2", months=24)])
+    assert res[0]["rule"] == apply.RULE_BLOCK_BEATS_RENEWAL
+    with db.read() as conn:
+        credit = conn.execute(m.readers.select().where(m.readers.c.reader_id == "r2")).first()
+    assert credit is not None and credit.credit == SCHEDULE.renewal_fee_for(24)
+
+
+def test_staff_lockout_ends_after_the_policy_minutes(db: Database, clock: FixedClock) -> None:
+    auth.create_staff(db, staff_no="S0009", name="测试", role="desk", pin="246810",
+                      pin_cost=2)
+    for _ in range(PinLockout().max_attempts - 1):
+        with pytest.raises(auth.LoginRefused) as wrong:
+            auth.staff_login(db, "S0009", "975310", clock)
+        assert wrong.value.reason == "bad_credentials"
+    with pytest.raises(auth.LoginRefused) as locked:
+        auth.staff_login(db, "S0009", "975310", clock)
+    assert locked.value.reason == "locked"
+    clock.advance(minutes=PIN_LOCKOUT_MINUTES - 1)
+    with pytest.raises(auth.LoginRefused) as still:
+        auth.staff_login(db, "S0009", "246810", clock)  # even the right PIN, while locked
+    assert still.value.reason == "locked"
+    clock.advance(minutes=1)
+    token, principal, _ = auth.staff_login(db, "S0009", "246810", clock)
+    assert principal.staff_no == "S0009" and token
+
+
+def test_a_supervisor_unlock_still_ends_a_lock_early(db: Database, clock: FixedClock) -> None:
+    auth.create_staff(db, staff_no="S0008", name="测试", role="desk", pin="246810", pin_cost=2)
+    for _ in range(PinLockout().max_attempts):
+        with pytest.raises(auth.LoginRefused):
+            auth.staff_login(db, "S0008", "975310", clock)
+    assert auth.unlock_staff(db, "S0008")
+    assert auth.staff_login(db, "S0008", "246810", clock)[1].staff_no == "S0008"
