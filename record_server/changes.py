@@ -2,7 +2,12 @@
 
 Each write gives the touched entities a new server sequence number; a pull returns entities whose
 sequence is above the cursor, in order, so a new kiosk builds its replica from zero and an old
-one catches up. Blocked cards above the cursor are put at the head of a page.
+one catches up. Blocked cards above the cursor are put at the head of a page. Every page says
+the contract version it speaks (``library_core.contract.CONTRACT_VERSION``).
+
+A kiosk that cannot store a pulled row sets it aside and says so on its next push
+(``record_quarantined``): each report becomes an open conflict with rule ``pull_quarantined``,
+listed by ``GET /api/v1/conflicts?rule=pull_quarantined``.
 """
 
 from __future__ import annotations
@@ -11,9 +16,10 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from library_core.contract import CONTRACT_VERSION, QuarantinedRow
 from library_core.fees import FeeSchedule
 from record_server import models as m
 from record_server.db import allocate_seq_block
@@ -125,4 +131,33 @@ def page(conn: Connection, cursor: int, limit: int) -> dict[str, Any]:
     blocked_in_page = [c for c in body if c["entity"] == "card"
                        and c["data"].get("status") in ("lost", "cancelled")]
     rest = [c for c in body if c not in blocked_in_page] if blocked_in_page else body
-    return {"changes": head + blocked_in_page + rest, "next_cursor": next_cursor, "more": more}
+    return {"changes": head + blocked_in_page + rest, "next_cursor": next_cursor, "more": more,
+            "contract_version": CONTRACT_VERSION}
+
+
+QUARANTINE_RULE = "pull_quarantined"
+
+
+def record_quarantined(conn: Connection, *, kiosk_id: str, rows: Iterable[QuarantinedRow],
+                       at: str) -> int:
+    """Record a kiosk's report of pulled rows it set aside; returns how many were new.
+
+    One open conflict per (kiosk, entity, key, change seq, reason): a report sent again (a push
+    retried after a lost answer) records nothing more.
+    """
+    c = m.conflicts.c
+    new = 0
+    for row in rows:
+        detail = {"seq": row.seq, "reason": row.reason, "quarantined_at": row.quarantined_at}
+        text = json.dumps(detail, ensure_ascii=False, sort_keys=True)
+        seen = conn.execute(select(c.id).where(
+            c.rule == QUARANTINE_RULE, c.kiosk_id == kiosk_id, c.entity == row.entity,
+            c.entity_id == row.entity_id, c.detail == text)).first()
+        if seen is not None:
+            continue
+        conn.execute(insert(m.conflicts).values(
+            rule=QUARANTINE_RULE, kiosk_id=kiosk_id, event_id=None, entity=row.entity,
+            entity_id=row.entity_id, decision=f"kiosk set the pulled row aside: {row.reason}"[:300],
+            detail=text, created_at=at, resolved=False))
+        new += 1
+    return new

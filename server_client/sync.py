@@ -30,6 +30,7 @@ from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
 from library_core.clock import Clock, SystemClock
+from library_core.contract import CONTRACT_VERSION
 from library_core.errors import SyncError
 from library_core.observable import EventSource
 
@@ -59,7 +60,15 @@ class SyncStore(Protocol):
     def pull_cursor(self) -> int: ...
 
     def apply_pulled_page(self, changes: list[dict[str, Any]], next_cursor: int) -> None:
-        """Store one pulled page and move the cursor, in one transaction."""
+        """Store one pulled page and move the cursor; a row it cannot store is set aside."""
+        ...
+
+    def unreported_quarantine(self, limit: int = 500) -> list[dict[str, Any]]:
+        """Pulled rows set aside that the server was not told about (push-body shape)."""
+        ...
+
+    def mark_quarantine_reported(self, reports: list[dict[str, Any]], *, at: dt.datetime) -> None:
+        """The server took these reports."""
         ...
 
 
@@ -206,9 +215,14 @@ class RecordServerClient:
         self.token = str(body["token"])
         return self.token
 
-    def push(self, events: list[dict[str, Any]]) -> dict[str, Any]:
+    def push(self, events: list[dict[str, Any]],
+             quarantined: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Push events, and the pulled rows this kiosk set aside (``quarantined``), if any."""
+        request: dict[str, Any] = {"events": events}
+        if quarantined:
+            request["quarantined"] = quarantined
         body: dict[str, Any] = self.request(
-            "POST", f"/api/v1/kiosks/{self.kiosk_id}/events", json={"events": events})
+            "POST", f"/api/v1/kiosks/{self.kiosk_id}/events", json=request)
         return body
 
     def pull(self, cursor: int, limit: int = 500) -> dict[str, Any]:
@@ -276,14 +290,27 @@ class SyncEngine:
         self._lock = threading.Lock()
 
     def push_all(self) -> SyncReport:
-        """Push batches until nothing is pending or the server stops taking them."""
+        """Push batches until nothing is pending or the server stops taking them.
+
+        The first push of a round also reports the pulled rows set aside since the last one
+        (a push of reports alone when no event is pending).
+        """
         counts = {"applied": 0, "duplicate": 0, "conflict": 0, "rejected": 0}
         pushed = 0
+        reports = self.store.unreported_quarantine()
         for _ in range(self.max_rounds):
             batch = self.store.pending_events(self.batch_size)
-            if not batch:
+            if not batch and not reports:
                 break
-            body = self.client.push(batch)
+            if reports:
+                body = self.client.push(batch, quarantined=reports)
+                self.store.mark_quarantine_reported(reports, at=self.clock.now())
+                log.info("reported %d pulled rows set aside", len(reports))
+                reports = []
+                if not batch:
+                    break
+            else:
+                body = self.client.push(batch)
             results = body.get("results", [])
             final = [r for r in results if not _is_gap(r)]
             if final:
@@ -304,6 +331,10 @@ class SyncEngine:
         for _ in range(self.max_rounds):
             cursor = self.store.pull_cursor()
             page = self.client.pull(cursor, self.page_size)
+            version = page.get("contract_version", CONTRACT_VERSION)
+            if version != CONTRACT_VERSION:
+                raise SyncError("error.sync.contract",
+                                f"server speaks contract {version!r}, this kiosk {CONTRACT_VERSION}")
             changes = page.get("changes", [])
             next_cursor = int(page.get("next_cursor", cursor))
             if changes or next_cursor != cursor:

@@ -196,6 +196,12 @@ class MemoryStore:
             self.entities[(c["entity"], c["id"])] = c["data"]
         self.cursor = next_cursor
 
+    def unreported_quarantine(self, limit: int = 500) -> list[dict[str, Any]]:
+        return []
+
+    def mark_quarantine_reported(self, reports: list[dict[str, Any]], *, at: dt.datetime) -> None:
+        raise AssertionError("nothing was set aside")
+
 
 def _events(n: int) -> list[dict[str, Any]]:
     return [{"event_id": f"e{i}", "kiosk_id": "K01", "seq": i, "kind": "visit.opened",
