@@ -444,6 +444,12 @@ class Backend:
             lines.append(("diag.printer", {"value": repr(err)}))
         if self.sync_status is not None:
             lines.append(("diag.sync", {"value": str(self.sync_status())}))
+        aside = self.store.quarantined_rows(limit=1)  # pulled rows set aside (issue 10)
+        if aside:
+            latest = aside[0]
+            lines.append(("diag.quarantine", {
+                "count": self.store.quarantine_count(),
+                "latest": f"{latest.entity} {latest.entity_id}: {latest.reason}"}))
         return lines
 
     def _audit_staff(self, staff: Any, action: str, subject: str = "", **detail: Any) -> None:
