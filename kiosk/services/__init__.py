@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from kiosk.services.cards import CardService
 from kiosk.services.common import OfflineLimit
@@ -19,14 +18,12 @@ from kiosk.services.ports import (
     ConnectivityProbe,
     FeeScheduleSource,
     PaymentGateway,
+    RepositorySource,
 )
 from kiosk.services.returns import ReturnService
 from kiosk.services.staff import StaffService
 from kiosk.services.visitors import VisitorService
 from library_core.clock import Clock
-
-if TYPE_CHECKING:
-    from server_client.store import Store
 
 
 @dataclass(frozen=True)
@@ -36,24 +33,25 @@ class KioskServices:
     returns: ReturnService
     visitors: VisitorService
     staff: StaffService
-    store: Store
+    store: RepositorySource
     fee_schedule: FeeScheduleSource  # what quotes and charges price from (one source)
 
 
-def build_services(store: Store, clock: Clock, gateway: PaymentGateway, writer: CardWriter,
+def build_services(store: RepositorySource, clock: Clock, gateway: PaymentGateway, writer: CardWriter,
                    config: ServicesConfig, *,
                    connectivity: ConnectivityProbe | None = None) -> KioskServices:
     """``connectivity`` (default: always online) says whether the record server is reachable;
     while it is not, one payment above ``config.offline_max_payment_fen`` is refused."""
+    repos = store.repositories()
     offline = OfflineLimit(connectivity or AlwaysOnline(), config.offline_max_payment_fen)
     # every use case prices from the schedule last pulled; the config's schedule seeds it
-    source = config.fee_source or PulledFeeSchedule(store, config.fees)
+    source = config.fee_source or PulledFeeSchedule(repos, config.fees)
     config = dataclasses.replace(config, fee_source=source)
     return KioskServices(
         cards=CardService(store, clock, gateway, writer, config, offline=offline),
         fees=FeeService(store, clock, gateway, config, offline=offline),
         returns=ReturnService(store, clock, config),
-        visitors=VisitorService(store, clock, config),
+        visitors=VisitorService(repos, clock, config),
         staff=StaffService(store, clock, config),
         store=store,
         fee_schedule=source,

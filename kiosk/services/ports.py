@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from library_core.fees import FeeSchedule
 from library_core.money import Fen
+from library_core.receipts import Receipt
+from library_core.rules import PaymentRecord, ReaderRecord
 
 
 class CardWriter(Protocol):
@@ -88,3 +92,248 @@ class FeeScheduleSource(Protocol):
 
     def current(self) -> FeeSchedule:
         ...
+
+
+# ---- repositories: what the use cases read and write, as domain objects ------------------------
+# The SQLite store implements them (``server_client.store.repositories``); a use case opens a
+# unit of work (``Repositories.transaction()``: one atomic transaction) or a read-only view
+# (``Repositories.read()``) and asks its repositories. No SQL in the use cases.
+
+
+@dataclass(frozen=True, slots=True)
+class Reader:
+    reader_id: str
+    name: str
+    id_number: str
+    phone: str
+    category: str
+    status: str = "active"
+    registered_at: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    card_no: str
+    reader_id: str
+    uid: str  # lower-case hex, as the kiosk writes it
+    generation: int
+    status: str
+    expires_on: dt.date
+    issued_at: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Fee:
+    fee_id: str
+    reader_id: str
+    kind: str
+    amount: Fen
+    paid: Fen
+    status: str
+    description: str = ""
+    created_at: str = ""
+    loan_id: str | None = None
+    item_barcode: str | None = None
+
+    @property
+    def due(self) -> Fen:
+        return self.amount - self.paid
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    barcode: str
+    title: str
+    status: str
+    hold: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Loan:
+    loan_id: str
+    item_barcode: str
+    reader_id: str
+    due_on: dt.date
+    returned_at: str | None = None
+    title: str = ""  # the item's, when listed for a reader
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    payment_id: str
+    kind: str  # payment | refund
+    reader_id: str | None
+    receipt_no: str
+    method: str
+    transaction_id: str
+    amount: Fen
+    staff_no: str | None
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class VisitRecord:
+    visit_id: str
+    visit_no: int
+    name: str
+    phone: str
+    id_number: str | None
+    purpose: str
+    host_department: str
+    opened_at: dt.datetime
+    expires_at: dt.datetime
+    pass_token: str = ""
+    closed_at: dt.datetime | None = None
+    closed_how: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StaffMember:
+    staff_no: str
+    name: str
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class PinRecord:
+    pin_hash: str
+    failures: int
+    locked_until: dt.datetime | None
+
+
+class ReaderRepository(Protocol):
+    def get(self, reader_id: str) -> Reader | None: ...
+    def active_by_id_number(self, id_number: str) -> Reader | None: ...
+    def registered_with(self, id_number: str) -> list[ReaderRecord]:
+        """Every reader with this ID number (for ``library_core.rules.holder_of_id_number``)."""
+        ...
+    def add(self, reader: Reader, *, pin_hash: str, at: dt.datetime) -> None: ...
+    def set_status(self, reader_id: str, status: str) -> None: ...
+
+
+class CardRepository(Protocol):
+    def get(self, card_no: str) -> Card | None: ...
+    def active_with_uid(self, uid_hex: str) -> Card | None: ...
+    def of_reader(self, reader_id: str, statuses: Iterable[str]) -> list[Card]: ...
+    def latest_of_reader(self, reader_id: str) -> Card | None: ...
+    def add(self, card: Card) -> None: ...
+    def set_status(self, card_no: str, status: str, *, blocked_at: dt.datetime | None = None) -> None: ...
+    def set_expiry(self, card_no: str, expires_on: dt.date) -> None: ...
+
+
+class FeeRepository(Protocol):
+    def get(self, fee_id: str) -> Fee | None: ...
+    def open_of_reader(self, reader_id: str) -> list[Fee]:
+        """Open fees, oldest first."""
+        ...
+    def add(self, fee: Fee) -> None: ...
+    def set_paid(self, fee_id: str, paid: Fen, status: str) -> None: ...
+    def set_status(self, fee_id: str, status: str) -> None: ...
+    def paid_of_kind(self, reader_id: str, kind: str) -> Fen: ...
+
+
+class PaymentRepository(Protocol):
+    def add(self, payment: Payment, allocations: Sequence[tuple[str, Fen]]) -> None: ...
+    def of_day(self, day: dt.date) -> list[PaymentRecord]: ...
+    def paid_by_fee_kind(self, day: dt.date) -> dict[str, Fen]:
+        """Payments (not refunds) of the day allocated to fees, by fee kind (sorted)."""
+        ...
+
+
+class LoanRepository(Protocol):
+    """Loans and the items they lend."""
+
+    def item(self, barcode: str) -> Item | None: ...
+    def open_loan(self, barcode: str) -> Loan | None: ...
+    def last_returned_at(self, barcode: str) -> str | None: ...
+    def open_of_reader(self, reader_id: str) -> list[Loan]:
+        """Open loans with their titles, soonest due first."""
+        ...
+    def mark_returned(self, loan_id: str, barcode: str, at: dt.datetime) -> None: ...
+
+
+class VisitRepository(Protocol):
+    def add(self, visit: VisitRecord, *, consent_at: dt.datetime) -> None: ...
+    def get(self, visit_id: str) -> VisitRecord | None: ...
+    def by_pass(self, visit_no: int, pass_token: str) -> VisitRecord | None: ...
+    def open_visits(self) -> list[VisitRecord]:
+        """Open visits, oldest first."""
+        ...
+    def close(self, visit_id: str, at: dt.datetime, how: str) -> None: ...
+
+
+class StaffRepository(Protocol):
+    def active(self, identifier: str) -> StaffMember | None:
+        """The active member with this staff number or staff card number."""
+        ...
+
+
+class PinRepository(Protocol):
+    """PIN bookkeeping of a reader (``readers``) or staff member (``staff``)."""
+
+    def get(self, kind: str, key: str) -> PinRecord | None: ...
+    def set_state(self, kind: str, key: str, failures: int,
+                  locked_until: dt.datetime | None) -> None: ...
+
+
+class ReceiptJournal(Protocol):
+    def next_receipt_no(self, day: dt.date) -> str: ...
+    def add(self, receipt: Receipt) -> None: ...
+
+
+class Counters(Protocol):
+    def next(self, name: str) -> int:
+        """The next value of a gapless counter (committed with the unit of work or not at all)."""
+        ...
+
+
+class AuditLog(Protocol):
+    def append(self, *, at: dt.datetime, actor: str, action: str, subject: str = "",
+               detail: Mapping[str, Any] | None = None) -> None: ...
+
+
+class Outbox(Protocol):
+    def emit(self, kind: str, payload: Mapping[str, Any], *, occurred_at: dt.datetime) -> str:
+        """Queue one event for the record server; returns its event id."""
+        ...
+    def counts_of_day(self, day: dt.date) -> dict[str, int]: ...
+    def payloads_of_day(self, day: dt.date, kinds: Iterable[str]) -> list[tuple[str, dict[str, Any]]]: ...
+
+
+class ClosedDays(Protocol):
+    def is_closed(self, day: dt.date) -> bool: ...
+    def close(self, day: str, *, staff_no: str, at: dt.datetime, report: Mapping[str, Any]) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    """One atomic transaction over every repository (or a read-only view of them)."""
+
+    readers: ReaderRepository
+    cards: CardRepository
+    fees: FeeRepository
+    payments: PaymentRepository
+    loans: LoanRepository
+    visits: VisitRepository
+    staff: StaffRepository
+    pins: PinRepository
+    receipts: ReceiptJournal
+    counters: Counters
+    audit: AuditLog
+    outbox: Outbox
+    days: ClosedDays
+
+
+class Repositories(Protocol):
+    """Where the use cases' records live. ``transaction()`` commits on a clean exit and rolls
+    every write back on any exception (raises StoreError on a store failure); ``read()`` is a
+    read-only view outside any transaction."""
+
+    def transaction(self) -> AbstractContextManager[UnitOfWork]: ...
+    def read(self) -> AbstractContextManager[UnitOfWork]: ...
+    def pulled_fee_schedule(self) -> dict[str, Any] | None: ...
+
+
+class RepositorySource(Protocol):
+    """What ``build_services`` is given: a store that hands out the use cases' repositories."""
+
+    def repositories(self) -> Repositories: ...

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from kiosk.services.common import Role, StaffSession, mask_name, require_role
 from kiosk.services.config import ServicesConfig
+from kiosk.services.ports import VisitRecord
 from library_core import events
 from library_core.clock import Clock
 from library_core.errors import DomainError, NotFound, ValidationError
@@ -24,9 +25,7 @@ from library_core.tokens import VisitorPass, decode_visitor_pass, encode_visitor
 from library_core.visits import PURPOSES, Department
 
 if TYPE_CHECKING:
-    import sqlite3
-
-    from server_client.store import Store, Tx
+    from kiosk.services.ports import Repositories, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -67,15 +66,12 @@ class SignOutResult:
     already_closed: bool
 
 
-def _visit(row: sqlite3.Row) -> Visit:
+def _visit(row: VisitRecord) -> Visit:
     return Visit(
-        visit_id=row["visit_id"], name_masked=mask_name(row["name"]),
-        phone_masked=mask_mobile(row["phone"]), purpose=row["purpose"],
-        host_department=row["host_department"],
-        opened_at=dt.datetime.fromisoformat(row["opened_at"]),
-        expires_at=dt.datetime.fromisoformat(row["expires_at"]),
-        closed_at=dt.datetime.fromisoformat(row["closed_at"]) if row["closed_at"] else None,
-        closed_how=row["closed_how"])
+        visit_id=row.visit_id, name_masked=mask_name(row.name),
+        phone_masked=mask_mobile(row.phone), purpose=row.purpose,
+        host_department=row.host_department, opened_at=row.opened_at,
+        expires_at=row.expires_at, closed_at=row.closed_at, closed_how=row.closed_how)
 
 
 def purpose_value(purpose: str) -> str:
@@ -87,8 +83,8 @@ class VisitorService:
     """Raises ValidationError (``visitor.consent_required``, ``visitor.field``...), DomainError
     (``visitor.closed`` after closing), NotFound (``visitor.not_found``), TokenError, StoreError."""
 
-    def __init__(self, store: Store, clock: Clock, config: ServicesConfig) -> None:
-        self.store = store
+    def __init__(self, repos: Repositories, clock: Clock, config: ServicesConfig) -> None:
+        self.repos = repos
         self.clock = clock
         self.cfg = config
 
@@ -120,20 +116,21 @@ class VisitorService:
         closing = self.cfg.closing_on(now.date(), now.tzinfo)
         if now >= closing:
             raise DomainError("visitor.closed", "the library is closed", closing=closing.strftime("%H:%M"))
-        with self.store.transaction() as tx:
-            visit_no = tx.next_counter("visit_no")
+        with self.repos.transaction() as uow:
+            visit_no = uow.counters.next("visit_no")
             visit_id = f"{self.cfg.kiosk_id}-V{visit_no:06d}"
             pass_text = encode_visitor_pass(VisitorPass(self.cfg.kiosk_no, visit_no, closing),
                                             self.cfg.library_key)
-            tx.insert("visitors", {
-                "visit_id": visit_id, "visit_no": visit_no, "name": name, "phone": phone,
-                "id_number": id_number, "purpose": purpose, "host_department": dept,
-                "consent_at": now, "opened_at": now, "expires_at": closing, "pass_token": pass_text})
-            tx.emit(events.VISIT_OPENED, {
+            visit = VisitRecord(
+                visit_id=visit_id, visit_no=visit_no, name=name, phone=phone,
+                id_number=id_number, purpose=purpose, host_department=dept, opened_at=now,
+                expires_at=closing, pass_token=pass_text)
+            uow.visits.add(visit, consent_at=now)
+            uow.outbox.emit(events.VISIT_OPENED, {
                 "visit_id": visit_id, "name": name, "phone": phone, "id_number": id_number,
                 "purpose": purpose, "host_department": dept, "expires_at": closing.isoformat()},
                 occurred_at=now)
-            receipt_no = tx.next_receipt_no(now.date())
+            receipt_no = uow.receipts.next_receipt_no(now.date())
             receipt = Receipt(
                 receipt_no=receipt_no, kind=ReceiptKind.VISITOR_PASS, kiosk_id=self.cfg.kiosk_id,
                 issued_at=now, language=self.cfg.language, library_name=self.cfg.library_name,
@@ -144,82 +141,81 @@ class VisitorService:
                         ("receipt.field.host_department", self.department_value(dept)),
                         ("receipt.field.valid_until", closing.strftime("%Y-%m-%d %H:%M"))),
                 qr_data=pass_text, footer_key="receipt.footer.visitor_pass")
-            tx.add_receipt(receipt)
-            tx.audit(at=now, actor="self-service", action="visit.opened", subject=visit_id)
-            row = tx.one("SELECT * FROM visitors WHERE visit_id = ?", (visit_id,))
-            assert row is not None
-        return VisitResult(_visit(row), pass_text, receipt)
+            uow.receipts.add(receipt)
+            uow.audit.append(at=now, actor="self-service", action="visit.opened",
+                             subject=visit_id)
+        return VisitResult(_visit(visit), pass_text, receipt)
 
-    def _close(self, tx: Tx, row: sqlite3.Row, now: dt.datetime, how: str, actor: str) -> None:
-        tx.update("visitors", "visit_id", row["visit_id"], {"closed_at": now, "closed_how": how})
-        tx.emit(events.VISIT_CLOSED, {"visit_id": row["visit_id"], "closed_at": now.isoformat(),
-                                      "how": how}, occurred_at=now)
-        tx.audit(at=now, actor=actor, action="visit.closed", subject=row["visit_id"],
-                 detail={"how": how})
+    def _close(self, uow: UnitOfWork, row: VisitRecord, now: dt.datetime, how: str,
+               actor: str) -> None:
+        uow.visits.close(row.visit_id, now, how)
+        uow.outbox.emit(events.VISIT_CLOSED, {"visit_id": row.visit_id,
+                                              "closed_at": now.isoformat(), "how": how},
+                        occurred_at=now)
+        uow.audit.append(at=now, actor=actor, action="visit.closed", subject=row.visit_id,
+                         detail={"how": how})
 
     def sign_out(self, pass_text: str) -> SignOutResult:
         """Close the visit of a scanned pass (a second scan says ``already_closed``)."""
         vp = decode_visitor_pass(pass_text.strip(), self.cfg.library_key)
         now = self.clock.now()
-        with self.store.transaction() as tx:
-            row = tx.one("SELECT * FROM visitors WHERE visit_no = ? AND pass_token = ?",
-                         (vp.visit_no, pass_text.strip()))
+        with self.repos.transaction() as uow:
+            row = uow.visits.by_pass(vp.visit_no, pass_text.strip())
             if vp.kiosk_no != self.cfg.kiosk_no or row is None:
                 raise NotFound("visitor.not_found", "no such visit on this kiosk")
-            if row["closed_at"]:
+            if row.closed_at:
                 return SignOutResult(_visit(row), True)
-            self._close(tx, row, now, "scanned", "self-service")
-            row = tx.one("SELECT * FROM visitors WHERE visit_id = ?", (row["visit_id"],))
+            self._close(uow, row, now, "scanned", "self-service")
+            row = uow.visits.get(row.visit_id)
             assert row is not None
         return SignOutResult(_visit(row), False)
 
     def close_by_staff(self, staff: StaffSession, visit_id: str) -> None:
         require_role(staff, Role.DESK, Role.SUPERVISOR)
         now = self.clock.now()
-        with self.store.transaction() as tx:
-            row = tx.one("SELECT * FROM visitors WHERE visit_id = ?", (visit_id,))
+        with self.repos.transaction() as uow:
+            row = uow.visits.get(visit_id)
             if row is None:
                 raise NotFound("visitor.not_found", visit_id)
-            if not row["closed_at"]:
-                self._close(tx, row, now, "staff", staff.staff_no)
+            if not row.closed_at:
+                self._close(uow, row, now, "staff", staff.staff_no)
 
     def roster(self) -> list[Visit]:
         """Everyone on site now (open visits), oldest first."""
-        rows = self.store.read("SELECT * FROM visitors WHERE closed_at IS NULL ORDER BY opened_at")
-        return [_visit(r) for r in rows]
+        with self.repos.read() as view:
+            return [_visit(r) for r in view.visits.open_visits()]
 
     def roster_receipt(self, staff: StaffSession) -> Receipt:
         """The on-site roster as a printable receipt (stored in the journal)."""
         require_role(staff, Role.DESK, Role.SUPERVISOR)
         now = self.clock.now()
-        with self.store.transaction() as tx:
-            rows = tx.all("SELECT * FROM visitors WHERE closed_at IS NULL ORDER BY opened_at")
-            lines = tuple(ReceiptLine(text=f"{mask_name(r['name'])} {mask_mobile(r['phone'])}",
+        with self.repos.transaction() as uow:
+            rows = uow.visits.open_visits()
+            lines = tuple(ReceiptLine(text=f"{mask_name(r.name)} {mask_mobile(r.phone)}",
                                       detail_key="receipt.line.host_since",
                                       params={"department": self.department_value(
-                                                  r["host_department"]),
-                                              "time": r["opened_at"][11:16]})
+                                                  r.host_department),
+                                              "time": r.opened_at.strftime("%H:%M")})
                           for r in rows)
             receipt = Receipt(
-                receipt_no=tx.next_receipt_no(now.date()), kind=ReceiptKind.ROSTER,
+                receipt_no=uow.receipts.next_receipt_no(now.date()), kind=ReceiptKind.ROSTER,
                 kiosk_id=self.cfg.kiosk_id, issued_at=now, language=self.cfg.language,
                 library_name=self.cfg.library_name, library_name_en=self.cfg.library_name_en,
                 lines=lines, staff_no=staff.staff_no,
                 fields=(("receipt.field.on_site", str(len(rows))),),
                 footer_key="receipt.footer.roster")
-            tx.add_receipt(receipt)
-            tx.audit(at=now, actor=staff.staff_no, action="visit.roster", subject=receipt.receipt_no,
-                     detail={"on_site": len(rows)})
+            uow.receipts.add(receipt)
+            uow.audit.append(at=now, actor=staff.staff_no, action="visit.roster",
+                             subject=receipt.receipt_no, detail={"on_site": len(rows)})
         return receipt
 
     def auto_close(self) -> int:
         """Close every open visit whose pass has run out (the app calls this on a timer)."""
         now = self.clock.now()
-        with self.store.transaction() as tx:
-            rows = [r for r in tx.all("SELECT * FROM visitors WHERE closed_at IS NULL")
-                    if dt.datetime.fromisoformat(r["expires_at"]) <= now]
+        with self.repos.transaction() as uow:
+            rows = [r for r in uow.visits.open_visits() if r.expires_at <= now]
             for row in rows:
-                self._close(tx, row, now, "auto", "system")
+                self._close(uow, row, now, "auto", "system")
         if rows:
             log.info("closed %d visits at closing time", len(rows))
         return len(rows)

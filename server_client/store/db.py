@@ -11,6 +11,8 @@ The facade over the store's parts, one module per job:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from server_client.store.connection import FaultHook, InvalidEvent, StoreCore, Tx, sql_value
 from server_client.store.journal import (
     JournalEntry,
@@ -21,9 +23,18 @@ from server_client.store.journal import (
 from server_client.store.outbox import CURSOR_KEY, LAST_SYNC_KEY, PUSH_STATUSES, OutboxStore
 from server_client.store.replica import ENTITY_TABLES, QuarantinedRow, ReplicaStore
 
+if TYPE_CHECKING:
+    from server_client.store.repositories import StoreRepositories
+
 
 class Store(OutboxStore, ReplicaStore, JournalStore):
     """The local store. Open with ``Store.open(path, kiosk_id=...)``; it migrates on open."""
+
+    def repositories(self) -> StoreRepositories:
+        """The use cases' repositories over this store (``kiosk.services.ports``)."""
+        from server_client.store.repositories import StoreRepositories
+
+        return StoreRepositories(self)
 
 
 __all__ = [
