@@ -304,7 +304,7 @@ def demo_main(output_dir: str) -> int:
     settings = _settings(output)
     server = None
     if settings.server.embedded:
-        from record_server.embedded import start_embedded
+        from kiosk.embedded_server import start_embedded
 
         url = urlparse(settings.server.url)
         server = start_embedded(url.hostname or "127.0.0.1", url.port or 8765, output / "server")

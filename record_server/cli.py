@@ -1,5 +1,6 @@
 """``record-server`` commands: serve, migrate, create-staff, enroll-kiosk, revoke-kiosk,
-unlock-staff, seed-demo. Results go to stdout (codes, one line each); logs to stderr."""
+unlock-staff. Results go to stdout (codes, one line each); logs to stderr. (The kiosk demo's
+data is seeded by ``kiosk demo`` through ``kiosk.embedded_server``: the server knows no demo.)"""
 
 from __future__ import annotations
 
@@ -59,8 +60,6 @@ def build_parser() -> argparse.ArgumentParser:
     unlock = sub.add_parser("unlock-staff", help="unlock a staff account after wrong PINs")
     _common(unlock)
     unlock.add_argument("--staff-no", required=True)
-    seed = sub.add_parser("seed-demo", help="load the kiosk demo data (readers, items, staff)")
-    _common(seed)
     return parser
 
 
@@ -124,8 +123,4 @@ def _run(args: argparse.Namespace, config: ServerConfig) -> int:
         return 0 if auth.revoke_kiosk(db, args.kiosk_id, clock) else 1
     if args.command == "unlock-staff":
         return 0 if auth.unlock_staff(db, args.staff_no) else 1
-    if args.command == "seed-demo":
-        from record_server.seed import seed_demo
-        _out(str(seed_demo(db)))
-        return 0
     raise AssertionError(args.command)

@@ -1,4 +1,7 @@
-"""Server settings: database URL, data folder, limits. Frozen; built from CLI and environment."""
+"""Server settings: database URL, data folder, limits, fee schedule. Frozen; built from CLI and
+environment. Everything here is the server's own: the default fee schedule is package data
+(``record_server/fees.toml``), so an install with only the ``server`` extra starts with no
+kiosk files."""
 
 from __future__ import annotations
 
@@ -11,8 +14,8 @@ from library_core.fees import FeeSchedule, load_fee_schedule
 DEFAULT_DATA_DIR = "record-server-data"
 ENV_DATABASE_URL = "RECORD_SERVER_DATABASE_URL"
 ENV_DATA_DIR = "RECORD_SERVER_DATA_DIR"
-ENV_FEES_FILE = "RECORD_SERVER_FEES_FILE"  # the fee schedule it publishes (default config/fees.toml)
-FEES_PATH = Path(__file__).resolve().parent.parent / "config" / "fees.toml"
+ENV_FEES_FILE = "RECORD_SERVER_FEES_FILE"  # the fee schedule it publishes (default FEES_PATH)
+FEES_PATH = Path(__file__).resolve().parent / "fees.toml"  # package data, installed with it
 
 
 def default_database_url(data_dir: Path) -> str:

@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
 from record_server.app import create_app
 from record_server.config import load_config
 from record_server.db import Database
-from record_server.seed import publish_fee_schedule, seed_demo
+from record_server.seed import publish_fee_schedule, seed_rows
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +35,13 @@ class EmbeddedServer:
         self.db.dispose()
 
 
-def start_embedded(host: str, port: int, data_dir: str | Path, *, seed: bool = True,
+def start_embedded(host: str, port: int, data_dir: str | Path, *,
+                   rows: Mapping[str, list[dict[str, Any]]] | None = None,
                    timeout: float = 15.0) -> EmbeddedServer:
     """Start the server on ``host:port`` with a SQLite file in ``data_dir``; returns when ready.
 
-    Raises RuntimeError when it does not come up within ``timeout`` seconds.
+    ``rows`` (entity -> rows shaped like the pulled entities) are seeded first. Raises
+    RuntimeError when it does not come up within ``timeout`` seconds.
     """
     config = load_config(data_dir=data_dir, database_url=None)
     config = type(config)(**{**config.__dict__,
@@ -45,8 +49,8 @@ def start_embedded(host: str, port: int, data_dir: str | Path, *, seed: bool = T
     db = Database(config.database_url)
     db.migrate()
     publish_fee_schedule(db, config.fee_schedule)
-    if seed:
-        seed_demo(db)
+    if rows:
+        seed_rows(db, rows)
     app = create_app(config, db=db)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
                                            access_log=False))

@@ -1,9 +1,11 @@
-"""Seed data: the fee schedule change, and the kiosk demo's readers, items, loans and staff."""
+"""Seed data: the fee schedule change, and entity rows given by the caller (the kiosk demo's
+readers, items, loans and staff come from ``kiosk.embedded_server``: the server knows no demo)."""
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -26,7 +28,7 @@ def publish_fee_schedule(db: Database, schedule: FeeSchedule) -> None:
             publish(conn, {}, fee_schedule=schedule)
 
 
-def seed_rows(db: Database, data: dict[str, list[dict[str, Any]]]) -> dict[str, int]:
+def seed_rows(db: Database, data: Mapping[str, list[dict[str, Any]]]) -> dict[str, int]:
     """Insert entity rows shaped like the pulled entities (library_core/events.py); skip known ids."""
     tables = {"staff": (m.staff, "staff_no"), "reader": (m.readers, "reader_id"),
               "card": (m.cards, "card_no"), "item": (m.items, "barcode"),
@@ -45,15 +47,3 @@ def seed_rows(db: Database, data: dict[str, list[dict[str, Any]]]) -> dict[str, 
                 counts[entity] = counts.get(entity, 0) + 1
         publish(conn, touched)
     return counts
-
-
-def seed_demo(db: Database) -> dict[str, int]:
-    """Load the kiosk demo's rows (``server_client.demo_data``), so kiosks pull the same data."""
-    try:
-        from server_client import demo_data
-    except ImportError:
-        log.warning("server_client.demo_data is not there; nothing seeded")
-        return {}
-    rows = demo_data.build_demo_rows(demo_data.load_profile())
-    return seed_rows(db, {"staff": rows.staff, "reader": rows.readers, "card": rows.cards,
-                          "item": rows.items, "loan": rows.loans, "fee": rows.fees})

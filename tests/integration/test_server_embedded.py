@@ -7,8 +7,8 @@ from pathlib import Path
 
 import requests
 
+from kiosk.embedded_server import start_embedded
 from record_server import auth
-from record_server.embedded import start_embedded
 from tests.support.postgres import free_port
 
 

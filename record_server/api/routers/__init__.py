@@ -1,0 +1,10 @@
+"""One router per resource; ``create_app`` includes them all."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from record_server.api.routers import cards, conflicts, health, kiosks, loans, reports, staff
+
+ALL: tuple[APIRouter, ...] = (health.router, kiosks.router, staff.router, conflicts.router,
+                              reports.router, cards.router, loans.router)

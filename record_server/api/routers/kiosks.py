@@ -1,0 +1,82 @@
+"""Kiosks: enrollment, event pushes and change pulls (kiosk tokens), revocation (supervisor)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+
+from record_server import apply, auth, changes
+from record_server import schemas as s
+from record_server.api.deps import (
+    ERRORS,
+    NOT_FOUND,
+    ClockDep,
+    ConfigDep,
+    DbDep,
+    KioskDep,
+    KioskIdPath,
+    LimiterDep,
+    PushPauseDep,
+    ReadConn,
+    SupervisorDep,
+    rate_limit,
+)
+
+log = logging.getLogger("record_server.app")
+router = APIRouter(prefix="/api/v1/kiosks")
+
+
+@router.post("/enroll", tags=["kiosk"], response_model=s.TokenResponse, responses=ERRORS)
+def enroll(body: s.EnrollRequest, request: Request, db: DbDep, clock: ClockDep,
+           limiter: LimiterDep) -> s.TokenResponse:
+    rate_limit(request, limiter, "enroll")
+    token = auth.exchange_code(db, body.kiosk_id, body.code, clock)
+    if token is None:
+        raise HTTPException(401, "unknown kiosk or wrong, used or expired enrollment code")
+    log.info("kiosk %s enrolled", body.kiosk_id)
+    return s.TokenResponse(token=token)
+
+
+@router.post("/{kiosk_id}/events", tags=["kiosk"], response_model=s.PushResponse,
+             responses={**ERRORS, 503: {"model": s.Problem}})
+def push_events(kiosk_id: KioskIdPath, body: s.PushRequest, kiosk: KioskDep, db: DbDep,
+                config: ConfigDep, clock: ClockDep, pause: PushPauseDep) -> s.PushResponse:
+    if len(body.events) > config.max_batch:
+        raise HTTPException(422, f"at most {config.max_batch} events per push")
+    for env in body.events:
+        if env.kiosk_id != kiosk.kiosk_id:
+            raise HTTPException(403, "events must belong to the pushing kiosk")
+    if body.quarantined:  # pulled rows the kiosk set aside (library_core.contract)
+        with db.write() as conn:
+            changes.record_quarantined(conn, kiosk_id=kiosk.kiosk_id, rows=body.quarantined,
+                                       at=clock.now().isoformat())
+    try:
+        results, next_seq = apply.push(db, kiosk_id=kiosk.kiosk_id, envelopes=body.events,
+                                       schedule=config.fee_schedule, clock=clock, pause=pause)
+    except apply.KioskGone:
+        raise HTTPException(401, "unknown or revoked kiosk token") from None
+    except apply.Busy as busy:
+        raise HTTPException(503, "busy with concurrent batches; retry",
+                            headers={"Retry-After": str(busy.retry_after)}) from None
+    return s.PushResponse(results=[s.EventResult(**r) for r in results], next_seq=next_seq)
+
+
+@router.get("/{kiosk_id}/changes", tags=["kiosk"], response_model=s.ChangesPage,
+            responses=ERRORS)
+def pull_changes(kiosk_id: KioskIdPath, kiosk: KioskDep, conn: ReadConn, config: ConfigDep,
+                 cursor: Annotated[int, Query(ge=0, le=s.MAX_SEQ)] = 0,
+                 limit: Annotated[int, Query(ge=1, le=1000)] = 500) -> dict[str, Any]:
+    return changes.page(conn, cursor, min(limit, config.max_page))
+
+
+@router.post("/{kiosk_id}/revoke", tags=["staff"], response_model=s.RevokeResponse,
+             responses=ERRORS | NOT_FOUND)
+def revoke(kiosk_id: KioskIdPath, staff: SupervisorDep, db: DbDep,
+           clock: ClockDep) -> s.RevokeResponse:
+    when = auth.revoke_kiosk(db, kiosk_id, clock)
+    if when is None:
+        raise HTTPException(404, "no such kiosk")
+    log.info("kiosk %s revoked by %s", kiosk_id, staff.staff_no)
+    return s.RevokeResponse(kiosk_id=kiosk_id, revoked_at=when)
