@@ -5,16 +5,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from library_core import contract as c
 from library_core.clock import CHINA_TZ
 from library_core.fees import overdue_fine
 from record_server import models as m
-from record_server import schemas as s
 from record_server.ingest.context import Context, Reject
 from record_server.ingest.rules import RULE_RETURN_AFTER_RENEWAL, RULE_RETURNED_TWICE
 from record_server.ingest.statements import by_key, update_by_key
 
 
-def loan_returned(ctx: Context, p: s.LoanReturned) -> None:
+def loan_returned(ctx: Context, p: c.LoanReturned) -> None:
     conn = ctx.conn
     loan = by_key(conn, m.loans, m.loans.c.loan_id, p.loan_id)
     if loan is None:

@@ -8,9 +8,9 @@ from typing import Any
 from pydantic import ValidationError as PydanticError
 from sqlalchemy import Connection
 
+from library_core import contract as c
 from library_core import events as ev
 from library_core.fees import FeeSchedule
-from record_server import schemas as s
 from record_server.ingest.context import Context, Outcome, Reject, local_day
 from record_server.ingest.handlers import HANDLERS
 from record_server.ingest.retry import is_transient, savepoint
@@ -26,7 +26,7 @@ class Redo(Exception):
     """An event failed while the batch ran without per-event savepoints: run it again with."""
 
 
-def apply_batch(conn: Connection, *, kiosk_id: str, envelopes: list[s.EventEnvelope],
+def apply_batch(conn: Connection, *, kiosk_id: str, envelopes: list[c.EventEnvelope],
                 now: str, schedule: FeeSchedule, next_seq: int, seen: dict[str, Any],
                 present: set[int], guarded: bool,
                 ) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]],
@@ -42,7 +42,7 @@ def apply_batch(conn: Connection, *, kiosk_id: str, envelopes: list[s.EventEnvel
     rows: list[dict[str, Any]] = []
     order = sorted(envelopes, key=lambda e: (-e.priority if e.kind in ev.PRIORITY_KINDS
                                              else 0, e.seq))
-    deferred: list[s.EventEnvelope] = []
+    deferred: list[c.EventEnvelope] = []
     queue = [(False, e) for e in order]
     position = 0
     while True:
@@ -75,7 +75,7 @@ def apply_batch(conn: Connection, *, kiosk_id: str, envelopes: list[s.EventEnvel
             continue
         ctx = Context(conn, kiosk_id, eid, env.occurred_at, now, schedule, touched)
         try:
-            payload = s.PAYLOADS[env.kind].model_validate(env.payload)
+            payload = c.PAYLOADS[env.kind].model_validate(env.payload)
             if guarded:
                 with savepoint(conn):
                     HANDLERS[env.kind](ctx, payload)

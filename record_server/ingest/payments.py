@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from library_core import contract as c
 from record_server import models as m
-from record_server import schemas as s
 from record_server.ingest.context import Context, Reject, local_day, resolve_reader
 from record_server.ingest.rules import RULE_DOUBLE_PAYMENT, RULE_RETURN_AFTER_RENEWAL
 from record_server.ingest.statements import ADD_CREDIT, by_key, insert_into, update_by_key
 
 
-def fee_assessed(ctx: Context, p: s.FeeAssessed) -> None:
+def fee_assessed(ctx: Context, p: c.FeeAssessed) -> None:
     reader_id = resolve_reader(ctx, p.reader_id)
     if by_key(ctx.conn, m.fees, m.fees.c.fee_id, p.fee_id) is not None:
         raise Reject("fee_exists")
@@ -28,7 +28,7 @@ def fee_assessed(ctx: Context, p: s.FeeAssessed) -> None:
     ctx.touch("fee", p.fee_id)
 
 
-def fee_waived(ctx: Context, p: s.FeeWaived) -> None:
+def fee_waived(ctx: Context, p: c.FeeWaived) -> None:
     fee = by_key(ctx.conn, m.fees, m.fees.c.fee_id, p.fee_id)
     if fee is None:
         raise Reject("unknown_fee")
@@ -39,7 +39,7 @@ def fee_waived(ctx: Context, p: s.FeeWaived) -> None:
         ctx.touch("fee", p.fee_id)
 
 
-def payment_recorded(ctx: Context, p: s.PaymentRecorded) -> None:
+def payment_recorded(ctx: Context, p: c.PaymentRecorded) -> None:
     conn = ctx.conn
     if by_key(conn, m.payments, m.payments.c.payment_id, p.payment_id) is not None:
         raise Reject("payment_exists")
@@ -85,7 +85,7 @@ def payment_recorded(ctx: Context, p: s.PaymentRecorded) -> None:
                      reader_id=reader_id)
 
 
-def deposit_refunded(ctx: Context, p: s.DepositRefunded) -> None:
+def deposit_refunded(ctx: Context, p: c.DepositRefunded) -> None:
     reader_id = resolve_reader(ctx, p.reader_id)
     if by_key(ctx.conn, m.payments, m.payments.c.payment_id, p.payment_id) is not None:
         raise Reject("payment_exists")

@@ -11,10 +11,10 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
+from library_core import contract as c
 from library_core.clock import Clock
 from library_core.fees import FeeSchedule
 from record_server import models as m
-from record_server import schemas as s
 from record_server.changes import publish
 from record_server.db import Database
 from record_server.ingest.ordering import Redo, apply_batch
@@ -38,12 +38,12 @@ class KioskGone(Exception):
     """The kiosk was revoked or never enrolled."""
 
 
-PushPause = Callable[[str, list[s.EventEnvelope]], None]
+PushPause = Callable[[str, list[c.EventEnvelope]], None]
 """Called inside a push transaction, every write done, just before COMMIT: (kiosk id, batch).
 Test drills only (``tests/support/paused_server.py`` passes one); production never does."""
 
 
-def push(db: Database, *, kiosk_id: str, envelopes: list[s.EventEnvelope],
+def push(db: Database, *, kiosk_id: str, envelopes: list[c.EventEnvelope],
          schedule: FeeSchedule, clock: Clock,
          sleep: Callable[[float], None] = time.sleep,
          pause: PushPause | None = None) -> tuple[list[dict[str, Any]], int]:
@@ -69,7 +69,7 @@ def push(db: Database, *, kiosk_id: str, envelopes: list[s.EventEnvelope],
     raise Busy()
 
 
-def _push_once(db: Database, *, kiosk_id: str, envelopes: list[s.EventEnvelope],
+def _push_once(db: Database, *, kiosk_id: str, envelopes: list[c.EventEnvelope],
                schedule: FeeSchedule, clock: Clock,
                pause: PushPause | None = None) -> tuple[list[dict[str, Any]], int]:
     """One attempt at a batch, in one transaction.

@@ -7,9 +7,9 @@ import logging
 from sqlalchemy import Connection, bindparam, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from library_core import contract as c
 from library_core.rules import ReaderRecord, holder_of_id_number
 from record_server import models as m
-from record_server import schemas as s
 from record_server.ingest.context import Context, Reject
 from record_server.ingest.rules import RULE_SAME_ID_NUMBER
 from record_server.ingest.statements import by_key, insert_into
@@ -38,7 +38,7 @@ _INSERT_ACTIVE_READER_PG = (
     .returning(m.readers.c.reader_id))
 
 
-def reader_registered(ctx: Context, p: s.ReaderRegistered) -> None:
+def reader_registered(ctx: Context, p: c.ReaderRegistered) -> None:
     conn = ctx.conn
     if by_key(conn, m.readers, m.readers.c.reader_id, p.reader_id) is not None:
         raise Reject("reader_exists")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from library_core import contract as c
 from record_server import models as m
-from record_server import schemas as s
 from record_server.ingest.context import Context, Reject
 from record_server.ingest.statements import by_key, insert_into, update_by_key
 
 
-def visit_opened(ctx: Context, p: s.VisitOpened) -> None:
+def visit_opened(ctx: Context, p: c.VisitOpened) -> None:
     if by_key(ctx.conn, m.visits, m.visits.c.visit_id, p.visit_id) is not None:
         raise Reject("visit_exists")
     insert_into(ctx.conn, m.visits, dict(
@@ -17,7 +17,7 @@ def visit_opened(ctx: Context, p: s.VisitOpened) -> None:
         opened_at=ctx.occurred_at.isoformat(), expires_at=p.expires_at))
 
 
-def visit_closed(ctx: Context, p: s.VisitClosed) -> None:
+def visit_closed(ctx: Context, p: c.VisitClosed) -> None:
     visit = by_key(ctx.conn, m.visits, m.visits.c.visit_id, p.visit_id)
     if visit is None:
         raise Reject("unknown_visit")
@@ -26,6 +26,6 @@ def visit_closed(ctx: Context, p: s.VisitClosed) -> None:
                 closed_at=p.closed_at, how=p.how)
 
 
-def day_closed(ctx: Context, p: s.DayClosed) -> None:
+def day_closed(ctx: Context, p: c.DayClosed) -> None:
     """The end-of-day report is kept in the event log; nothing else changes."""
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
+from library_core.contract import ChangesPage
 from record_server import apply, auth, changes
 from record_server import schemas as s
 from record_server.api.deps import (
@@ -63,7 +64,7 @@ def push_events(kiosk_id: KioskIdPath, body: s.PushRequest, kiosk: KioskDep, db:
     return s.PushResponse(results=[s.EventResult(**r) for r in results], next_seq=next_seq)
 
 
-@router.get("/{kiosk_id}/changes", tags=["kiosk"], response_model=s.ChangesPage,
+@router.get("/{kiosk_id}/changes", tags=["kiosk"], response_model=ChangesPage,
             responses=ERRORS)
 def pull_changes(kiosk_id: KioskIdPath, kiosk: KioskDep, conn: ReadConn, config: ConfigDep,
                  cursor: Annotated[int, Query(ge=0, le=s.MAX_SEQ)] = 0,
