@@ -50,7 +50,7 @@ def build_services(store: RepositorySource, clock: Clock, gateway: PaymentGatewa
     return KioskServices(
         cards=CardService(store, clock, gateway, writer, config, offline=offline),
         fees=FeeService(store, clock, gateway, config, offline=offline),
-        returns=ReturnService(store, clock, config),
+        returns=ReturnService(repos, clock, config),
         visitors=VisitorService(repos, clock, config),
         staff=StaffService(store, clock, config),
         store=store,

@@ -7,7 +7,6 @@ batch goes on. Scanning an item again says ``already_returned`` and changes noth
 
 from __future__ import annotations
 
-import datetime as dt
 import enum
 import logging
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from kiosk.services.common import StaffSession, new_id
 from kiosk.services.config import ServicesConfig
+from kiosk.services.ports import Fee
 from kiosk.services.views import reader_receipt
 from library_core import events
 from library_core.clock import Clock
@@ -25,7 +25,7 @@ from library_core.money import Fen
 from library_core.receipts import Receipt, ReceiptKind, ReceiptLine
 
 if TYPE_CHECKING:
-    from server_client.store import Store
+    from kiosk.services.ports import Repositories
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +58,8 @@ class ReturnResult:
 
 
 class ReturnService:
-    def __init__(self, store: Store, clock: Clock, config: ServicesConfig) -> None:
-        self.store = store
+    def __init__(self, repos: Repositories, clock: Clock, config: ServicesConfig) -> None:
+        self.repos = repos
         self.clock = clock
         self.cfg = config
 
@@ -74,46 +74,40 @@ class ReturnService:
         now = self.clock.now()
         today = now.date()
         actor = staff.staff_no if staff else "self-service"
-        with self.store.transaction() as tx:
-            item = tx.one("SELECT * FROM items WHERE barcode = ?", (barcode,))
+        with self.repos.transaction() as uow:
+            item = uow.loans.item(barcode)
             if item is None:
                 return ReturnResult(barcode, ReturnOutcome.UNKNOWN_ITEM)
-            loan = tx.one("SELECT * FROM loans WHERE item_barcode = ? AND returned_at IS NULL",
-                          (barcode,))
+            loan = uow.loans.open_loan(barcode)
             if loan is None:
-                last = tx.one("SELECT returned_at FROM loans WHERE item_barcode = ?"
-                              " AND returned_at IS NOT NULL ORDER BY returned_at DESC LIMIT 1",
-                              (barcode,))
-                if last is not None and last["returned_at"][:10] == today.isoformat():
-                    return ReturnResult(barcode, ReturnOutcome.ALREADY_RETURNED, item["title"])
-                return ReturnResult(barcode, ReturnOutcome.NOT_ON_LOAN, item["title"])
-            due = dt.date.fromisoformat(loan["due_on"])
+                last = uow.loans.last_returned_at(barcode)
+                if last is not None and last[:10] == today.isoformat():
+                    return ReturnResult(barcode, ReturnOutcome.ALREADY_RETURNED, item.title)
+                return ReturnResult(barcode, ReturnOutcome.NOT_ON_LOAN, item.title)
+            due = loan.due_on
             fine = overdue_fine(due, today, self.cfg.fee_schedule())
             late = days_overdue(due, today)
-            hold = bool(item["hold"])
+            hold = item.hold
             fee_id: str | None = None
-            tx.update("loans", "loan_id", loan["loan_id"], {"returned_at": now})
-            tx.update("items", "barcode", barcode, {"status": "available"})
+            uow.loans.mark_returned(loan.loan_id, barcode, now)
             if fine > 0:
                 fee_id = new_id()
                 # language-neutral: the title and the days late as dates (due -> returned)
-                description = fee_description(str(item["title"]),
+                description = fee_description(item.title,
                                               f" ({due.isoformat()} → {today.isoformat()})")
-                tx.insert("fees", {
-                    "fee_id": fee_id, "reader_id": loan["reader_id"], "kind": FeeKind.OVERDUE,
-                    "amount": fine, "paid": 0, "status": "open", "description": description,
-                    "created_at": now, "loan_id": loan["loan_id"], "item_barcode": barcode})
-                tx.emit(events.FEE_ASSESSED, {
-                    "fee_id": fee_id, "reader_id": loan["reader_id"], "kind": str(FeeKind.OVERDUE),
-                    "amount": fine, "description": description, "loan_id": loan["loan_id"],
+                uow.fees.add(Fee(fee_id, loan.reader_id, FeeKind.OVERDUE, fine, 0, "open",
+                                 description, now.isoformat(), loan.loan_id, barcode))
+                uow.outbox.emit(events.FEE_ASSESSED, {
+                    "fee_id": fee_id, "reader_id": loan.reader_id, "kind": str(FeeKind.OVERDUE),
+                    "amount": fine, "description": description, "loan_id": loan.loan_id,
                     "item_barcode": barcode}, occurred_at=now)
-            tx.emit(events.LOAN_RETURNED, {
-                "loan_id": loan["loan_id"], "item_barcode": barcode, "reader_id": loan["reader_id"],
+            uow.outbox.emit(events.LOAN_RETURNED, {
+                "loan_id": loan.loan_id, "item_barcode": barcode, "reader_id": loan.reader_id,
                 "returned_at": now.isoformat(), "fine_fee_id": fee_id, "hold": hold},
                 occurred_at=now)
-            tx.audit(at=now, actor=actor, action="loan.returned", subject=barcode,
-                     detail={"loan_id": loan["loan_id"], "fine": fine, "hold": hold})
-        return ReturnResult(barcode, ReturnOutcome.RETURNED, item["title"], fine, late, hold, fee_id)
+            uow.audit.append(at=now, actor=actor, action="loan.returned", subject=barcode,
+                             detail={"loan_id": loan.loan_id, "fine": fine, "hold": hold})
+        return ReturnResult(barcode, ReturnOutcome.RETURNED, item.title, fine, late, hold, fee_id)
 
 
 @dataclass
@@ -159,8 +153,8 @@ class ReturnSession:
             else:
                 lines.append(ReceiptLine(text=r.title or r.barcode,
                                          detail_key=f"receipt.line.{r.outcome}"))
-        with svc.store.transaction() as tx:
-            receipt_no = tx.next_receipt_no(now.date())
+        with svc.repos.transaction() as uow:
+            receipt_no = uow.receipts.next_receipt_no(now.date())
             receipt = reader_receipt(
                 svc.cfg, receipt_no=receipt_no, kind=ReceiptKind.RETURNS, now=now, reader=None,
                 lines=lines, total=self.total_fines or None,
@@ -168,8 +162,8 @@ class ReturnSession:
                 fields=(("receipt.field.items", str(sum(
                     r.outcome is ReturnOutcome.RETURNED for r in self.results))),),
                 footer_key="receipt.footer.returns")
-            tx.add_receipt(receipt)
-            tx.audit(at=now, actor=self.staff.staff_no if self.staff else "self-service",
-                     action="returns.receipt", subject=receipt_no,
-                     detail={"items": [r.barcode for r in self.results]})
+            uow.receipts.add(receipt)
+            uow.audit.append(at=now, actor=self.staff.staff_no if self.staff else "self-service",
+                             action="returns.receipt", subject=receipt_no,
+                             detail={"items": [r.barcode for r in self.results]})
         return receipt
