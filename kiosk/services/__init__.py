@@ -48,11 +48,11 @@ def build_services(store: RepositorySource, clock: Clock, gateway: PaymentGatewa
     source = config.fee_source or PulledFeeSchedule(repos, config.fees)
     config = dataclasses.replace(config, fee_source=source)
     return KioskServices(
-        cards=CardService(store, clock, gateway, writer, config, offline=offline),
-        fees=FeeService(store, clock, gateway, config, offline=offline),
+        cards=CardService(repos, clock, gateway, writer, config, offline=offline),
+        fees=FeeService(repos, clock, gateway, config, offline=offline),
         returns=ReturnService(repos, clock, config),
         visitors=VisitorService(repos, clock, config),
-        staff=StaffService(store, clock, config),
+        staff=StaffService(repos, clock, config),
         store=store,
         fee_schedule=source,
     )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import sqlite3
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -27,7 +26,7 @@ from kiosk.services.common import (
 from kiosk.services.config import ServicesConfig
 from kiosk.services.errors import CardRefused, FeesOwed, ReaderExists
 from kiosk.services.pinlock import check_pin
-from kiosk.services.ports import CardWriter, PaymentGateway
+from kiosk.services.ports import Card, CardWriter, Fee, PaymentGateway, Reader
 from kiosk.services.views import ReaderSummary, fee_line, open_fees, reader_receipt, summary
 from library_core import events, pins
 from library_core.clock import Clock
@@ -38,8 +37,8 @@ from library_core.identity import validate_mobile, validate_resident_id
 from library_core.money import Fen, format_fen
 from library_core.receipts import Receipt, ReceiptKind, ReceiptLine
 from library_core.rules import (
-    LIVE_CARD_STATUSES,
-    ReaderRecord,
+    CARD_ACTIVE,
+    CARD_REPLACED,
     RenewalTerms,
     blocked_status,
     card_refusal,
@@ -50,7 +49,7 @@ from library_core.rules import (
 from library_core.tokens import CardToken, check_card_token, decode_card_token, encode_card_token
 
 if TYPE_CHECKING:
-    from server_client.store import Store, Tx
+    from kiosk.services.ports import Repositories, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +103,10 @@ class CardService:
     PaymentError (OfflineLimitExceeded while the server is out of reach), TokenError,
     ValidationError, DeviceError (card reader), StoreError."""
 
-    def __init__(self, store: Store, clock: Clock, gateway: PaymentGateway, writer: CardWriter,
-                 config: ServicesConfig, *, offline: OfflineLimit | None = None) -> None:
-        self.store = store
+    def __init__(self, repos: Repositories, clock: Clock, gateway: PaymentGateway,
+                 writer: CardWriter, config: ServicesConfig, *,
+                 offline: OfflineLimit | None = None) -> None:
+        self.repos = repos
         self.clock = clock
         self.gateway = gateway
         self.writer = writer
@@ -123,10 +123,10 @@ class CardService:
         """
         today = self.clock.now().date()
         token = decode_card_token(raw_token, uid, self.cfg.library_key)
-        with self.store.transaction() as tx:
-            card, reader = self._card_and_reader(tx, token, uid,
+        with self.repos.transaction() as uow:
+            card, reader = self._card_and_reader(uow, token, uid,
                                                  today=None if allow_expired else today)
-            return summary(tx, reader, card, today)
+            return summary(uow, reader, card, today)
 
     def tap(self, *, allow_expired: bool = False) -> ReaderSummary:
         """Identify the card on the reader now. Raises CardRefused ``card.none`` if none."""
@@ -139,26 +139,26 @@ class CardService:
             raise CardRefused("card.none", "no card on the reader")
         return uid
 
-    def _card_and_reader(self, tx: Tx, token: CardToken, uid: bytes, *,
-                         today: dt.date | None) -> tuple[sqlite3.Row, sqlite3.Row]:
+    def _card_and_reader(self, uow: UnitOfWork, token: CardToken, uid: bytes, *,
+                         today: dt.date | None) -> tuple[Card, Reader]:
         """The card's record and reader, if the token may be used; ``today=None`` lets an expired
         card through (renewal). Raises CardRefused."""
-        card = tx.one("SELECT * FROM cards WHERE card_no = ?", (token.card_no,))
+        card = uow.cards.get(token.card_no)
         if card is None:
             raise CardRefused("card.unknown", f"no card {token.card_no}")
-        refusal = card_refusal(card["status"])
+        refusal = card_refusal(card.status)
         if refusal is not None:
-            raise CardRefused(refusal, f"card {card['status']}")
-        if card["uid"] != uid.hex():
+            raise CardRefused(refusal, f"card {card.status}")
+        if card.uid != uid.hex():
             raise CardRefused("card.unknown", "card UID does not match the one issued")
-        reader = tx.one("SELECT * FROM readers WHERE reader_id = ?", (card["reader_id"],))
+        reader = uow.readers.get(card.reader_id)
         if reader is None:
             raise CardRefused("card.unknown", "card without a reader")
-        if reader["status"] != "active":
+        if reader.status != "active":
             raise CardRefused("card.cancelled", "reader cancelled")
-        expires = dt.date.fromisoformat(card["expires_on"])
+        expires = card.expires_on
         try:
-            check_card_token(token, current_generation=int(card["generation"]), today=today,
+            check_card_token(token, current_generation=card.generation, today=today,
                              expires_on=expires)
         except TokenError as err:
             if err.reason == "stale_generation":
@@ -177,24 +177,23 @@ class CardService:
             token = decode_card_token(raw, uid, self.cfg.library_key)
         except TokenError:
             token = None  # blank, foreign or unreadable: free to write
-        if token is not None:
-            live = self.store.read_one("SELECT 1 FROM cards WHERE card_no = ? AND status = 'active'",
-                                       (token.card_no,))
-            if live is not None:
+        with self.repos.read() as view:
+            if token is not None:
+                live = view.cards.get(token.card_no)
+                if live is not None and live.status == CARD_ACTIVE:
+                    raise CardRefused("card.in_use", "this card is issued to a reader")
+            if view.cards.active_with_uid(uid.hex()) is not None:
                 raise CardRefused("card.in_use", "this card is issued to a reader")
-        if self.store.read_one("SELECT 1 FROM cards WHERE uid = ? AND status = 'active'",
-                               (uid.hex(),)) is not None:
-            raise CardRefused("card.in_use", "this card is issued to a reader")
         return uid
 
-    def _next_card_no(self, tx: Tx) -> str:
-        return make_card_no(self.cfg.card_serial_base() + tx.next_counter("card_serial"))
+    def _next_card_no(self, uow: UnitOfWork) -> str:
+        return make_card_no(self.cfg.card_serial_base() + uow.counters.next("card_serial"))
 
     def _write(self, uid: bytes, card_no: str, generation: int, expires_on: dt.date) -> None:
         data = encode_card_token(CardToken(card_no, generation, expires_on), uid, self.cfg.library_key)
         self.writer.write_token(uid, data)
 
-    def _paid_fees(self, tx: Tx, *, reader_id: str, fees: list[tuple[str, Fen, str]],
+    def _paid_fees(self, uow: UnitOfWork, *, reader_id: str, fees: list[tuple[str, Fen, str]],
                    paid: Paid, receipt_no: str, staff: StaffSession | None,
                    now: dt.datetime) -> str | None:
         """Insert fees paid at once (kind, amount, description), their events and the payment."""
@@ -203,20 +202,18 @@ class CardService:
             if amount <= 0:
                 continue
             fee_id = new_id()
-            tx.insert("fees", {
-                "fee_id": fee_id, "reader_id": reader_id, "kind": kind, "amount": amount,
-                "paid": amount, "status": "paid", "description": description, "created_at": now,
-            })
-            tx.emit(events.FEE_ASSESSED, {"fee_id": fee_id, "reader_id": reader_id, "kind": kind,
+            uow.fees.add(Fee(fee_id, reader_id, kind, amount, amount, "paid", description,
+                             now.isoformat()))
+            uow.outbox.emit(events.FEE_ASSESSED, {"fee_id": fee_id, "reader_id": reader_id, "kind": kind,
                                           "amount": amount, "description": description},
                     occurred_at=now)
             allocations.append((fee_id, amount))
         if paid.amount == 0:
             return None
-        payment_id = record_payment(tx, paid=paid, reader_id=reader_id, receipt_no=receipt_no,
+        payment_id = record_payment(uow, paid=paid, reader_id=reader_id, receipt_no=receipt_no,
                                     allocations=allocations,
                                     staff_no=staff.staff_no if staff else None, now=now)
-        tx.emit(events.PAYMENT_RECORDED, {
+        uow.outbox.emit(events.PAYMENT_RECORDED, {
             "payment_id": payment_id, "reader_id": reader_id, "receipt_no": receipt_no,
             "method": paid.method, "amount": paid.amount,
             "allocations": [{"fee_id": f, "amount": a} for f, a in allocations],
@@ -234,13 +231,8 @@ class CardService:
 
     def _refuse_registered(self, id_number: str) -> None:
         """One active reader per ID number (``library_core.rules.holder_of_id_number``)."""
-        rows = self.store.read(
-            "SELECT r.reader_id, r.status, r.registered_at, EXISTS (SELECT 1 FROM cards c"
-            " WHERE c.reader_id = r.reader_id AND c.status IN (?, ?)) AS live"
-            " FROM readers r WHERE r.id_number = ?", (*sorted(LIVE_CARD_STATUSES), id_number))
-        holder = holder_of_id_number(
-            ReaderRecord(r["reader_id"], r["status"], r["registered_at"],
-                         has_live_card=bool(r["live"])) for r in rows)
+        with self.repos.read() as view:
+            holder = holder_of_id_number(view.readers.registered_with(id_number))
         if holder is not None:
             raise ReaderExists(None, "reader already registered",
                                has_live_card=holder.has_live_card)
@@ -301,39 +293,37 @@ class CardService:
             self.offline.check(tender, total)
         with charged(self.gateway, tender, total, f"new-card:{reader_id}",
                      offline=self.offline) as paid, \
-                self.store.transaction() as tx:
-            card_no = self._next_card_no(tx)
-            reader_row = {
-                "reader_id": reader_id, "name": name, "id_number": id_number, "phone": phone,
-                "category": str(category), "pin_hash": pin_hash, "status": "active",
-                "credit": 0, "registered_at": now,
-            }
-            tx.insert("readers", reader_row)
-            tx.insert("cards", {"card_no": card_no, "reader_id": reader_id, "uid": uid.hex(),
-                                "generation": 1, "status": "active", "issued_at": now,
-                                "expires_on": expires_on})
-            tx.emit(events.READER_REGISTERED, {
+                self.repos.transaction() as uow:
+            card_no = self._next_card_no(uow)
+            reader = Reader(reader_id, name, id_number, phone, str(category), "active",
+                            now.isoformat())
+            uow.readers.add(reader, pin_hash=pin_hash, at=now)
+            uow.cards.add(Card(card_no, reader_id, uid.hex(), 1, CARD_ACTIVE, expires_on,
+                               now.isoformat()))
+            uow.outbox.emit(events.READER_REGISTERED, {
                 "reader_id": reader_id, "name": name, "id_number": id_number, "phone": phone,
                 "category": str(category), "pin_hash": pin_hash, "registered_at": now.isoformat(),
             }, occurred_at=now)
-            tx.emit(events.CARD_ISSUED, {"card_no": card_no, "reader_id": reader_id,
-                                         "uid": uid.hex(), "generation": 1,
-                                         "expires_on": expires_on.isoformat()}, occurred_at=now)
-            receipt_no = tx.next_receipt_no(today)
+            uow.outbox.emit(events.CARD_ISSUED, {"card_no": card_no, "reader_id": reader_id,
+                                                 "uid": uid.hex(), "generation": 1,
+                                                 "expires_on": expires_on.isoformat()},
+                            occurred_at=now)
+            receipt_no = uow.receipts.next_receipt_no(today)
             lines = [fee_line(FeeKind.DEPOSIT, cat_fees.deposit), fee_line(FeeKind.CARD, cat_fees.card_fee)]
             receipt = reader_receipt(
                 self.cfg, receipt_no=receipt_no, kind=ReceiptKind.NEW_CARD, now=now,
-                reader=reader_row, card_no=card_no, lines=lines, total=total, method=paid.method,
+                reader=reader, card_no=card_no, lines=lines, total=total, method=paid.method,
                 staff_no=staff.staff_no if staff else "",
                 fields=(("receipt.field.category", f"receipt.category.{category}"),
                         ("receipt.field.valid_until", expires_on.isoformat())),
                 footer_key="receipt.footer.new_card")
-            tx.add_receipt(receipt)
+            uow.receipts.add(receipt)
             payment_id = self._paid_fees(
-                tx, reader_id=reader_id, paid=paid, receipt_no=receipt_no, staff=staff, now=now,
+                uow, reader_id=reader_id, paid=paid, receipt_no=receipt_no, staff=staff, now=now,
                 fees=[(FeeKind.DEPOSIT, cat_fees.deposit, ""), (FeeKind.CARD, cat_fees.card_fee, "")])
-            tx.audit(at=now, actor=actor_of(staff), action="card.issued", subject=card_no,
-                     detail={"reader_id": reader_id, "amount": total, "receipt_no": receipt_no})
+            uow.audit.append(at=now, actor=actor_of(staff), action="card.issued",
+                             subject=card_no, detail={"reader_id": reader_id, "amount": total,
+                                                      "receipt_no": receipt_no})
             self._write(uid, card_no, 1, expires_on)  # last step before COMMIT
         log.info("card %s issued to reader %s", card_no, reader_id)
         return CardResult(reader_id, card_no, 1, expires_on, total, payment_id, receipt)
@@ -357,29 +347,30 @@ class CardService:
         old_expiry, new_expiry, fee = info.expires_on, terms.expires_on, terms.fee
         with charged(self.gateway, tender, fee, f"renewal:{info.card_no}",
                      offline=self.offline) as paid, \
-                self.store.transaction() as tx:
-            card, reader = self._card_and_reader(tx, decode_card_token(
+                self.repos.transaction() as uow:
+            card, reader = self._card_and_reader(uow, decode_card_token(
                 raw_token, uid, self.cfg.library_key), uid, today=None)
-            tx.update("cards", "card_no", info.card_no, {"expires_on": new_expiry})
-            tx.emit(events.CARD_RENEWED, {
+            uow.cards.set_expiry(info.card_no, new_expiry)
+            uow.outbox.emit(events.CARD_RENEWED, {
                 "card_no": info.card_no, "reader_id": info.reader_id,
                 "previous_expires_on": old_expiry.isoformat(),
                 "expires_on": new_expiry.isoformat(), "months": months}, occurred_at=now)
-            receipt_no = tx.next_receipt_no(today)
+            receipt_no = uow.receipts.next_receipt_no(today)
             receipt = reader_receipt(
                 self.cfg, receipt_no=receipt_no, kind=ReceiptKind.RENEWAL, now=now, reader=reader,
                 card_no=info.card_no, lines=[fee_line(FeeKind.RENEWAL, fee, months=months)],
                 total=fee, method=paid.method, staff_no=staff.staff_no if staff else "",
                 fields=(("receipt.field.old_expiry", old_expiry.isoformat()),
                         ("receipt.field.new_expiry", new_expiry.isoformat())))
-            tx.add_receipt(receipt)
-            payment_id = self._paid_fees(tx, reader_id=info.reader_id, paid=paid,
+            uow.receipts.add(receipt)
+            payment_id = self._paid_fees(uow, reader_id=info.reader_id, paid=paid,
                                          receipt_no=receipt_no, staff=staff, now=now,
                                          fees=[(FeeKind.RENEWAL, fee, f"{months} months")])
-            tx.audit(at=now, actor=actor_of(staff), action="card.renewed", subject=info.card_no,
-                     detail={"expires_on": new_expiry.isoformat(), "amount": fee})
-            self._write(uid, info.card_no, int(card["generation"]), new_expiry)
-        return CardResult(info.reader_id, info.card_no, int(card["generation"]), new_expiry,
+            uow.audit.append(at=now, actor=actor_of(staff), action="card.renewed",
+                             subject=info.card_no,
+                             detail={"expires_on": new_expiry.isoformat(), "amount": fee})
+            self._write(uid, info.card_no, card.generation, new_expiry)
+        return CardResult(info.reader_id, info.card_no, card.generation, new_expiry,
                           fee, payment_id, receipt)
 
     # -- replacement ---------------------------------------------------------------------------
@@ -387,30 +378,30 @@ class CardService:
         """ID number + PIN. Raises ValidationError, NotFound ``reader.not_found``, PinWrong,
         PinLocked (after 5 wrong PINs)."""
         id_number = validate_resident_id(id_number)
-        row = self.store.read_one("SELECT reader_id, name FROM readers WHERE id_number = ?"
-                                  " AND status = 'active'", (id_number,))
-        if row is None:
+        with self.repos.read() as view:
+            reader = view.readers.active_by_id_number(id_number)
+        if reader is None:
             raise NotFound("reader.not_found", "no active reader with this ID number")
-        check_pin(self.store, self.clock, self.cfg, table="readers", key=row["reader_id"],
-                  pin=pin, actor=f"reader:{row['reader_id']}")
-        return ReaderAuth(row["reader_id"], mask_name(row["name"]), self.clock.now())
+        check_pin(self.repos, self.clock, self.cfg, table="readers", key=reader.reader_id,
+                  pin=pin, actor=f"reader:{reader.reader_id}")
+        return ReaderAuth(reader.reader_id, mask_name(reader.name), self.clock.now())
 
     def report_lost(self, auth: ReaderAuth, *, staff: StaffSession | None = None) -> list[str]:
         """Block every live card of the reader at once (own transaction, priority event)."""
         now = self.clock.now()
-        with self.store.transaction() as tx:
-            cards = tx.all("SELECT card_no, status FROM cards WHERE reader_id = ?"
-                           " AND status = 'active'", (auth.reader_id,))
+        with self.repos.transaction() as uow:
+            cards = uow.cards.of_reader(auth.reader_id, (CARD_ACTIVE,))
             for c in cards:
-                status = blocked_status(c["status"], "lost")
+                status = blocked_status(c.status, "lost")
                 assert status is not None  # an active card always takes the block
-                tx.update("cards", "card_no", c["card_no"], {"status": status, "blocked_at": now})
-                tx.emit(events.CARD_BLOCKED, {
-                    "card_no": c["card_no"], "reader_id": auth.reader_id, "reason": "lost",
+                uow.cards.set_status(c.card_no, status, blocked_at=now)
+                uow.outbox.emit(events.CARD_BLOCKED, {
+                    "card_no": c.card_no, "reader_id": auth.reader_id, "reason": "lost",
                     "staff_no": staff.staff_no if staff else None}, occurred_at=now)
-                tx.audit(at=now, actor=actor_of(staff, f"reader:{auth.reader_id}"),
-                         action="card.blocked", subject=c["card_no"], detail={"reason": "lost"})
-        return [str(c["card_no"]) for c in cards]
+                uow.audit.append(at=now, actor=actor_of(staff, f"reader:{auth.reader_id}"),
+                                 action="card.blocked", subject=c.card_no,
+                                 detail={"reason": "lost"})
+        return [c.card_no for c in cards]
 
     def replace(self, auth: ReaderAuth, tender: Tender | None, *,
                 staff: StaffSession | None = None) -> CardResult:
@@ -420,60 +411,48 @@ class CardService:
         self.report_lost(auth, staff=staff)
         now = self.clock.now()
         today = now.date()
-        old = self.store.read_one(
-            "SELECT card_no, generation, expires_on FROM cards WHERE reader_id = ?"
-            " ORDER BY generation DESC, issued_at DESC LIMIT 1", (auth.reader_id,))
+        with self.repos.read() as view:
+            old = view.cards.latest_of_reader(auth.reader_id)
+            owed = sum(f.due for f in open_fees(view, auth.reader_id))
         if old is None:
             raise NotFound("card.unknown", "reader has no card to replace")
         schedule = self.cfg.fee_schedule()  # one schedule for the whole transaction
-        refuse_if_owed(sum(f.due for f in open_fees(_StoreReader(self.store), auth.reader_id)),
-                       schedule)
+        refuse_if_owed(owed, schedule)
         uid = self._blank_card_uid()
         fee = schedule.replacement_fee
-        generation = int(old["generation"]) + 1
-        expires_on = dt.date.fromisoformat(old["expires_on"])  # the fee buys a card, not time
+        generation = old.generation + 1
+        expires_on = old.expires_on  # the fee buys a card, not time
         with charged(self.gateway, tender, fee, f"replacement:{auth.reader_id}",
                      offline=self.offline) as paid, \
-                self.store.transaction() as tx:
-            reader = tx.one("SELECT * FROM readers WHERE reader_id = ?", (auth.reader_id,))
+                self.repos.transaction() as uow:
+            reader = uow.readers.get(auth.reader_id)
             assert reader is not None
-            card_no = self._next_card_no(tx)
-            tx.update("cards", "card_no", old["card_no"], {"status": "replaced"})
-            tx.insert("cards", {"card_no": card_no, "reader_id": auth.reader_id, "uid": uid.hex(),
-                                "generation": generation, "status": "active", "issued_at": now,
-                                "expires_on": expires_on})
-            tx.emit(events.CARD_REPLACED, {
-                "old_card_no": old["card_no"], "card_no": card_no, "reader_id": auth.reader_id,
+            card_no = self._next_card_no(uow)
+            uow.cards.set_status(old.card_no, CARD_REPLACED)
+            uow.cards.add(Card(card_no, auth.reader_id, uid.hex(), generation, CARD_ACTIVE,
+                               expires_on, now.isoformat()))
+            uow.outbox.emit(events.CARD_REPLACED, {
+                "old_card_no": old.card_no, "card_no": card_no, "reader_id": auth.reader_id,
                 "uid": uid.hex(), "generation": generation,
                 "expires_on": expires_on.isoformat()}, occurred_at=now)
-            receipt_no = tx.next_receipt_no(today)
+            receipt_no = uow.receipts.next_receipt_no(today)
             receipt = reader_receipt(
                 self.cfg, receipt_no=receipt_no, kind=ReceiptKind.REPLACEMENT, now=now,
                 reader=reader, card_no=card_no, lines=[fee_line(FeeKind.REPLACEMENT, fee)],
                 total=fee, method=paid.method, staff_no=staff.staff_no if staff else "",
-                fields=(("receipt.field.old_card", mask_card_no(old["card_no"])),
+                fields=(("receipt.field.old_card", mask_card_no(old.card_no)),
                         ("receipt.field.old_card_status", "receipt.card_status.lost"),
                         ("receipt.field.generation", str(generation)),
                         ("receipt.field.valid_until", expires_on.isoformat())))
-            tx.add_receipt(receipt)
-            payment_id = self._paid_fees(tx, reader_id=auth.reader_id, paid=paid,
+            uow.receipts.add(receipt)
+            payment_id = self._paid_fees(uow, reader_id=auth.reader_id, paid=paid,
                                          receipt_no=receipt_no, staff=staff, now=now,
                                          fees=[(FeeKind.REPLACEMENT, fee, "")])
-            tx.audit(at=now, actor=actor_of(staff, f"reader:{auth.reader_id}"),
-                     action="card.replaced", subject=card_no,
-                     detail={"old_card_no": old["card_no"], "generation": generation})
+            uow.audit.append(at=now, actor=actor_of(staff, f"reader:{auth.reader_id}"),
+                             action="card.replaced", subject=card_no,
+                             detail={"old_card_no": old.card_no, "generation": generation})
             self._write(uid, card_no, generation, expires_on)
         return CardResult(auth.reader_id, card_no, generation, expires_on, fee, payment_id, receipt)
-
-
-class _StoreReader:
-    """Adapts ``Store.read`` to the ``views.Reader`` protocol."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    def all(self, sql: str, params: object = ()) -> list[sqlite3.Row]:
-        return self.store.read(sql, params)  # type: ignore[arg-type]
 
 
 __all__ = ["CardResult", "CardService", "NewReader", "ReaderAuth", "ReceiptLine"]

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from kiosk.services.errors import CashStaffOnly, OfflineLimitExceeded, OutOfService, RoleRequired
-from kiosk.services.ports import AlwaysOnline, Charge, ConnectivityProbe, PaymentGateway
+from kiosk.services.ports import AlwaysOnline, Charge, ConnectivityProbe, Payment, PaymentGateway
 from library_core.codes import payment_provider
 from library_core.errors import PaymentError, ValidationError
 from library_core.money import Fen, format_fen
 
 if TYPE_CHECKING:
-    from server_client.store import Tx
+    from kiosk.services.ports import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -168,19 +168,13 @@ def charged(gateway: PaymentGateway, tender: Tender | None, amount: Fen, referen
         raise
 
 
-def record_payment(tx: Tx, *, paid: Paid, reader_id: str | None, receipt_no: str,
+def record_payment(uow: UnitOfWork, *, paid: Paid, reader_id: str | None, receipt_no: str,
                    allocations: list[tuple[str, Fen]], staff_no: str | None, now: dt.datetime,
                    kind: str = "payment") -> str:
     """Insert a payment (or refund) row and its allocations; returns payment_id."""
     if paid.amount <= 0:
         raise PaymentError("payment.nothing_due", "nothing to record")
     payment_id = new_id()
-    tx.insert("payments", {
-        "payment_id": payment_id, "kind": kind, "reader_id": reader_id, "receipt_no": receipt_no,
-        "method": paid.method, "transaction_id": paid.transaction_id, "amount": paid.amount,
-        "staff_no": staff_no, "created_at": now, "day": now.date(),
-    })
-    for fee_id, amount in allocations:
-        tx.insert("payment_allocations", {"payment_id": payment_id, "fee_id": fee_id,
-                                          "amount": amount})
+    uow.payments.add(Payment(payment_id, kind, reader_id, receipt_no, str(paid.method),
+                             paid.transaction_id, paid.amount, staff_no, now), allocations)
     return payment_id

@@ -21,7 +21,7 @@ from library_core.money import Fen
 from library_core.receipts import Receipt, ReceiptKind
 
 if TYPE_CHECKING:
-    from server_client.store import Store
+    from kiosk.services.ports import Repositories
 
 log = logging.getLogger(__name__)
 
@@ -96,17 +96,17 @@ class FeeService:
     """Pay fees. Raises ValidationError, NotFound, PaymentError, CashStaffOnly,
     OfflineLimitExceeded, StoreError."""
 
-    def __init__(self, store: Store, clock: Clock, gateway: PaymentGateway,
+    def __init__(self, repos: Repositories, clock: Clock, gateway: PaymentGateway,
                  config: ServicesConfig, *, offline: OfflineLimit | None = None) -> None:
-        self.store = store
+        self.repos = repos
         self.clock = clock
         self.gateway = gateway
         self.cfg = config
         self.offline = offline or OfflineLimit.unlimited()
 
     def open_fees(self, reader_id: str) -> list[FeeView]:
-        with self.store.transaction() as tx:
-            return open_fees(tx, reader_id)
+        with self.repos.read() as view:
+            return open_fees(view, reader_id)
 
     def pay(self, reader_id: str, tender: Tender | None, *, fee_ids: list[str] | None = None,
             amount: Fen | None = None, staff: StaffSession | None = None) -> PaymentResult:
@@ -132,38 +132,38 @@ class FeeService:
         self.offline.check(tender, total)
         with charged(self.gateway, tender, total, f"fees:{reader_id}",
                      offline=self.offline) as paid, \
-                self.store.transaction() as tx:
-            reader = tx.one("SELECT * FROM readers WHERE reader_id = ?", (reader_id,))
+                self.repos.transaction() as uow:
+            reader = uow.readers.get(reader_id)
             if reader is None:
                 raise NotFound("reader.not_found", reader_id)
-            current = {f.fee_id: f for f in open_fees(tx, reader_id)}
+            current = {f.fee_id: f for f in open_fees(uow, reader_id)}
             lines = []
             for fee_id, part in allocations:
                 f = current.get(fee_id)
                 if f is None or f.due < part:
                     raise FeesOwed("fees.changed", "the fees changed meanwhile")
                 new_paid = f.paid + part
-                tx.update("fees", "fee_id", fee_id, {
-                    "paid": new_paid, "status": "paid" if new_paid == f.amount else "open"})
+                uow.fees.set_paid(fee_id, new_paid, "paid" if new_paid == f.amount else "open")
                 lines.append(fee_line(f.kind, part, f.description))
-            receipt_no = tx.next_receipt_no(now.date())
-            card = tx.one("SELECT card_no FROM cards WHERE reader_id = ? AND status = 'active'",
-                          (reader_id,))
+            receipt_no = uow.receipts.next_receipt_no(now.date())
+            active = uow.cards.of_reader(reader_id, ("active",))
+            card = active[0] if active else None
             staff_no = staff.staff_no if staff else None
             receipt = reader_receipt(self.cfg, receipt_no=receipt_no, kind=ReceiptKind.PAYMENT,
                                      now=now, reader=reader,
-                                     card_no=card["card_no"] if card else "", lines=lines,
+                                     card_no=card.card_no if card else "", lines=lines,
                                      total=total, method=paid.method, staff_no=staff_no or "")
-            tx.add_receipt(receipt)
-            payment_id = record_payment(tx, paid=paid, reader_id=reader_id,
+            uow.receipts.add(receipt)
+            payment_id = record_payment(uow, paid=paid, reader_id=reader_id,
                                         receipt_no=receipt_no, allocations=allocations,
                                         staff_no=staff_no, now=now)
-            tx.emit(events.PAYMENT_RECORDED, {
+            uow.outbox.emit(events.PAYMENT_RECORDED, {
                 "payment_id": payment_id, "reader_id": reader_id, "receipt_no": receipt_no,
                 "method": paid.method, "amount": total,
                 "allocations": [{"fee_id": f, "amount": a} for f, a in allocations],
                 "staff_no": staff_no}, occurred_at=now)
-            tx.audit(at=now, actor=staff_no or "self-service", action="payment.recorded",
-                     subject=payment_id, detail={"amount": total, "method": paid.method,
-                                                 "receipt_no": receipt_no})
+            uow.audit.append(at=now, actor=staff_no or "self-service",
+                             action="payment.recorded", subject=payment_id,
+                             detail={"amount": total, "method": paid.method,
+                                     "receipt_no": receipt_no})
         return PaymentResult(payment_id, receipt, total, tuple(allocations))

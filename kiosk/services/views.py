@@ -5,21 +5,17 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from kiosk.services.common import mask_card_no, mask_name
 from kiosk.services.config import ServicesConfig
-from library_core.fees import FeeKind
+from library_core.fees import FeeKind, days_overdue
 from library_core.identity import mask_mobile, mask_resident_id
 from library_core.money import Fen
 from library_core.receipts import Receipt, ReceiptKind, ReceiptLine
 
 if TYPE_CHECKING:
-    import sqlite3
-
-
-class Reader(Protocol):
-    def all(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]: ...
+    from kiosk.services.ports import Card, Reader, UnitOfWork
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,38 +60,28 @@ class ReaderSummary:
     open_fees: tuple[FeeView, ...]
 
 
-def open_fees(db: Reader, reader_id: str) -> list[FeeView]:
+def open_fees(uow: UnitOfWork, reader_id: str) -> list[FeeView]:
     """Open fees of a reader, oldest first."""
-    rows = db.all("SELECT fee_id, kind, amount, paid, description, created_at FROM fees"
-                  " WHERE reader_id = ? AND status = 'open' ORDER BY created_at, fee_id",
-                  (reader_id,))
-    return [FeeView(r["fee_id"], r["kind"], int(r["amount"]), int(r["paid"]), r["description"],
-                    r["created_at"]) for r in rows]
+    return [FeeView(f.fee_id, f.kind, f.amount, f.paid, f.description, f.created_at)
+            for f in uow.fees.open_of_reader(reader_id)]
 
 
-def open_loans(db: Reader, reader_id: str, today: dt.date) -> list[LoanView]:
-    rows = db.all("SELECT l.loan_id, l.item_barcode, i.title, l.due_on FROM loans l"
-                  " JOIN items i ON i.barcode = l.item_barcode"
-                  " WHERE l.reader_id = ? AND l.returned_at IS NULL ORDER BY l.due_on",
-                  (reader_id,))
-    out = []
-    for r in rows:
-        due = dt.date.fromisoformat(r["due_on"])
-        out.append(LoanView(r["loan_id"], r["item_barcode"], r["title"], due,
-                            max(0, (today - due).days)))
-    return out
+def open_loans(uow: UnitOfWork, reader_id: str, today: dt.date) -> list[LoanView]:
+    return [LoanView(loan.loan_id, loan.item_barcode, loan.title, loan.due_on,
+                     days_overdue(loan.due_on, today))
+            for loan in uow.loans.open_of_reader(reader_id)]
 
 
-def summary(db: Reader, reader: sqlite3.Row, card: sqlite3.Row, today: dt.date) -> ReaderSummary:
-    fees = open_fees(db, reader["reader_id"])
-    expires = dt.date.fromisoformat(card["expires_on"])
+def summary(uow: UnitOfWork, reader: Reader, card: Card, today: dt.date) -> ReaderSummary:
+    fees = open_fees(uow, reader.reader_id)
+    expires = card.expires_on
     return ReaderSummary(
-        reader_id=reader["reader_id"], card_no=card["card_no"],
-        card_no_masked=mask_card_no(card["card_no"]), name_masked=mask_name(reader["name"]),
-        id_masked=mask_resident_id(reader["id_number"]), phone_masked=mask_mobile(reader["phone"]),
-        category=reader["category"], expires_on=expires, expired=expires < today,
-        generation=int(card["generation"]), balance_owed=sum(f.due for f in fees),
-        open_loans=tuple(open_loans(db, reader["reader_id"], today)), open_fees=tuple(fees),
+        reader_id=reader.reader_id, card_no=card.card_no,
+        card_no_masked=mask_card_no(card.card_no), name_masked=mask_name(reader.name),
+        id_masked=mask_resident_id(reader.id_number), phone_masked=mask_mobile(reader.phone),
+        category=reader.category, expires_on=expires, expired=expires < today,
+        generation=card.generation, balance_owed=sum(f.due for f in fees),
+        open_loans=tuple(open_loans(uow, reader.reader_id, today)), open_fees=tuple(fees),
     )
 
 
@@ -115,7 +101,7 @@ def fee_line(kind: str, amount: Fen, description: str = "", **params: Any) -> Re
 
 
 def reader_receipt(cfg: ServicesConfig, *, receipt_no: str, kind: ReceiptKind,
-                   now: dt.datetime, reader: sqlite3.Row | dict[str, Any] | None,
+                   now: dt.datetime, reader: Reader | None,
                    card_no: str = "", lines: Sequence[ReceiptLine] = (),
                    fields: Sequence[tuple[str, str]] = (), total: Fen | None = None,
                    method: str = "", staff_no: str = "", qr_data: str = "",
@@ -125,10 +111,10 @@ def reader_receipt(cfg: ServicesConfig, *, receipt_no: str, kind: ReceiptKind,
         receipt_no=receipt_no, kind=kind, kiosk_id=cfg.kiosk_id, issued_at=now,
         language=cfg.language, library_name=cfg.library_name,
         library_name_en=cfg.library_name_en,
-        reader_name=mask_name(reader["name"]) if reader is not None else "",
+        reader_name=mask_name(reader.name) if reader is not None else "",
         card_no_masked=mask_card_no(card_no) if card_no else "",
-        id_masked=mask_resident_id(reader["id_number"]) if reader is not None else "",
-        phone_masked=mask_mobile(reader["phone"]) if reader is not None else "",
+        id_masked=mask_resident_id(reader.id_number) if reader is not None else "",
+        phone_masked=mask_mobile(reader.phone) if reader is not None else "",
         fields=tuple(fields), lines=tuple(lines), total=total, payment_method=method,
         staff_no=staff_no, qr_data=qr_data, footer_key=footer_key,
     )
