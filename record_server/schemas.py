@@ -66,7 +66,7 @@ class PushRequest(Strict):
     @model_validator(mode="after")
     def _not_empty(self) -> PushRequest:
         if not self.events and not self.quarantined:
-            raise ValueError("a push needs at least one event or one quarantined row")
+            raise ValueError("events: at least one event, unless quarantined rows are reported")
         return self
 
 
