@@ -171,6 +171,11 @@ class DayMetrics:
     taken_by_method: Mapping[str, Fen] = field(default_factory=dict)
     refunds: int = 0
     refunds_by_method: Mapping[str, Fen] = field(default_factory=dict)
+    payments_by_method: Mapping[str, int] = field(default_factory=dict)  # how many, by method
+
+    @property
+    def refunded_total(self) -> Fen:
+        return sum(self.refunds_by_method.values())
 
     @property
     def taken_total(self) -> Fen:
@@ -185,6 +190,7 @@ def day_metrics(payments: Iterable[PaymentRecord]) -> DayMetrics:
     """Count and sum the day's payments and refunds by method (methods sorted)."""
     taken: dict[str, Fen] = {}
     refunded: dict[str, Fen] = {}
+    counted: dict[str, int] = {}
     n_pay = n_ref = 0
     for p in payments:
         if p.kind == "refund":
@@ -193,7 +199,9 @@ def day_metrics(payments: Iterable[PaymentRecord]) -> DayMetrics:
         else:
             n_pay += 1
             taken[p.method] = taken.get(p.method, 0) + p.amount
-    return DayMetrics(n_pay, dict(sorted(taken.items())), n_ref, dict(sorted(refunded.items())))
+            counted[p.method] = counted.get(p.method, 0) + 1
+    return DayMetrics(n_pay, dict(sorted(taken.items())), n_ref, dict(sorted(refunded.items())),
+                      dict(sorted(counted.items())))
 
 
 __all__ = [

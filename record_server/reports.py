@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from library_core import events as ev
+from library_core.rules import PaymentRecord, day_metrics
 from record_server import models as m
 
 COUNTED = ("applied", "conflict")
@@ -70,15 +71,17 @@ def daily_report(conn: Connection, day: dt.date, now: dt.datetime) -> dict[str, 
     pays = conn.execute(select(m.payments.c.kiosk_id, m.payments.c.kind, m.payments.c.method,
                                m.payments.c.amount, m.payments.c.credited)
                         .where(m.payments.c.occurred_day == key))
+    paid: defaultdict[int, list[PaymentRecord]] = defaultdict(list)  # by id() of the bucket
     for p in pays:
         for b in buckets(p.kiosk_id):
-            if p.kind == "refund":
-                b["refunds"]["count"] += 1
-                b["refunds"]["amount"] += int(p.amount)
-            else:
-                b["payments"][p.method]["count"] += 1
-                b["payments"][p.method]["amount"] += int(p.amount)
+            paid[id(b)].append(PaymentRecord(p.kind, p.method, int(p.amount)))
+            if p.kind != "refund":
                 b["credited"] += int(p.credited)
+    for b in [total, *per_kiosk.values(), *per_branch.values()]:
+        money = day_metrics(paid[id(b)])  # the kiosk's Z-report counts the same way
+        for method, amount in money.taken_by_method.items():
+            b["payments"][method] = {"count": money.payments_by_method[method], "amount": amount}
+        b["refunds"] = {"count": money.refunds, "amount": money.refunded_total}
     on_site = conn.execute(select(m.visits.c.visit_id, m.visits.c.expires_at)
                            .where(m.visits.c.closed_at.is_(None))).all()
     on_site_now = sum(1 for v in on_site if dt.datetime.fromisoformat(v.expires_at) > now)

@@ -122,6 +122,21 @@ def test_the_ui_holds_no_sql() -> None:
     assert _sql_in("kiosk/ui") == []
 
 
+def test_the_use_cases_hold_no_sql() -> None:
+    """Every use case asks its repositories (``kiosk.services.ports``); the SQL is in
+    ``server_client.store.repositories``."""
+    assert _sql_in("kiosk/services") == []
+
+
+def test_a_read_only_view_refuses_writes(env: ServicesEnv) -> None:
+    from library_core.errors import StoreError
+
+    before = env.counts()
+    with env.store.repositories().read() as view, pytest.raises(StoreError):
+        view.audit.append(at=env.clock.now(), actor="x", action="hostile.write")
+    assert env.counts() == before
+
+
 def test_the_ui_backend_holds_no_fee_or_reader_rule() -> None:
     text = (ROOT / "kiosk/ui/backend.py").read_text(encoding="utf-8")
     for rule in ("renewal_refused_above", "add_months", "for_category", "renewal_fee_for",
