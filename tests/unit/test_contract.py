@@ -138,3 +138,60 @@ def test_the_contract_decides_generation_and_description_once() -> None:
     long = contract.fee_description("长" * 400, " (2026-11-01 → 2026-11-24)")
     assert len(long) == contract.FEE_DESCRIPTION_MAX and long.endswith("2026-11-24)")
     assert "\x1b" not in contract.fee_description("a\x1bb")
+
+
+class _Client:
+    """A record server stand-in for the SyncEngine unit tests: scripted pages, pushes kept."""
+
+    def __init__(self, pages: list[dict[str, Any]]) -> None:
+        self.pages = pages
+        self.pushes: list[dict[str, Any]] = []
+
+    def push(self, events: list[dict[str, Any]],
+             quarantined: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        self.pushes.append({"events": events, "quarantined": quarantined})
+        return {"results": [{"event_id": e["event_id"], "status": "applied"} for e in events],
+                "next_seq": 1 + len(events)}
+
+    def pull(self, cursor: int, limit: int = 500) -> dict[str, Any]:
+        return self.pages.pop(0)
+
+
+def _engine(env: ServicesEnv, client: _Client) -> Any:
+    from server_client.sync import SyncEngine
+
+    return SyncEngine(env.store, client, clock=env.clock)  # type: ignore[arg-type]
+
+
+def test_a_page_of_another_contract_version_is_refused_and_the_cursor_stays(
+        services_env: ServicesEnv) -> None:  # noqa: F811
+    from library_core.errors import SyncError
+
+    card = {"card_no": "20000000000014", "reader_id": "r1", "uid": "0A", "generation": 1,
+            "status": "lost", "issued_at": "x", "expires_on": "2029-11-24"}
+    engine = _engine(services_env, _Client([{
+        "changes": [{"seq": 9, "entity": "card", "id": card["card_no"], "data": card}],
+        "next_cursor": 9, "more": False, "contract_version": 2}]))
+    with pytest.raises(SyncError) as info:
+        engine.pull_all()
+    assert info.value.message_id == "error.sync.contract"
+    assert services_env.store.pull_cursor() == 0
+
+
+def test_rows_set_aside_are_reported_on_the_next_push_even_with_no_event(
+        services_env: ServicesEnv) -> None:  # noqa: F811
+    store = services_env.store
+    bad = {"card_no": "20000000000022", "reader_id": "r9", "uid": "0A", "generation": 0,
+           "status": "active", "issued_at": "x", "expires_on": "2029-11-24"}
+    client = _Client([{"changes": [{"seq": 5, "entity": "card", "id": bad["card_no"],
+                                    "data": bad}], "next_cursor": 5, "more": False}])
+    engine = _engine(services_env, client)
+    engine.sync_once()  # push (nothing), pull (sets the row aside), push (the report alone)
+    assert store.pull_cursor() == 5
+    [push] = client.pushes
+    assert push["events"] == [] and [q["entity_id"] for q in push["quarantined"]] == [
+        "20000000000022"]
+    server_models.PushRequest.model_validate(push)  # the server takes a report-only push
+    client.pages.append({"changes": [], "next_cursor": 5, "more": False})
+    engine.sync_once()
+    assert len(client.pushes) == 1  # reported once
