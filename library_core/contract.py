@@ -25,6 +25,7 @@ Raises nothing at import; ``validate_event`` raises ``ContractError``.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from collections.abc import Mapping
 from typing import Annotated, Any, Final, Literal
@@ -59,15 +60,18 @@ class ContractError(ValueError):
         self.reason = reason
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def _clean_text(value: str) -> str:
     """No NUL, no control characters (C0 ``\x00``-``\x1f``, DEL, C1 ``\x80``-``\x9f``: an ESC
     or GS would reach the receipt printer as a command), valid Unicode only."""
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    for i, ch in enumerate(value):
-        code = ord(ch)
-        if code < 0x20 or 0x7F <= code < 0xA0:
-            raise ValueError(f"must not contain control characters (U+{code:04X} at {i})")
+    found = _CONTROL.search(value)
+    if found is not None:
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        code = ord(found.group())
+        raise ValueError(f"must not contain control characters (U+{code:04X} at {found.start()})")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -375,31 +379,45 @@ def validate_event(envelope: Mapping[str, Any]) -> EventEnvelope:
 
 # ---- pulled entities (server -> kiosk) ---------------------------------------------------------
 
+def _row_text(max_length: int, min_length: int = 1) -> Any:
+    """Clean text for pulled rows: the same refusal of control characters as ``text``, checked
+    by the validator's own pattern (a pulled replica is hundreds of thousands of rows)."""
+    return Annotated[str, StringConstraints(min_length=min_length, max_length=max_length,
+                                            pattern=r"^[^\x00-\x1f\x7f-\x9f]*$")]
+
+
+RowId = Annotated[str, StringConstraints(min_length=1, max_length=64,
+                                         pattern=r"^[A-Za-z0-9_.:-]+$")]
+RowUid = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[0-9A-Fa-f]+$")]
+RowName = _row_text(100)
+RowDescription = _row_text(FEE_DESCRIPTION_MAX, min_length=0)
+
+
 class Entity(BaseModel):
     """A pulled snapshot. Unknown keys are ignored (a newer server may send more columns)."""
 
     model_config = ConfigDict(extra="ignore", str_max_length=4000)
 
 
-Stamp = text(40)  # a time or date as the server keeps it
+Stamp = _row_text(40)  # a time or date as the server keeps it
 
 
 class ReaderEntity(Entity):
-    reader_id: EntityId
-    name: Name
-    id_number: text(18)
-    phone: text(20)
+    reader_id: RowId
+    name: RowName
+    id_number: _row_text(18)
+    phone: _row_text(20)
     category: Literal["adult", "student", "child", "senior"]
-    pin_hash: text(200)
+    pin_hash: _row_text(200)
     status: Literal["active", "cancelled"]
     credit: Fen
     registered_at: Stamp
 
 
 class CardEntity(Entity):
-    card_no: text(14)
-    reader_id: EntityId
-    uid: Uid
+    card_no: _row_text(14)
+    reader_id: RowId
+    uid: RowUid
     generation: Generation
     status: Literal["active", "lost", "replaced", "cancelled"]
     issued_at: Stamp
@@ -407,34 +425,34 @@ class CardEntity(Entity):
 
 
 class ItemEntity(Entity):
-    barcode: text(14)
-    title: text(TITLE_MAX)
-    author: text(200, min_length=0)
-    call_no: text(64, min_length=0)
+    barcode: _row_text(14)
+    title: _row_text(TITLE_MAX)
+    author: _row_text(200, min_length=0)
+    call_no: _row_text(64, min_length=0)
     status: Literal["available", "on_loan", "lost"]
     hold: bool
 
 
 class LoanEntity(Entity):
-    loan_id: EntityId
-    item_barcode: text(14)
-    reader_id: EntityId
+    loan_id: RowId
+    item_barcode: _row_text(14)
+    reader_id: RowId
     borrowed_at: Stamp
     due_on: Stamp
     returned_at: Stamp | None = None
 
 
 class FeeEntity(Entity):
-    fee_id: EntityId
-    reader_id: EntityId
+    fee_id: RowId
+    reader_id: RowId
     kind: FeeKind
     amount: Fen
     paid: Fen
     status: Literal["open", "paid", "waived"]
-    description: Description
+    description: RowDescription
     created_at: Stamp
-    loan_id: EntityId | None = None
-    item_barcode: text(14) | None = None
+    loan_id: RowId | None = None
+    item_barcode: _row_text(14) | None = None
 
     @model_validator(mode="after")
     def _paid_within_amount(self) -> FeeEntity:
@@ -444,11 +462,11 @@ class FeeEntity(Entity):
 
 
 class StaffEntity(Entity):
-    staff_no: text(8)
-    name: Name
+    staff_no: _row_text(8)
+    name: RowName
     role: Literal["desk", "supervisor"]
-    pin_hash: text(200)
-    card_no: text(14) | None = None
+    pin_hash: _row_text(200)
+    card_no: _row_text(14) | None = None
     active: bool
 
 

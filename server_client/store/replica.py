@@ -17,6 +17,7 @@ staff diagnostics and reported to the server on the next push (``SyncEngine``).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import sqlite3
@@ -81,6 +82,17 @@ def _pulled_value(entity: str, column: str, value: Any) -> Any:
     if entity == "card" and column == "uid" and isinstance(value, str):
         return value.lower()
     return sql_value(value)
+
+
+@functools.lru_cache(maxsize=256)
+def _upsert_sql(entity: str, present: tuple[str, ...]) -> str:
+    """``INSERT ... ON CONFLICT DO UPDATE`` of ``present`` columns: local bookkeeping columns
+    (PIN failures, lock times, blocked_at) are kept."""
+    table, key, _cols = ENTITY_TABLES[entity]
+    updates = ", ".join(f"{c} = excluded.{c}" for c in present if c != key)
+    action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
+    return (f"INSERT INTO {table} ({', '.join(present)}) VALUES"
+            f" ({', '.join('?' for _ in present)}) ON CONFLICT({key}) {action}")
 
 
 def _is_block(change: dict[str, Any]) -> bool:
@@ -192,8 +204,20 @@ class ReplicaStore(StoreCore):
 
     # -- statements ------------------------------------------------------------------------
     def _upsert_all(self, tx: Tx, rows: Sequence[dict[str, Any]]) -> None:
+        """Upsert rows grouped by entity and columns, one ``executemany`` per group (a page
+        holds each entity key once, so the order within it does not matter)."""
+        groups: dict[tuple[str, tuple[str, ...]], list[list[Any]]] = {}
         for change in rows:
-            self._upsert(tx, change)
+            entity = str(change.get("entity"))
+            data: dict[str, Any] = change.get("data") or {}
+            if entity == "fee_schedule":
+                self._upsert(tx, change)
+                continue
+            cols = tuple(c for c in ENTITY_TABLES[entity][2] if c in data)
+            groups.setdefault((entity, cols), []).append(
+                [_pulled_value(entity, c, data[c]) for c in cols])
+        for (entity, cols), values in groups.items():
+            tx.executemany(_upsert_sql(entity, cols), values)
 
     def _upsert(self, tx: Tx, change: dict[str, Any]) -> None:
         entity = str(change.get("entity"))
@@ -203,14 +227,9 @@ class ReplicaStore(StoreCore):
                        " ON CONFLICT(id) DO UPDATE SET data = excluded.data",
                        (str(change.get("id", "current")), json.dumps(data)))
             return
-        table, key, cols = ENTITY_TABLES[entity]
-        present = [c for c in cols if c in data]
-        values = [_pulled_value(entity, c, data[c]) for c in present]
-        updates = ", ".join(f"{c} = excluded.{c}" for c in present if c != key)
-        tx.execute(
-            f"INSERT INTO {table} ({', '.join(present)}) VALUES"
-            f" ({', '.join('?' for _ in present)})"
-            f" ON CONFLICT({key}) DO UPDATE SET {updates}", values)
+        present = tuple(c for c in ENTITY_TABLES[entity][2] if c in data)
+        tx.execute(_upsert_sql(entity, present),
+                   [_pulled_value(entity, c, data[c]) for c in present])
 
     def _fk_map(self, tx: Tx) -> dict[str, list[tuple[str, str, str]]]:
         """entity -> [(column, parent table, parent column)], read from the schema once."""
