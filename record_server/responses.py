@@ -1,12 +1,19 @@
 """Response bodies of the endpoints whose answers were plain dicts (health, rules, reports,
-summary, items, loans): one model each, so OpenAPI describes every answer."""
+summary, items, loans): one model each, so OpenAPI describes every answer.
+
+``extra="forbid"``: a key the data function adds without the model is a loud error (500 in the
+API, a failing test), never silently dropped from the answer."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, RootModel
+from pydantic import BaseModel, ConfigDict, RootModel
 
 
-class Health(BaseModel):
+class Answer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Health(Answer):
     status: str
 
 
@@ -14,12 +21,12 @@ class RuleCatalogue(RootModel[dict[str, str]]):
     """Conflict rule name -> what the rule decides."""
 
 
-class CountAmount(BaseModel):
+class CountAmount(Answer):
     count: int
     amount: int
 
 
-class DayFigures(BaseModel):
+class DayFigures(Answer):
     """One scope's figures for the day; money in fen."""
 
     cards_issued: int
@@ -35,7 +42,7 @@ class DayFigures(BaseModel):
     payments_total: int
 
 
-class DailyReport(BaseModel):
+class DailyReport(Answer):
     """Counts and money (fen) for one library-local day: in total, per kiosk, per branch."""
 
     date: str
@@ -46,7 +53,7 @@ class DailyReport(BaseModel):
     on_site_now: int
 
 
-class Summary(BaseModel):
+class Summary(Answer):
     """Counts and money totals (fen) over everything held."""
 
     readers: int
@@ -62,7 +69,7 @@ class Summary(BaseModel):
     events: dict[str, int]
 
 
-class ItemPublic(BaseModel):
+class ItemPublic(Answer):
     barcode: str
     title: str
     author: str
@@ -70,7 +77,7 @@ class ItemPublic(BaseModel):
     hold: bool
 
 
-class LoanCreated(BaseModel):
+class LoanCreated(Answer):
     loan_id: str
     item_barcode: str
     reader_id: str
@@ -78,6 +85,6 @@ class LoanCreated(BaseModel):
     due_on: str
 
 
-class LoanRenewed(BaseModel):
+class LoanRenewed(Answer):
     loan_id: str
     due_on: str

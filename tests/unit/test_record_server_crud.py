@@ -143,3 +143,27 @@ def test_conflicts_summary_and_ping(db: Database) -> None:
     assert totals["readers"] == 1 and totals["credit"] == 1000
     assert totals["events"] == {"applied": 4, "conflict": 1}
     assert totals["payments"] == {"payment": {"count": 2, "amount": 2000}}
+
+
+def test_report_and_summary_answers_carry_every_key_the_data_functions_make(
+        db: Database, tmp_path: Path) -> None:
+    """Through the app (TestClient): the response models pass the data through unchanged."""
+    from fastapi.testclient import TestClient
+
+    from record_server import reports
+    from record_server.app import create_app
+    from record_server.config import load_config
+
+    auth.create_staff(db, staff_no="S0001", name="张", role="desk", pin="246810", pin_cost=1 << 10)
+    token = auth.staff_login(db, "S0001", "246810", CLOCK)[0]
+    app = create_app(load_config(data_dir=tmp_path / "cfg"), clock=CLOCK, db=db)
+    with TestClient(app) as client:
+        headers = {"Authorization": f"Bearer {token}"}
+        report = client.get("/api/v1/reports/daily", params={"date": "2026-11-24"},
+                            headers=headers)
+        totals = client.get("/api/v1/summary", headers=headers)
+    with db.read() as conn:
+        assert report.json() == reports.daily_report(conn, dt.date(2026, 11, 24), CLOCK.now())
+        assert totals.json() == summary.summary(conn)
+    assert report.json()["totals"]["payments"] == {"alipay": {"count": 1, "amount": 1000},
+                                                   "wechat": {"count": 1, "amount": 1000}}

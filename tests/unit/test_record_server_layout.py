@@ -34,14 +34,14 @@ def test_record_server_imports_nothing_of_the_kiosk_side() -> None:
     bad = {str(p.relative_to(ROOT)): sorted(_imports(p.read_text(encoding="utf-8"))
                                             & set(KIOSK_SIDE))
            for p in SERVER.rglob("*.py")}
-    assert len(bad) > 20
+    assert len(bad) >= 15
     assert {k: v for k, v in bad.items() if v} == {}
 
 
 def test_no_record_server_module_over_400_lines() -> None:
     sizes = {str(p.relative_to(ROOT)): len(p.read_text(encoding="utf-8").splitlines())
              for p in SERVER.rglob("*.py") if "migrations" not in p.parts}
-    assert "record_server/ingest/ordering.py" in sizes
+    assert "record_server/app.py" in sizes
     assert {k: n for k, n in sizes.items() if n > MAX_LINES} == {}
 
 
