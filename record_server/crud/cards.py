@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
+from library_core.rules import blocked_status
 from record_server import changes
 from record_server import models as m
 from record_server.crud.errors import NotFound
@@ -30,8 +31,9 @@ def block_card(conn: Connection, *, card_no: str, reason: str, note: str,
     row = conn.execute(select(m.cards).where(m.cards.c.card_no == card_no)).first()
     if row is None:
         raise NotFound("no such card")
-    if row.status == "active" or (row.status == "lost" and reason == "cancelled"):
-        conn.execute(update(m.cards).where(m.cards.c.card_no == card_no).values(status=reason))
+    status = blocked_status(row.status, reason)  # the kiosk's rule (library_core.rules)
+    if status is not None:
+        conn.execute(update(m.cards).where(m.cards.c.card_no == card_no).values(status=status))
     conn.execute(m.desk_actions.insert().values(
         staff_no=staff_no, action=f"card.block.{reason}", target=card_no,
         detail=json.dumps({"note": note}, ensure_ascii=True), at=now))
