@@ -59,8 +59,10 @@ class SyncStore(Protocol):
 
     def pull_cursor(self) -> int: ...
 
-    def apply_pulled_page(self, changes: list[dict[str, Any]], next_cursor: int) -> None:
-        """Store one pulled page and move the cursor; a row it cannot store is set aside."""
+    def apply_pulled_page(self, changes: list[dict[str, Any]], next_cursor: int, *,
+                          at: dt.datetime | None = None) -> None:
+        """Store one pulled page and move the cursor; a row it cannot store is set aside
+        (stamped ``at``)."""
         ...
 
     def unreported_quarantine(self, limit: int = 500) -> list[dict[str, Any]]:
@@ -338,7 +340,7 @@ class SyncEngine:
             changes = page.get("changes", [])
             next_cursor = int(page.get("next_cursor", cursor))
             if changes or next_cursor != cursor:
-                self.store.apply_pulled_page(changes, next_cursor)
+                self.store.apply_pulled_page(changes, next_cursor, at=self.clock.now())
             pulled += len(changes)
             if not page.get("more"):
                 break

@@ -115,13 +115,15 @@ class ReplicaStore(StoreCore):
 
     _foreign_keys: dict[str, list[tuple[str, str, str]]] | None = None
 
-    def apply_pulled_page(self, changes: list[dict[str, Any]], next_cursor: int) -> None:
-        """Store one pulled page and move the cursor; rows that cannot be stored are set aside.
+    def apply_pulled_page(self, changes: list[dict[str, Any]], next_cursor: int, *,
+                          at: dt.datetime | None = None) -> None:
+        """Store one pulled page and move the cursor; rows that cannot be stored are set aside,
+        stamped ``at`` (the sync engine's clock; UTC now when not given).
 
         Card blocks are committed first, on their own. Raises StoreError only when the store
         itself fails (disk, lock): then nothing of the main part is stored and the cursor stays.
         """
-        now = dt.datetime.now(dt.UTC).isoformat()
+        now = (at or dt.datetime.now(dt.UTC)).isoformat()
         blocks = [c for c in changes if _is_block(c)]
         waiting: list[dict[str, Any]] = []
         if blocks:

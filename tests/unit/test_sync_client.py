@@ -189,7 +189,8 @@ class MemoryStore:
     def pull_cursor(self) -> int:
         return self.cursor
 
-    def apply_pulled_page(self, changes: list[dict[str, Any]], next_cursor: int) -> None:
+    def apply_pulled_page(self, changes: list[dict[str, Any]], next_cursor: int, *,
+                          at: dt.datetime | None = None) -> None:
         if self.fail_apply:
             raise OSError("disk full")
         for c in changes:
