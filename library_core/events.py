@@ -1,11 +1,13 @@
-"""Outbox events: what a kiosk tells the record server. The sync contract.
+"""Outbox events: what a kiosk tells the record server. The sync contract in words; its types
+(one pydantic model per event kind and per pulled entity, the contract version) are in
+``library_core.contract``, which both the kiosk's outbox and the server validate with.
 
 Every kiosk transaction writes one or more events into its outbox in the same SQLite
 transaction as its records. An event envelope (as pushed, JSON)::
 
     {"event_id": "<uuid4 made on the kiosk>", "kiosk_id": "K01", "seq": 17,
      "kind": "card.issued", "occurred_at": "2026-11-24T10:15:00+08:00",
-     "priority": 0, "payload": {...}}
+     "priority": 0, "contract_version": 1, "payload": {...}}
 
 ``seq`` rises by one per kiosk with no gaps; the server applies events of one kiosk in ``seq``
 order, exactly once (``event_id`` is the idempotency key). Events with ``priority`` 1 (card
