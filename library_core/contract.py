@@ -489,6 +489,20 @@ ENTITIES: Final[dict[str, type[Entity]]] = {
 if tuple(ENTITIES) != ev.PULL_ENTITIES:
     raise RuntimeError("library_core.contract: pulled entities and their models disagree")
 
+ENTITY_KEYS: Final[dict[str, str]] = {
+    "reader": "reader_id", "card": "card_no", "item": "barcode", "loan": "loan_id",
+    "fee": "fee_id", "staff": "staff_no",
+}
+"""The key field of each pulled table entity (the fee schedule is one document, ``current``)."""
+
+
+def entity_columns(entity: str) -> tuple[str, ...]:
+    """The fields of a pulled table entity, key first: the columns the server snapshots and
+    the kiosk's replica stores (written once, here)."""
+    fields = tuple(ENTITIES[entity].model_fields)
+    key = ENTITY_KEYS[entity]
+    return (key, *(f for f in fields if f != key))
+
 
 class Change(BaseModel):
     seq: int

@@ -19,24 +19,17 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from library_core.contract import CONTRACT_VERSION, QuarantinedRow
+from library_core.contract import CONTRACT_VERSION, ENTITY_KEYS, QuarantinedRow, entity_columns
 from library_core.fees import FeeSchedule
 from record_server import models as m
 from record_server.db import allocate_seq_block
 
+_TABLES = {"reader": m.readers, "card": m.cards, "item": m.items, "loan": m.loans,
+           "fee": m.fees, "staff": m.staff}
+# entity -> (table, key column, snapshot columns): the fields of the contract's entity models
 _SNAPSHOT_COLUMNS: dict[str, tuple[Any, Any, tuple[str, ...]]] = {
-    "reader": (m.readers, m.readers.c.reader_id, (
-        "reader_id", "name", "id_number", "phone", "category", "pin_hash", "status", "credit",
-        "registered_at")),
-    "card": (m.cards, m.cards.c.card_no, (
-        "card_no", "reader_id", "uid", "generation", "status", "issued_at", "expires_on")),
-    "item": (m.items, m.items.c.barcode, ("barcode", "title", "author", "call_no", "status", "hold")),
-    "loan": (m.loans, m.loans.c.loan_id, (
-        "loan_id", "item_barcode", "reader_id", "borrowed_at", "due_on", "returned_at")),
-    "fee": (m.fees, m.fees.c.fee_id, (
-        "fee_id", "reader_id", "kind", "amount", "paid", "status", "description", "created_at",
-        "loan_id", "item_barcode")),
-    "staff": (m.staff, m.staff.c.staff_no, ("staff_no", "name", "role", "pin_hash", "card_no", "active")),
+    entity: (table, table.c[ENTITY_KEYS[entity]], entity_columns(entity))
+    for entity, table in _TABLES.items()
 }
 PRIORITY_HEAD_LIMIT = 200
 # prebuilt statements: building and hashing one per call cost more than running it

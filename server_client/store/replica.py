@@ -25,28 +25,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from library_core.contract import ContractError, validate_entity
+from library_core.contract import ENTITY_KEYS, ContractError, entity_columns, validate_entity
 from server_client.store.connection import StoreCore, Tx, sql_value
 from server_client.store.outbox import CURSOR_KEY
 
 log = logging.getLogger(__name__)
 
-# pulled entity -> (table, key column, columns taken from the change's data); the columns are
+_TABLES = {"reader": "readers", "card": "cards", "item": "items", "loan": "loans",
+           "fee": "fees", "staff": "staff"}
+# pulled entity -> (table, key column, columns taken from the change's data): the columns are
 # the fields of the entity models in library_core.contract
 ENTITY_TABLES: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "reader": ("readers", "reader_id", (
-        "reader_id", "name", "id_number", "phone", "category", "pin_hash", "status", "credit",
-        "registered_at")),
-    "card": ("cards", "card_no", (
-        "card_no", "reader_id", "uid", "generation", "status", "issued_at", "expires_on")),
-    "item": ("items", "barcode", ("barcode", "title", "author", "call_no", "status", "hold")),
-    "loan": ("loans", "loan_id", (
-        "loan_id", "item_barcode", "reader_id", "borrowed_at", "due_on", "returned_at")),
-    "fee": ("fees", "fee_id", (
-        "fee_id", "reader_id", "kind", "amount", "paid", "status", "description", "created_at",
-        "loan_id", "item_barcode")),
-    "staff": ("staff", "staff_no", (
-        "staff_no", "name", "role", "pin_hash", "card_no", "active")),
+    entity: (table, ENTITY_KEYS[entity], entity_columns(entity))
+    for entity, table in _TABLES.items()
 }
 BLOCKED_CARD_STATUSES = frozenset({"lost", "cancelled"})
 MISSING_PARENT = "missing parent: "
