@@ -166,3 +166,37 @@ def test_openapi_shows_each_event_kinds_payload(server: ServerProcess) -> None:
                        if s["x-event-kind"] == "card.issued")
     assert card_issued["properties"]["generation"]["minimum"] == 1
     assert "quarantined" in doc["components"]["schemas"]["PushRequest"]["properties"]
+
+
+LIES: list[tuple[str, list[dict[str, Any]]]] = [
+    ("control character", [{"entity_id": "C1\x1b[2J"}]),
+    ("empty key", [{"entity_id": ""}]),
+    ("entity too long", [{"entity": "x" * 17}]),
+    ("negative seq", [{"seq": -1}]),
+    ("seq as text", [{"seq": "5"}]),
+    ("naive time", [{"quarantined_at": "2026-11-24T10:00:00"}]),
+    ("unknown field", [{"data": {"card_no": "1"}}]),
+    ("too many", [{}] * 501),
+    ("nothing at all", []),
+]
+
+
+def test_a_lying_quarantine_report_is_refused_and_records_nothing(
+        server: ServerProcess) -> None:
+    token = server.enroll("K01")
+    staff = server.staff_token("S0001")
+    good = {"seq": 5, "entity": "card", "entity_id": "20000000000022",
+            "reason": "card.generation: Input should be greater than or equal to 1",
+            "quarantined_at": "2026-11-24T10:00:00+08:00"}
+    for name, rows in LIES:
+        resp = server.post("/api/v1/kiosks/K01/events", token,
+                           json={"events": [], "quarantined": [{**good, **r} for r in rows]})
+        assert resp.status_code == 422, (name, resp.text)
+    assert server.get("/api/v1/conflicts", staff,
+                      params={"rule": "pull_quarantined"}).json() == []
+    # the same kiosk's honest report is taken, and taken once when sent again
+    for _ in range(2):
+        assert server.post("/api/v1/kiosks/K01/events", token,
+                           json={"events": [], "quarantined": [good]}).status_code == 200
+    assert len(server.get("/api/v1/conflicts", staff,
+                          params={"rule": "pull_quarantined"}).json()) == 1
