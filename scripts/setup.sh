@@ -10,6 +10,7 @@ APT_PACKAGES=(
   fonts-wqy-microhei
   pcscd libpcsclite-dev pcsc-tools vsmartcard-vpcd
   socat postgresql
+  python3-venv  # .venv, and the clean server-only venv tests/integration/test_server_only_install.py makes
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
