@@ -237,13 +237,15 @@ class ReplicaStore(StoreCore):
     def _orphans(self, tx: Tx, stored: list[dict[str, Any]]) -> dict[int, str]:
         """Stored rows (by position) whose parent row is not in the store."""
         fks = self._fk_map(tx)
+        in_page = {(ENTITY_TABLES[e][0], ENTITY_TABLES[e][1], k)
+                   for e, k in map(_key, stored) if e in ENTITY_TABLES}
         out: dict[int, str] = {}
         for pos, change in enumerate(stored):
             data = change.get("data") or {}
             for column, parent, parent_col in fks.get(str(change.get("entity")), ()):
                 value = data.get(column)
-                if value is None:
-                    continue
+                if value is None or (parent, parent_col, str(value)) in in_page:
+                    continue  # no parent, or the parent was just stored with this page
                 if tx.one(f"SELECT 1 FROM {parent} WHERE {parent_col} = ?", (value,)) is None:
                     out[pos] = f"{MISSING_PARENT}{parent}.{parent_col} = {value}"
                     break

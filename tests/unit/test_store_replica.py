@@ -130,3 +130,14 @@ def test_a_failing_store_keeps_the_cursor(store: Store) -> None:
         store.apply_pulled_page([change(3, "item", ITEM)], 3)
     store.fault_hook = None
     assert store.pull_cursor() == 2 and store.quarantined_rows() == []
+
+
+def test_a_child_of_a_row_set_aside_is_set_aside_too(store: Store) -> None:
+    reader = {**READER, "reader_id": "r2", "category": "wizard"}
+    card = {**CARD, "card_no": "20000000000022", "reader_id": "r2"}
+    store.apply_pulled_page([change(3, "reader", reader), change(4, "card", card),
+                             change(5, "item", ITEM)], 5)
+    assert store.pull_cursor() == 5 and store.count("items") == 1 and store.count("cards") == 1
+    reasons = {q.entity: q.reason for q in store.quarantined_rows()}
+    assert reasons["reader"].startswith("reader.category")
+    assert reasons["card"] == "missing parent: readers.reader_id = r2"
