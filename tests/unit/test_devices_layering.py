@@ -93,7 +93,7 @@ def test_every_event_source_is_the_one_base() -> None:
         assert issubclass(cls, EventSource), cls
 
 
-@pytest.mark.parametrize("path", [*DEVICES, ROOT / "server_client" / "sync.py",
+@pytest.mark.parametrize("path", [*DEVICES, ROOT / "server_client" / "sync" / "loop.py",
                                   ROOT / "kiosk" / "ui" / "bridge.py"],
                          ids=lambda p: str(p.relative_to(ROOT)))
 def test_no_hand_made_subscriber_list_is_left(path: Path) -> None:

@@ -131,7 +131,7 @@ def test_connection_errors_retry_with_backoff_then_offline() -> None:
 @pytest.mark.parametrize("jitter", [0.0, 0.5, 0.999999])
 def test_backoff_doubles_up_to_the_cap_at_any_jitter(jitter: float,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("server_client.sync.random.random", lambda: jitter)
+    monkeypatch.setattr("server_client.sync.client.random.random", lambda: jitter)
     script = [requests.ConnectionError("refused")] * 5
     client, _adapter, sleeps = _client(script, retries=4, backoff_s=1.0, max_backoff_s=3.0)
     with pytest.raises(SyncOffline):

@@ -1,0 +1,200 @@
+"""The kiosk's HTTP client for the record server: one session, explicit timeouts, retries.
+
+One ``requests.Session`` per client, explicit (connect, read) timeouts, retries by
+urllib3's ``Retry`` mounted on the session (``SyncRetry``): only on connection errors, timeouts,
+5xx and 429, every method (pushes are idempotent: the server answers ``duplicate`` for an event
+id it has), exponential backoff with jitter, honouring ``Retry-After``; TLS verification on
+unless configured off, optionally with a CA bundle.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.response import BaseHTTPResponse
+from urllib3.util.retry import Retry
+
+from library_core.errors import SyncError
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_RETRY_AFTER_S = 60.0
+
+
+class SyncHttpError(SyncError):
+    """The server answered with an error status (after retries, where retrying made sense)."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        self.status = status
+        super().__init__("error.sync.http", f"HTTP {status}: {detail}", status=status)
+
+
+class SyncOffline(SyncError):
+    """The server could not be reached (connection refused, timeout, TLS failure)."""
+
+    message_id = "error.sync.offline"
+
+
+class SyncAuthError(SyncHttpError):
+    """The kiosk token was refused (revoked, or this kiosk was never enrolled)."""
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date), capped."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(float(value), MAX_RETRY_AFTER_S)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    current = time.time() if now is None else now
+    return max(0.0, min(when.timestamp() - current, MAX_RETRY_AFTER_S))
+
+
+class SyncRetry(Retry):
+    """urllib3's retry policy with the kiosk's waits and an injectable sleep.
+
+    The wait before retry n (1, 2, ...) is ``min(backoff_max, backoff_factor * 2**(n-1))``
+    times a jitter in [0.5, 1] (urllib3's own jitter only adds, and its first retry does not
+    wait at all); a ``Retry-After`` header (seconds or an HTTP date) wins, capped at
+    ``MAX_RETRY_AFTER_S``. ``sleep`` is how it waits (``time.sleep``; tests pass a recorder).
+    """
+
+    def __init__(self, *args: Any, sleep: Callable[[float], None] = time.sleep,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sleeper = sleep
+
+    def new(self, **kwargs: Any) -> SyncRetry:
+        fresh = super().new(**kwargs)
+        fresh.sleeper = self.sleeper
+        return fresh
+
+    def get_backoff_time(self) -> float:
+        failures = len(self.history)
+        if failures == 0:
+            return 0.0
+        base = min(self.backoff_max, self.backoff_factor * float(1 << min(failures - 1, 16)))
+        return base * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not security
+
+    def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
+        return parse_retry_after(response.headers.get("Retry-After"))
+
+    def sleep(self, response: BaseHTTPResponse | None = None) -> None:
+        hinted = None
+        if self.respect_retry_after_header and response is not None:
+            hinted = self.get_retry_after(response)
+        wait = hinted if hinted is not None else self.get_backoff_time()
+        if response is not None:
+            log.info("server answered %d; retry in %.2fs", response.status, wait)
+        else:
+            log.info("server unreachable; retry in %.2fs", wait)
+        self.sleeper(wait)
+
+
+class RecordServerClient:
+    """Talks to one record server as one kiosk. Raises SyncOffline / SyncHttpError.
+
+    Retries are urllib3's (``self.retry``, a ``SyncRetry`` on an ``HTTPAdapter`` mounted for
+    http:// and https:// on the session, injected or not): ``retries`` retries after the first
+    attempt, on connection errors, timeouts and ``RETRY_STATUSES`` only; after the last one a
+    retried status comes back as that answer (SyncHttpError), a connection error as SyncOffline.
+    """
+
+    def __init__(self, base_url: str, kiosk_id: str, token: str = "", *,
+                 verify: bool | str = True, connect_timeout_s: float = 3.0,
+                 read_timeout_s: float = 10.0, retries: int = 3, backoff_s: float = 0.5,
+                 max_backoff_s: float = 8.0, session: requests.Session | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.kiosk_id = kiosk_id
+        self.token = token
+        self.timeout = (connect_timeout_s, read_timeout_s)
+        self.retry = SyncRetry(
+            total=retries, status_forcelist=RETRY_STATUSES, allowed_methods=None,
+            backoff_factor=backoff_s, backoff_max=max_backoff_s, raise_on_status=False,
+            respect_retry_after_header=True, sleep=sleep)
+        self.session = session or requests.Session()
+        adapter = HTTPAdapter(max_retries=self.retry)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.verify = verify
+        self.session.headers["User-Agent"] = f"library-kiosk/{kiosk_id}"
+
+    @classmethod
+    def from_settings(cls, server: Any, kiosk_id: str, token: str) -> RecordServerClient:
+        """Build from ``config.settings.ServerSection`` (url, verify_tls, ca_bundle, timeouts)."""
+        verify: bool | str = server.ca_bundle if server.ca_bundle else bool(server.verify_tls)
+        return cls(server.url, kiosk_id, token, verify=verify,
+                   connect_timeout_s=server.connect_timeout_s,
+                   read_timeout_s=server.read_timeout_s)
+
+    def close(self) -> None:
+        self.session.close()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One API call (urllib3 retries it); returns the decoded JSON body."""
+        url = f"{self.base_url}{path}"
+        headers = kwargs.pop("headers", {})
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        try:
+            resp = self.session.request(method, url, headers=headers, timeout=self.timeout,
+                                        **kwargs)
+        except (requests.ConnectionError, requests.Timeout) as err:
+            raise SyncOffline("error.sync.offline", f"{type(err).__name__}") from err
+        if resp.status_code < 400:
+            try:
+                return resp.json()
+            except ValueError as err:
+                raise SyncHttpError(resp.status_code, "response is not JSON") from err
+        detail = _detail(resp)
+        if resp.status_code in (401, 403):
+            raise SyncAuthError(resp.status_code, detail)
+        raise SyncHttpError(resp.status_code, detail)
+
+    def enroll(self, code: str) -> str:
+        body = self.request("POST", "/api/v1/kiosks/enroll",
+                            json={"kiosk_id": self.kiosk_id, "code": code})
+        self.token = str(body["token"])
+        return self.token
+
+    def push(self, events: list[dict[str, Any]],
+             quarantined: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Push events, and the pulled rows this kiosk set aside (``quarantined``), if any."""
+        request: dict[str, Any] = {"events": events}
+        if quarantined:
+            request["quarantined"] = quarantined
+        body: dict[str, Any] = self.request(
+            "POST", f"/api/v1/kiosks/{self.kiosk_id}/events", json=request)
+        return body
+
+    def pull(self, cursor: int, limit: int = 500) -> dict[str, Any]:
+        body: dict[str, Any] = self.request(
+            "GET", f"/api/v1/kiosks/{self.kiosk_id}/changes",
+            params={"cursor": cursor, "limit": limit})
+        return body
+
+
+def _detail(resp: requests.Response) -> str:
+    try:
+        body = resp.json()
+    except ValueError:
+        return resp.reason or ""
+    if isinstance(body, dict) and "detail" in body:
+        return str(body["detail"])[:300]
+    return str(body)[:300]

@@ -1,0 +1,152 @@
+"""One sync round: push the outbox, pull change pages, push again.
+
+Sync is push, then pull (pages until the server says there is no more). The store
+(``SyncStore``) is the only state: events leave the outbox only after the server answered them,
+and the pull cursor moves only after a page is stored, so a crash or kill at any moment loses
+nothing and doubles nothing (the server answers ``duplicate`` for an event it already has).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from library_core.clock import Clock, SystemClock
+from library_core.contract import CONTRACT_VERSION
+from library_core.errors import SyncError
+from server_client.sync.client import RecordServerClient
+
+log = logging.getLogger(__name__)
+
+
+class SyncStore(Protocol):
+    """What the sync client needs from the kiosk's local store."""
+
+    def pending_events(self, limit: int) -> list[dict[str, Any]]:
+        """Envelopes waiting to be pushed: priority 1 first, then by seq."""
+        ...
+
+    def record_push_results(self, results: list[dict[str, Any]]) -> None:
+        """Store the server's answer per event: {"event_id", "status", "detail"?, "rule"?}."""
+        ...
+
+    def pending_count(self) -> int: ...
+
+    def last_sync_at(self) -> dt.datetime | None: ...
+
+    def set_last_sync(self, when: dt.datetime) -> None: ...
+
+    def pull_cursor(self) -> int: ...
+
+    def apply_pulled_page(self, changes: list[dict[str, Any]], next_cursor: int, *,
+                          at: dt.datetime | None = None) -> None:
+        """Store one pulled page and move the cursor; a row it cannot store is set aside
+        (stamped ``at``)."""
+        ...
+
+    def unreported_quarantine(self, limit: int = 500) -> list[dict[str, Any]]:
+        """Pulled rows set aside that the server was not told about (push-body shape)."""
+        ...
+
+    def mark_quarantine_reported(self, reports: list[dict[str, Any]], *, at: dt.datetime) -> None:
+        """The server took these reports."""
+        ...
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    pushed: int = 0
+    applied: int = 0
+    duplicates: int = 0
+    conflicts: int = 0
+    rejected: int = 0
+    pulled: int = 0
+
+
+class SyncEngine:
+    """One sync round at a time: push every pending event, then pull every new change."""
+
+    def __init__(self, store: SyncStore, client: RecordServerClient, *, clock: Clock | None = None,
+                 batch_size: int = 100, page_size: int = 500, max_rounds: int = 1000) -> None:
+        self.store = store
+        self.client = client
+        self.clock = clock or SystemClock()
+        self.batch_size = batch_size
+        self.page_size = page_size
+        self.max_rounds = max_rounds
+        self._lock = threading.Lock()
+
+    def push_all(self) -> SyncReport:
+        """Push batches until nothing is pending or the server stops taking them.
+
+        The first push of a round also reports the pulled rows set aside since the last one
+        (a push of reports alone when no event is pending).
+        """
+        counts = {"applied": 0, "duplicate": 0, "conflict": 0, "rejected": 0}
+        pushed = 0
+        reports = self.store.unreported_quarantine()
+        for _ in range(self.max_rounds):
+            batch = self.store.pending_events(self.batch_size)
+            if not batch and not reports:
+                break
+            if reports:
+                body = self.client.push(batch, quarantined=reports)
+                self.store.mark_quarantine_reported(reports, at=self.clock.now())
+                log.info("reported %d pulled rows set aside", len(reports))
+                reports = []
+                if not batch:
+                    break
+            else:
+                body = self.client.push(batch)
+            results = body.get("results", [])
+            final = [r for r in results if not _is_gap(r)]
+            if final:
+                self.store.record_push_results(final)
+            for r in final:
+                counts[r["status"]] = counts.get(r["status"], 0) + 1
+            pushed += len(final)
+            if not final:
+                expected = body.get("next_seq")
+                raise SyncError("error.sync.gap",
+                                f"server waits for seq {expected}; the outbox cannot supply it")
+        return SyncReport(pushed=pushed, applied=counts["applied"], duplicates=counts["duplicate"],
+                          conflicts=counts["conflict"], rejected=counts["rejected"])
+
+    def pull_all(self) -> int:
+        """Pull pages until the server has no more; each page is stored before the next."""
+        pulled = 0
+        for _ in range(self.max_rounds):
+            cursor = self.store.pull_cursor()
+            page = self.client.pull(cursor, self.page_size)
+            version = page.get("contract_version", CONTRACT_VERSION)
+            if version != CONTRACT_VERSION:
+                raise SyncError("error.sync.contract",
+                                f"server speaks contract {version!r}, this kiosk {CONTRACT_VERSION}")
+            changes = page.get("changes", [])
+            next_cursor = int(page.get("next_cursor", cursor))
+            if changes or next_cursor != cursor:
+                self.store.apply_pulled_page(changes, next_cursor, at=self.clock.now())
+            pulled += len(changes)
+            if not page.get("more"):
+                break
+        return pulled
+
+    def sync_once(self) -> SyncReport:
+        """Push, pull, push again (anything made meanwhile); then note the time."""
+        with self._lock:
+            first = self.push_all()
+            pulled = self.pull_all()
+            second = self.push_all()
+            self.store.set_last_sync(self.clock.now())
+        return SyncReport(
+            pushed=first.pushed + second.pushed, applied=first.applied + second.applied,
+            duplicates=first.duplicates + second.duplicates,
+            conflicts=first.conflicts + second.conflicts,
+            rejected=first.rejected + second.rejected, pulled=pulled)
+
+
+def _is_gap(result: dict[str, Any]) -> bool:
+    return result.get("status") == "rejected" and str(result.get("detail", "")).startswith("gap")
