@@ -36,26 +36,29 @@ CONFLICT: dict[int | str, dict[str, Any]] = {409: {"model": s.Problem}}
 bearer = HTTPBearer(auto_error=False, description="Kiosk token (kt_...) or staff token (st_...)")
 
 
-def get_db(request: Request) -> Database:
+async def get_db(request: Request) -> Database:
     return cast(Database, request.app.state.db)
 
 
-def get_config(request: Request) -> ServerConfig:
+async def get_config(request: Request) -> ServerConfig:
     return cast(ServerConfig, request.app.state.config)
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     return cast(Clock, request.app.state.clock)
 
 
-def get_push_pause(request: Request) -> PushPause | None:
+async def get_push_pause(request: Request) -> PushPause | None:
     return cast("PushPause | None", request.app.state.push_pause)
 
 
-def get_login_limiter(request: Request) -> auth.RateLimiter:
+async def get_login_limiter(request: Request) -> auth.RateLimiter:
     return cast(auth.RateLimiter, request.app.state.login_limiter)
 
 
+# The getters above only read app.state: ``async def`` keeps them on the event loop. A plain
+# ``def`` dependency costs a hop through the thread pool, and with several per request the
+# pool's queue was most of a request's time under 200 kiosks (bench 5: p99 188 -> 426 ms).
 DbDep = Annotated[Database, Depends(get_db)]
 ConfigDep = Annotated[ServerConfig, Depends(get_config)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
