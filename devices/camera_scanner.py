@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from config.settings import ScannerSection
-from devices.scanner import Scanned, ScannerBase, ScannerError, ScannerState
+from devices.scanner import Scanned, ScannerError, ScannerState, ThreadedScanner
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +67,7 @@ def opencv_frames(settings: ScannerSection) -> tuple[FrameSource, Callable[[], N
     return read, capture.release
 
 
-class CameraScanner(ScannerBase):
+class CameraScanner(ThreadedScanner):
     """Decodes QR codes and barcodes from camera frames with zxing-cpp in a reader thread.
 
     Frames come from OpenCV: camera ``settings.camera_index``, or ``settings.camera_source`` (a
@@ -90,7 +89,8 @@ class CameraScanner(ScannerBase):
         reconnect_interval_s: float = 2.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        super().__init__(f"camera:{settings.camera_source or settings.camera_index}")
+        source = f"camera:{settings.camera_source or settings.camera_index}"
+        super().__init__(source, thread_name="scanner-camera")
         self._settings = settings
         self._open_frames: FrameOpener = open_frames or (lambda: opencv_frames(settings))
         if interval_s is None:  # a live camera is paced; a video file plays as fast as it decodes
@@ -101,29 +101,13 @@ class CameraScanner(ScannerBase):
         self._reconnect_s = reconnect_interval_s
         self._monotonic = monotonic
         self._last_seen: dict[str, float] = {}
-        self._stop_event = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        """Start the reader thread. Raises ScannerError if zxing-cpp is not installed."""
+    def _check_can_start(self) -> None:
+        """Raises ScannerError if zxing-cpp is not installed."""
         try:
             import zxingcpp  # noqa: F401
         except ImportError as err:
             raise ScannerError("device.scanner.unavailable", "zxing-cpp is not installed") from err
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop_event.clear()
-        self._thread = threading.Thread(target=self._run, name="scanner-camera", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop_event.set()
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.join(timeout=5)
-            if thread.is_alive():
-                log.warning("camera scanner thread on %s did not stop", self.source)
-        self._set_status(ScannerState.STOPPED, "device.scanner.stopped")
 
     def decode_frame(self, frame: Any) -> list[str]:
         """Texts of the codes in one frame, each reported once while it stays in view."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -103,3 +104,41 @@ class ScannerBase(EventSource[ScannerEvent]):
             self._status = status
             log.info("scanner %s: %s %s", self.source, state, detail)
             self.publish(status)
+
+
+class ThreadedScanner(ScannerBase):
+    """A scanner read by its own thread (serial port, camera): start once, stop and join.
+
+    Subclasses check their prerequisites in ``_check_can_start`` (raise ScannerError) and read
+    in ``_run`` until ``self._stop_event`` is set.
+    """
+
+    def __init__(self, source: str, thread_name: str) -> None:
+        super().__init__(source)
+        self._thread_name = thread_name
+        self._stop_event = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _check_can_start(self) -> None:
+        """Raise ScannerError when the driver cannot run (library missing, no port)."""
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        """Start the reader thread (once). Raises ScannerError from ``_check_can_start``."""
+        self._check_can_start()
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop_event.clear()
+        self._thread = threading.Thread(target=self._run, name=self._thread_name, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout=5)
+            if thread.is_alive():
+                log.warning("scanner thread of %s did not stop", self.source)
+        self._set_status(ScannerState.STOPPED, "device.scanner.stopped")

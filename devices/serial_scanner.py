@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 from typing import Any
 
 from config.settings import ScannerSection
-from devices.scanner import Scanned, ScannerBase, ScannerError, ScannerState
+from devices.scanner import Scanned, ScannerError, ScannerState, ThreadedScanner
 from library_core.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -49,7 +48,7 @@ class LineSplitter:
         return [line for line in lines if line]
 
 
-class SerialScanner(ScannerBase):
+class SerialScanner(ThreadedScanner):
     """A scanner on a serial port (RS-232 or USB CDC) read with pyserial in a reader thread.
 
     Lines end in CR, LF or CRLF per ``settings.terminator`` (``ANY`` takes each). If the port
@@ -64,39 +63,21 @@ class SerialScanner(ScannerBase):
         read_timeout_s: float = 0.1,
         encoding: str = "utf-8",
     ) -> None:
-        super().__init__(f"serial:{settings.port}")
+        super().__init__(f"serial:{settings.port}", thread_name=f"scanner-{settings.port}")
         self._settings = settings
         self._splitter = LineSplitter(settings.terminator)
         self._reconnect_s = reconnect_interval_s
         self._read_timeout_s = read_timeout_s
         self._encoding = encoding
-        self._stop_event = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        """Start the reader thread. Raises ScannerError if no port is set or pyserial is missing."""
+    def _check_can_start(self) -> None:
+        """Raises ScannerError if no port is set or pyserial is missing."""
         if not self._settings.port:
             raise ScannerError("device.scanner.no_port", "scanner.port is empty")
         try:
             import serial  # noqa: F401
         except ImportError as err:
             raise ScannerError("device.scanner.unavailable", "pyserial is not installed") from err
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop_event.clear()
-        self._thread = threading.Thread(
-            target=self._run, name=f"scanner-{self._settings.port}", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop_event.set()
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.join(timeout=5)
-            if thread.is_alive():
-                log.warning("serial scanner thread on %s did not stop", self._settings.port)
-        self._set_status(ScannerState.STOPPED, "device.scanner.stopped")
 
     def _open(self) -> Any:
         """Open the port. Raises ScannerError wrapping pyserial's error."""
