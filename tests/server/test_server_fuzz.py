@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 from tests.support.postgres import postgres_cluster_fixture  # noqa: F401
 from tests.support.server_process import (  # noqa: F401
-    REPO,
     ServerProcess,
     db_url_fixture,
     server_factory_fixture,
     server_fixture,
 )
 
-SCHEMATHESIS = REPO / ".venv" / "bin" / "schemathesis"
+SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"  # beside the running python
 
 
 def _run(server: ServerProcess, token: str, tmp_path: Path, *extra: str) -> int:

@@ -23,7 +23,6 @@ import requests
 from tests.support.postgres import PostgresCluster, free_port, postgres_cluster_fixture  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
-PYTHON = REPO / ".venv" / "bin" / "python"
 STAFF_PIN = "246810"
 
 
@@ -48,7 +47,9 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def _python(self) -> str:
-        return str(PYTHON) if PYTHON.exists() else sys.executable
+        """The interpreter running the tests: .venv's, or .venv-server's in make test's server
+        stage, so the server runs with exactly the packages the tests were given."""
+        return sys.executable
 
     def cli(self, *args: str, env: dict[str, str] | None = None) -> str:
         """Run a ``record-server`` command against this server's database; returns stdout."""
