@@ -11,7 +11,8 @@ from __future__ import annotations
 import datetime as dt
 
 from bench.common import Result, percentile, summary_ms, time_ms
-from devices.receipt_layout import QrBlock, TextLine, layout_receipt, render_receipt
+from devices.receipt_layout import layout_receipt, render_receipt
+from devices.receipt_text import QrBlock, TextLine
 from library_core.clock import CHINA_TZ
 from library_core.money import format_fen
 from library_core.receipts import Receipt, ReceiptKind, ReceiptLine

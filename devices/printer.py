@@ -22,7 +22,8 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from config.settings import PrinterSection
-from devices.receipt_layout import paper_spec, render_receipt
+from devices.receipt_layout import render_receipt
+from devices.receipt_text import paper_spec
 from library_core.errors import ConfigError, DeviceError
 from library_core.receipts import Receipt
 

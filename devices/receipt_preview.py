@@ -49,7 +49,7 @@ class PrintedLine:
 
     @property
     def columns(self) -> int:
-        from devices.receipt_layout import text_columns
+        from devices.receipt_text import text_columns
 
         return sum(text_columns(r.text) * r.width for r in self.runs)
 
@@ -266,7 +266,7 @@ def _font(px: int) -> Any:
 
 def render_png(data: bytes, dots: int, path: Path | str | None = None) -> Image.Image:
     """Draw the job on paper ``dots`` wide (384 for 58 mm, 576 for 80 mm); save if ``path``."""
-    from devices.receipt_layout import char_columns
+    from devices.receipt_text import char_columns
 
     parsed = parse_escpos(data)
     height = MARGIN * 2

@@ -14,7 +14,8 @@ from devices.printer import (
     decode_status,
     raise_for_status,
 )
-from devices.receipt_layout import ChineseMode, paper_spec, render_receipt
+from devices.receipt_layout import render_receipt
+from devices.receipt_text import ChineseMode, paper_spec
 from library_core.receipts import Receipt
 
 log = logging.getLogger(__name__)

@@ -20,9 +20,10 @@ from PIL import Image
 
 from config.settings import ScannerSection, load_settings
 from devices.camera_scanner import CameraScanner
+from devices.escpos_output import encode_blocks
 from devices.factory import build_scanner
-from devices.receipt_layout import QrBlock, encode_blocks
 from devices.receipt_preview import render_png
+from devices.receipt_text import QrBlock
 from devices.scanner import Scanned, ScannerState, ScannerStatus
 from library_core.codes import make_item_barcode
 from library_core.errors import ConfigError

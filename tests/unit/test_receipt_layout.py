@@ -10,17 +10,16 @@ import pytest
 import zxingcpp
 from PIL import Image
 
-from devices.receipt_layout import (
+from devices.receipt_layout import layout_receipt, render_receipt
+from devices.receipt_preview import parse_escpos, render_png
+from devices.receipt_text import (
     PAPERS,
     QrBlock,
     TextLine,
     encode_text,
-    layout_receipt,
-    render_receipt,
     text_columns,
     wrap_columns,
 )
-from devices.receipt_preview import parse_escpos, render_png
 from library_core.i18n import has_message, translate
 from library_core.receipts import Receipt, ReceiptKind, ReceiptLine
 from tests.support.printer_socket import SAMPLE_TIME
