@@ -1,0 +1,114 @@
+"""Report lost and replacement: a reader proves who they are (ID number + PIN), every live card
+is blocked at once, and a new card with the next generation may be issued."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from kiosk.services.cards.base import CardResult, actor_of, refuse_if_owed
+from kiosk.services.cards.lookup import CardLookup
+from kiosk.services.common import StaffSession, Tender, charged, mask_card_no, mask_name
+from kiosk.services.pinlock import check_pin
+from kiosk.services.ports import Card
+from kiosk.services.views import fee_line, open_fees, reader_receipt
+from library_core import events
+from library_core.errors import NotFound
+from library_core.fees import FeeKind
+from library_core.identity import validate_resident_id
+from library_core.receipts import ReceiptKind
+from library_core.rules import CARD_ACTIVE, CARD_REPLACED, blocked_status
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderAuth:
+    """A reader who proved who they are with ID number + PIN (for replacement)."""
+
+    reader_id: str
+    name_masked: str
+    at: dt.datetime
+
+
+class CardReplacement(CardLookup):
+    """The report-lost and replacement use cases."""
+
+    # -- replacement ---------------------------------------------------------------------------
+    def verify_reader(self, id_number: str, pin: str) -> ReaderAuth:
+        """ID number + PIN. Raises ValidationError, NotFound ``reader.not_found``, PinWrong,
+        PinLocked (after 5 wrong PINs)."""
+        id_number = validate_resident_id(id_number)
+        with self.repos.read() as view:
+            reader = view.readers.active_by_id_number(id_number)
+        if reader is None:
+            raise NotFound("reader.not_found", "no active reader with this ID number")
+        check_pin(self.repos, self.clock, self.cfg, table="readers", key=reader.reader_id,
+                  pin=pin, actor=f"reader:{reader.reader_id}")
+        return ReaderAuth(reader.reader_id, mask_name(reader.name), self.clock.now())
+
+    def report_lost(self, auth: ReaderAuth, *, staff: StaffSession | None = None) -> list[str]:
+        """Block every live card of the reader at once (own transaction, priority event)."""
+        now = self.clock.now()
+        with self.repos.transaction() as uow:
+            cards = uow.cards.of_reader(auth.reader_id, (CARD_ACTIVE,))
+            for c in cards:
+                status = blocked_status(c.status, "lost")
+                assert status is not None  # an active card always takes the block
+                uow.cards.set_status(c.card_no, status, blocked_at=now)
+                uow.outbox.emit(events.CARD_BLOCKED, {
+                    "card_no": c.card_no, "reader_id": auth.reader_id, "reason": "lost",
+                    "staff_no": staff.staff_no if staff else None}, occurred_at=now)
+                uow.audit.append(at=now, actor=actor_of(staff, f"reader:{auth.reader_id}"),
+                                 action="card.blocked", subject=c.card_no,
+                                 detail={"reason": "lost"})
+        return [c.card_no for c in cards]
+
+    def replace(self, auth: ReaderAuth, tender: Tender | None, *,
+                staff: StaffSession | None = None) -> CardResult:
+        """Block the old card first (committed on its own), then issue a new card with the next
+        generation. A failure after the block leaves the block and nothing else."""
+        staff = staff or (tender.staff if tender else None)
+        self.report_lost(auth, staff=staff)
+        now = self.clock.now()
+        today = now.date()
+        with self.repos.read() as view:
+            old = view.cards.latest_of_reader(auth.reader_id)
+            owed = sum(f.due for f in open_fees(view, auth.reader_id))
+        if old is None:
+            raise NotFound("card.unknown", "reader has no card to replace")
+        schedule = self.cfg.fee_schedule()  # one schedule for the whole transaction
+        refuse_if_owed(owed, schedule)
+        uid = self._blank_card_uid()
+        fee = schedule.replacement_fee
+        generation = old.generation + 1
+        expires_on = old.expires_on  # the fee buys a card, not time
+        with charged(self.gateway, tender, fee, f"replacement:{auth.reader_id}",
+                     offline=self.offline) as paid, \
+                self.repos.transaction() as uow:
+            reader = uow.readers.get(auth.reader_id)
+            assert reader is not None
+            card_no = self._next_card_no(uow)
+            uow.cards.set_status(old.card_no, CARD_REPLACED)
+            uow.cards.add(Card(card_no, auth.reader_id, uid.hex(), generation, CARD_ACTIVE,
+                               expires_on, now.isoformat()))
+            uow.outbox.emit(events.CARD_REPLACED, {
+                "old_card_no": old.card_no, "card_no": card_no, "reader_id": auth.reader_id,
+                "uid": uid.hex(), "generation": generation,
+                "expires_on": expires_on.isoformat()}, occurred_at=now)
+            receipt_no = uow.receipts.next_receipt_no(today)
+            receipt = reader_receipt(
+                self.cfg, receipt_no=receipt_no, kind=ReceiptKind.REPLACEMENT, now=now,
+                reader=reader, card_no=card_no, lines=[fee_line(FeeKind.REPLACEMENT, fee)],
+                total=fee, method=paid.method, staff_no=staff.staff_no if staff else "",
+                fields=(("receipt.field.old_card", mask_card_no(old.card_no)),
+                        ("receipt.field.old_card_status", "receipt.card_status.lost"),
+                        ("receipt.field.generation", str(generation)),
+                        ("receipt.field.valid_until", expires_on.isoformat())))
+            uow.receipts.add(receipt)
+            payment_id = self._paid_fees(uow, reader_id=auth.reader_id, paid=paid,
+                                         receipt_no=receipt_no, staff=staff, now=now,
+                                         fees=[(FeeKind.REPLACEMENT, fee, "")])
+            uow.audit.append(at=now, actor=actor_of(staff, f"reader:{auth.reader_id}"),
+                             action="card.replaced", subject=card_no,
+                             detail={"old_card_no": old.card_no, "generation": generation})
+            self._write(uid, card_no, generation, expires_on)
+        return CardResult(auth.reader_id, card_no, generation, expires_on, fee, payment_id, receipt)
