@@ -2,6 +2,7 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
+SERVER_PY := .venv-server/bin/python
 
 .PHONY: setup demo test bench lint run clean
 
@@ -11,8 +12,15 @@ setup:
 demo: setup
 	$(PY) -m kiosk.cli demo --output demo-output
 
+# Two stages, each test once: tests/server in .venv-server (the server extra alone, no Kivy), then
+# the rest in .venv. The second runs whatever the first gives; make fails if either failed.
 test: setup
-	$(PY) -m pytest -q tests
+	@echo "== make test 1/2: tests/server in .venv-server (server extra only)"; \
+	$(SERVER_PY) -m pytest -q tests/server; server=$$?; \
+	echo "== make test 2/2: the rest of tests/ in $(VENV)"; \
+	$(PY) -m pytest -q tests --ignore=tests/server; rest=$$?; \
+	echo "== make test: server stage exit $$server, main stage exit $$rest"; \
+	[ $$server -eq 0 ] && [ $$rest -eq 0 ]
 
 bench: setup
 	$(PY) -m bench

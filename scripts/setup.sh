@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Idempotent set-up: missing Debian packages, a virtual environment in .venv, the project in it.
+# Idempotent set-up: missing Debian packages, a virtual environment in .venv, the project in it;
+# with "all" also .venv-server (the server extra alone plus test tools) for make test's server stage.
 # A second run skips what is done. Usage: scripts/setup.sh [extras]   (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +11,7 @@ APT_PACKAGES=(
   fonts-wqy-microhei
   pcscd libpcsclite-dev pcsc-tools vsmartcard-vpcd
   socat postgresql
-  python3-venv  # .venv, and the clean server-only venv tests/integration/test_server_only_install.py makes
+  python3-venv  # .venv, .venv-server, and the fresh venv tests/server/test_server_only_install.py makes
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -38,4 +39,22 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$HASH" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -c constraints.txt -e ".[$EXTRAS]"
   echo "$HASH" > "$STAMP"
+fi
+
+# make test's server stage: the record server's tests run in a venv holding only the server extra
+# (no Kivy, no device libraries) and the test tools. Editable, so it tests the working tree.
+if [ "$EXTRAS" = "all" ]; then
+  if [ ! -x .venv-server/bin/python ]; then
+    echo "setup: creating .venv-server"
+    "$PY" -m venv .venv-server
+  fi
+  STAMP=".venv-server/.installed-server"
+  HASH="$(cat pyproject.toml constraints.txt tests/server/requirements.txt | sha256sum | cut -c1-16)"
+  if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$HASH" ]; then
+    echo "setup: installing the server extra and its test tools into .venv-server"
+    .venv-server/bin/python -m pip install -q --upgrade pip
+    .venv-server/bin/python -m pip install -q -c constraints.txt -e ".[server]" \
+      -r tests/server/requirements.txt
+    echo "$HASH" > "$STAMP"
+  fi
 fi

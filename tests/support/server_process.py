@@ -23,6 +23,7 @@ import requests
 from tests.support.postgres import PostgresCluster, free_port, postgres_cluster_fixture  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
+PYTHON = Path(sys.executable)  # the running interpreter (.venv, or .venv-server in make test)
 STAFF_PIN = "246810"
 
 
@@ -49,7 +50,7 @@ class ServerProcess:
     def _python(self) -> str:
         """The interpreter running the tests: .venv's, or .venv-server's in make test's server
         stage, so the server runs with exactly the packages the tests were given."""
-        return sys.executable
+        return str(PYTHON)
 
     def cli(self, *args: str, env: dict[str, str] | None = None) -> str:
         """Run a ``record-server`` command against this server's database; returns stdout."""
