@@ -66,6 +66,11 @@ class EndOfDayReport:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def taken_total(self) -> Fen:
+        """The day's takings over every method: the Z-report's total and the close-day preview's."""
+        return sum(self.taken_by_method.values())
+
 
 @dataclass(frozen=True, slots=True)
 class CancelResult:
@@ -113,6 +118,17 @@ class StaffService:
         with self.repos.transaction() as uow:
             uow.audit.append(at=self.clock.now(), actor=session.staff_no, action=action,
                              subject=subject, detail=detail)
+
+    def diagnostics_viewed(self, session: StaffSession) -> None:
+        """Audit that staff opened the device diagnostics (``device.diagnostics``)."""
+        self.record_desk_action(session, "device.diagnostics")
+
+    def receipt_reprinted(self, session: StaffSession, receipt_no: str, *, printed: bool,
+                          reason: str) -> None:
+        """Audit a reprint from the journal (``receipt.reprinted``): whether it printed, and the
+        printer's message id when it did not."""
+        self.record_desk_action(session, "receipt.reprinted", receipt_no, printed=printed,
+                                reason=reason)
 
     def waive_fee(self, session: StaffSession, fee_id: str, reason: str) -> None:
         """Supervisor only: waive what is still due on an open fee."""
@@ -248,7 +264,7 @@ class StaffService:
             receipt_no=receipt_no, kind=ReceiptKind.END_OF_DAY, kiosk_id=self.cfg.kiosk_id,
             issued_at=now, language=self.cfg.language, library_name=self.cfg.library_name,
             library_name_en=self.cfg.library_name_en, lines=tuple(lines),
-            total=sum(report.taken_by_method.values()), staff_no=staff_no,
+            total=report.taken_total, staff_no=staff_no,
             fields=(("receipt.field.business_date", report.day),),
             footer_key="receipt.footer.end_of_day")
 

@@ -92,7 +92,7 @@ def test_print_results_are_journaled_and_unprinted_receipts_reprinted(kiosk_ui) 
 
 def test_reprint_of_an_unknown_receipt_changes_nothing(kiosk_ui) -> None:  # noqa: F811
     d = kiosk_ui
-    from kiosk.ui.backend import NotAvailable
+    from kiosk.ui.flows.results import NotAvailable
 
     backend = d.app.ctx.backend
     staff = backend.staff_login("S0001", "246810")

@@ -18,6 +18,7 @@ from kiosk.ui.backend import Backend
 from library_core import rules
 from library_core.errors import ValidationError
 from library_core.fees import add_months
+from library_core.money import format_fen
 from tests.support.services import (
     WECHAT_CODE,
     ServicesEnv,
@@ -138,10 +139,38 @@ def test_a_read_only_view_refuses_writes(env: ServicesEnv) -> None:
 
 
 def test_the_ui_backend_holds_no_fee_or_reader_rule() -> None:
-    text = (ROOT / "kiosk/ui/backend.py").read_text(encoding="utf-8")
-    for rule in ("renewal_refused_above", "add_months", "for_category", "renewal_fee_for",
-                 "status IN", "tx.audit"):
-        assert rule not in text, rule
+    """The backend and its flow helpers (``kiosk/ui/flows``): no fee, reader or day-report rule,
+    no audit action named here (the staff service names and writes each)."""
+    paths = [ROOT / "kiosk/ui/backend.py", *sorted((ROOT / "kiosk/ui/flows").glob("*.py"))]
+    for path in paths:
+        text = path.read_text(encoding="utf-8")
+        for rule in ("renewal_refused_above", "add_months", "for_category", "renewal_fee_for",
+                     "status IN", "tx.audit", "record_desk_action", "taken_by_method.values"):
+            assert rule not in text, (path.name, rule)
+
+
+def test_desk_actions_are_audited_by_named_staff_use_cases(env: ServicesEnv) -> None:
+    desk = env.desk()
+    before = env.store.count("audit_log")
+    env.services.staff.diagnostics_viewed(desk)
+    env.services.staff.receipt_reprinted(desk, "K01-20261124-0001", printed=False,
+                                         reason="printer.offline")
+    rows = env.store.read("SELECT actor, action, subject, detail FROM audit_log ORDER BY id")
+    assert [(r["actor"], r["action"], r["subject"]) for r in rows[before:]] == [
+        ("S0001", "device.diagnostics", ""), ("S0001", "receipt.reprinted", "K01-20261124-0001")]
+    assert '"printer.offline"' in rows[-1]["detail"] and "false" in rows[-1]["detail"]
+
+
+def test_the_close_day_preview_total_is_the_z_reports(env: ServicesEnv) -> None:
+    env.new_card(1)
+    desk = env.desk()
+    env.writer.place_blank()
+    env.services.cards.new_card(make_reader(2, category="student"), Tender.cash_by(desk))
+    sup = env.supervisor()
+    preview = dict(_backend(env).close_day_preview(sup))
+    _report, receipt = env.services.staff.close_day(sup)
+    assert receipt.total == 16500
+    assert preview["staff.close_day.total"] == {"amount": format_fen(receipt.total)}
 
 
 # ---- the rules themselves -----------------------------------------------------------------
