@@ -134,12 +134,11 @@ def draws(tmp: Path, env: dict[str, str], screen: Path) -> list[float]:
 
 def taps(mode: str, tmp: Path, env: dict[str, str]) -> tuple[list[float], list[str]]:
     """Tap the card TAPS times on a fresh worker; power-on -> worker's mark, in ms."""
-    from bench.tap_worker import UID, reader_settings
-    from library_core.mifare import parse_mifare_key
+    from bench.tap_worker import UID, card_keys, reader_settings
 
     cfg = reader_settings()
-    card = stamping_card(UID, parse_mifare_key(cfg.key_a, "card_reader.key_a"),
-                         parse_mifare_key(cfg.key_b, "card_reader.key_b"), cfg.sector)
+    keys = card_keys()  # the card as issued: its own diversified keys
+    card = stamping_card(UID, keys.key_a, keys.key_b, cfg.sector)
     child = Child(mode, tmp, env)
     notes: list[str] = []
     latencies: list[float] = []

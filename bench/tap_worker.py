@@ -62,6 +62,14 @@ def reader_settings() -> Any:
     return dataclasses.replace(settings.card_reader, type="pcsc", reader_name=READER)
 
 
+def card_keys() -> Any:
+    """The bench card's own (diversified) keys under the demo config's card master key."""
+    from config.settings import demo_settings_path, load_settings
+    from library_core.mifare import CardKeys
+
+    return CardKeys(load_settings(demo_settings_path(), env={}).card_master_key).for_card(UID)
+
+
 def _stopped(out: Path) -> bool:
     return out.with_suffix(".stop").exists()
 
@@ -91,7 +99,10 @@ def run_app(out: Path, taps: int) -> None:
     issued = issuing["cards"].new_card(make_reader(7), Tender.payment_code(WECHAT_CODE))
     write(out, {"token": writer.cards[UID].hex(), "card_no": str(issued.receipt.card_no_masked)})
 
-    reader = PcscCardReader(parts.settings.card_reader)
+    from config.settings import demo_settings_path, load_settings
+
+    reader = PcscCardReader(parts.settings.card_reader,
+                            master_key=load_settings(demo_settings_path(), env={}).card_master_key)
     parts.card_reader = reader
     app = build_app(parts.settings, store=parts.store, clock=parts.clock, card_reader=reader,
                     scanner=parts.scanner, printer=parts.printer, gateway=parts.gateway,
@@ -259,10 +270,8 @@ def run_bare(out: Path, taps: int) -> None:
     from smartcard.CardMonitoring import CardMonitor, CardObserver
     from smartcard.System import readers
 
-    from library_core.mifare import parse_mifare_key
-
     cfg = reader_settings()
-    key_a = parse_mifare_key(cfg.key_a, "card_reader.key_a")
+    key_a = card_keys().key_a
     block = cfg.sector * 4
     done = threading.Event()
     count = [0]

@@ -7,7 +7,11 @@ dataclasses (``dataclasses.replace`` works on them, and code may build one by ha
 factories check what they use); pydantic checks them when a file is loaded. Secrets (the library
 key that signs card tokens and visitor passes, the kiosk's server token) never live in the
 repository: they come from the environment (``LIBRARY_KEY``, ``KIOSK_TOKEN``) or from files
-named in ``[secrets]``. The demo placeholder key is refused unless ``kiosk.mode = "demo"``.
+named in ``[secrets]``. The card master key (``CARD_MASTER_KEY`` or
+``secrets.card_master_key_file``), from which every card's MIFARE keys are diversified
+(``library_core.mifare``), is a secret of the same kind, needed outside demo mode by a PC/SC
+reader; its demo placeholder and the MIFARE transport key ``FFFFFFFFFFFF`` (as the master key or
+a legacy key) are refused outside demo mode. The demo placeholder key is refused unless ``kiosk.mode = "demo"``.
 """
 
 from __future__ import annotations
@@ -39,11 +43,17 @@ from library_core.codes import is_kiosk_id
 from library_core.errors import ConfigError
 from library_core.fees import FeeSchedule, load_fee_schedule
 from library_core.mifare import KEY_RULE as MIFARE_KEY_RULE
-from library_core.mifare import mifare_key_bytes
+from library_core.mifare import (
+    MIN_MASTER_KEY_BYTES,
+    TRANSPORT_KEY_RULE,
+    is_transport_key,
+    mifare_key_bytes,
+)
 from library_core.visits import DEFAULT_DEPARTMENTS, DEPARTMENT_CODE, Department
 
 CONFIG_DIR = Path(__file__).resolve().parent
 DEMO_LIBRARY_KEY = "demo-library-key-not-for-production"
+DEMO_CARD_MASTER_KEY = "demo-card-master-key-not-for-production"
 MIN_KEY_BYTES = 16
 
 _SECTION_CONFIG = ConfigDict(extra="forbid")
@@ -69,6 +79,8 @@ def _is_time(value: str) -> bool:
 
 
 def _is_mifare_key(value: str) -> bool:
+    if not value:
+        return True  # no legacy key
     try:
         mifare_key_bytes(value)  # the one parser, shared with the card reader drivers
     except ValueError:
@@ -77,7 +89,7 @@ def _is_mifare_key(value: str) -> bool:
 
 
 Time = Annotated[StrictStr, _check(_is_time, "must be HH:MM, got {value!r}")]
-MifareKey = Annotated[StrictStr, _check(_is_mifare_key, MIFARE_KEY_RULE)]
+MifareKey = Annotated[StrictStr, _check(_is_mifare_key, MIFARE_KEY_RULE)]  # "" = none
 
 
 @with_config(_SECTION_CONFIG)
@@ -107,6 +119,7 @@ class KioskSection:
 class SecretsSection:
     library_key_file: StrictStr = ""
     kiosk_token_file: StrictStr = ""
+    card_master_key_file: StrictStr = ""
 
 
 @with_config(_SECTION_CONFIG)
@@ -115,8 +128,9 @@ class CardReaderSection:
     type: Literal["pcsc", "simulated"] = "simulated"
     reader_name: StrictStr = ""
     sector: Annotated[StrictInt, _check(lambda v: 1 <= v <= 15, "must be between 1 and 15")] = 1
-    key_a: MifareKey = "FFFFFFFFFFFF"
-    key_b: MifareKey = "FFFFFFFFFFFF"
+    # the one fixed key pair of cards issued before per-card keys ("" = none; library_core.mifare)
+    legacy_key_a: MifareKey = ""
+    legacy_key_b: MifareKey = ""
     poll_interval_s: StrictFloat = 0.2
 
 
@@ -193,6 +207,7 @@ class Settings:
     fees_file: FeesSection = field(default_factory=FeesSection)
     source: str = ""
     library_key: bytes = b""
+    card_master_key: bytes = b""  # b"" only when no PC/SC reader needs it (simulated, not demo)
     kiosk_token: str = ""
     fee_schedule: FeeSchedule | None = None
     departments: tuple[Department, ...] = DEFAULT_DEPARTMENTS  # [[departments]] code, zh_CN, en
@@ -368,10 +383,42 @@ def load_settings(path: Path | str, *, env: Mapping[str, str] | None = None) -> 
         raise ConfigError("LIBRARY_KEY", "the demo placeholder key is refused outside demo mode")
     if len(key_text.encode()) < MIN_KEY_BYTES:
         raise ConfigError("LIBRARY_KEY", f"must be at least {MIN_KEY_BYTES} bytes")
+    master = _card_master_key(settings, env, library_key=key_text)
     token = _read_secret("KIOSK_TOKEN", settings.secrets.kiosk_token_file, "secrets.kiosk_token_file", env, required=False)
     return dataclasses.replace(
-        settings, library_key=key_text.encode(), kiosk_token=token, fee_schedule=schedule
+        settings, library_key=key_text.encode(), card_master_key=master, kiosk_token=token, fee_schedule=schedule
     )
+
+
+def _card_master_key(settings: Settings, env: Mapping[str, str], *, library_key: str) -> bytes:
+    """The card master key; the transport key and the demo placeholder only in demo mode.
+
+    Raises ConfigError naming the key (``CARD_MASTER_KEY``, ``card_reader.legacy_key_a`` ...).
+    """
+    demo = settings.kiosk.mode == "demo"
+    reader = settings.card_reader
+    if not demo:
+        for name in ("legacy_key_a", "legacy_key_b"):
+            if is_transport_key(getattr(reader, name)):
+                raise ConfigError(f"card_reader.{name}", TRANSPORT_KEY_RULE)
+    text = _read_secret("CARD_MASTER_KEY", settings.secrets.card_master_key_file,
+                        "secrets.card_master_key_file", env)
+    if not text:
+        if demo:
+            return DEMO_CARD_MASTER_KEY.encode()
+        if reader.type == "pcsc":
+            raise ConfigError("CARD_MASTER_KEY",
+                              "no card master key: set CARD_MASTER_KEY or secrets.card_master_key_file")
+        return b""  # the simulated reader has no real card to lock
+    if not demo and is_transport_key(text.replace(" ", "")):
+        raise ConfigError("CARD_MASTER_KEY", TRANSPORT_KEY_RULE)
+    if text == DEMO_CARD_MASTER_KEY and not demo:
+        raise ConfigError("CARD_MASTER_KEY", "the demo placeholder key is refused outside demo mode")
+    if len(text.encode()) < MIN_MASTER_KEY_BYTES:
+        raise ConfigError("CARD_MASTER_KEY", f"must be at least {MIN_MASTER_KEY_BYTES} bytes")
+    if text == library_key:
+        raise ConfigError("CARD_MASTER_KEY", "must not be the library key (two secrets, two jobs)")
+    return text.encode()
 
 
 def demo_settings_path() -> Path:

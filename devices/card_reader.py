@@ -14,6 +14,12 @@ Every reader also implements ``kiosk.services.ports.CardWriter``: ``current_uid(
 (written with key B, then read back with key A and compared). What the bytes mean is not the
 reader's business: ``library_core.tokens`` decodes them and the card service decides.
 
+The keys are per card (``library_core.mifare``): both drivers hold a ``CardKeys`` (the card
+master key from ``Settings.card_master_key`` and the legacy key pair from config) and try, in
+order, the card's diversified key, the legacy key and the transport key; a write that did not
+use the diversified key B re-keys the card (trailer with the diversified keys and the library
+access bits) after writing the token.
+
 Errors are ``CardError`` subclasses with message ids in the ``card`` catalog; library errors are
 wrapped where they occur (``raise CardRemovedError(...) from err``). ``write_token`` raises only
 ``CardWriteError`` (its message id names the cause: removed, auth, verify).
@@ -30,9 +36,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, TypeVar, runtime_checkable
 
-from library_core.errors import DeviceError
+from library_core.errors import ConfigError, DeviceError
+from library_core.mifare import CardKeys, KeyScheme
 from library_core.observable import EventSource
 from library_core.tokens import TOKEN_SIZE
 
@@ -42,6 +49,7 @@ BLOCK_SIZE = 16
 BLOCKS_PER_TOKEN = TOKEN_SIZE // BLOCK_SIZE
 
 ReaderState = Literal["ready", "no_reader", "no_service", "recovering"]
+_T = TypeVar("_T")
 
 
 # ---- events ------------------------------------------------------------------------------------
@@ -167,6 +175,21 @@ class CardReader(Protocol):
 # ---- shared plumbing ---------------------------------------------------------------------------
 
 
+def card_keys(legacy_key_a: str, legacy_key_b: str, master_key: bytes) -> CardKeys:
+    """The driver's keys. Raises ConfigError (``CARD_MASTER_KEY`` missing or short, a bad legacy key)."""
+    if not master_key:
+        raise ConfigError("CARD_MASTER_KEY", "a card reader needs the card master key")
+    return CardKeys.from_config(master_key, legacy_key_a, legacy_key_b)
+
+
+def tried_first(candidates: Sequence[_T], scheme_of: Callable[[_T], KeyScheme],
+                hint: KeyScheme | None) -> list[_T]:
+    """``candidates`` with those of scheme ``hint`` (the one that worked last) moved first."""
+    if hint is None:
+        return list(candidates)
+    return sorted(candidates, key=lambda c: scheme_of(c) != hint)  # stable: order kept otherwise
+
+
 class CardReaderBase(EventSource[CardEvent]):
     """Subscribers, status and card tracking shared by the drivers."""
 
@@ -228,5 +251,7 @@ __all__ = [
     "ReaderStatus",
     "ReaderUnavailable",
     "Subscriber",
+    "card_keys",
+    "tried_first",
     "write_error_from",
 ]

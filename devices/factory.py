@@ -19,16 +19,19 @@ if TYPE_CHECKING:
     from devices.simulated_printer import SimulatedReceiptPrinter
 
 
-def build_card_reader(settings: CardReaderSection) -> CardReader:
-    """The reader named by ``settings.type``. Raises ConfigError for an unknown type."""
+def build_card_reader(settings: CardReaderSection, *, master_key: bytes = b"") -> CardReader:
+    """The reader named by ``settings.type``, with the card master key (``Settings.card_master_key``).
+
+    Raises ConfigError for an unknown type, or a PC/SC reader without a master key.
+    """
     if settings.type == "simulated":
         from devices.simulated_card_reader import SimulatedCardReader
 
-        return SimulatedCardReader(settings)
+        return SimulatedCardReader(settings, master_key=master_key)
     if settings.type == "pcsc":
         from devices.pcsc_card_reader import PcscCardReader
 
-        return PcscCardReader(settings)
+        return PcscCardReader(settings, master_key=master_key)
     raise ConfigError("card_reader.type", f"unknown card reader type {settings.type!r}")
 
 

@@ -13,6 +13,12 @@ sector is read and written with the PC/SC part 3 storage-card commands: LOAD KEY
 GENERAL AUTHENTICATE ``FF 86``, READ BINARY ``FF B0``, UPDATE BINARY ``FF D6``; the UID comes
 from GET DATA ``FF CA 00 00 00``. pcsclite errors are raised as pyscard exceptions inside this
 module and wrapped into ``CardError`` subclasses at its edge (``raise ... from err``).
+
+Keys (``library_core.mifare``): each candidate key is tried in a session of its own, because a
+MIFARE Classic card refuses everything after a failed authentication until it is selected again
+(the session ends with ``SCARD_RESET_CARD``). The scheme that worked last for a UID is tried
+first next time, so the blank card just read with the transport key is written without a
+detour, and an issued card costs one authentication per operation.
 """
 
 from __future__ import annotations
@@ -35,9 +41,11 @@ from devices.card_reader import (
     CardWriteError,
     ReaderStatus,
     ReaderUnavailable,
+    card_keys,
+    tried_first,
     write_error_from,
 )
-from library_core.mifare import parse_mifare_key
+from library_core.mifare import KeyScheme, SectorKeys, library_trailer
 from library_core.tokens import TOKEN_SIZE
 
 log = logging.getLogger(__name__)
@@ -90,6 +98,7 @@ class _Session:
         self.protocol = protocol
         self.sector = sector
         self.auth_failed = False
+        self.written = 0  # blocks written in this session
 
     def transmit(self, apdu: bytes) -> tuple[bytes, int]:
         hresult, response = self.scard.SCardTransmit(self.hcard, self.protocol, list(apdu))
@@ -143,16 +152,27 @@ class _Session:
                 raise CardAuthError("card.auth_failed", f"writing block {block} is not allowed")
             if sw != 0x9000:
                 raise CardError("card.write_failed", f"UPDATE BINARY block {block} answered {sw:04X}")
+            self.written += 1
+
+    def write_trailer(self, trailer: bytes) -> None:
+        block = self.sector * 4 + 3
+        _, sw = self.transmit(bytes([0xFF, 0xD6, 0x00, block, BLOCK_SIZE]) + trailer)
+        if sw == 0x6982:
+            raise CardAuthError("card.auth_failed", f"writing the trailer block {block} is not allowed")
+        if sw != 0x9000:
+            raise CardError("card.write_failed", f"UPDATE BINARY trailer {block} answered {sw:04X}")
+        self.written += 1
 
 
 class PcscCardReader(CardReaderBase):
     """A PC/SC contactless reader with MIFARE Classic cards (see the module docstring)."""
 
-    def __init__(self, settings: CardReaderSection) -> None:
+    def __init__(self, settings: CardReaderSection, *, master_key: bytes) -> None:
+        """Raises ConfigError for a missing or short master key or a bad legacy key."""
         super().__init__()
         self.settings = settings
-        self.key_a = parse_mifare_key(settings.key_a, "card_reader.key_a")
-        self.key_b = parse_mifare_key(settings.key_b, "card_reader.key_b")
+        self.keys = card_keys(settings.legacy_key_a, settings.legacy_key_b, master_key)
+        self._hint: tuple[bytes, KeyScheme] | None = None  # (uid, the scheme that worked last)
         self.sector = settings.sector
         self.poll_interval_s = max(0.02, settings.poll_interval_s)
         self._reader: str | None = None
@@ -376,23 +396,63 @@ class PcscCardReader(CardReaderBase):
             except _pcsc_errors() as err:
                 raise self._wrap(err) from err
 
+    def _scheme_hint(self, uid: bytes) -> KeyScheme | None:
+        hint = self._hint
+        return hint[1] if hint is not None and hint[0] == uid else None
+
     def read_token(self, uid: bytes) -> bytes:
-        with self._session(uid) as session:
-            session.authenticate(self.key_a, KEY_A)
-            return session.read_sector()
+        last: CardAuthError | None = None
+        for scheme, key in tried_first(self.keys.read_keys(uid), lambda c: c[0], self._scheme_hint(uid)):
+            try:
+                with self._session(uid) as session:
+                    session.authenticate(key, KEY_A)
+                    data = session.read_sector()
+            except CardAuthError as err:
+                last = err
+                continue
+            self._hint = (uid, scheme)
+            if scheme != "card":
+                log.info("card %s read with the %s key", uid.hex(), scheme)
+            return data
+        raise CardAuthError(
+            "card.auth_failed", f"sector {self.sector} of card {uid.hex()} refused its own, the "
+            f"legacy and the transport key A ({last.detail if last else ''})") from last
 
     def write_token(self, uid: bytes, data: bytes) -> None:
         if len(data) != TOKEN_SIZE:
             raise ValueError(f"a token has {TOKEN_SIZE} bytes, got {len(data)}")
+        target = self.keys.for_card(uid)
         try:
-            with self._session(uid) as session:
-                session.authenticate(self.key_b, KEY_B)
-                session.write_sector(data)
-                session.authenticate(self.key_a, KEY_A)
-                back = session.read_sector()
+            back = self._write(uid, data, target)
         except CardError as err:
             log.warning("writing the token to card %s failed: %s", uid.hex(), err)
             raise write_error_from(err) from err
         if back != data:
             raise CardWriteError("card.write_verify_failed", f"card {uid.hex()} read back other data")
         log.info("token written to card %s and verified", uid.hex())
+
+    def _write(self, uid: bytes, data: bytes, target: SectorKeys) -> bytes:
+        """Write the token with the first key that may, re-key the card, read it back."""
+        last: CardAuthError | None = None
+        candidates = tried_first(self.keys.write_keys(uid), lambda c: c[0], self._scheme_hint(uid))
+        for scheme, key, role in candidates:
+            with self._session(uid) as session:
+                try:
+                    session.authenticate(key, KEY_B if role == "B" else KEY_A)
+                    session.write_sector(data)
+                except CardAuthError as err:
+                    if session.written:
+                        raise  # part of the token landed: no other key makes that right
+                    last = err
+                    continue
+                if scheme != "card":  # the token first, then the card's own keys
+                    session.write_trailer(library_trailer(target))
+                    log.info("card %s re-keyed from the %s key to its own keys", uid.hex(), scheme)
+                session.authenticate(target.key_b, KEY_B)
+                session.authenticate(target.key_a, KEY_A)
+                back = session.read_sector()
+            self._hint = (uid, "card")
+            return back
+        raise CardAuthError(
+            "card.auth_failed", f"sector {self.sector} of card {uid.hex()} refused its own, the "
+            f"legacy and the transport key ({last.detail if last else ''})") from last

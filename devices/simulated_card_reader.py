@@ -1,7 +1,10 @@
 """The simulated card reader: an in-memory reader for demo, training and unit tests.
 
 It speaks the same port as the real driver (``devices.card_reader.CardReader``): the same
-events, errors and key checks, with the keys parsed by ``library_core.mifare``.
+events, errors and key checks, with the same per-card keys (``library_core.mifare``): a card
+tapped without keys is a blank card with the transport key, and the first write re-keys it with
+its diversified keys. Access bits are not modelled (the virtual card behind pcscd does that).
+Without a master key it uses the demo placeholder master key: it locks no real card.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Literal
 
-from config.settings import CardReaderSection
+from config.settings import DEMO_CARD_MASTER_KEY, CardReaderSection
 from devices.card_reader import (
     BLOCK_SIZE,
     BLOCKS_PER_TOKEN,
@@ -23,20 +26,21 @@ from devices.card_reader import (
     ReaderState,
     ReaderStatus,
     ReaderUnavailable,
+    card_keys,
     write_error_from,
 )
-from library_core.mifare import parse_mifare_key
+from library_core.mifare import TRANSPORT_KEY, KeyRole
 from library_core.tokens import TOKEN_SIZE
 
 
 @dataclass
 class SimulatedCard:
-    """A card for the simulator: its UID, token sector and sector keys."""
+    """A card for the simulator: its UID, token sector and sector keys (blank: transport key)."""
 
     uid: bytes
     data: bytearray = field(default_factory=lambda: bytearray(TOKEN_SIZE))
-    key_a: bytes = b"\xff" * 6
-    key_b: bytes = b"\xff" * 6
+    key_a: bytes = TRANSPORT_KEY
+    key_b: bytes = TRANSPORT_KEY
 
 
 @dataclass
@@ -55,13 +59,15 @@ class SimulatedCardReader(CardReaderBase):
     """
 
     def __init__(
-        self, settings: CardReaderSection | None = None, *, reader_name: str = "Simulated reader"
+        self, settings: CardReaderSection | None = None, *, reader_name: str = "Simulated reader",
+        master_key: bytes = b"",
     ) -> None:
+        """Raises ConfigError for a short master key or a bad legacy key."""
         super().__init__()
         settings = settings or CardReaderSection(type="simulated")
         self.reader_name = reader_name
-        self.key_a = parse_mifare_key(settings.key_a, "card_reader.key_a")
-        self.key_b = parse_mifare_key(settings.key_b, "card_reader.key_b")
+        self.keys = card_keys(settings.legacy_key_a, settings.legacy_key_b,
+                              master_key or DEMO_CARD_MASTER_KEY.encode())
         self.cards: dict[bytes, SimulatedCard] = {}
         self._present: SimulatedCard | None = None
         self._fault: _WriteFault | None = None
@@ -89,13 +95,16 @@ class SimulatedCardReader(CardReaderBase):
         key_a: bytes | None = None,
         key_b: bytes | None = None,
     ) -> SimulatedCard:
-        """Put a card on the reader; ``data`` (48 bytes) replaces its token sector if given."""
+        """Put a card on the reader; ``data`` (48 bytes) replaces its token sector if given.
+
+        A new card without ``key_a`` / ``key_b`` is a blank card (transport key).
+        """
         with self._lock:
             if self._present is not None:
                 self.remove()
             card = self.cards.get(uid)
             if card is None:
-                card = SimulatedCard(uid, key_a=key_a or self.key_a, key_b=key_b or self.key_b)
+                card = SimulatedCard(uid)
                 self.cards[uid] = card
             if data is not None:
                 if len(data) != TOKEN_SIZE:
@@ -146,16 +155,15 @@ class SimulatedCardReader(CardReaderBase):
             raise CardRemovedError("card.other_card", f"card {card.uid.hex()} is on the reader")
         return card
 
-    def _check_key(self, card: SimulatedCard, which: Literal["A", "B"]) -> None:
-        wanted = card.key_a if which == "A" else card.key_b
-        have = self.key_a if which == "A" else self.key_b
-        if wanted != have:
-            raise CardAuthError("card.auth_failed", f"card {card.uid.hex()} refused key {which}")
+    @staticmethod
+    def _opens(card: SimulatedCard, key: bytes, role: KeyRole) -> bool:
+        return key == (card.key_a if role == "A" else card.key_b)
 
     def read_token(self, uid: bytes) -> bytes:
         with self._lock:
             card = self._card_for(uid)
-            self._check_key(card, "A")
+            if not any(self._opens(card, key, "A") for _, key in self.keys.read_keys(uid)):
+                raise CardAuthError("card.auth_failed", f"card {card.uid.hex()} refused every key A")
             return bytes(card.data)
 
     def write_token(self, uid: bytes, data: bytes) -> None:
@@ -164,7 +172,10 @@ class SimulatedCardReader(CardReaderBase):
         with self._lock:
             try:
                 card = self._card_for(uid)
-                self._check_key(card, "B")
+                scheme = next((scheme for scheme, key, role in self.keys.write_keys(uid)
+                               if self._opens(card, key, role)), None)
+                if scheme is None:
+                    raise CardAuthError("card.auth_failed", f"card {card.uid.hex()} refused every key")
                 fault, self._fault = self._fault, None
                 for block in range(BLOCKS_PER_TOKEN):
                     if fault is not None and block == fault.after_blocks and fault.cause != "verify":
@@ -176,7 +187,11 @@ class SimulatedCardReader(CardReaderBase):
                     card.data[start:start + BLOCK_SIZE] = data[start:start + BLOCK_SIZE]
                 if fault is not None and fault.cause == "verify":
                     card.data[0] ^= 0xFF
-                self._check_key(card, "A")
+                own = self.keys.for_card(uid)
+                if scheme != "card":  # the token first, then the card's own keys
+                    card.key_a, card.key_b = own.key_a, own.key_b
+                if not (self._opens(card, own.key_b, "B") and self._opens(card, own.key_a, "A")):
+                    raise CardAuthError("card.auth_failed", f"card {card.uid.hex()} refused its own keys")
                 if bytes(card.data) != data:
                     raise CardWriteError("card.write_verify_failed", "read-back differs")
             except CardError as err:

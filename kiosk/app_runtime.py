@@ -86,7 +86,7 @@ def run(config_path: str, *, fullscreen: bool | None = None) -> int:
         data = Path(config_path).resolve().parent.parent / data if not data.exists() else data
     data.mkdir(parents=True, exist_ok=True)
     store = Store.open(data / "kiosk.db", kiosk_id=settings.kiosk.id)
-    card_reader = build_card_reader(settings.card_reader)
+    card_reader = build_card_reader(settings.card_reader, master_key=settings.card_master_key)
     scanner = build_scanner(settings.scanner)
     printer = build_printer(settings.printer, preview_dir=data / "receipts")
     gateway = SimulatedPaymentGateway(refuse_suffix=settings.payment.simulated_refuse_suffix)

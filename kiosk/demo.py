@@ -349,7 +349,8 @@ def _run(settings: Any, output: Path, shots: Path, receipts: Path) -> int:
         printer: Any
         monotonic: Any
 
-    parts = Parts(SimulatedCardReader(settings.card_reader), SimulatedScanner(),
+    parts = Parts(SimulatedCardReader(settings.card_reader, master_key=settings.card_master_key),
+                  SimulatedScanner(),
                   SimulatedReceiptPrinter(paper_width_mm=settings.printer.paper_width_mm,
                                           preview_dir=receipts), FakeMonotonic())
     app = build_app(settings, store=store, clock=clock, card_reader=parts.card_reader,

@@ -29,14 +29,16 @@ from devices.factory import build_card_reader
 from devices.pcsc_card_reader import PcscCardReader
 from library_core.errors import TokenError
 from library_core.i18n import translate
+from library_core.mifare import CardKeys, SectorKeys
 from library_core.tokens import CardToken, decode_card_token, encode_card_token
 from tests.support.pcscd import VIRTUAL_READER, PcscDaemon, pcscd  # noqa: F401
 from tests.support.virtual_card import VirtualCard
 
 pytestmark = pytest.mark.pcsc
 
-KEY_A = bytes.fromhex("A1A2A3A4A5A6")
+KEY_A = bytes.fromhex("A1A2A3A4A5A6")  # the legacy fixed pair (cards issued before per-card keys)
 KEY_B = bytes.fromhex("B1B2B3B4B5B6")
+MASTER_KEY = b"integration-test-card-master-key-0123456789"
 LIBRARY_KEY = b"integration-test-library-key-0123456789"
 UID = bytes.fromhex("04A1B2C3")
 WAIT = 10.0  # upper bound for one event; taps take well under a second
@@ -45,10 +47,21 @@ WAIT = 10.0  # upper bound for one event; taps take well under a second
 def settings(**overrides: Any) -> CardReaderSection:
     values: dict[str, Any] = dict(
         type="pcsc", reader_name=VIRTUAL_READER, sector=1,
-        key_a=KEY_A.hex().upper(), key_b=KEY_B.hex().upper(), poll_interval_s=0.05,
+        legacy_key_a=KEY_A.hex().upper(), legacy_key_b=KEY_B.hex().upper(), poll_interval_s=0.05,
     )
     values.update(overrides)
     return CardReaderSection(**values)
+
+
+def own_keys(uid: bytes) -> SectorKeys:
+    """The keys the kiosk gives the card with ``uid`` when it issues it."""
+    return CardKeys(MASTER_KEY).for_card(uid)
+
+
+def issued_card(uid: bytes) -> VirtualCard:
+    """A card the kiosk issued: its token sector locked with its own keys."""
+    keys = own_keys(uid)
+    return VirtualCard(uid, sector=1, key_a=keys.key_a, key_b=keys.key_b)
 
 
 def token_for(uid: bytes, card_no: str = "00000000012345", generation: int = 1) -> bytes:
@@ -98,7 +111,7 @@ def events() -> Events:
 
 @pytest.fixture
 def reader(pcscd: PcscDaemon, events: Events) -> Iterator[PcscCardReader]:  # noqa: F811
-    card_reader = build_card_reader(settings())
+    card_reader = build_card_reader(settings(), master_key=MASTER_KEY)
     assert isinstance(card_reader, PcscCardReader)
     card_reader.subscribe(events)
     card_reader.start()
@@ -111,7 +124,7 @@ def reader(pcscd: PcscDaemon, events: Events) -> Iterator[PcscCardReader]:  # no
 
 @pytest.fixture
 def card() -> Iterator[VirtualCard]:
-    virtual = VirtualCard(UID, sector=1, key_a=KEY_A, key_b=KEY_B)
+    virtual = issued_card(UID)
     try:
         yield virtual
     finally:
@@ -165,7 +178,7 @@ def test_written_token_reads_back_after_pull_and_tap_again(
     assert decode_card_token(data, uid_again, LIBRARY_KEY) == CardToken(
         "00000000012345", 1, dt.date(2030, 6, 30)
     )
-    # The token was written with key B and read with key A, as configured.
+    # The token was written with key B and read with key A, the card's own keys.
     auths = [a for a in card.apdus if a[:2] == b"\xff\x86"]
     assert {a[8] for a in auths} == {0x60, 0x61}
 
@@ -244,8 +257,10 @@ def test_blank_library_and_foreign_cards_read_as_written(
         finally:
             pull(virtual, events)
 
-    blank = VirtualCard(UID, key_a=KEY_A, key_b=KEY_B)
+    blank = VirtualCard(UID, library_access=False)  # factory-fresh: transport key
     assert reason(blank) == "blank"
+    legacy_blank = VirtualCard(UID, key_a=KEY_A, key_b=KEY_B)  # formatted with the legacy pair
+    assert reason(legacy_blank) == "blank"
     blank_ff = VirtualCard(UID, key_a=KEY_A, key_b=KEY_B)
     blank_ff.set_sector_data(1, b"\xff" * 48)
     assert reason(blank_ff) == "blank"
@@ -286,7 +301,7 @@ def test_another_card_on_the_reader_is_not_mistaken_for_the_first(
 
 
 def test_no_matching_reader_is_reported(pcscd: PcscDaemon, events: Events) -> None:  # noqa: F811
-    missing = PcscCardReader(settings(reader_name="No Such Reader 99"))
+    missing = PcscCardReader(settings(reader_name="No Such Reader 99"), master_key=MASTER_KEY)
     missing.subscribe(events)
     missing.start()
     try:

@@ -17,7 +17,11 @@ It answers the PC/SC part 3 storage-card commands a contactless reader offers fo
 
 Memory is 16 sectors x 4 blocks; the last block of each sector is its trailer (key A, access
 bits, key B) and the access conditions of the MIFARE Classic data sheet are enforced (key A is
-never readable; a key B that is readable cannot authenticate). Status words: ``90 00`` done,
+never readable; a key B that is readable cannot authenticate; each part of a trailer may be
+changed only by the key the access bits name). As on a real card, a failed authentication halts
+the card: every later authentication and block command is refused until the field is reset
+(control code 0, 1 or 2, e.g. ``SCardDisconnect`` with ``SCARD_RESET_CARD``) or the card is
+tapped again. Status words: ``90 00`` done,
 ``63 00`` authentication failed, ``69 82`` not authenticated / access denied, ``69 86`` not
 allowed (manufacturer block, bad access bits), ``6A 82`` block out of range, ``67 00`` wrong
 length, ``6D 00`` unknown instruction, ``6E 00`` class not supported.
@@ -28,6 +32,7 @@ Tests use it like a card in the hand::
     card.insert()          # tap (a thread connects to vpcd)
     card.remove()          # pull
     card.fail_after(3)     # answer 3 more APDUs, then vanish (pulled mid-write)
+    card.fail_on(b"\xff\xd6\x00\x07")  # vanish on the first APDU starting so (trailer write)
     card.sector_data(1)    # the 48 data bytes of sector 1, for assertions
 
 The memory lives in the object, so ``insert()`` after ``remove()`` is the same card tapped
@@ -163,6 +168,9 @@ class VirtualCard:
         self._slots: dict[int, bytes] = {}
         self._auth: tuple[int, str] | None = None  # (sector, "A" | "B")
         self._fail_after: int | None = None
+        self._fail_on: bytes | None = None
+        self._fail_on_skip = 0
+        self._halted = False  # a failed authentication: nothing works until the field resets
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._connected = threading.Event()
@@ -242,6 +250,7 @@ class VirtualCard:
             self._sock = sock
             self._slots.clear()
             self._auth = None
+            self._halted = False
         self._connected.set()
         self._thread = threading.Thread(
             target=self._serve, args=(sock,), name=f"virtual-card-{self.uid.hex()}", daemon=True
@@ -271,6 +280,13 @@ class VirtualCard:
         """Answer ``n_commands`` more command APDUs, then vanish on the next one (not executed)."""
         with self._lock:
             self._fail_after = n_commands
+
+    def fail_on(self, prefix: bytes, *, skip: int = 0) -> None:
+        """Vanish (not executing it) on a command APDU that starts with ``prefix``, after
+        answering ``skip`` such commands."""
+        with self._lock:
+            self._fail_on = bytes(prefix)
+            self._fail_on_skip = skip
 
     @contextmanager
     def tapped(self, timeout: float = 10.0) -> Iterator[VirtualCard]:
@@ -317,6 +333,13 @@ class VirtualCard:
                                 log.info("virtual card %s vanishes before %s", self.uid.hex(), payload.hex())
                                 break
                             self._fail_after -= 1
+                        if self._fail_on is not None and payload.startswith(self._fail_on):
+                            if self._fail_on_skip <= 0:
+                                self._fail_on = None
+                                log.info("virtual card %s vanishes before %s", self.uid.hex(),
+                                         payload.hex())
+                                break
+                            self._fail_on_skip -= 1
                         self.apdus.append(payload)
                         answer = self.process_apdu(payload)
                 if answer is not None:
@@ -338,6 +361,7 @@ class VirtualCard:
         if code in (0, 1, 2):  # power off / on / reset: the field drops, authentication is lost
             with self._lock:
                 self._auth = None
+                self._halted = False
             return None
         log.warning("virtual card: unknown control code %d", code)
         return None
@@ -404,6 +428,14 @@ class VirtualCard:
 
     def _authenticate(self, block: int, key_type: int, slot: int) -> bytes:
         self._auth = None
+        if self._halted:
+            return SW_AUTH_FAILED  # halted after a failed authentication: select it again
+        answer = self._try_authenticate(block, key_type, slot)
+        if answer == SW_AUTH_FAILED:
+            self._halted = True
+        return answer
+
+    def _try_authenticate(self, block: int, key_type: int, slot: int) -> bytes:
         if block >= BLOCKS:
             return SW_OUT_OF_RANGE
         if key_type not in (0x60, 0x61):
@@ -432,7 +464,7 @@ class VirtualCard:
             return 0, SW_WRONG_P1P2
         if p2 >= BLOCKS:
             return 0, SW_OUT_OF_RANGE
-        if self._auth is None or self._auth[0] != p2 // 4:
+        if self._halted or self._auth is None or self._auth[0] != p2 // 4:
             return 0, SW_SECURITY
         return p2, None
 

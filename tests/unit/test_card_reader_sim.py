@@ -26,10 +26,12 @@ from devices.factory import build_card_reader
 from devices.simulated_card_reader import SimulatedCardReader
 from library_core.errors import ConfigError, DeviceError, TokenError
 from library_core.i18n import LOCALE_DIR, translate
+from library_core.mifare import TRANSPORT_KEY, CardKeys
 from library_core.tokens import CardToken, decode_card_token, encode_card_token
 
-KEY_A = "A1A2A3A4A5A6"
+KEY_A = "A1A2A3A4A5A6"  # the legacy fixed pair
 KEY_B = "B1B2B3B4B5B6"
+MASTER = b"unit-test-card-master-key-0123456789"
 LIBRARY_KEY = b"unit-test-library-key-0123456789"
 UID = bytes.fromhex("04A1B2C3")
 TOKEN = CardToken("00000000012345", 3, dt.date(2030, 6, 30))
@@ -41,7 +43,8 @@ def token_bytes(uid: bytes = UID) -> bytes:
 
 @pytest.fixture
 def reader() -> SimulatedCardReader:
-    sim = SimulatedCardReader(CardReaderSection(type="simulated", key_a=KEY_A, key_b=KEY_B))
+    sim = SimulatedCardReader(CardReaderSection(type="simulated", legacy_key_a=KEY_A,
+                                                legacy_key_b=KEY_B), master_key=MASTER)
     sim.start()
     return sim
 
@@ -68,8 +71,29 @@ def test_unknown_type_is_a_config_error_naming_the_key() -> None:
 
 def test_bad_key_in_settings_is_a_config_error() -> None:
     with pytest.raises(ConfigError) as error:
-        SimulatedCardReader(CardReaderSection(key_a="XYZ"))
-    assert error.value.key == "card_reader.key_a"
+        SimulatedCardReader(CardReaderSection(legacy_key_a="XYZ"))
+    assert error.value.key == "card_reader.legacy_key_a"
+    with pytest.raises(ConfigError) as short:
+        SimulatedCardReader(master_key=b"short")
+    assert short.value.key == "CARD_MASTER_KEY"
+
+
+def test_a_blank_card_written_gets_its_own_keys_and_a_legacy_card_is_rekeyed(
+    reader: SimulatedCardReader,
+) -> None:
+    blank = reader.tap(UID)
+    assert (blank.key_a, blank.key_b) == (TRANSPORT_KEY, TRANSPORT_KEY)
+    reader.write_token(UID, token_bytes())
+    own = CardKeys(MASTER).for_card(UID)
+    assert (blank.key_a, blank.key_b) == (own.key_a, own.key_b)
+
+    other_uid = bytes.fromhex("04D5E6F7")
+    legacy = reader.tap(other_uid, key_a=bytes.fromhex(KEY_A), key_b=bytes.fromhex(KEY_B))
+    assert _reason(reader, other_uid) == "blank"  # read with the legacy key A
+    reader.write_token(other_uid, token_bytes(other_uid))
+    other = CardKeys(MASTER).for_card(other_uid)
+    assert (legacy.key_a, legacy.key_b) == (other.key_a, other.key_b) != (own.key_a, own.key_b)
+    assert _reason(reader, other_uid) == ""
 
 
 def test_new_subscriber_is_told_the_current_state_at_once(reader: SimulatedCardReader) -> None:

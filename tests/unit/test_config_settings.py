@@ -30,7 +30,9 @@ CASES = [
     ("[kiosk]\nbogus = 1", "kiosk.bogus", "unknown key"),
     ("[bogus]\nx = 1", "bogus", "unknown section"),
     ("kiosk = 3", "kiosk", "must be a table"),
-    ('[card_reader]\nkey_a = "XYZ"', "card_reader.key_a", "must be 12 hex digits"),
+    ('[card_reader]\nlegacy_key_a = "XYZ"', "card_reader.legacy_key_a", "must be 12 hex digits"),
+    # the fixed pair of old configs is gone (cards have their own keys): named, not ignored
+    ('[card_reader]\nkey_a = "A1A2A3A4A5A6"', "card_reader.key_a", "unknown key"),
     ('[card_reader]\npoll_interval_s = "1"', "card_reader.poll_interval_s", "must be a number"),
     ("[scanner]\ncamera_index = -1", "scanner.camera_index", "must be 0 or more"),
     ("[printer]\ntimeout_s = 31", "printer.timeout_s", "between 0 and 30 seconds"),
