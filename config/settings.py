@@ -11,7 +11,10 @@ named in ``[secrets]``. The card master key (``CARD_MASTER_KEY`` or
 ``secrets.card_master_key_file``), from which every card's MIFARE keys are diversified
 (``library_core.mifare``), is a secret of the same kind, needed outside demo mode by a PC/SC
 reader; its demo placeholder and the MIFARE transport key ``FFFFFFFFFFFF`` (as the master key or
-a legacy key) are refused outside demo mode. The demo placeholder key is refused unless ``kiosk.mode = "demo"``.
+a legacy key) are refused outside demo mode. The demo placeholder key is refused unless
+``kiosk.mode = "demo"``, and so are an ``http://`` server URL and ``server.verify_tls = false``
+(the kiosk sends staff PINs and its token); ``server.ca_file`` names the CA certificates a
+library's own CA signs with.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
+import ssl
 import tomllib
 import typing
 from collections.abc import Callable, Mapping
@@ -172,8 +176,10 @@ class PrinterSection:
 class ServerSection:
     url: Annotated[StrictStr, _check(lambda v: v.startswith(("http://", "https://")),
                                      "must start with http:// or https://")] = "http://127.0.0.1:8080"
-    verify_tls: StrictBool = True
-    ca_bundle: StrictStr = ""
+    verify_tls: StrictBool = True  # false only in demo mode
+    # PEM CA certificates the server's certificate must chain to, instead of the system's
+    # (a library's own CA); relative to the config file's folder
+    ca_file: StrictStr = ""
     connect_timeout_s: StrictFloat = 3.0
     read_timeout_s: StrictFloat = 10.0
     sync_interval_s: StrictFloat = 5.0
@@ -334,6 +340,28 @@ def _read_secret(
     return ""
 
 
+def _check_server(server: ServerSection, *, demo: bool, config_dir: Path) -> ServerSection:
+    """The transport rule: https and verified outside demo mode; ``ca_file`` made absolute
+    and loaded once here. Raises ConfigError naming ``server.url`` / ``verify_tls`` / ``ca_file``."""
+    if not demo and not server.url.startswith("https://"):
+        raise ConfigError("server.url", f"must start with https:// outside demo mode, got "
+                                        f"{server.url!r} (kiosks send staff PINs and their token)")
+    if not demo and not server.verify_tls:
+        raise ConfigError("server.verify_tls", "must be true outside demo mode")
+    if not server.ca_file:
+        return server
+    path = Path(server.ca_file).expanduser()
+    if not path.is_absolute():
+        path = config_dir / path
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except ssl.SSLError:  # an OSError too: first
+        raise ConfigError("server.ca_file", f"{path} holds no PEM CA certificate") from None
+    except OSError as err:
+        raise ConfigError("server.ca_file", f"cannot read {path}: {err.strerror or err}") from None
+    return dataclasses.replace(server, ca_file=str(path))
+
+
 def parse_config(raw: Mapping[str, Any]) -> ConfigFile:
     """Validate a parsed ``kiosk.toml``. Raises ConfigError naming the first bad key."""
     try:
@@ -383,11 +411,12 @@ def load_settings(path: Path | str, *, env: Mapping[str, str] | None = None) -> 
         raise ConfigError("LIBRARY_KEY", "the demo placeholder key is refused outside demo mode")
     if len(key_text.encode()) < MIN_KEY_BYTES:
         raise ConfigError("LIBRARY_KEY", f"must be at least {MIN_KEY_BYTES} bytes")
+    server = _check_server(settings.server, demo=demo, config_dir=path.parent)
     master = _card_master_key(settings, env, library_key=key_text)
     token = _read_secret("KIOSK_TOKEN", settings.secrets.kiosk_token_file, "secrets.kiosk_token_file", env, required=False)
     return dataclasses.replace(
-        settings, library_key=key_text.encode(), card_master_key=master, kiosk_token=token, fee_schedule=schedule
-    )
+        settings, server=server, library_key=key_text.encode(), card_master_key=master,
+        kiosk_token=token, fee_schedule=schedule)
 
 
 def _card_master_key(settings: Settings, env: Mapping[str, str], *, library_key: str) -> bytes:

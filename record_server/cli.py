@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import ipaddress
 import logging
 import os
+import ssl
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from library_core.clock import SystemClock
-from library_core.errors import KioskError
+from library_core.errors import ConfigError, KioskError
 from record_server.config import ENV_DATABASE_URL, ServerConfig, load_config
 from record_server.db import Database
 
@@ -30,13 +34,38 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help=f"SQLAlchemy URL; default {ENV_DATABASE_URL} or a SQLite file in the data folder")
 
 
+SERVE_TRANSPORT = """\
+transport (kiosks send staff PINs and their tokens: never plain HTTP over a network):
+  --tls-cert FILE --tls-key FILE   serve HTTPS on any --host. Both files are read and the key is
+                                   matched to the certificate before anything starts; a missing or
+                                   unreadable file, an encrypted key or a key that is not the
+                                   certificate's stops the server (exit code 2) with the reason.
+  neither                          plain HTTP, and then --host must be a loopback address
+                                   (127.0.0.0/8, ::1, localhost): a TLS reverse proxy on the same
+                                   host forwards to it (deploy/record-server.service).
+  --allow-plain-http               plain HTTP on a non-loopback --host, only for a TLS proxy that
+                                   reaches this server over a private network (a container
+                                   network, say); the server logs a warning at start.
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="record-server", description="Library record server")
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the HTTP API")
+    serve = sub.add_parser("serve", help="run the HTTP API (HTTPS with --tls-cert/--tls-key)",
+                           epilog=SERVE_TRANSPORT,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(serve)
-    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to bind (default 127.0.0.1); one that is not loopback needs "
+                            "--tls-cert/--tls-key or --allow-plain-http")
     serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--tls-cert", metavar="FILE", default=None,
+                       help="PEM certificate chain, the server's certificate first: serve HTTPS")
+    serve.add_argument("--tls-key", metavar="FILE", default=None,
+                       help="PEM private key of --tls-cert, unencrypted (readable by this user only)")
+    serve.add_argument("--allow-plain-http", action="store_true",
+                       help="allow plain HTTP on a non-loopback --host (behind a TLS proxy only)")
     serve.add_argument("--no-migrate", action="store_true", help="do not upgrade the schema first")
     serve.add_argument("--login-rate", type=int, default=None, help="log-in attempts per minute per client")
     serve.add_argument("--log-level", default="INFO")
@@ -61,6 +90,66 @@ def build_parser() -> argparse.ArgumentParser:
     _common(unlock)
     unlock.add_argument("--staff-no", required=True)
     return parser
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address (127.0.0.0/8, ::1); a name is not looked up."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _read_pem(option: str, path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as err:
+        raise ConfigError(option, f"cannot read {path}: {err.strerror or err}") from None
+
+
+def serve_transport(host: str, tls_cert: str | None, tls_key: str | None,
+                    allow_plain_http: bool) -> dict[str, Any]:
+    """uvicorn's TLS arguments for ``serve``, after the transport rule (``SERVE_TRANSPORT``).
+
+    Raises ConfigError naming the option: one of --tls-cert/--tls-key without the other, a file
+    that cannot be read, is not PEM or is an encrypted key, a key that is not the certificate's,
+    --allow-plain-http with TLS, plain HTTP on a non-loopback host without --allow-plain-http.
+    """
+    if (tls_cert is None) != (tls_key is None):
+        missing = "--tls-key" if tls_key is None else "--tls-cert"
+        raise ConfigError(missing, "--tls-cert and --tls-key go together: give both or neither")
+    if tls_cert is not None and tls_key is not None:
+        if allow_plain_http:
+            raise ConfigError("--allow-plain-http", "contradicts --tls-cert: HTTPS is served")
+        if b"-----BEGIN CERTIFICATE-----" not in _read_pem("--tls-cert", tls_cert):
+            raise ConfigError("--tls-cert", f"{tls_cert} holds no PEM certificate")
+        key_pem = _read_pem("--tls-key", tls_key)
+        if b"PRIVATE KEY-----" not in key_pem:
+            raise ConfigError("--tls-key", f"{tls_key} holds no PEM private key")
+        if b"ENCRYPTED" in key_pem:
+            raise ConfigError("--tls-key", f"{tls_key} is encrypted: give the key unencrypted, "
+                                           "readable only by the server's user")
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        try:  # what uvicorn will do, now, so a bad pair stops the start with the reason
+            context.load_cert_chain(tls_cert, tls_key, password=lambda: b"")
+        except ssl.SSLError as err:
+            if err.reason == "KEY_VALUES_MISMATCH":
+                raise ConfigError("--tls-key", f"{tls_key} is not the key of the certificate "
+                                               f"in {tls_cert}") from None
+            raise ConfigError("--tls-cert", f"{tls_cert} and {tls_key} cannot be loaded: "
+                                            f"{err.reason or err}") from None
+        log.info("serving HTTPS on %s", host)
+        return {"ssl_certfile": tls_cert, "ssl_keyfile": tls_key}
+    if not is_loopback(host):
+        if not allow_plain_http:
+            raise ConfigError("--host", f"{host} is not a loopback address: plain HTTP there "
+                                        "would carry PINs and tokens in clear; give --tls-cert "
+                                        "and --tls-key, or --allow-plain-http behind a TLS proxy")
+        log.warning("serving plain HTTP on %s (--allow-plain-http): only a TLS proxy may "
+                    "reach this port", host)
+    return {}
 
 
 def _db(config: ServerConfig) -> Database:
@@ -88,6 +177,7 @@ def _run(args: argparse.Namespace, config: ServerConfig) -> int:
     from record_server import auth, codes_check
 
     if args.command == "serve":
+        tls = serve_transport(args.host, args.tls_cert, args.tls_key, args.allow_plain_http)
         import uvicorn
 
         from record_server.app import create_app
@@ -99,7 +189,7 @@ def _run(args: argparse.Namespace, config: ServerConfig) -> int:
         app = create_app(config, clock=clock, db=db)
         # kiosks sync every 5 s: keep their connections open longer than uvicorn's 5 s default
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False,
-                    timeout_keep_alive=30)
+                    timeout_keep_alive=30, **tls)
         return 0
     db = _db(config)
     if args.command == "migrate":

@@ -4,7 +4,9 @@ One ``requests.Session`` per client, explicit (connect, read) timeouts, retries 
 urllib3's ``Retry`` mounted on the session (``SyncRetry``): only on connection errors, timeouts,
 5xx and 429, every method (pushes are idempotent: the server answers ``duplicate`` for an event
 id it has), exponential backoff with jitter, honouring ``Retry-After``; TLS verification on
-unless configured off, optionally with a CA bundle.
+unless configured off (demo mode only), optionally against a CA file (``server.ca_file``) given
+to every request, so ``REQUESTS_CA_BUNDLE`` cannot replace it. A server certificate that does
+not verify is ``SyncCertificateError`` at once (no retry): nothing was sent.
 """
 
 from __future__ import annotations
@@ -13,12 +15,15 @@ import datetime as dt
 import email.utils
 import logging
 import random
+import ssl
 import time
 from collections.abc import Callable
+from types import TracebackType
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
@@ -42,6 +47,30 @@ class SyncOffline(SyncError):
     """The server could not be reached (connection refused, timeout, TLS failure)."""
 
     message_id = "error.sync.offline"
+
+
+class SyncCertificateError(SyncOffline):
+    """The server's TLS certificate did not verify (unknown CA, wrong host, expired): nothing
+    was sent. Offline for the kiosk's rules; the status says ``error.sync.certificate``."""
+
+    message_id = "error.sync.certificate"
+
+
+def certificate_failure(err: BaseException | None) -> BaseException | None:
+    """The certificate check failure ``err`` is or wraps (in args, reason, cause), or None."""
+    seen: set[int] = set()
+    todo: list[object] = [err]
+    while todo:
+        item = todo.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, ssl.SSLCertVerificationError | ssl.CertificateError):
+            return item
+        if isinstance(item, MaxRetryError):
+            todo.append(item.reason)
+        todo.extend([*item.args, item.__cause__, item.__context__])
+    return None
 
 
 class SyncAuthError(SyncHttpError):
@@ -94,6 +123,14 @@ class SyncRetry(Retry):
     def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
         return parse_retry_after(response.headers.get("Retry-After"))
 
+    def increment(self, method: str | None = None, url: str | None = None,
+                  response: BaseHTTPResponse | None = None, error: Exception | None = None,
+                  _pool: Any = None, _stacktrace: TracebackType | None = None) -> SyncRetry:
+        """urllib3's, except that a certificate that did not verify is not retried."""
+        if certificate_failure(error) is not None:
+            raise MaxRetryError(_pool, url or "", error)
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
     def sleep(self, response: BaseHTTPResponse | None = None) -> None:
         hinted = None
         if self.respect_retry_after_header and response is not None:
@@ -132,13 +169,14 @@ class RecordServerClient:
         adapter = HTTPAdapter(max_retries=self.retry)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
+        self.verify = verify
         self.session.verify = verify
         self.session.headers["User-Agent"] = f"library-kiosk/{kiosk_id}"
 
     @classmethod
     def from_settings(cls, server: Any, kiosk_id: str, token: str) -> RecordServerClient:
-        """Build from ``config.settings.ServerSection`` (url, verify_tls, ca_bundle, timeouts)."""
-        verify: bool | str = server.ca_bundle if server.ca_bundle else bool(server.verify_tls)
+        """Build from ``config.settings.ServerSection`` (url, verify_tls, ca_file, timeouts)."""
+        verify: bool | str = server.ca_file if server.ca_file else bool(server.verify_tls)
         return cls(server.url, kiosk_id, token, verify=verify,
                    connect_timeout_s=server.connect_timeout_s,
                    read_timeout_s=server.read_timeout_s)
@@ -154,7 +192,14 @@ class RecordServerClient:
             headers["Authorization"] = f"Bearer {self.token}"
         try:
             resp = self.session.request(method, url, headers=headers, timeout=self.timeout,
-                                        **kwargs)
+                                        verify=self.verify, **kwargs)
+        except requests.exceptions.SSLError as err:
+            failure = certificate_failure(err)
+            if failure is not None:
+                reason = str(getattr(failure, "verify_message", "") or failure)[:200]
+                log.error("the record server's certificate did not verify: %s", reason)
+                raise SyncCertificateError(detail=f"certificate: {reason}") from err
+            raise SyncOffline("error.sync.offline", "SSLError") from err
         except (requests.ConnectionError, requests.Timeout) as err:
             raise SyncOffline("error.sync.offline", f"{type(err).__name__}") from err
         if resp.status_code < 400:

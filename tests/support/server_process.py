@@ -1,8 +1,10 @@
 """The record server as a real process on 127.0.0.1 (``python -m record_server serve``).
 
 ``ServerProcess`` starts it on a free port with a temp data dir, waits for ``/healthz``, and can
-be killed (-9), terminated and restarted on the same database. ``server_factory`` makes them
-and stops every one at teardown; ``db_url`` is parametrised over SQLite and PostgreSQL.
+be killed (-9), terminated and restarted on the same database. Given ``tls_cert``/``tls_key``
+(tests/support/tls.py makes them) it serves HTTPS and its helpers verify against ``ca_file``.
+``server_factory`` makes them and stops every one at teardown; ``db_url`` is parametrised over
+SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -30,10 +32,17 @@ STAFF_PIN = "246810"
 class ServerProcess:
     def __init__(self, data_dir: Path, database_url: str | None = None, *,
                  login_rate: int = 1000, env: dict[str, str] | None = None,
-                 entry: str = "record_server") -> None:
+                 entry: str = "record_server", tls_cert: Path | None = None,
+                 tls_key: Path | None = None, ca_file: Path | None = None,
+                 serve_args: tuple[str, ...] = ()) -> None:
         """``env`` is added to the server process's environment; ``entry`` is the module run
-        with ``-m`` (``tests.support.paused_server`` for the kill drills)."""
+        with ``-m`` (``tests.support.paused_server`` for the kill drills); ``tls_cert`` and
+        ``tls_key`` make it serve HTTPS, ``ca_file`` is what this object's requests trust;
+        ``serve_args`` go on the ``serve`` command line."""
         self.data_dir = data_dir
+        self.tls_cert, self.tls_key = tls_cert, tls_key
+        self.verify: bool | str = str(ca_file) if ca_file else True
+        self.serve_args = serve_args
         self.env = dict(env or {})
         self.entry = entry
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -45,7 +54,8 @@ class ServerProcess:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.tls_cert else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     def _python(self) -> str:
         """The interpreter running the tests: .venv's, or .venv-server's in make test's server
@@ -68,7 +78,8 @@ class ServerProcess:
         self.proc = subprocess.Popen(
             [self._python(), "-m", self.entry, "serve", "--host", "127.0.0.1",
              "--port", str(self.port), "--data-dir", str(self.data_dir),
-             "--database-url", self.database_url, "--login-rate", str(self.login_rate)],
+             "--database-url", self.database_url, "--login-rate", str(self.login_rate),
+             *self._tls_args(), *self.serve_args],
             cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env})
         log.close()
         deadline = time.monotonic() + timeout
@@ -76,13 +87,19 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
             try:
-                if requests.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                if requests.get(f"{self.url}/healthz", timeout=1,
+                                verify=self.verify).status_code == 200:
                     return self
             except requests.RequestException:
                 pass
             time.sleep(0.1)
         self.kill()
         raise RuntimeError(f"server not ready in {timeout}s: {self.log_path.read_text()[-3000:]}")
+
+    def _tls_args(self) -> list[str]:
+        if self.tls_cert is None or self.tls_key is None:
+            return []
+        return ["--tls-cert", str(self.tls_cert), "--tls-key", str(self.tls_key)]
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, no flush (a power cut for the server)."""
@@ -109,7 +126,8 @@ class ServerProcess:
     def enroll(self, kiosk_id: str, branch: str = "main") -> str:
         code = self.cli("enroll-kiosk", "--kiosk-id", kiosk_id, "--branch", branch).splitlines()[-1]
         resp = requests.post(f"{self.url}/api/v1/kiosks/enroll",
-                             json={"kiosk_id": kiosk_id, "code": code}, timeout=10)
+                             json={"kiosk_id": kiosk_id, "code": code}, timeout=10,
+                             verify=self.verify)
         resp.raise_for_status()
         return str(resp.json()["token"])
 
@@ -120,17 +138,19 @@ class ServerProcess:
 
     def staff_token(self, staff_no: str, pin: str = STAFF_PIN) -> str:
         resp = requests.post(f"{self.url}/api/v1/staff/login",
-                             json={"staff_no": staff_no, "pin": pin}, timeout=10)
+                             json={"staff_no": staff_no, "pin": pin}, timeout=10,
+                             verify=self.verify)
         resp.raise_for_status()
         return str(resp.json()["token"])
 
     def get(self, path: str, token: str, **kwargs: Any) -> requests.Response:
         return requests.get(f"{self.url}{path}", headers={"Authorization": f"Bearer {token}"},
-                            timeout=30, **kwargs)
+                            timeout=30, verify=self.verify, **kwargs)
 
     def post(self, path: str, token: str | None, **kwargs: Any) -> requests.Response:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return requests.post(f"{self.url}{path}", headers=headers, timeout=30, **kwargs)
+        return requests.post(f"{self.url}{path}", headers=headers, timeout=30,
+                             verify=self.verify, **kwargs)
 
 
 @pytest.fixture(name="db_url", params=["sqlite", "postgres"])

@@ -33,7 +33,7 @@ def _config(tmp_path: Path, data: Path) -> Path:
         f'data_dir = "{data}"\nwindow_size = [1280, 800]\n'
         '[card_reader]\ntype = "simulated"\n[scanner]\ntype = "simulated"\n'
         '[printer]\ntype = "simulated"\npaper_width_mm = 80\n'
-        f'[server]\nurl = "http://127.0.0.1:{free_port()}"\nsync_interval_s = 1.0\n'
+        f'[server]\nurl = "https://127.0.0.1:{free_port()}"\nsync_interval_s = 1.0\n'
         f'[fees]\nfile = "{REPO}/config/fees.toml"\n', encoding="utf-8")
     return cfg
 

@@ -151,8 +151,8 @@ def test_retry_after_http_date_and_cap() -> None:
 def test_tls_settings_from_config() -> None:
     from config.settings import ServerSection
 
-    client = RecordServerClient.from_settings(ServerSection(ca_bundle="/etc/ca.pem"), "K01", "t")
-    assert client.session.verify == "/etc/ca.pem"
+    client = RecordServerClient.from_settings(ServerSection(ca_file="/etc/ca.pem"), "K01", "t")
+    assert client.session.verify == client.verify == "/etc/ca.pem"
     client = RecordServerClient.from_settings(ServerSection(), "K01", "t")
     assert client.session.verify is True
     assert client.timeout == (3.0, 10.0)
