@@ -19,7 +19,7 @@ from devices.factory import build_card_reader, build_printer
 from kiosk.app_runtime import build_services
 from server_client.store import Store
 from server_client.sync import RecordServerClient, SyncEngine
-from tests.integration.test_pcsc_card_reader import KEY_A, KEY_B
+from tests.integration.test_pcsc_card_reader import MASTER_KEY
 from tests.integration.test_pcsc_card_reader import settings as reader_settings
 from tests.support.kivy_app import kiosk_session, kiosk_ui  # noqa: F401
 from tests.support.pcscd import PcscDaemon, pcscd  # noqa: F401
@@ -75,11 +75,11 @@ def test_issue_and_renew_with_real_reader_socket_printer_and_server(
     token = server.enroll(kiosk_id)
 
     store = Store.open(tmp_path / "e2e-kiosk.db", kiosk_id=kiosk_id)
-    reader = build_card_reader(reader_settings())
+    reader = build_card_reader(reader_settings(), master_key=MASTER_KEY)
     printer = build_printer(dataclasses.replace(settings.printer, type="network",
                                                 host=printer_socket.host, port=printer_socket.port,
                                                 timeout_s=3.0))
-    card = VirtualCard(bytes.fromhex("04E2E001"), sector=1, key_a=KEY_A, key_b=KEY_B)
+    card = VirtualCard(bytes.fromhex("04E2E001"), sector=1, library_access=False)  # factory-fresh
     try:
         with rewired(d, store=store, card_reader=reader, printer=printer):
             pump_until(d, lambda: d.app.reader_state == "status.ok", "reader ready")
