@@ -102,6 +102,7 @@ def test_a_certificate_that_does_not_verify_fails_the_round_and_pushes_nothing(
     assert env.store.count("outbox", "status = 'applied'") == len(before)
 
 
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 def test_a_certificate_for_another_host_is_refused(
         tmp_path: Path, server_factory: Callable[..., ServerProcess],  # noqa: F811
         tls_files: TlsFiles) -> None:  # noqa: F811
