@@ -46,6 +46,7 @@ from library_core.contract.entities import (
     StaffEntity,
     Stamp,
     entity_columns,
+    entity_refusals,
     validate_entity,
 )
 from library_core.contract.payloads import (
@@ -160,6 +161,7 @@ __all__ = [
     "VisitClosed",
     "VisitOpened",
     "entity_columns",
+    "entity_refusals",
     "fee_description",
     "first_error",
     "payload_json_schemas",

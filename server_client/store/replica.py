@@ -23,9 +23,16 @@ import logging
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
-from library_core.contract import ENTITY_KEYS, ContractError, entity_columns, validate_entity
+from library_core.contract import (
+    ENTITY_KEYS,
+    ContractError,
+    entity_columns,
+    entity_refusals,
+    validate_entity,
+)
 from server_client.store.connection import StoreCore, Tx, sql_value
 from server_client.store.outbox import CURSOR_KEY
 
@@ -39,6 +46,7 @@ ENTITY_TABLES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     entity: (table, ENTITY_KEYS[entity], entity_columns(entity))
     for entity, table in _TABLES.items()
 }
+_COLUMN_SETS = {entity: frozenset(cols) for entity, (_t, _k, cols) in ENTITY_TABLES.items()}
 BLOCKED_CARD_STATUSES = frozenset({"lost", "cancelled"})
 MISSING_PARENT = "missing parent: "
 
@@ -101,6 +109,28 @@ def _key(change: dict[str, Any]) -> tuple[str, str]:
     return entity, str(change.get("id", ""))
 
 
+def _refusals(rows: list[dict[str, Any]]) -> dict[int, str]:
+    """The rows (by position) the contract refuses, with its reason: each entity's rows are
+    checked at once."""
+    by_entity: dict[str, list[int]] = {}
+    for i, change in enumerate(rows):
+        by_entity.setdefault(str(change.get("entity")), []).append(i)
+    refused: dict[int, str] = {}
+    for entity, positions in by_entity.items():
+        bad = entity_refusals(entity, [rows[i].get("data") for i in positions])
+        for pos, reason in bad.items():
+            refused[positions[pos]] = reason
+    return refused
+
+
+def _values(entity: str, cols: tuple[str, ...], datas: list[dict[str, Any]]) -> list[Any]:
+    """The SQL parameters of rows the contract took: their values are JSON's (a bool binds
+    as 0/1), only card UIDs change (``_pulled_value``)."""
+    if entity == "card" or len(cols) == 1:
+        return [[_pulled_value(entity, c, data[c]) for c in cols] for data in datas]
+    return list(map(itemgetter(*cols), datas))
+
+
 class ReplicaStore(StoreCore):
     """The replica part of ``Store``."""
 
@@ -115,15 +145,17 @@ class ReplicaStore(StoreCore):
         itself fails (disk, lock): then nothing of the main part is stored and the cursor stays.
         """
         now = (at or dt.datetime.now(dt.UTC)).isoformat()
-        blocks = [c for c in changes if _is_block(c)]
+        blocks: list[dict[str, Any]] = []
+        rest: list[dict[str, Any]] = []
+        for change in changes:
+            (blocks if _is_block(change) else rest).append(change)
         waiting: list[dict[str, Any]] = []
         if blocks:
             with self.transaction() as tx:
                 waiting = self._store_blocks(tx, blocks, now)
-        rest = [c for c in changes if not _is_block(c)]
         with self.transaction() as tx:
             tx.execute("PRAGMA defer_foreign_keys = ON")
-            retry = self._retryable(tx, {_key(c) for c in changes})
+            retry = self._retryable(tx, changes)
             self._store_rows(tx, retry + waiting + rest, now)
             tx.execute("INSERT INTO kv (key, value) VALUES (?, ?)"
                        " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -157,13 +189,7 @@ class ReplicaStore(StoreCore):
 
     def _store_rows(self, tx: Tx, rows: list[dict[str, Any]], now: str) -> None:
         """Store every row the contract and the store take; set the others aside."""
-        refused: dict[int, str] = {}
-        for i, change in enumerate(rows):
-            entity = str(change.get("entity"))
-            try:
-                validate_entity(entity, change.get("data"))
-            except ContractError as err:
-                refused[i] = err.reason
+        refused = _refusals(rows)
         for _ in range(len(rows) + 1):
             candidates = [i for i in range(len(rows)) if i not in refused]
             tx.execute("SAVEPOINT pulled_page")
@@ -199,18 +225,19 @@ class ReplicaStore(StoreCore):
     def _upsert_all(self, tx: Tx, rows: Sequence[dict[str, Any]]) -> None:
         """Upsert rows grouped by entity and columns, one ``executemany`` per group (a page
         holds each entity key once, so the order within it does not matter)."""
-        groups: dict[tuple[str, tuple[str, ...]], list[list[Any]]] = {}
+        groups: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = {}
         for change in rows:
             entity = str(change.get("entity"))
             data: dict[str, Any] = change.get("data") or {}
             if entity == "fee_schedule":
                 self._upsert(tx, change)
                 continue
-            cols = tuple(c for c in ENTITY_TABLES[entity][2] if c in data)
-            groups.setdefault((entity, cols), []).append(
-                [_pulled_value(entity, c, data[c]) for c in cols])
-        for (entity, cols), values in groups.items():
-            tx.executemany(_upsert_sql(entity, cols), values)
+            cols = ENTITY_TABLES[entity][2]
+            if not data.keys() >= _COLUMN_SETS[entity]:  # an optional column left out
+                cols = tuple(c for c in cols if c in data)
+            groups.setdefault((entity, cols), []).append(data)
+        for (entity, cols), datas in groups.items():
+            tx.executemany(_upsert_sql(entity, cols), _values(entity, cols, datas))
 
     def _upsert(self, tx: Tx, change: dict[str, Any]) -> None:
         entity = str(change.get("entity"))
@@ -237,12 +264,20 @@ class ReplicaStore(StoreCore):
     def _orphans(self, tx: Tx, stored: list[dict[str, Any]]) -> dict[int, str]:
         """Stored rows (by position) whose parent row is not in the store."""
         fks = self._fk_map(tx)
+        children = [(pos, change, links) for pos, change in enumerate(stored)
+                    if (links := fks.get(str(change.get("entity"))))]
+        if not children:
+            return {}
+        parents = {(parent, parent_col) for _p, _c, links in children
+                   for _col, parent, parent_col in links}
+        parent_entities = {e for e, (table, key, _cols) in ENTITY_TABLES.items()
+                           if (table, key) in parents}
         in_page = {(ENTITY_TABLES[e][0], ENTITY_TABLES[e][1], k)
-                   for e, k in map(_key, stored) if e in ENTITY_TABLES}
+                   for e, k in (_key(c) for c in stored if c.get("entity") in parent_entities)}
         out: dict[int, str] = {}
-        for pos, change in enumerate(stored):
+        for pos, change, links in children:
             data = change.get("data") or {}
-            for column, parent, parent_col in fks.get(str(change.get("entity")), ()):
+            for column, parent, parent_col in links:
                 value = data.get(column)
                 if value is None or (parent, parent_col, str(value)) in in_page:
                     continue  # no parent, or the parent was just stored with this page
@@ -273,10 +308,13 @@ class ReplicaStore(StoreCore):
         tx.executemany("DELETE FROM pull_quarantine WHERE entity = ? AND entity_id = ?",
                        [_key(c) for c in stored])
 
-    def _retryable(self, tx: Tx, in_page: set[tuple[str, str]]) -> list[dict[str, Any]]:
+    def _retryable(self, tx: Tx, page: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Rows set aside for a missing parent, to try again (unless the page has a newer one)."""
         rows = tx.all("SELECT entity, entity_id, seq, data FROM pull_quarantine"
                       " WHERE reason LIKE ? ORDER BY seq", (f"{MISSING_PARENT}%",))
+        if not rows:
+            return []
+        in_page = {_key(c) for c in page}
         return [{"seq": int(r["seq"]), "entity": str(r["entity"]), "id": str(r["entity_id"]),
                  "data": json.loads(r["data"])}
                 for r in rows if (str(r["entity"]), str(r["entity_id"])) not in in_page]
