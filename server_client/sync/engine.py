@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -116,22 +117,33 @@ class SyncEngine:
                           conflicts=counts["conflict"], rejected=counts["rejected"])
 
     def pull_all(self) -> int:
-        """Pull pages until the server has no more; each page is stored before the next."""
+        """Pull pages until the server has no more; each page is stored before the next.
+
+        While a page is stored, the next one is already being fetched (one helper thread, only
+        when the server said there is more), so the server's work and the store's overlap. The
+        cursor still moves only when a page is stored: a page fetched ahead of a store that
+        failed is dropped, and the next round asks for it again.
+        """
+        cursor = self.store.pull_cursor()
+        page = self.client.pull(cursor, self.page_size)
         pulled = 0
-        for _ in range(self.max_rounds):
-            cursor = self.store.pull_cursor()
-            page = self.client.pull(cursor, self.page_size)
-            version = page.get("contract_version", CONTRACT_VERSION)
-            if version != CONTRACT_VERSION:
-                raise SyncError("error.sync.contract",
-                                f"server speaks contract {version!r}, this kiosk {CONTRACT_VERSION}")
-            changes = page.get("changes", [])
-            next_cursor = int(page.get("next_cursor", cursor))
-            if changes or next_cursor != cursor:
-                self.store.apply_pulled_page(changes, next_cursor, at=self.clock.now())
-            pulled += len(changes)
-            if not page.get("more"):
-                break
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-pull-ahead") as ahead:
+            for round_no in range(1, self.max_rounds + 1):
+                version = page.get("contract_version", CONTRACT_VERSION)
+                if version != CONTRACT_VERSION:
+                    raise SyncError("error.sync.contract", f"server speaks contract {version!r},"
+                                                           f" this kiosk {CONTRACT_VERSION}")
+                changes = page.get("changes", [])
+                next_cursor = int(page.get("next_cursor", cursor))
+                fetching: Future[dict[str, Any]] | None = None
+                if page.get("more") and round_no < self.max_rounds:
+                    fetching = ahead.submit(self.client.pull, next_cursor, self.page_size)
+                if changes or next_cursor != cursor:
+                    self.store.apply_pulled_page(changes, next_cursor, at=self.clock.now())
+                pulled += len(changes)
+                if fetching is None:
+                    break
+                cursor, page = next_cursor, fetching.result()
         return pulled
 
     def sync_once(self) -> SyncReport:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from library_core.clock import CHINA_TZ
+from library_core.contract import ENTITY_KEYS, ContractError, validate_entity
 from library_core.errors import StoreError
 from server_client.store import Store
 
@@ -141,3 +142,23 @@ def test_a_child_of_a_row_set_aside_is_set_aside_too(store: Store) -> None:
     reasons = {q.entity: q.reason for q in store.quarantined_rows()}
     assert reasons["reader"].startswith("reader.category")
     assert reasons["card"] == "missing parent: readers.reader_id = r2"
+
+
+def test_a_long_page_sets_aside_exactly_the_rows_refused_with_the_contracts_reasons(
+        store: Store) -> None:
+    items = [{**ITEM, "barcode": f"3{n:013d}"} for n in range(1, 201)]
+    items[7] = {**items[7], "status": "stolen"}
+    items[150] = {**items[150], "title": "a\x00b"}
+    readers = [{**READER, "reader_id": f"r{n}"} for n in range(2, 52)]
+    readers[20] = {**readers[20], "credit": "0"}
+    page = ([change(10 + n, "item", d) for n, d in enumerate(items)]
+            + [change(300 + n, "reader", d) for n, d in enumerate(readers)])
+    store.apply_pulled_page(page, 400)
+    assert store.pull_cursor() == 400 and store.count("items") == 198
+    assert store.count("readers") == 1 + 49
+    expected = {}
+    for entity, data in (("item", items[7]), ("item", items[150]), ("reader", readers[20])):
+        with pytest.raises(ContractError) as err:
+            validate_entity(entity, data)
+        expected[(entity, data[ENTITY_KEYS[entity]])] = err.value.reason
+    assert {(q.entity, q.entity_id): q.reason for q in store.quarantined_rows()} == expected

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import threading
 from typing import Any
 
 import pytest
@@ -262,6 +263,60 @@ def test_cursor_does_not_move_when_a_page_cannot_be_stored() -> None:
     loop = SyncLoop(SyncEngine(store, client))  # type: ignore[arg-type]
     status = loop.run_once()
     assert store.cursor == 0 and "disk full" in status.last_error and store.last is None
+
+
+def _page(seq: int, more: bool) -> dict[str, Any]:
+    return {"changes": [{"seq": seq, "entity": "item", "id": f"i{seq}", "data": {"n": seq}}],
+            "next_cursor": seq, "more": more}
+
+
+def test_the_next_page_is_fetched_while_a_page_is_stored() -> None:
+    fetching_ahead = threading.Event()
+
+    class Client(FakeClient):
+        def pull(self, cursor: int, limit: int = 500) -> dict[str, Any]:
+            if self.cursors:
+                fetching_ahead.set()
+            return super().pull(cursor, limit)
+
+    class Store(MemoryStore):
+        def __init__(self) -> None:
+            super().__init__([])
+            self.overlapped: list[bool] = []
+
+        def apply_pulled_page(self, changes: list[dict[str, Any]], next_cursor: int, *,
+                              at: dt.datetime | None = None) -> None:
+            if next_cursor == 1:  # the first page: the second is asked for meanwhile
+                self.overlapped.append(fetching_ahead.wait(timeout=10))
+            super().apply_pulled_page(changes, next_cursor, at=at)
+
+    store = Store()
+    client = Client([_page(1, True), _page(2, False)])
+    assert SyncEngine(store, client).pull_all() == 2  # type: ignore[arg-type]
+    assert store.overlapped == [True] and client.cursors == [0, 1] and store.cursor == 2
+
+
+def test_a_page_fetched_ahead_of_a_failed_store_is_asked_for_again() -> None:
+    class Store(MemoryStore):
+        fail_at: int | None = 2  # the first store of page 2 fails
+
+        def apply_pulled_page(self, changes: list[dict[str, Any]], next_cursor: int, *,
+                              at: dt.datetime | None = None) -> None:
+            if next_cursor == self.fail_at:
+                self.fail_at = None
+                raise OSError("disk full")
+            super().apply_pulled_page(changes, next_cursor, at=at)
+
+    store = Store([])
+    client = FakeClient([_page(1, True), _page(2, True), _page(3, False)])
+    engine = SyncEngine(store, client)  # type: ignore[arg-type]
+    with pytest.raises(OSError, match="disk full"):
+        engine.pull_all()
+    assert store.cursor == 1 and set(store.entities) == {("item", "i1")}
+    client.pages = [_page(2, True), _page(3, False)]
+    assert engine.pull_all() == 2
+    assert store.cursor == 3 and client.cursors[-2:] == [1, 2]
+    assert [store.entities[("item", f"i{n}")] for n in (1, 2, 3)] == [{"n": 1}, {"n": 2}, {"n": 3}]
 
 
 def test_loop_status_offline_then_online() -> None:
