@@ -12,7 +12,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from library_core.clock import Clock
 from library_core.pins import hash_pin, validate_pin, verify_pin
@@ -92,12 +92,22 @@ def revoke_kiosk(db: Database, kiosk_id: str, clock: Clock) -> str | None:
         return when if res.rowcount else None
 
 
+_KIOSK_BY_TOKEN = select(m.kiosks.c.kiosk_id, m.kiosks.c.revoked_at).where(
+    m.kiosks.c.token_hash == bindparam("token_hash"))
+
+
 def kiosk_for_token(db: Database, token: str) -> KioskPrincipal | None:
     if not token.startswith(KIOSK_PREFIX):
         return None
     with db.read() as conn:
-        row = conn.execute(select(m.kiosks.c.kiosk_id, m.kiosks.c.revoked_at)
-                           .where(m.kiosks.c.token_hash == token_hash(token))).first()
+        return kiosk_on(conn, token)
+
+
+def kiosk_on(conn: Connection, token: str) -> KioskPrincipal | None:
+    """``kiosk_for_token`` on a connection the caller holds (the request's own read)."""
+    if not token.startswith(KIOSK_PREFIX):
+        return None
+    row = conn.execute(_KIOSK_BY_TOKEN, {"token_hash": token_hash(token)}).first()
     if row is None or row.revoked_at:
         return None
     return KioskPrincipal(row.kiosk_id)

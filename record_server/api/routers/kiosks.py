@@ -18,9 +18,9 @@ from record_server.api.deps import (
     DbDep,
     KioskDep,
     KioskIdPath,
+    KioskReadDep,
     LimiterDep,
     PushPauseDep,
-    ReadConn,
     SupervisorDep,
     rate_limit,
 )
@@ -66,10 +66,10 @@ def push_events(kiosk_id: KioskIdPath, body: s.PushRequest, kiosk: KioskDep, db:
 
 @router.get("/{kiosk_id}/changes", tags=["kiosk"], response_model=ChangesPage,
             responses=ERRORS)
-def pull_changes(kiosk_id: KioskIdPath, kiosk: KioskDep, conn: ReadConn, config: ConfigDep,
+def pull_changes(kiosk_id: KioskIdPath, read: KioskReadDep, config: ConfigDep,
                  cursor: Annotated[int, Query(ge=0, le=s.MAX_SEQ)] = 0,
                  limit: Annotated[int, Query(ge=1, le=1000)] = 500) -> dict[str, Any]:
-    return changes.page(conn, cursor, min(limit, config.max_page))
+    return changes.page(read.conn, cursor, min(limit, config.max_page))
 
 
 @router.post("/{kiosk_id}/revoke", tags=["staff"], response_model=s.RevokeResponse,
