@@ -39,6 +39,9 @@ kiosks = Table(
     Column("created_at", String(40), nullable=False),
     Column("next_seq", BigInteger, nullable=False, default=1),
     Column("last_push_at", String(40)),
+    # assigned by the server at enrollment (auth.enroll_kiosk), 1..65535: the kiosk's ranges
+    Column("kiosk_no", Integer),
+    Index("uq_kiosks_kiosk_no", "kiosk_no", unique=True),
 )
 
 staff = Table(
