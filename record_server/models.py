@@ -44,6 +44,15 @@ kiosks = Table(
     Index("uq_kiosks_kiosk_no", "kiosk_no", unique=True),
 )
 
+# the highest number each kiosk has used per range, as its pushed events show (ingest.numbering):
+# name "card_serial" | "visit_no" | "receipt:<YYYY-MM-DD>"; value the kiosk's local counter
+kiosk_numbers = Table(
+    "kiosk_numbers", metadata,
+    Column("kiosk_id", String(8), primary_key=True),
+    Column("name", String(24), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
 staff = Table(
     "staff", metadata,
     Column("staff_no", String(8), primary_key=True),

@@ -6,6 +6,10 @@ a kiosk pushes must lie in its number's range. Kiosks enrolled before this colum
 numbers in the order they were created (they re-learn theirs at the next exchange or position
 call).
 
+``kiosk_numbers`` keeps, per kiosk, the highest number it has used in each of its ranges
+(``card_serial``, ``visit_no``, ``receipt:<YYYY-MM-DD>``) as its pushed events show them, so a
+kiosk whose store was wiped or restored learns where to resume (GET .../position).
+
 Revision ID: 0004
 Revises: 0003
 Create Date: 2026-12-02 08:00:00
@@ -31,9 +35,16 @@ def upgrade() -> None:
         conn.execute(sa.text("UPDATE kiosks SET kiosk_no = :n WHERE kiosk_id = :k"),
                      {"n": n, "k": row.kiosk_id})
     op.create_index("uq_kiosks_kiosk_no", "kiosks", ["kiosk_no"], unique=True)
+    op.create_table(
+        "kiosk_numbers",
+        sa.Column("kiosk_id", sa.String(8), primary_key=True),
+        sa.Column("name", sa.String(24), primary_key=True),
+        sa.Column("value", sa.BigInteger, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("kiosk_numbers")
     op.drop_index("uq_kiosks_kiosk_no", table_name="kiosks")
     with op.batch_alter_table("kiosks") as batch:
         batch.drop_column("kiosk_no")
