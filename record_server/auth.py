@@ -50,22 +50,60 @@ class LoginRefused(Exception):
         self.reason = reason
 
 
+MAX_KIOSK_NO = (1 << 16) - 1  # a visitor pass carries the kiosk number in two bytes
+
+
+class KioskNumbersExhausted(Exception):
+    """Every kiosk number 1..65535 is taken."""
+
+
+def _free_kiosk_no(conn: Connection, kiosk_id: str) -> int:
+    """The number a new kiosk gets: the one its id spells (``K07`` -> 7) when free, so kiosks
+    keep the numbers they had in config before the server assigned them; else the lowest free."""
+    taken = {int(n) for n in conn.execute(
+        select(m.kiosks.c.kiosk_no).where(m.kiosks.c.kiosk_no.is_not(None))).scalars()}
+    digits = kiosk_id.lstrip("Kk")
+    if digits.isdigit() and 0 < int(digits) <= MAX_KIOSK_NO and int(digits) not in taken:
+        return int(digits)
+    for n in range(1, MAX_KIOSK_NO + 1):
+        if n not in taken:
+            return n
+    raise KioskNumbersExhausted()
+
+
 def enroll_kiosk(db: Database, kiosk_id: str, clock: Clock, *, branch: str = "main",
                  hours: int = 24) -> str:
-    """Create or re-enroll a kiosk; returns a one-time code (only its hash is stored)."""
+    """Create or re-enroll a kiosk; returns a one-time code (only its hash is stored).
+
+    A new kiosk is given its number (``kiosks.kiosk_no``, unique, 1..65535) here; a kiosk
+    enrolled again keeps the number it had, so its ranges of card, receipt and visit numbers
+    stay its own."""
     code = secrets.token_hex(8).upper()
     now = clock.now()
     expires = (now + dt.timedelta(hours=hours)).isoformat()
     with db.write() as conn:
-        row = conn.execute(select(m.kiosks.c.kiosk_id).where(m.kiosks.c.kiosk_id == kiosk_id)).first()
+        row = conn.execute(select(m.kiosks.c.kiosk_id, m.kiosks.c.kiosk_no)
+                           .where(m.kiosks.c.kiosk_id == kiosk_id)).first()
         if row is None:
             conn.execute(m.kiosks.insert().values(
                 kiosk_id=kiosk_id, branch=branch, created_at=now.isoformat(), next_seq=1,
+                kiosk_no=_free_kiosk_no(conn, kiosk_id),
                 enroll_code_hash=token_hash(code), enroll_expires_at=expires))
         else:
-            conn.execute(update(m.kiosks).where(m.kiosks.c.kiosk_id == kiosk_id).values(
-                branch=branch, enroll_code_hash=token_hash(code), enroll_expires_at=expires))
+            values: dict[str, Any] = dict(branch=branch, enroll_code_hash=token_hash(code),
+                                          enroll_expires_at=expires)
+            if row.kiosk_no is None:
+                values["kiosk_no"] = _free_kiosk_no(conn, kiosk_id)
+            conn.execute(update(m.kiosks).where(m.kiosks.c.kiosk_id == kiosk_id).values(**values))
     return code
+
+
+def kiosk_no(db: Database, kiosk_id: str) -> int | None:
+    """The number the server assigned to this kiosk (None: no such kiosk)."""
+    with db.read() as conn:
+        value = conn.execute(select(m.kiosks.c.kiosk_no)
+                             .where(m.kiosks.c.kiosk_id == kiosk_id)).scalar()
+    return None if value is None else int(value)
 
 
 def exchange_code(db: Database, kiosk_id: str, code: str, clock: Clock) -> str | None:

@@ -90,6 +90,20 @@ class EnrollRequest(Strict):
 class TokenResponse(BaseModel):
     token: str
     token_type: Literal["bearer"] = "bearer"
+    # the kiosk's number, assigned by the server at enrollment: its card/receipt/visit ranges
+    kiosk_no: int | None = None
+
+
+class KioskPosition(BaseModel):
+    """Where a kiosk stands on the server (a wiped or restored kiosk resumes from here): the
+    next event seq it must use, and the highest local counter it has used in each range."""
+
+    kiosk_id: str
+    kiosk_no: int
+    next_seq: int
+    card_serial: int  # highest card serial counter (the card number is kiosk_no * 10^8 + it)
+    visit_no: int
+    receipts: dict[str, int]  # day (YYYY-MM-DD) -> highest receipt number of that day
 
 
 class StaffLogin(Strict):

@@ -5,10 +5,12 @@ from __future__ import annotations
 from library_core import contract as c
 from record_server import models as m
 from record_server.ingest.context import Context, Reject
+from record_server.ingest.numbering import check_visit_id
 from record_server.ingest.statements import by_key, insert_into, update_by_key
 
 
 def visit_opened(ctx: Context, p: c.VisitOpened) -> None:
+    check_visit_id(ctx, p.visit_id)
     if by_key(ctx.conn, m.visits, m.visits.c.visit_id, p.visit_id) is not None:
         raise Reject("visit_exists")
     insert_into(ctx.conn, m.visits, dict(

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
+from sqlalchemy import select
 
+from library_core.clock import CHINA_TZ
 from library_core.contract import ChangesPage
 from record_server import apply, auth, changes
+from record_server import models as m
 from record_server import schemas as s
 from record_server.api.deps import (
     ERRORS,
@@ -24,6 +28,7 @@ from record_server.api.deps import (
     SupervisorDep,
     rate_limit,
 )
+from record_server.ingest import numbering
 
 log = logging.getLogger("record_server.app")
 router = APIRouter(prefix="/api/v1/kiosks")
@@ -37,7 +42,20 @@ def enroll(body: s.EnrollRequest, request: Request, db: DbDep, clock: ClockDep,
     if token is None:
         raise HTTPException(401, "unknown kiosk or wrong, used or expired enrollment code")
     log.info("kiosk %s enrolled", body.kiosk_id)
-    return s.TokenResponse(token=token)
+    return s.TokenResponse(token=token, kiosk_no=auth.kiosk_no(db, body.kiosk_id))
+
+
+@router.get("/{kiosk_id}/position", tags=["kiosk"], response_model=s.KioskPosition,
+            responses=ERRORS)
+def position(kiosk_id: KioskIdPath, read: KioskReadDep, clock: ClockDep) -> s.KioskPosition:
+    """What this kiosk has used, as the server knows it: a kiosk whose store was wiped or
+    restored from an older copy moves its counters and outbox forward from here."""
+    since = (clock.now().astimezone(CHINA_TZ).date() - dt.timedelta(days=7)).isoformat()
+    row = read.conn.execute(select(m.kiosks.c.kiosk_no, m.kiosks.c.next_seq)
+                            .where(m.kiosks.c.kiosk_id == read.kiosk.kiosk_id)).one()
+    used = numbering.position(read.conn, read.kiosk.kiosk_id, receipts_since=since)
+    return s.KioskPosition(kiosk_id=read.kiosk.kiosk_id, kiosk_no=int(row.kiosk_no),
+                           next_seq=int(row.next_seq), **used)
 
 
 @router.post("/{kiosk_id}/events", tags=["kiosk"], response_model=s.PushResponse,
