@@ -66,6 +66,15 @@ staff = Table(
     Column("locked_until", String(40)),  # PinLockout: None with locked = until unlocked (legacy)
 )
 
+# log-in attempts per client and minute, shared by every server worker (auth.RateLimiter)
+login_hits = Table(
+    "login_hits", metadata,
+    Column("bucket", String(200), primary_key=True),  # "<what>:<client address>"
+    Column("minute", BigInteger, primary_key=True),  # epoch seconds // 60
+    Column("hits", Integer, nullable=False),
+    Index("ix_login_hits_minute", "minute"),
+)
+
 staff_sessions = Table(
     "staff_sessions", metadata,
     Column("token_hash", String(64), primary_key=True),
