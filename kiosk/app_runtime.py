@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -91,6 +92,7 @@ def run(config_path: str, *, fullscreen: bool | None = None) -> int:
     printer = build_printer(settings.printer, preview_dir=data / "receipts")
     gateway = SimulatedPaymentGateway(refuse_suffix=settings.payment.simulated_refuse_suffix)
     sync = _start_sync(settings, store, clock)
+    settings = _server_kiosk_no(settings, store)
     # offline payment limit: online only while the sync loop's last round reached the server
     connectivity = StatusConnectivity((lambda: sync.status) if sync is not None else (lambda: None))
     wedge = scanner if type(scanner).__name__ == "KeyboardWedgeScanner" else None
@@ -110,6 +112,19 @@ def run(config_path: str, *, fullscreen: bool | None = None) -> int:
     return 0
 
 
+def _server_kiosk_no(settings: Any, store: Any) -> Any:
+    """The kiosk's number comes from the record server (enrollment, start-up position); the
+    config's ``kiosk.kiosk_no`` is deprecated: used only by a kiosk that has not learned its
+    number yet, and overruled (with a warning) when the server's number differs."""
+    known = store.kiosk_no() if hasattr(store, "kiosk_no") else None
+    if known is None or known == settings.kiosk.kiosk_no:
+        return settings
+    log.warning("config kiosk.kiosk_no = %d ignored: the record server numbered this kiosk %d",
+                settings.kiosk.kiosk_no, known)
+    return dataclasses.replace(settings, kiosk=dataclasses.replace(settings.kiosk,
+                                                                   kiosk_no=known))
+
+
 def _start_sync(settings: Any, store: Any, clock: Any) -> Any:
     """The background sync loop (it runs off the UI thread); None when it cannot be built."""
     try:
@@ -119,6 +134,10 @@ def _start_sync(settings: Any, store: Any, clock: Any) -> Any:
         return None
     client = RecordServerClient.from_settings(settings.server, settings.kiosk.id, settings.kiosk_token)
     engine = SyncEngine(store, client, clock=clock, batch_size=settings.server.batch_size)
+    try:  # before any use case runs: a wiped or restored store moves forward first
+        engine.resume()
+    except KioskError as err:
+        log.warning("kiosk position not learned at start-up (%s); the sync loop retries", err)
     loop = SyncLoop(engine, interval_s=settings.server.sync_interval_s)
     loop.start()
     return loop

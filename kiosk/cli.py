@@ -55,7 +55,8 @@ def _enroll(path: str, code: str, token_file: str | None) -> int:
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(token + "\n")
     os.chmod(target, 0o600)
-    sys.stdout.write(f"kiosk {settings.kiosk.id} enrolled; token written to {target}\n")
+    number = f" as kiosk number {client.kiosk_no}" if client.kiosk_no is not None else ""
+    sys.stdout.write(f"kiosk {settings.kiosk.id} enrolled{number}; token written to {target}\n")
     return 0
 
 

@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 PUSH_STATUSES = frozenset({"applied", "duplicate", "conflict", "rejected"})
 CURSOR_KEY = "pull_cursor"
 LAST_SYNC_KEY = "last_sync_at"
+KIOSK_NO_KEY = "kiosk_no"  # assigned by the record server at enrollment
 
 
 class OutboxStore(StoreCore):
@@ -69,3 +70,72 @@ class OutboxStore(StoreCore):
     def pull_cursor(self) -> int:
         value = self.get_value(CURSOR_KEY)
         return int(value) if value else 0
+
+    # -- resuming from the server's position (a wiped store, or one restored from a copy) ------
+    def kiosk_no(self) -> int | None:
+        """The number the server assigned to this kiosk (learned at enrollment or start-up)."""
+        value = self.get_value(KIOSK_NO_KEY)
+        return int(value) if value else None
+
+    def set_kiosk_no(self, kiosk_no: int) -> None:
+        self.set_value(KIOSK_NO_KEY, str(int(kiosk_no)))
+
+    def counter(self, name: str) -> int:
+        row = self.read_one("SELECT value FROM counters WHERE name = ?", (name,))
+        return int(row[0]) if row else 0
+
+    def raise_counters(self, floors: dict[str, int]) -> dict[str, int]:
+        """Move named counters up to at least the given values (never down); returns the
+        counters that moved, with their old values."""
+        moved: dict[str, int] = {}
+        with self.transaction() as tx:
+            for name, floor in floors.items():
+                row = tx.one("SELECT value FROM counters WHERE name = ?", (name,))
+                old = int(row[0]) if row else 0
+                if floor > old:
+                    tx.execute("INSERT INTO counters (name, value) VALUES (?, ?)"
+                               " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                               (name, int(floor)))
+                    moved[name] = old
+        return moved
+
+    def pending_below(self, seq: int, limit: int) -> list[dict[str, Any]]:
+        """Pending envelopes whose seq is below ``seq`` (the server has used those numbers)."""
+        return [e for e in self.pending_events(limit) if int(e["seq"]) < seq]
+
+    def resequence(self, event_ids: list[str], next_seq: int) -> int:
+        """Give the pending events ``event_ids`` (their seq was used on the server by other
+        events) new numbers from ``next_seq`` on, keeping the outbox order: every pending event
+        from the first of them on is renumbered in its old order, so nothing made after one
+        of them is pushed before it. Returns how many events were renumbered."""
+        if not event_ids:
+            return 0
+        with self.transaction() as tx:
+            marks = ",".join("?" * len(event_ids))
+            first = tx.one(f"SELECT min(seq) FROM outbox WHERE event_id IN ({marks})"
+                           " AND status = 'pending'", tuple(event_ids))
+            if first is None or first[0] is None:
+                return 0
+            rows = tx.conn.execute("SELECT event_id FROM outbox WHERE status = 'pending'"
+                                   " AND seq >= ? ORDER BY seq", (int(first[0]),)).fetchall()
+            start = int(next_seq)
+            low = tx.one("SELECT min(seq) FROM outbox")
+            floor = min(0, int(low[0])) if low and low[0] is not None else 0
+            # an answered event still holding a number in the new range keeps its answer under
+            # a negative seq (seq is UNIQUE; the server never sees it again)
+            for n, row in enumerate(tx.conn.execute(
+                    "SELECT event_id FROM outbox WHERE status != 'pending' AND seq >= ?"
+                    " AND seq < ?", (start, start + len(rows))).fetchall()):
+                tx.execute("UPDATE outbox SET seq = ? WHERE event_id = ?", (floor - 1 - n, row[0]))
+            floor -= len(rows) + 1 + len(event_ids)
+            for n, row in enumerate(rows):  # two steps: seq is UNIQUE
+                tx.execute("UPDATE outbox SET seq = ? WHERE event_id = ?", (floor - 1 - n, row[0]))
+            for n, row in enumerate(rows):
+                tx.execute("UPDATE outbox SET seq = ? WHERE event_id = ?", (start + n, row[0]))
+            last = start + len(rows) - 1
+            tx.execute("INSERT INTO counters (name, value) VALUES ('outbox_seq', ?)"
+                       " ON CONFLICT(name) DO UPDATE SET value = max(value, excluded.value)",
+                       (last,))
+        log.warning("%d outbox events renumbered from seq %d (their old numbers were used on"
+                    " the server by other events)", len(rows), start)
+        return len(rows)

@@ -160,6 +160,7 @@ class RecordServerClient:
         self.base_url = base_url.rstrip("/")
         self.kiosk_id = kiosk_id
         self.token = token
+        self.kiosk_no: int | None = None  # the server-assigned number, once enrolled
         self.timeout = (connect_timeout_s, read_timeout_s)
         self.retry = SyncRetry(
             total=retries, status_forcelist=RETRY_STATUSES, allowed_methods=None,
@@ -213,10 +214,20 @@ class RecordServerClient:
         raise SyncHttpError(resp.status_code, detail)
 
     def enroll(self, code: str) -> str:
+        """Trade a one-time code for this kiosk's token; the number the server assigned to
+        this kiosk is kept in ``kiosk_no`` (None from a server that predates numbering)."""
         body = self.request("POST", "/api/v1/kiosks/enroll",
                             json={"kiosk_id": self.kiosk_id, "code": code})
         self.token = str(body["token"])
+        number = body.get("kiosk_no")
+        self.kiosk_no = int(number) if number is not None else None
         return self.token
+
+    def position(self) -> dict[str, Any]:
+        """Where this kiosk stands on the server: kiosk_no, next_seq and the highest card
+        serial, visit number and receipt number per day it has used."""
+        body: dict[str, Any] = self.request("GET", f"/api/v1/kiosks/{self.kiosk_id}/position")
+        return body
 
     def push(self, events: list[dict[str, Any]],
              quarantined: list[dict[str, Any]] | None = None) -> dict[str, Any]:

@@ -48,6 +48,14 @@ class SyncStore(Protocol):
         (stamped ``at``)."""
         ...
 
+    def set_kiosk_no(self, kiosk_no: int) -> None: ...
+
+    def raise_counters(self, floors: dict[str, int]) -> dict[str, int]: ...
+
+    def pending_below(self, seq: int, limit: int) -> list[dict[str, Any]]: ...
+
+    def resequence(self, event_ids: list[str], next_seq: int) -> int: ...
+
     def unreported_quarantine(self, limit: int = 500) -> list[dict[str, Any]]:
         """Pulled rows set aside that the server was not told about (push-body shape)."""
         ...
@@ -79,6 +87,7 @@ class SyncEngine:
         self.page_size = page_size
         self.max_rounds = max_rounds
         self._lock = threading.Lock()
+        self.resumed = False  # resume() has run against the server since this engine began
 
     def push_all(self) -> SyncReport:
         """Push batches until nothing is pending or the server stops taking them.
@@ -145,6 +154,48 @@ class SyncEngine:
                     break
                 cursor, page = next_cursor, fetching.result()
         return pulled
+
+    def resume(self) -> dict[str, Any]:
+        """Learn where this kiosk stands on the server and move the store forward (never back).
+
+        For a store that was wiped or restored from an older copy: its number, counters (card
+        serial, visit number, today's and recent receipt numbers, outbox seq) rise to what the
+        server has seen used. Pending events numbered below the server's next seq are pushed
+        as they are first: one the server already has (same event id) comes back
+        ``duplicate`` and is recorded; one it has not comes back ``seq_reused`` and is not
+        applied, so it gets a new seq (``Store.resequence``) and goes out with the next push.
+        Returns the server's position.
+        """
+        with self._lock:
+            return self._resume()
+
+    def _resume(self) -> dict[str, Any]:
+        position = self.client.position()
+        next_seq = int(position["next_seq"])
+        self.store.set_kiosk_no(int(position["kiosk_no"]))
+        floors = {"card_serial": int(position["card_serial"]),
+                  "visit_no": int(position["visit_no"]),
+                  "outbox_seq": next_seq - 1}
+        floors.update({f"receipt:{day}": int(n) for day, n in position["receipts"].items()})
+        moved = self.store.raise_counters(floors)
+        if moved:
+            log.warning("store behind the server: counters moved forward %s",
+                        {k: (v, floors[k]) for k, v in moved.items()})
+        reused: list[str] = []
+        for _ in range(self.max_rounds):
+            stale = [e for e in self.store.pending_below(next_seq, 10 * self.batch_size)
+                     if str(e["event_id"]) not in reused][: self.batch_size]
+            if not stale:
+                break
+            results = self.client.push(stale).get("results", [])
+            again = {str(r["event_id"]) for r in results
+                     if r.get("status") == "rejected" and r.get("detail") == "seq_reused"}
+            self.store.record_push_results([r for r in results
+                                            if str(r["event_id"]) not in again])
+            reused += [str(e["event_id"]) for e in stale if str(e["event_id"]) in again]
+        self.store.resequence(reused, next_seq)
+        self.resumed = True
+        return position
 
     def sync_once(self) -> SyncReport:
         """Push, pull, push again (anything made meanwhile); then note the time."""

@@ -115,9 +115,22 @@ class SyncLoop(EventSource[SyncStatus]):
         self._publish(status)
         return status
 
+    def _resume(self) -> None:
+        """Until it has worked once: learn the kiosk's position from the server and move the
+        store forward (``SyncEngine.resume``; a wiped or restored store)."""
+        if getattr(self.engine, "resumed", True):
+            return
+        try:
+            self.engine.resume()
+        except SyncError as err:
+            log.info("cannot learn this kiosk's position from the server yet: %s", err)
+        except Exception:
+            log.exception("resume from the server's position failed")
+
     def _run(self) -> None:
         delay = self.interval_s
         while not self._stop.is_set():
+            self._resume()
             status = self.run_once()
             delay = self.interval_s if not status.last_error else min(self.max_interval_s,
                                                                        max(delay * 2, self.interval_s))
