@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 
 
 def build_services(settings: Any, *, store: Any, clock: Any, card_reader: Any,
-                   gateway: Any, connectivity: Any = None) -> dict[str, Any]:
+                   gateway: Any, connectivity: Any = None,
+                   reader_pins: Any = None) -> dict[str, Any]:
     """Every use case the UI reaches, by name (``cards``, ``fees``, ``returns``, ``visitors``,
     ``staff``), wired by ``kiosk.services.build_services``. ``connectivity`` (a
     ``ConnectivityProbe``; default always online) drives the offline payment limit."""
@@ -28,7 +29,7 @@ def build_services(settings: Any, *, store: Any, clock: Any, card_reader: Any,
     from kiosk.services.config import ServicesConfig
 
     wired = wire(store, clock, gateway, card_reader, ServicesConfig.from_settings(settings),
-                 connectivity=connectivity)
+                 connectivity=connectivity, reader_pins=reader_pins)
     return {"cards": wired.cards, "fees": wired.fees, "returns": wired.returns,
             "visitors": wired.visitors, "staff": wired.staff, "fee_schedule": wired.fee_schedule}
 
@@ -36,15 +37,18 @@ def build_services(settings: Any, *, store: Any, clock: Any, card_reader: Any,
 def build_app(settings: Any, *, store: Any, clock: Any, card_reader: Any, scanner: Any,
               printer: Any, gateway: Any, sync_status: Callable[[], Any] | None = None,
               monotonic: Callable[[], float] = time.monotonic, wedge: Any = None,
-              services: dict[str, Any] | None = None, connectivity: Any = None) -> Any:
-    """The KioskApp, wired to the given parts (not yet running)."""
+              services: dict[str, Any] | None = None, connectivity: Any = None,
+              reader_pins: Any = None) -> Any:
+    """The KioskApp, wired to the given parts (not yet running). ``reader_pins`` checks
+    readers' PINs at the record server (``reader_pin_checker``); none: replacement refused."""
     from kiosk.ui.app import KioskApp, UiContext
     from kiosk.ui.backend import Backend
     from library_core.scan import ScanParser
 
     if services is None:
         services = build_services(settings, store=store, clock=clock, card_reader=card_reader,
-                                  gateway=gateway, connectivity=connectivity)
+                                  gateway=gateway, connectivity=connectivity,
+                                  reader_pins=reader_pins)
     backend = Backend(settings=settings, clock=clock, store=store, services=services,
                       card_reader=card_reader, scanner=scanner, printer=printer,
                       parser=ScanParser(settings.library_key, clock), sync_status=sync_status,
@@ -99,7 +103,8 @@ def run(config_path: str, *, fullscreen: bool | None = None) -> int:
     app = build_app(settings, store=store, clock=clock, card_reader=card_reader,
                     scanner=None if wedge else scanner, printer=printer, gateway=gateway,
                     sync_status=(lambda: sync.status) if sync is not None else None,
-                    wedge=wedge, connectivity=connectivity)
+                    wedge=wedge, connectivity=connectivity,
+                    reader_pins=reader_pin_checker(settings))
     try:
         app.run()
     except KioskError as err:
@@ -123,6 +128,18 @@ def _server_kiosk_no(settings: Any, store: Any) -> Any:
                 settings.kiosk.kiosk_no, known)
     return dataclasses.replace(settings, kiosk=dataclasses.replace(settings.kiosk,
                                                                    kiosk_no=known))
+
+
+def reader_pin_checker(settings: Any) -> Any:
+    """Readers' PINs checked by the record server (replacement), over a client of its own (one
+    requests session per thread of use); None when the sync client cannot be built."""
+    try:
+        from kiosk.services.cards.replacement import ServerReaderPins
+        from server_client.sync import RecordServerClient
+    except ImportError:
+        return None
+    return ServerReaderPins(RecordServerClient.from_settings(
+        settings.server, settings.kiosk.id, settings.kiosk_token))
 
 
 def _start_sync(settings: Any, store: Any, clock: Any) -> Any:

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from library_core.identity import id_number_hash
+
 log = logging.getLogger(__name__)
 
 WECHAT_CODE = "134567890123456789"
@@ -117,7 +119,7 @@ def _build_replica(settings: Any, store: Any, clock: Any) -> None:
         log.warning("the server's changes hold no staff or loans: loading the demo profile")
     from server_client.demo_data import generate
 
-    generate(store)
+    generate(store, library_key=settings.library_key)
 
 
 def walk_through(d: Any, shots: Path, store: Any = None, clock: Any = None,
@@ -212,8 +214,9 @@ def walk_through(d: Any, shots: Path, store: Any = None, clock: Any = None,
             d.remove_card()
 
         def returns(n: int = n) -> None:
-            reader = store.read_one("SELECT reader_id FROM readers WHERE id_number = ?",
-                                    (_demo_id(n + 1),)) if store is not None else None
+            reader = store.read_one("SELECT reader_id FROM readers WHERE id_hash = ?",
+                                    (id_number_hash(_demo_id(n + 1), settings.library_key),)
+                                    ) if store is not None else None
             barcodes, unknown = (_demo_loans(store, clock, reader["reader_id"] if reader else None,
                                              settings)
                                  if store is not None else ([], "9780000000000"))
@@ -307,7 +310,8 @@ def demo_main(output_dir: str) -> int:
         from kiosk.embedded_server import start_embedded
 
         url = urlparse(settings.server.url)
-        server = start_embedded(url.hostname or "127.0.0.1", url.port or 8765, output / "server")
+        server = start_embedded(url.hostname or "127.0.0.1", url.port or 8765, output / "server",
+                                library_key=settings.library_key)
         settings = _enroll(settings, server)
     from kiosk.ui.display import virtual_display
 
@@ -328,7 +332,7 @@ def _run(settings: Any, output: Path, shots: Path, receipts: Path) -> int:
     from devices.simulated_card_reader import SimulatedCardReader
     from devices.simulated_printer import SimulatedReceiptPrinter
     from devices.simulated_scanner import SimulatedScanner
-    from kiosk.app_runtime import _start_sync, build_app
+    from kiosk.app_runtime import _start_sync, build_app, reader_pin_checker
     from kiosk.services.payment import SimulatedPaymentGateway
     from kiosk.ui.driver import FakeMonotonic, UiDriver
     from library_core.clock import FixedClock
@@ -356,7 +360,8 @@ def _run(settings: Any, output: Path, shots: Path, receipts: Path) -> int:
     app = build_app(settings, store=store, clock=clock, card_reader=parts.card_reader,
                     scanner=parts.scanner, printer=parts.printer,
                     gateway=SimulatedPaymentGateway(), monotonic=parts.monotonic,
-                    sync_status=(lambda: sync.status) if sync is not None else None)
+                    sync_status=(lambda: sync.status) if sync is not None else None,
+                    reader_pins=reader_pin_checker(settings) if settings.kiosk_token else None)
     app._run_prepare()
     d = UiDriver(app, parts)
     d.pump(5)

@@ -14,7 +14,7 @@ from server_client import demo_data
 
 
 def start_embedded(host: str, port: int, data_dir: str | Path, *, seed: bool = True,
-                   timeout: float = 15.0) -> EmbeddedServer:
+                   timeout: float = 15.0, library_key: bytes | None = None) -> EmbeddedServer:
     """Start the embedded server on ``host:port`` (SQLite in ``data_dir``), seeded with the demo
     rows unless ``seed`` is false. Raises RuntimeError when it does not come up in time."""
     rows = None
@@ -22,4 +22,4 @@ def start_embedded(host: str, port: int, data_dir: str | Path, *, seed: bool = T
         demo = demo_data.build_demo_rows(demo_data.load_profile())
         rows = {"staff": demo.staff, "reader": demo.readers, "card": demo.cards,
                 "item": demo.items, "loan": demo.loans, "fee": demo.fees}
-    return _start(host, port, data_dir, rows=rows, timeout=timeout)
+    return _start(host, port, data_dir, rows=rows, timeout=timeout, library_key=library_key)

@@ -67,7 +67,8 @@ def priority_of(kind: str) -> int:
 # Pulled changes (server -> kiosk), one dict per change, in server sequence order:
 #   {"seq": 123, "entity": "<entity>", "id": "<primary key>", "data": {...}}
 # Entity shapes (the same keys the kiosk's local store keeps):
-#   reader: reader_id, name, id_number, phone, category, pin_hash, status ("active"|"cancelled"),
+#   reader: reader_id, name, id_hash (HMAC of the ID number), id_masked, phone_masked, category,
+#           status ("active"|"cancelled"),
 #           credit (fen), registered_at
 #   card:   card_no, reader_id, uid (hex), generation, status ("active"|"lost"|"replaced"|
 #           "cancelled"), issued_at, expires_on

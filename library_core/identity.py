@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import re
 
 from library_core.errors import ValidationError
@@ -73,3 +75,20 @@ def mask_mobile(value: str) -> str:
     if len(value) < 8:
         return "*" * len(value)
     return value[:3] + "*" * (len(value) - 7) + value[-4:]
+
+
+ID_HASH_LENGTH = 64
+_ID_HASH_CONTEXT = b"library reader id number v1\x00"  # apart from the card-token MAC's input
+
+
+def id_number_hash(id_number: str, library_key: bytes) -> str:
+    """The keyed hash of a resident ID number for "same person" checks: HMAC-SHA256 with the
+    library key (server and kiosks share it) over the normalised number, 64 hex digits.
+
+    A kiosk keeps this, never the number: without the key a stolen replica does not give the
+    numbers back by trying every date of birth. Raises ValueError for an empty key.
+    """
+    if not library_key:
+        raise ValueError("no library key")
+    value = normalize_resident_id(id_number).encode("ascii", "replace")
+    return hmac.new(library_key, _ID_HASH_CONTEXT + value, hashlib.sha256).hexdigest()

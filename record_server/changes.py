@@ -5,6 +5,12 @@ sequence is above the cursor, in order, so a new kiosk builds its replica from z
 one catches up. Blocked cards above the cursor are put at the head of a page. Every page says
 the contract version it speaks (``library_core.contract.CONTRACT_VERSION``).
 
+Kiosks hold the least they need: the reader snapshot kept here is the server's own (with the
+clear ID number and phone, never the PIN hash), and ``page`` hands a kiosk each reader as
+``library_core.contract.ReaderEntity`` (``kiosk_reader``): the keyed hash of the ID number (the
+library key), the masked ID number and phone. A snapshot stored before this (one with
+``pin_hash``) is cut down the same way.
+
 A kiosk that cannot store a pulled row sets it aside and says so on its next push
 (``record_quarantined``): each report becomes an open conflict with rule ``pull_quarantined``,
 listed by ``GET /api/v1/conflicts?rule=pull_quarantined``.
@@ -21,6 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from library_core.contract import CONTRACT_VERSION, ENTITY_KEYS, QuarantinedRow, entity_columns
 from library_core.fees import FeeSchedule
+from library_core.identity import id_number_hash, mask_mobile, mask_resident_id
 from record_server import models as m
 from record_server.db import allocate_seq_block
 
@@ -29,8 +36,14 @@ _TABLES = {"reader": m.readers, "card": m.cards, "item": m.items, "loan": m.loan
 # entity -> (table, key column, snapshot columns): the fields of the contract's entity models
 _SNAPSHOT_COLUMNS: dict[str, tuple[Any, Any, tuple[str, ...]]] = {
     entity: (table, table.c[ENTITY_KEYS[entity]], entity_columns(entity))
-    for entity, table in _TABLES.items()
+    for entity, table in _TABLES.items() if entity != "reader"
 }
+# a reader's snapshot: what the server needs to make the kiosk's entity (``kiosk_reader``)
+READER_SNAPSHOT = ("reader_id", "name", "id_number", "phone", "category", "status", "credit",
+                   "registered_at")
+_SNAPSHOT_COLUMNS["reader"] = (m.readers, m.readers.c.reader_id, READER_SNAPSHOT)
+_READER_KEPT = tuple(c for c in entity_columns("reader")
+                     if c not in ("id_hash", "id_masked", "phone_masked"))
 PRIORITY_HEAD_LIMIT = 200
 # prebuilt statements: building and hashing one per call cost more than running it
 _SNAPSHOT_SELECTS = {
@@ -99,8 +112,24 @@ def publish(conn: Connection, touched: dict[str, set[str]], *,
     return seq
 
 
-def page(conn: Connection, cursor: int, limit: int) -> dict[str, Any]:
-    """Changes above ``cursor``: blocked cards first, then up to ``limit`` in sequence order."""
+def kiosk_reader(data: dict[str, Any], library_key: bytes) -> dict[str, Any]:
+    """A reader snapshot as a kiosk may hold it (``ReaderEntity``): the contract's fields only,
+    the ID number as its keyed hash and masked, the phone masked; nothing else passes."""
+    id_number = str(data.get("id_number") or "")
+    out = {c: data[c] for c in _READER_KEPT if c in data}
+    out["id_hash"] = id_number_hash(id_number, library_key)
+    out["id_masked"] = mask_resident_id(id_number)
+    out["phone_masked"] = mask_mobile(str(data.get("phone") or ""))
+    return out
+
+
+def _for_kiosk(entity: str, data: Any, library_key: bytes) -> Any:
+    return kiosk_reader(data, library_key) if entity == "reader" else data
+
+
+def page(conn: Connection, cursor: int, limit: int, *, library_key: bytes) -> dict[str, Any]:
+    """Changes above ``cursor``: blocked cards first, then up to ``limit`` in sequence order;
+    readers as a kiosk may hold them (``kiosk_reader``, keyed with ``library_key``)."""
     rows = conn.execute(
         select(m.changes.c.seq, m.changes.c.entity, m.changes.c.entity_id, m.changes.c.data)
         .where(m.changes.c.seq > cursor).order_by(m.changes.c.seq).limit(limit + 1)
@@ -108,8 +137,8 @@ def page(conn: Connection, cursor: int, limit: int) -> dict[str, Any]:
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = rows[-1].seq if rows else cursor
-    body = [{"seq": r.seq, "entity": r.entity, "id": r.entity_id, "data": json.loads(r.data)}
-            for r in rows]
+    body = [{"seq": r.seq, "entity": r.entity, "id": r.entity_id,
+             "data": _for_kiosk(r.entity, json.loads(r.data), library_key)} for r in rows]
     head: list[dict[str, Any]] = []
     if more:  # blocked cards waiting beyond this page go first
         later = conn.execute(

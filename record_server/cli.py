@@ -5,8 +5,10 @@ data is seeded by ``kiosk demo`` through ``kiosk.embedded_server``: the server k
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import getpass
 import ipaddress
+import json
 import logging
 import os
 import ssl
@@ -17,7 +19,7 @@ from typing import Any
 
 from library_core.clock import SystemClock
 from library_core.errors import ConfigError, KioskError
-from record_server.config import ENV_DATABASE_URL, ServerConfig, load_config
+from record_server.config import ENV_DATABASE_URL, ServerConfig, check_library_key, load_config
 from record_server.db import Database
 
 log = logging.getLogger("record_server")
@@ -68,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="allow plain HTTP on a non-loopback --host (behind a TLS proxy only)")
     serve.add_argument("--no-migrate", action="store_true", help="do not upgrade the schema first")
     serve.add_argument("--login-rate", type=int, default=None, help="log-in attempts per minute per client")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="worker processes (default 1); more than one needs PostgreSQL")
+    serve.add_argument("--lockout-steps", metavar="SECONDS,...", default=None,
+                       help="staff PIN lockout lengths, 1st, 2nd, ... lockout in a row, then "
+                            "doubling up to a day (default 60,300,900,3600: "
+                            "library_core.rules.PinLockout); for drills and tests")
     serve.add_argument("--log-level", default="INFO")
     migrate = sub.add_parser("migrate", help="create or upgrade the database schema")
     _common(migrate)
@@ -152,6 +160,55 @@ def serve_transport(host: str, tls_cert: str | None, tls_key: str | None,
     return {}
 
 
+MAX_WORKERS = 64
+ENV_WORKER_ARGS = "RECORD_SERVER_WORKER_ARGS"  # serve's settings, for its worker processes
+
+
+def serve_workers(workers: int, database_url: str) -> int:
+    """The number of worker processes for ``serve --workers``. Raises ConfigError: below 1,
+    above ``MAX_WORKERS``, or more than one on SQLite (one file, one writing process: the
+    server's write lock is per process, so two processes would fight over the file)."""
+    if not 1 <= workers <= MAX_WORKERS:
+        raise ConfigError("--workers", f"must be 1 to {MAX_WORKERS}, not {workers}")
+    if workers > 1 and database_url.startswith("sqlite"):
+        raise ConfigError("--workers", f"{workers} worker processes need PostgreSQL "
+                          "(--database-url postgresql+psycopg://...); SQLite serves with one")
+    return workers
+
+
+def lockout_steps(text: str | None) -> tuple[int, ...] | None:
+    """``--lockout-steps 60,300``: positive whole seconds. Raises ConfigError."""
+    if text is None:
+        return None
+    try:
+        steps = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        steps = ()
+    if not steps or min(steps) < 1:
+        raise ConfigError("--lockout-steps", f"want whole seconds > 0 like 60,300,900, not {text!r}")
+    return steps
+
+
+def _serve_config(config: ServerConfig, lockout: tuple[int, ...] | None) -> ServerConfig:
+    return config if lockout is None else dataclasses.replace(config, lockout_steps_s=lockout)
+
+
+def worker_app() -> Any:
+    """The app of one ``serve --workers N`` worker process (uvicorn imports this factory in
+    each process it spawns): the settings ``serve`` checked, from ``ENV_WORKER_ARGS``. The
+    schema was migrated once by ``serve`` before the workers started."""
+    from record_server.app import create_app
+
+    args = json.loads(os.environ[ENV_WORKER_ARGS])
+    logging.basicConfig(level=args["log_level"], stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    config = load_config(data_dir=args["data_dir"], database_url=args["database_url"],
+                         login_rate_per_minute=args["login_rate"])
+    steps = args["lockout_steps"]
+    return create_app(_serve_config(config, tuple(steps) if steps else None),
+                      clock=SystemClock())
+
+
 def _db(config: ServerConfig) -> Database:
     db = Database(config.database_url)
     db.migrate()
@@ -178,6 +235,10 @@ def _run(args: argparse.Namespace, config: ServerConfig) -> int:
 
     if args.command == "serve":
         tls = serve_transport(args.host, args.tls_cert, args.tls_key, args.allow_plain_http)
+        workers = serve_workers(args.workers, config.database_url)
+        steps = lockout_steps(args.lockout_steps)
+        config = _serve_config(config, steps)
+        check_library_key(config)
         import uvicorn
 
         from record_server.app import create_app
@@ -186,10 +247,22 @@ def _run(args: argparse.Namespace, config: ServerConfig) -> int:
             db.migrate()
             from record_server.seed import publish_fee_schedule
             publish_fee_schedule(db, config.fee_schedule)
-        app = create_app(config, clock=clock, db=db)
         # kiosks sync every 5 s: keep their connections open longer than uvicorn's 5 s default
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False,
-                    timeout_keep_alive=30, **tls)
+        options: dict[str, Any] = dict(host=args.host, port=args.port, log_level="warning",
+                                       access_log=False, timeout_keep_alive=30, **tls)
+        if workers == 1:
+            uvicorn.run(create_app(config, clock=clock, db=db), **options)
+            return 0
+        # N processes: per-kiosk order and exactly-once hold through the kiosk row's lock
+        # (SELECT ... FOR UPDATE in each push), lockouts through the staff row's lock and
+        # rate limits through login_hits: all in PostgreSQL, nothing in a process's memory
+        db.dispose()
+        os.environ[ENV_WORKER_ARGS] = json.dumps({
+            "data_dir": str(config.data_dir), "database_url": config.database_url,
+            "login_rate": config.login_rate_per_minute, "lockout_steps": steps,
+            "log_level": args.log_level})
+        log.info("serving with %d worker processes", workers)
+        uvicorn.run("record_server.cli:worker_app", factory=True, workers=workers, **options)
         return 0
     db = _db(config)
     if args.command == "migrate":

@@ -9,12 +9,20 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from library_core.errors import ConfigError
 from library_core.fees import FeeSchedule, load_fee_schedule
+from library_core.rules import PIN_LOCKOUT_STEPS_S
 
 DEFAULT_DATA_DIR = "record-server-data"
 ENV_DATABASE_URL = "RECORD_SERVER_DATABASE_URL"
 ENV_DATA_DIR = "RECORD_SERVER_DATA_DIR"
 ENV_FEES_FILE = "RECORD_SERVER_FEES_FILE"  # the fee schedule it publishes (default FEES_PATH)
+# the library key the kiosks hold (their LIBRARY_KEY): the server makes the keyed hash of each
+# reader's ID number with it, so kiosks match a person without holding the number
+ENV_LIBRARY_KEY = "RECORD_SERVER_LIBRARY_KEY"
+ENV_LIBRARY_KEY_FILE = "RECORD_SERVER_LIBRARY_KEY_FILE"
+DEMO_LIBRARY_KEY = b"demo-library-key-not-for-production"  # the kiosk demo's placeholder
+MIN_LIBRARY_KEY_BYTES = 16
 FEES_PATH = Path(__file__).resolve().parent / "fees.toml"  # package data, installed with it
 
 
@@ -32,13 +40,17 @@ class ServerConfig:
     max_page: int = 1000
     staff_session_hours: int = 12
     login_rate_per_minute: int = 20
+    lockout_steps_s: tuple[int, ...] = PIN_LOCKOUT_STEPS_S  # staff PinLockout (serve --lockout-steps)
     enroll_code_hours: int = 24
+    library_key: bytes = DEMO_LIBRARY_KEY
+    reader_pin_rate_per_minute: int = 30
     tags: dict[str, str] = field(default_factory=dict)
 
 
 def load_config(
     *, data_dir: str | Path | None = None, database_url: str | None = None,
     fees_path: Path | None = None, login_rate_per_minute: int | None = None,
+    library_key: bytes | None = None,
 ) -> ServerConfig:
     """Build the configuration: arguments, then environment, then defaults. Raises ConfigError."""
     folder = Path(data_dir or os.environ.get(ENV_DATA_DIR) or DEFAULT_DATA_DIR)
@@ -46,7 +58,33 @@ def load_config(
     url = database_url or os.environ.get(ENV_DATABASE_URL) or default_database_url(folder)
     env_fees = os.environ.get(ENV_FEES_FILE)
     schedule = load_fee_schedule(fees_path or (Path(env_fees) if env_fees else FEES_PATH))
-    extra = {}
+    extra: dict[str, object] = {"library_key": library_key or read_library_key()}
     if login_rate_per_minute is not None:
         extra["login_rate_per_minute"] = login_rate_per_minute
     return ServerConfig(data_dir=folder, database_url=url, fee_schedule=schedule, **extra)  # type: ignore[arg-type]
+
+
+def read_library_key(env: dict[str, str] | None = None) -> bytes:
+    """The library key from ``RECORD_SERVER_LIBRARY_KEY`` or the file named by
+    ``RECORD_SERVER_LIBRARY_KEY_FILE``; the demo placeholder when neither is set (``serve``
+    refuses it: ``check_library_key``). Raises ConfigError naming the variable."""
+    source = os.environ if env is None else env
+    text = source.get(ENV_LIBRARY_KEY, "").strip()
+    if not text and source.get(ENV_LIBRARY_KEY_FILE):
+        path = Path(source[ENV_LIBRARY_KEY_FILE]).expanduser()
+        try:
+            text = path.read_text(encoding="utf-8").strip()
+        except OSError as err:
+            raise ConfigError(ENV_LIBRARY_KEY_FILE, f"cannot read {path}: {err.strerror}") from None
+    return text.encode() if text else DEMO_LIBRARY_KEY
+
+
+def check_library_key(config: ServerConfig) -> None:
+    """What ``record-server serve`` asks of the library key. Raises ConfigError naming
+    ``RECORD_SERVER_LIBRARY_KEY``: none set (the demo placeholder), or shorter than 16 bytes."""
+    if config.library_key == DEMO_LIBRARY_KEY:
+        raise ConfigError(ENV_LIBRARY_KEY, "no library key: set RECORD_SERVER_LIBRARY_KEY or "
+                                           "RECORD_SERVER_LIBRARY_KEY_FILE (the kiosks' "
+                                           "LIBRARY_KEY); the demo placeholder is refused")
+    if len(config.library_key) < MIN_LIBRARY_KEY_BYTES:
+        raise ConfigError(ENV_LIBRARY_KEY, f"must be at least {MIN_LIBRARY_KEY_BYTES} bytes")

@@ -37,13 +37,14 @@ class EmbeddedServer:
 
 def start_embedded(host: str, port: int, data_dir: str | Path, *,
                    rows: Mapping[str, list[dict[str, Any]]] | None = None,
-                   timeout: float = 15.0) -> EmbeddedServer:
+                   timeout: float = 15.0, library_key: bytes | None = None) -> EmbeddedServer:
     """Start the server on ``host:port`` with a SQLite file in ``data_dir``; returns when ready.
 
     ``rows`` (entity -> rows shaped like the pulled entities) are seeded first. Raises
-    RuntimeError when it does not come up within ``timeout`` seconds.
+    RuntimeError when it does not come up within ``timeout`` seconds. ``library_key`` is the
+    kiosks' (default: the environment's, else the demo placeholder the demo kiosk uses).
     """
-    config = load_config(data_dir=data_dir, database_url=None)
+    config = load_config(data_dir=data_dir, database_url=None, library_key=library_key)
     config = type(config)(**{**config.__dict__,
                              "database_url": f"sqlite:///{Path(data_dir).resolve() / 'records.sqlite3'}"})
     db = Database(config.database_url)

@@ -103,6 +103,15 @@ ACTIVE_ID_NUMBER_WHERE = "status = 'active' AND merged_into IS NULL"
 Index("uq_readers_active_id_number", readers.c.id_number, unique=True,
       postgresql_where=text(ACTIVE_ID_NUMBER_WHERE), sqlite_where=text(ACTIVE_ID_NUMBER_WHERE))
 
+# a reader's PIN failures as the server counts them (replacement: POST .../reader-pin), by the
+# one lockout policy (library_core.rules.PinLockout); a row only once a wrong PIN was given
+reader_pin_state = Table(
+    "reader_pin_state", metadata,
+    Column("reader_id", String(64), primary_key=True),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("locked_until", String(40)),
+)
+
 cards = Table(
     "cards", metadata,
     Column("card_no", String(14), primary_key=True),

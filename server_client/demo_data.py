@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from config.settings import CONFIG_DIR
+from config.settings import CONFIG_DIR, DEMO_LIBRARY_KEY
 from library_core import pins
 from library_core.clock import CHINA_TZ
 from library_core.codes import make_card_no, make_item_barcode
 from library_core.errors import ConfigError
-from library_core.identity import id_check_char
+from library_core.identity import id_check_char, id_number_hash, mask_mobile, mask_resident_id
 from server_client.store import Store
 
 log = logging.getLogger(__name__)
@@ -215,12 +215,25 @@ def build_demo_rows(profile: DemoProfile, *, pin_n: int = pins.DEFAULT_N) -> Dem
 _TABLES = ("staff", "readers", "cards", "items", "loans", "fees")
 
 
-def load_rows(store: Store, rows: DemoRows) -> dict[str, int]:
-    """Bulk-insert demo rows into ``store`` in one transaction (audited). Returns counts."""
+def kiosk_reader_row(row: dict[str, Any], library_key: bytes) -> dict[str, Any]:
+    """A demo reader (the server's shape) as a kiosk store keeps it: the keyed hash of the ID
+    number and the masked ID number and phone, no PIN hash (the server's ``kiosk_reader``)."""
+    out = {k: v for k, v in row.items() if k not in ("id_number", "phone", "pin_hash")}
+    return out | {"id_hash": id_number_hash(row["id_number"], library_key),
+                  "id_masked": mask_resident_id(row["id_number"]),
+                  "phone_masked": mask_mobile(row["phone"])}
+
+
+def load_rows(store: Store, rows: DemoRows, *,
+              library_key: bytes = DEMO_LIBRARY_KEY.encode()) -> dict[str, int]:
+    """Bulk-insert demo rows into ``store`` in one transaction (audited), readers as a kiosk
+    holds them (``kiosk_reader_row`` with ``library_key``). Returns counts."""
     counts = rows.counts()
     with store.transaction() as tx:
         for table in _TABLES:
             data = getattr(rows, table)
+            if table == "readers":
+                data = [kiosk_reader_row(r, library_key) for r in data]
             if not data:
                 continue
             cols = list(data[0])
@@ -234,9 +247,11 @@ def load_rows(store: Store, rows: DemoRows) -> dict[str, int]:
 
 
 def generate(store: Store, profile: DemoProfile | None = None, *,
-             pin_n: int = pins.DEFAULT_N) -> dict[str, int]:
+             pin_n: int = pins.DEFAULT_N,
+             library_key: bytes = DEMO_LIBRARY_KEY.encode()) -> dict[str, int]:
     """Build and load the demo data of ``profile`` (the shipped profile by default)."""
-    return load_rows(store, build_demo_rows(profile or load_profile(), pin_n=pin_n))
+    return load_rows(store, build_demo_rows(profile or load_profile(), pin_n=pin_n),
+                     library_key=library_key)
 
 
 def generate_bulk(store: Store, *, items: int = 1_000_000, open_loans: int = 200_000,
@@ -246,14 +261,14 @@ def generate_bulk(store: Store, *, items: int = 1_000_000, open_loans: int = 200
     if open_loans > items:
         raise ValueError("more open loans than items")
     rng = random.Random(seed)
-    pin_hash = pins.hash_pin("135246", n=1 << 4, salt=bytes(16))
     reader_ids = [_uuid(rng) for _ in range(readers)]
     stamp = dt.datetime.combine(today, dt.time(9, 0), tzinfo=CHINA_TZ).isoformat()
 
     def reader_rows() -> Iterator[tuple[Any, ...]]:
         for i, rid in enumerate(reader_ids):
-            yield (rid, f"读者{i}", _resident_id(rng, today, "adult"), f"139{i:08d}", "adult",
-                   pin_hash, "active", 0, stamp)
+            id_number, phone = _resident_id(rng, today, "adult"), f"139{i:08d}"
+            yield (rid, f"读者{i}", id_number_hash(id_number, DEMO_LIBRARY_KEY.encode()),
+                   mask_resident_id(id_number), mask_mobile(phone), "adult", "active", 0, stamp)
 
     def item_rows(start: int, stop: int) -> Iterator[tuple[Any, ...]]:
         for serial in range(start, stop):
@@ -268,8 +283,9 @@ def generate_bulk(store: Store, *, items: int = 1_000_000, open_loans: int = 200
                    stamp, due.isoformat(), None)
 
     with store.transaction() as tx:
-        tx.executemany("INSERT INTO readers (reader_id, name, id_number, phone, category, pin_hash,"
-                       " status, credit, registered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        tx.executemany("INSERT INTO readers (reader_id, name, id_hash, id_masked, phone_masked,"
+                       " category, status, credit, registered_at)"
+                       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        reader_rows())
         for start in range(1, items + 1, batch):
             stop = min(items + 1, start + batch)

@@ -18,6 +18,7 @@ from kiosk.services.ports import (
     ConnectivityProbe,
     FeeScheduleSource,
     PaymentGateway,
+    ReaderPinVerifier,
     RepositorySource,
 )
 from kiosk.services.returns import ReturnService
@@ -39,16 +40,19 @@ class KioskServices:
 
 def build_services(store: RepositorySource, clock: Clock, gateway: PaymentGateway, writer: CardWriter,
                    config: ServicesConfig, *,
-                   connectivity: ConnectivityProbe | None = None) -> KioskServices:
+                   connectivity: ConnectivityProbe | None = None,
+                   reader_pins: ReaderPinVerifier | None = None) -> KioskServices:
     """``connectivity`` (default: always online) says whether the record server is reachable;
-    while it is not, one payment above ``config.offline_max_payment_fen`` is refused."""
+    while it is not, one payment above ``config.offline_max_payment_fen`` is refused.
+    ``reader_pins`` checks readers' PINs at the record server (none: replacement refused)."""
     repos = store.repositories()
     offline = OfflineLimit(connectivity or AlwaysOnline(), config.offline_max_payment_fen)
     # every use case prices from the schedule last pulled; the config's schedule seeds it
     source = config.fee_source or PulledFeeSchedule(repos, config.fees)
     config = dataclasses.replace(config, fee_source=source)
     return KioskServices(
-        cards=CardService(repos, clock, gateway, writer, config, offline=offline),
+        cards=CardService(repos, clock, gateway, writer, config, offline=offline,
+                          reader_pins=reader_pins),
         fees=FeeService(repos, clock, gateway, config, offline=offline),
         returns=ReturnService(repos, clock, config),
         visitors=VisitorService(repos, clock, config),

@@ -40,6 +40,13 @@ class PinLocked(DomainError):
     message_id = "pin.locked"
 
 
+class ReplacementOffline(DomainError):
+    """A reader's PIN is checked by the record server and it cannot be reached (or answered
+    with an error): replacement needs the network (``replacement.needs_network``)."""
+
+    message_id = "replacement.needs_network"
+
+
 class RoleRequired(DomainError):
     """The action needs a staff session with one of ``params['roles']``."""
 

@@ -102,10 +102,13 @@ class FeeScheduleSource(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Reader:
+    """A reader as the kiosk holds one: masked ID number and phone only (the store keeps the
+    keyed hash of the number for "same person" checks, never the number)."""
+
     reader_id: str
     name: str
-    id_number: str
-    phone: str
+    id_masked: str
+    phone_masked: str
     category: str
     status: str = "active"
     registered_at: str = ""
@@ -201,13 +204,33 @@ class PinRecord:
     locked_until: dt.datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class PinVerdict:
+    """The record server's answer to a reader's PIN: ``ok``, ``wrong`` (``attempts_left``
+    before the lock) or ``locked`` (``minutes`` left)."""
+
+    result: str
+    attempts_left: int = 0
+    minutes: int = 0
+
+
+class ReaderPinVerifier(Protocol):
+    """Checks a reader's PIN at the record server (kiosks hold no reader PIN hash)."""
+
+    def verify_reader_pin(self, reader_id: str, id_number: str, pin: str) -> PinVerdict:
+        """Raises SyncError (``SyncOffline`` when the server cannot be reached), NotFound
+        ``reader.not_found`` when the server has no such active reader."""
+        ...
+
+
 class ReaderRepository(Protocol):
     def get(self, reader_id: str) -> Reader | None: ...
-    def active_by_id_number(self, id_number: str) -> Reader | None: ...
-    def registered_with(self, id_number: str) -> list[ReaderRecord]:
-        """Every reader with this ID number (for ``library_core.rules.holder_of_id_number``)."""
+    def active_by_id_hash(self, id_hash: str) -> Reader | None: ...
+    def registered_with(self, id_hash: str) -> list[ReaderRecord]:
+        """Every reader whose ID number has this keyed hash (``identity.id_number_hash``), for
+        ``library_core.rules.holder_of_id_number``."""
         ...
-    def add(self, reader: Reader, *, pin_hash: str, at: dt.datetime) -> None: ...
+    def add(self, reader: Reader, *, id_hash: str, at: dt.datetime) -> None: ...
     def set_status(self, reader_id: str, status: str) -> None: ...
 
 

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 from kiosk.services.common import mask_card_no, mask_name
 from kiosk.services.config import ServicesConfig
 from library_core.fees import FeeKind, days_overdue
-from library_core.identity import mask_mobile, mask_resident_id
 from library_core.money import Fen
 from library_core.receipts import Receipt, ReceiptKind, ReceiptLine
 
@@ -78,7 +77,7 @@ def summary(uow: UnitOfWork, reader: Reader, card: Card, today: dt.date) -> Read
     return ReaderSummary(
         reader_id=reader.reader_id, card_no=card.card_no,
         card_no_masked=mask_card_no(card.card_no), name_masked=mask_name(reader.name),
-        id_masked=mask_resident_id(reader.id_number), phone_masked=mask_mobile(reader.phone),
+        id_masked=reader.id_masked, phone_masked=reader.phone_masked,
         category=reader.category, expires_on=expires, expired=expires < today,
         generation=card.generation, balance_owed=sum(f.due for f in fees),
         open_loans=tuple(open_loans(uow, reader.reader_id, today)), open_fees=tuple(fees),
@@ -113,8 +112,8 @@ def reader_receipt(cfg: ServicesConfig, *, receipt_no: str, kind: ReceiptKind,
         library_name_en=cfg.library_name_en,
         reader_name=mask_name(reader.name) if reader is not None else "",
         card_no_masked=mask_card_no(card_no) if card_no else "",
-        id_masked=mask_resident_id(reader.id_number) if reader is not None else "",
-        phone_masked=mask_mobile(reader.phone) if reader is not None else "",
+        id_masked=reader.id_masked if reader is not None else "",
+        phone_masked=reader.phone_masked if reader is not None else "",
         fields=tuple(fields), lines=tuple(lines), total=total, payment_method=method,
         staff_no=staff_no, qr_data=qr_data, footer_key=footer_key,
     )

@@ -57,13 +57,22 @@ class Entity(BaseModel):
 Stamp = _row_text(40)  # a time or date as the server keeps it
 
 
+IdHash = Annotated[str, StringConstraints(min_length=64, max_length=64, pattern=r"^[0-9a-f]{64}$")]
+Masked = Annotated[str, StringConstraints(max_length=20, pattern=r"^[0-9A-Za-z*+ -]*$")]
+
+
 class ReaderEntity(Entity):
+    """A reader as a kiosk holds it (PIPL minimisation): the keyed hash of the ID number
+    (``library_core.identity.id_number_hash``) for "same person" checks, the masked ID number
+    and phone for display; no clear number, no phone, no PIN hash (PINs are checked by the
+    server)."""
+
     reader_id: RowId
     name: RowName
-    id_number: _row_text(18)
-    phone: _row_text(20)
+    id_hash: IdHash
+    id_masked: Masked
+    phone_masked: Masked
     category: Literal["adult", "student", "child", "senior"]
-    pin_hash: _row_text(200)
     status: Literal["active", "cancelled"]
     credit: Fen
     registered_at: Stamp

@@ -27,7 +27,7 @@ from library_core.contract import CONTRACT_VERSION, ContractError, validate_even
 from library_core.errors import StoreError
 from library_core.receipts import Receipt
 from server_client.store import audit
-from server_client.store.schema import LATEST_VERSION, MIGRATIONS
+from server_client.store.schema import LATEST_VERSION, MIGRATIONS, VACUUM_AFTER
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +164,7 @@ class StoreCore:
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA synchronous = FULL")
             self._conn.execute("PRAGMA foreign_keys = ON")
+            self._conn.execute("PRAGMA secure_delete = ON")  # nothing deleted lingers on disk
             self._conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
         except (sqlite3.Error, OSError) as err:
             raise StoreError("error.store", f"cannot open {path}: {err}") from err
@@ -208,9 +209,11 @@ class StoreCore:
                 if current > LATEST_VERSION:
                     raise StoreError("error.store",
                                      f"store schema {current} is newer than this program ({LATEST_VERSION})")
+                vacuum = False
                 for version, description, script in MIGRATIONS:
                     if version <= current:
                         continue
+                    vacuum = vacuum or (current > 0 and version in VACUUM_AFTER)
                     self._conn.execute("BEGIN IMMEDIATE")
                     try:
                         for statement in _split_sql(script):
@@ -223,6 +226,9 @@ class StoreCore:
                         self._conn.execute("ROLLBACK")
                         raise
                     log.info("store %s migrated to schema %d (%s)", self.path, version, description)
+                if vacuum:  # values a step dropped leave no trace in free pages or the WAL
+                    self._conn.execute("VACUUM")
+                    self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             except sqlite3.Error as err:
                 raise StoreError("error.store", f"migration failed: {err}") from err
             return self.schema_version()

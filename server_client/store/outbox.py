@@ -8,12 +8,26 @@ import json
 import logging
 from typing import Any
 
+from library_core import events
+from library_core.identity import mask_mobile, mask_resident_id
 from server_client.store.connection import StoreCore
 
 log = logging.getLogger(__name__)
 
 PUSH_STATUSES = frozenset({"applied", "duplicate", "conflict", "rejected"})
 CURSOR_KEY = "pull_cursor"
+_SCRUBBED_KINDS = frozenset({events.READER_REGISTERED})
+
+
+def scrubbed(payload: dict[str, Any]) -> dict[str, Any]:
+    """A pushed registration as the kiosk keeps it: the ID number and phone masked, the PIN
+    hash gone (the server has them; the kiosk holds no reader's identity or PIN hash)."""
+    out = {k: v for k, v in payload.items() if k != "pin_hash"}
+    if isinstance(out.get("id_number"), str):
+        out["id_number"] = mask_resident_id(out["id_number"])
+    if isinstance(out.get("phone"), str):
+        out["phone"] = mask_mobile(out["phone"])
+    return out
 LAST_SYNC_KEY = "last_sync_at"
 KIOSK_NO_KEY = "kiosk_no"  # assigned by the record server at enrollment
 
@@ -34,7 +48,10 @@ class OutboxStore(StoreCore):
         } for r in rows]
 
     def record_push_results(self, results: list[dict[str, Any]]) -> None:
-        """Store the server's answer per event; every non-pending status leaves the queue."""
+        """Store the server's answer per event; every non-pending status leaves the queue.
+
+        A registration the server answered (any status: it is never sent again) keeps only
+        the masked ID number and phone and no PIN hash (``scrubbed``)."""
         now = dt.datetime.now(dt.UTC).isoformat()
         with self.transaction() as tx:
             for res in results:
@@ -49,6 +66,13 @@ class OutboxStore(StoreCore):
                 })
                 if n == 0:
                     log.warning("push result for unknown event %s", res.get("event_id"))
+                    continue
+                row = tx.one("SELECT kind, payload FROM outbox WHERE event_id = ?",
+                             (str(res["event_id"]),))
+                if row is not None and row["kind"] in _SCRUBBED_KINDS:
+                    tx.update("outbox", "event_id", str(res["event_id"]), {"payload": json.dumps(
+                        scrubbed(json.loads(row["payload"])), ensure_ascii=False,
+                        sort_keys=True)})
 
     def pending_count(self) -> int:
         return self.count("outbox", "status = 'pending'")

@@ -71,33 +71,37 @@ class _Repo:
 
 
 class SqliteReaders(_Repo):
+    """Readers as the kiosk holds them: the keyed hash of the ID number and the masked ID
+    number and phone (``ReaderEntity``); no clear number, phone or PIN hash."""
+
     @staticmethod
     def _reader(r: sqlite3.Row) -> Reader:
-        return Reader(r["reader_id"], r["name"], r["id_number"], r["phone"], r["category"],
-                      r["status"], r["registered_at"])
+        return Reader(r["reader_id"], r["name"], r["id_masked"], r["phone_masked"],
+                      r["category"], r["status"], r["registered_at"])
 
     def get(self, reader_id: str) -> Reader | None:
         r = self.db.one("SELECT * FROM readers WHERE reader_id = ?", (reader_id,))
         return self._reader(r) if r is not None else None
 
-    def active_by_id_number(self, id_number: str) -> Reader | None:
-        r = self.db.one("SELECT * FROM readers WHERE id_number = ? AND status = 'active'"
-                        " ORDER BY registered_at LIMIT 1", (id_number,))
+    def active_by_id_hash(self, id_hash: str) -> Reader | None:
+        r = self.db.one("SELECT * FROM readers WHERE id_hash = ? AND status = 'active'"
+                        " ORDER BY registered_at LIMIT 1", (id_hash,))
         return self._reader(r) if r is not None else None
 
-    def registered_with(self, id_number: str) -> list[ReaderRecord]:
+    def registered_with(self, id_hash: str) -> list[ReaderRecord]:
         rows = self.db.all(
             "SELECT r.reader_id, r.status, r.registered_at, EXISTS (SELECT 1 FROM cards c"
             " WHERE c.reader_id = r.reader_id AND c.status IN ('active', 'lost')) AS live"
-            " FROM readers r WHERE r.id_number = ?", (id_number,))
+            " FROM readers r WHERE r.id_hash = ?", (id_hash,))
         return [ReaderRecord(r["reader_id"], r["status"], r["registered_at"],
                              has_live_card=bool(r["live"])) for r in rows]
 
-    def add(self, reader: Reader, *, pin_hash: str, at: dt.datetime) -> None:
+    def add(self, reader: Reader, *, id_hash: str, at: dt.datetime) -> None:
         self.db.insert("readers", {
-            "reader_id": reader.reader_id, "name": reader.name, "id_number": reader.id_number,
-            "phone": reader.phone, "category": reader.category, "pin_hash": pin_hash,
-            "status": reader.status, "credit": 0, "registered_at": at})
+            "reader_id": reader.reader_id, "name": reader.name, "id_hash": id_hash,
+            "id_masked": reader.id_masked, "phone_masked": reader.phone_masked,
+            "category": reader.category, "status": reader.status, "credit": 0,
+            "registered_at": at})
 
     def set_status(self, reader_id: str, status: str) -> None:
         self.db.update("readers", "reader_id", reader_id, {"status": status})
@@ -285,7 +289,7 @@ class SqliteStaff(_Repo):
         return StaffMember(r["staff_no"], r["name"], r["role"]) if r is not None else None
 
 
-_PIN_TABLES = {"readers": "reader_id", "staff": "staff_no"}
+_PIN_TABLES = {"staff": "staff_no"}  # reader PINs are checked by the server
 
 
 class SqlitePins(_Repo):

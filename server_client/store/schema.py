@@ -211,12 +211,50 @@ CREATE TABLE pull_quarantine (
 );
 """
 
+def _mask_sql(col: str) -> str:
+    """``library_core.identity.mask_resident_id`` / ``mask_mobile`` in SQL (first 3, last 4)."""
+    return (f"CASE WHEN length({col}) < 8 THEN substr('********************', 1, length({col}))"
+            f" ELSE substr({col}, 1, 3) || substr('********************', 1, length({col}) - 7)"
+            f" || substr({col}, -4) END")
+
+
+# Kiosks hold the least they need (issue 11.3): a reader row keeps the keyed hash of the ID
+# number (``library_core.identity.id_number_hash``) and the masked ID number and phone; the
+# clear columns and the PIN hash go (the server checks reader PINs). A migration has no library
+# key, so the old rows' hashes come from the server: the pull cursor goes back to zero and the
+# next pull rewrites every row. Pushed registrations in the outbox lose their number, phone and
+# PIN hash the same way (``OutboxStore.record_push_results`` does it for new ones); the store
+# is vacuumed after this step so the dropped values are not left in free pages.
+SCHEMA_V4: Final = f"""
+DROP INDEX readers_id_number;
+ALTER TABLE readers ADD COLUMN id_hash TEXT;
+ALTER TABLE readers ADD COLUMN id_masked TEXT NOT NULL DEFAULT '';
+ALTER TABLE readers ADD COLUMN phone_masked TEXT NOT NULL DEFAULT '';
+UPDATE readers SET id_masked = {_mask_sql("id_number")}, phone_masked = {_mask_sql("phone")};
+ALTER TABLE readers DROP COLUMN id_number;
+ALTER TABLE readers DROP COLUMN phone;
+ALTER TABLE readers DROP COLUMN pin_hash;
+ALTER TABLE readers DROP COLUMN pin_failures;
+ALTER TABLE readers DROP COLUMN locked_until;
+CREATE INDEX readers_id_hash ON readers(id_hash);
+DELETE FROM kv WHERE key = 'pull_cursor';
+UPDATE outbox SET payload = json_remove(json_set(payload,
+    '$.id_number', {_mask_sql("json_extract(payload, '$.id_number')")},
+    '$.phone', {_mask_sql("json_extract(payload, '$.phone')")}), '$.pin_hash')
+ WHERE kind = 'reader.registered' AND status <> 'pending';
+"""
+
+VACUUM_AFTER: Final = frozenset({4})
+"""Steps after which the store is vacuumed (values they dropped must not stay in free pages)."""
+
 # (version, description, SQL script). Applied in order inside one transaction each.
 MIGRATIONS: Final[tuple[tuple[int, str, str], ...]] = (
     (1, "initial schema", SCHEMA_V1),
     (2, "index loans by item for returns of items not on loan",
      "CREATE INDEX loans_item ON loans(item_barcode, returned_at);"),
     (3, "contract version per outbox event; pulled rows set aside (quarantine)", SCHEMA_V3),
+    (4, "readers: keyed ID hash and masked forms only, no PIN hash (PIPL minimisation)",
+     SCHEMA_V4),
 )
 
 LATEST_VERSION: Final = MIGRATIONS[-1][0]

@@ -27,7 +27,7 @@ from urllib3.exceptions import MaxRetryError
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
-from library_core.errors import SyncError
+from library_core.errors import NotFound, SyncError
 
 log = logging.getLogger(__name__)
 
@@ -243,6 +243,21 @@ class RecordServerClient:
         body: dict[str, Any] = self.request(
             "GET", f"/api/v1/kiosks/{self.kiosk_id}/changes",
             params={"cursor": cursor, "limit": limit})
+        return body
+
+    def verify_reader_pin(self, reader_id: str, id_number: str, pin: str) -> dict[str, Any]:
+        """The server checks a reader's PIN (replacement): ``{"result": "ok" | "wrong" |
+        "locked", "attempts_left": n, "minutes": n}``. Raises NotFound ``reader.not_found``
+        (no such active reader with that ID number), SyncOffline, SyncHttpError."""
+        try:
+            body: dict[str, Any] = self.request(
+                "POST", f"/api/v1/kiosks/{self.kiosk_id}/reader-pin",
+                json={"reader_id": reader_id, "id_number": id_number, "pin": pin})
+        except SyncHttpError as err:
+            if err.status == 404:
+                raise NotFound("reader.not_found", "the record server has no such active "
+                                                   "reader") from err
+            raise
         return body
 
 

@@ -109,7 +109,7 @@ def test_the_server_extra_alone_installs_and_its_installed_copy_serves(tmp_path:
     data = tmp_path / "data"
     migrated = _run([str(server), "migrate", "--data-dir", str(data)], run, env, 120)
     assert migrated.returncode == 0, migrated.stderr[-3000:]  # the Alembic scripts were shipped
-    proc, url = _serve(server, data, run, env)
+    proc, url = _serve(server, data, run, {**env, "RECORD_SERVER_LIBRARY_KEY": "x" * 32})
     try:
         enrolled = _run([str(server), "enroll-kiosk", "--kiosk-id", "K01", "--data-dir",
                          str(data)], run, env, 120)

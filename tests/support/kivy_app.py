@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from kiosk.ui.driver import FakeMonotonic, UiDriver
-from tests.support.services import add_staff
+from tests.support.services import OutboxReaderPins, add_staff
 from tests.support.xvfb import xvfb_display  # noqa: F401
 
 os.environ.setdefault("KIVY_NO_ARGS", "1")
@@ -43,6 +43,7 @@ class KioskParts:
     monotonic: FakeMonotonic
     data_dir: Path
     wedge: Any = None
+    reader_pins: Any = None
 
 
 def make_parts(data_dir: Path, *, language: str = "zh_CN") -> KioskParts:
@@ -62,12 +63,13 @@ def make_parts(data_dir: Path, *, language: str = "zh_CN") -> KioskParts:
                                             data_dir=str(data_dir)))
     store = Store.open(data_dir / "kiosk.db", kiosk_id=settings.kiosk.id)
     add_staff(store)  # S0001 desk (PIN 246810), S0002 supervisor (PIN 135790)
+    clock = FixedClock(START)
     return KioskParts(
-        settings=settings, store=store, clock=FixedClock(START),
+        settings=settings, store=store, clock=clock,
         card_reader=SimulatedCardReader(settings.card_reader), scanner=SimulatedScanner(),
         printer=SimulatedReceiptPrinter(paper_width_mm=80, preview_dir=data_dir / "receipts"),
         gateway=SimulatedPaymentGateway(), monotonic=FakeMonotonic(), data_dir=data_dir,
-        wedge=KeyboardWedgeScanner(settings.scanner),
+        wedge=KeyboardWedgeScanner(settings.scanner), reader_pins=OutboxReaderPins(store, clock),
     )
 
 
@@ -83,7 +85,8 @@ def start_app(parts: KioskParts, size: tuple[int, int] = (1280, 800)) -> Any:
     app = build_app(parts.settings, store=parts.store, clock=parts.clock,
                     card_reader=parts.card_reader, scanner=parts.scanner, printer=parts.printer,
                     gateway=parts.gateway, monotonic=parts.monotonic,
-                    sync_status=lambda: None, wedge=parts.wedge)
+                    sync_status=lambda: None, wedge=parts.wedge,
+                    reader_pins=parts.reader_pins)
     app._run_prepare()
     return app
 

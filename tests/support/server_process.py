@@ -9,6 +9,7 @@ SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import signal
@@ -27,6 +28,7 @@ from tests.support.postgres import PostgresCluster, free_port, postgres_cluster_
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = Path(sys.executable)  # the running interpreter (.venv, or .venv-server in make test)
 STAFF_PIN = "246810"
+LIBRARY_KEY = "unit-test-library-key-0123456789"  # tests.support.services.TEST_KEY, the kiosks'
 
 
 class ServerProcess:
@@ -43,7 +45,7 @@ class ServerProcess:
         self.tls_cert, self.tls_key = tls_cert, tls_key
         self.verify: bool | str = str(ca_file) if ca_file else True
         self.serve_args = serve_args
-        self.env = dict(env or {})
+        self.env = {"RECORD_SERVER_LIBRARY_KEY": LIBRARY_KEY, **(env or {})}
         self.entry = entry
         data_dir.mkdir(parents=True, exist_ok=True)
         self.database_url = database_url or f"sqlite:///{data_dir / 'records.sqlite3'}"
@@ -80,7 +82,8 @@ class ServerProcess:
              "--port", str(self.port), "--data-dir", str(self.data_dir),
              "--database-url", self.database_url, "--login-rate", str(self.login_rate),
              *self._tls_args(), *self.serve_args],
-            cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env})
+            cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env},
+            start_new_session=True)  # its own process group: kill() reaches --workers' children
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -102,11 +105,19 @@ class ServerProcess:
         return ["--tls-cert", str(self.tls_cert), "--tls-key", str(self.tls_key)]
 
     def kill(self) -> None:
-        """SIGKILL: no shutdown, no flush (a power cut for the server)."""
+        """SIGKILL to the server and its worker processes: no shutdown, no flush (a power cut
+        for the server)."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(10)
+        self._kill_group()
         self.proc = None
+
+    def _kill_group(self) -> None:
+        """SIGKILL whatever is left of the server's process group (``--workers`` children)."""
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
 
     def terminate(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -116,6 +127,7 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
+        self._kill_group()
         self.proc = None
 
     def restart(self) -> ServerProcess:
@@ -246,6 +258,27 @@ class KioskEvents:
         return self.env("card.renewed", {"card_no": card_no, "reader_id": reader_id,
                                          "previous_expires_on": "2029-11-24",
                                          "expires_on": "2030-11-24", "months": months})
+
+    def renew_paid(self, card_no: str, reader_id: str, months: int = 12, *,
+                   previous: str = "2029-11-24") -> list[dict[str, Any]]:
+        """What a kiosk's renewal pushes: the renewal fee, its payment (wechat), then the renewal
+        (the server applies a renewal only once its fee is paid: ``rules.renewal_fee_id``)."""
+        import datetime as dt
+
+        from library_core.fees import add_months
+        from library_core.rules import renewal_fee_id
+
+        expires = add_months(dt.date.fromisoformat(previous), months)
+        fee_id = renewal_fee_id(self.kiosk_id, card_no, expires)
+        amount = 1000 * max(1, -(-months // 12))
+        return [
+            self.env("fee.assessed", {"fee_id": fee_id, "reader_id": reader_id, "kind": "renewal",
+                                      "amount": amount, "description": f"{months} months"}),
+            self.pay(reader_id, fee_id, amount, f"pay-{fee_id}", method="wechat"),
+            self.env("card.renewed", {"card_no": card_no, "reader_id": reader_id,
+                                      "previous_expires_on": previous,
+                                      "expires_on": expires.isoformat(), "months": months}),
+        ]
 
     def pay(self, reader_id: str, fee_id: str, amount: int, payment_id: str,
             method: str = "alipay") -> dict[str, Any]:

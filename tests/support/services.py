@@ -51,6 +51,52 @@ def make_reader(seq: int = 1, *, category: str = "adult", pin: str = "246813") -
                      phone=f"138{seq:08d}", category=category, pin=pin)
 
 
+class OutboxReaderPins:
+    """The record server's reader-PIN check, stood in for unit and UI tests that run no
+    server (``ReaderPinVerifier``): the PIN hash is the one the kiosk's registration event
+    carries to the server (still in the outbox, never pushed here), the ID number must be that
+    registration's, and wrong PINs count by the server's policy (``PinLockout``). The real
+    check runs in tests/integration/test_reader_privacy.py against the server process."""
+
+    def __init__(self, store: Store, clock: Any = None) -> None:
+        from library_core.rules import PinLockout
+
+        self.store = store
+        self.clock = clock
+        self.policy = PinLockout()
+        self.failures: dict[str, int] = {}
+        self.locked_until: dict[str, dt.datetime] = {}
+        self.online = True
+
+    def verify_reader_pin(self, reader_id: str, id_number: str, pin: str) -> Any:
+        import json
+
+        from kiosk.services.ports import PinVerdict
+        from library_core.errors import NotFound, SyncError
+
+        if not self.online:
+            raise SyncError("error.sync.offline", "server out of reach (test switch)")
+        row = self.store.read_one(
+            "SELECT payload FROM outbox WHERE kind = 'reader.registered'"
+            " AND json_extract(payload, '$.reader_id') = ?", (reader_id,))
+        payload = json.loads(row[0]) if row is not None else {}
+        if payload.get("id_number") != id_number or "pin_hash" not in payload:
+            raise NotFound("reader.not_found", "no such active reader")
+        now = self.clock.now() if self.clock is not None else dt.datetime.now(dt.UTC)
+        until = self.locked_until.get(reader_id)
+        if until is not None and self.policy.locked(until, now):
+            return PinVerdict("locked", 0, self.policy.minutes_left(until, now))
+        if pins.verify_pin(pin, payload["pin_hash"]):
+            self.failures.pop(reader_id, None)
+            return PinVerdict("ok")
+        state = self.policy.after_wrong(self.failures.get(reader_id, 0), now)
+        self.failures[reader_id] = state.failures
+        if state.locked_until is not None:
+            self.locked_until[reader_id] = state.locked_until
+            return PinVerdict("locked", 0, self.policy.minutes_left(state.locked_until, now))
+        return PinVerdict("wrong", self.policy.attempts_left(state.failures))
+
+
 class MemoryCardWriter:
     """A card on the reader, in memory: implements the CardWriter port for unit tests."""
 
@@ -165,7 +211,8 @@ def make_env(path: Path, *, clock: FixedClock | None = None, **config: Any) -> S
     add_staff(store)
     gateway = SimulatedPaymentGateway(refuse_suffix="0000")
     writer = MemoryCardWriter()
-    services = build_services(store, clock, gateway, writer, cfg)
+    services = build_services(store, clock, gateway, writer, cfg,
+                              reader_pins=OutboxReaderPins(store, clock))
     return ServicesEnv(store, clock, gateway, writer, cfg, services)
 
 

@@ -18,8 +18,10 @@ from kiosk.ui.backend import Backend
 from library_core import rules
 from library_core.errors import ValidationError
 from library_core.fees import add_months
+from library_core.identity import id_number_hash, mask_resident_id
 from library_core.money import format_fen
 from tests.support.services import (
+    TEST_KEY,
     WECHAT_CODE,
     ServicesEnv,
     make_reader,
@@ -49,9 +51,11 @@ def test_an_id_number_pulled_without_a_card_is_refused_on_screen_as_by_new_card(
     to let the form go on (it looked for a live card) and ``new_card`` refused at the end."""
     reader = make_reader(4)
     env.store.apply_pulled_page([{"entity": "reader", "id": "r-other", "data": {
-        "reader_id": "r-other", "name": "周八", "id_number": reader.id_number,
-        "phone": "13900000004", "category": "adult", "pin_hash": "x", "status": "active",
-        "credit": 0, "registered_at": "2026-11-20T10:00:00+08:00"}}], 1)
+        "reader_id": "r-other", "name": "周八",
+        "id_hash": id_number_hash(reader.id_number, TEST_KEY),
+        "id_masked": mask_resident_id(reader.id_number), "phone_masked": "139****0004",
+        "category": "adult", "status": "active", "credit": 0,
+        "registered_at": "2026-11-20T10:00:00+08:00"}}], 1)
     backend = _backend(env)
     with pytest.raises(ReaderExists) as on_screen:
         backend.check_new_reader(reader.id_number)

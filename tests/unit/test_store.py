@@ -138,9 +138,10 @@ def test_sync_bookkeeping(store: Store) -> None:
 
 
 def test_apply_pulled_page_stores_what_it_can(store: Store) -> None:
-    reader = {"reader_id": "r1", "name": "王伟", "id_number": "110105199003070017",
-              "phone": "13800000001", "category": "adult", "pin_hash": "x", "status": "active",
-              "credit": 0, "registered_at": NOW.isoformat()}
+    reader = {"reader_id": "r1", "name": "王伟", "id_hash": "a" * 64,
+              "id_masked": "110***********0017", "phone_masked": "138****0001",
+              "category": "adult", "status": "active", "credit": 0,
+              "registered_at": NOW.isoformat()}
     card = {"card_no": "20000000000014", "reader_id": "r1", "uid": "0a0b0c0d", "generation": 1,
             "status": "active", "issued_at": NOW.isoformat(), "expires_on": "2029-01-01"}
     # card before its reader in the page: foreign keys are checked at commit
@@ -154,14 +155,14 @@ def test_apply_pulled_page_stores_what_it_can(store: Store) -> None:
     assert store.pull_cursor() == 4 and store.count("readers") == 1
     assert store.read_one("SELECT hold FROM items")[0] == 1
     assert store.pulled_fee_schedule() == {"renewal_fee": 1000}
-    # an update keeps local PIN bookkeeping
-    store.read("UPDATE readers SET pin_failures = 3")
+    # an update keeps local bookkeeping (a card's blocked_at)
+    store.read("UPDATE cards SET blocked_at = 'then'")
     store.apply_pulled_page([{"seq": 5, "entity": "card", "id": "20000000000014",
                               "data": {**card, "status": "lost"}},
                              {"seq": 6, "entity": "reader", "id": "r1",
-                              "data": {**reader, "phone": "13900000002"}}], 6)
-    assert store.read_one("SELECT status FROM cards")[0] == "lost"
-    assert tuple(store.read_one("SELECT phone, pin_failures FROM readers")) == ("13900000002", 3)
+                              "data": {**reader, "phone_masked": "139****0002"}}], 6)
+    assert tuple(store.read_one("SELECT status, blocked_at FROM cards")) == ("lost", "then")
+    assert store.read_one("SELECT phone_masked FROM readers")[0] == "139****0002"
     # a page holding a row the kiosk cannot store (a loan for an unknown reader) stores the
     # rest and moves the cursor; that row is set aside with its reason (issue 10: one bad row
     # used to stop the replica for good)
@@ -236,10 +237,23 @@ def test_demo_data_is_deterministic_and_plausible(tmp_path: Path) -> None:
     assert roles == {"S0001": "desk", "S0002": "supervisor"}
     overdue = store.count("loans", "returned_at IS NULL AND due_on < ?", (profile.today.isoformat(),))
     assert 0 < overdue < profile.open_loans
-    from library_core.identity import validate_mobile, validate_resident_id
-    for r in store.read("SELECT id_number, phone FROM readers"):
-        validate_resident_id(r[0])
-        validate_mobile(r[1])
+    # readers as a kiosk holds them: keyed hash and masked forms of valid numbers
+    from config.settings import DEMO_LIBRARY_KEY
+    from library_core.identity import (
+        id_number_hash,
+        mask_mobile,
+        mask_resident_id,
+        validate_mobile,
+        validate_resident_id,
+    )
+    kiosk_rows = {r[0]: tuple(r[1:]) for r in store.read(
+        "SELECT reader_id, id_hash, id_masked, phone_masked FROM readers")}
+    for r in a.readers:
+        validate_resident_id(r["id_number"])
+        validate_mobile(r["phone"])
+        assert kiosk_rows[r["reader_id"]] == (
+            id_number_hash(r["id_number"], DEMO_LIBRARY_KEY.encode()),
+            mask_resident_id(r["id_number"]), mask_mobile(r["phone"]))
     assert store.count("items", "status = 'on_loan'") == profile.open_loans
     assert store.integrity_check() == ["ok"] and store.verify_audit_chain().ok
     store.close()
@@ -258,8 +272,9 @@ def test_pulled_card_uid_is_stored_as_the_kiosk_writes_it(store: Store) -> None:
     must still match the card on the reader."""
     store.apply_pulled_page([
         {"seq": 1, "entity": "reader", "id": "r1", "data": {
-            "reader_id": "r1", "name": "甲", "id_number": "x", "phone": "1", "category": "adult",
-            "pin_hash": "h", "status": "active", "credit": 0, "registered_at": NOW.isoformat()}},
+            "reader_id": "r1", "name": "甲", "id_hash": "b" * 64, "id_masked": "*",
+            "phone_masked": "*", "category": "adult", "status": "active", "credit": 0,
+            "registered_at": NOW.isoformat()}},
         {"seq": 2, "entity": "card", "id": "C1", "data": {
             "card_no": "C1", "reader_id": "r1", "uid": "04A1B2C3", "generation": 1,
             "status": "active", "issued_at": NOW.isoformat(), "expires_on": "2029-11-24"}},

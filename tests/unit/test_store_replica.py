@@ -18,9 +18,9 @@ from library_core.errors import StoreError
 from server_client.store import Store
 
 NOW = dt.datetime(2026, 11, 24, 10, 0, tzinfo=CHINA_TZ)
-READER = {"reader_id": "r1", "name": "王伟", "id_number": "110105199003070017",
-          "phone": "13800000001", "category": "adult", "pin_hash": "scrypt$x", "status": "active",
-          "credit": 0, "registered_at": NOW.isoformat()}
+READER = {"reader_id": "r1", "name": "王伟", "id_hash": "a" * 64,
+          "id_masked": "110***********0017", "phone_masked": "138****0001", "category": "adult",
+          "status": "active", "credit": 0, "registered_at": NOW.isoformat()}
 CARD = {"card_no": "20000000000014", "reader_id": "r1", "uid": "0A0B0C0D", "generation": 1,
         "status": "active", "issued_at": NOW.isoformat(), "expires_on": "2029-11-24"}
 ITEM = {"barcode": "30000000000012", "title": "围城", "author": "", "call_no": "",

@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING
 from kiosk.services.common import OfflineLimit, Paid, StaffSession, new_id, record_payment
 from kiosk.services.config import ServicesConfig
 from kiosk.services.errors import CardRefused, FeesOwed
-from kiosk.services.ports import Card, CardWriter, Fee, PaymentGateway, Reader
+from kiosk.services.ports import (
+    Card,
+    CardWriter,
+    Fee,
+    PaymentGateway,
+    Reader,
+    ReaderPinVerifier,
+)
 from library_core import events
 from library_core.clock import Clock
 from library_core.codes import make_card_no
@@ -54,13 +61,15 @@ class CardDesk:
 
     def __init__(self, repos: Repositories, clock: Clock, gateway: PaymentGateway,
                  writer: CardWriter, config: ServicesConfig, *,
-                 offline: OfflineLimit | None = None) -> None:
+                 offline: OfflineLimit | None = None,
+                 reader_pins: ReaderPinVerifier | None = None) -> None:
         self.repos = repos
         self.clock = clock
         self.gateway = gateway
         self.writer = writer
         self.cfg = config
         self.offline = offline or OfflineLimit.unlimited()
+        self.reader_pins = reader_pins  # None: no server to check a reader's PIN (replacement)
 
     def _uid(self) -> bytes:
         uid = self.writer.current_uid()
@@ -124,13 +133,14 @@ class CardDesk:
 
     def _paid_fees(self, uow: UnitOfWork, *, reader_id: str, fees: list[tuple[str, Fen, str]],
                    paid: Paid, receipt_no: str, staff: StaffSession | None,
-                   now: dt.datetime) -> str | None:
-        """Insert fees paid at once (kind, amount, description), their events and the payment."""
+                   now: dt.datetime, fee_id: str | None = None) -> str | None:
+        """Insert fees paid at once (kind, amount, description), their events and the payment;
+        ``fee_id`` names the fee when there is one (a renewal's: ``rules.renewal_fee_id``)."""
         allocations: list[tuple[str, Fen]] = []
         for kind, amount, description in fees:
             if amount <= 0:
                 continue
-            fee_id = new_id()
+            fee_id = fee_id if fee_id is not None and len(fees) == 1 else new_id()
             uow.fees.add(Fee(fee_id, reader_id, kind, amount, amount, "paid", description,
                              now.isoformat()))
             uow.outbox.emit(events.FEE_ASSESSED, {"fee_id": fee_id, "reader_id": reader_id, "kind": kind,

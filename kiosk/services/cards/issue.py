@@ -12,10 +12,16 @@ from kiosk.services.ports import Card, Reader
 from kiosk.services.views import fee_line, reader_receipt
 from library_core import events, pins
 from library_core.errors import ValidationError
-from library_core.fees import FeeKind, ReaderCategory, add_months
-from library_core.identity import validate_mobile, validate_resident_id
+from library_core.fees import FeeKind, ReaderCategory
+from library_core.identity import (
+    id_number_hash,
+    mask_mobile,
+    mask_resident_id,
+    validate_mobile,
+    validate_resident_id,
+)
 from library_core.receipts import ReceiptKind
-from library_core.rules import CARD_ACTIVE
+from library_core.rules import CARD_ACTIVE, new_card_expiry
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +63,7 @@ class CardIssue(CardLookup):
         schedule = self.cfg.fee_schedule()  # one schedule for the whole transaction
         cat_fees = schedule.for_category(category)
         total = cat_fees.deposit + cat_fees.card_fee
-        expires_on = add_months(today, schedule.card_validity_months)
+        expires_on = new_card_expiry(schedule, today)
         reader_id = new_id()
         if total and tender is not None:
             tender.validate()
@@ -66,9 +72,12 @@ class CardIssue(CardLookup):
                      offline=self.offline) as paid, \
                 self.repos.transaction() as uow:
             card_no = self._next_card_no(uow)
-            reader = Reader(reader_id, name, id_number, phone, str(category), "active",
-                            now.isoformat())
-            uow.readers.add(reader, pin_hash=pin_hash, at=now)
+            reader = Reader(reader_id, name, mask_resident_id(id_number), mask_mobile(phone),
+                            str(category), "active", now.isoformat())
+            # the kiosk keeps the keyed hash and the masked forms; the number, the phone and
+            # the PIN hash travel to the server in the event only (scrubbed once it is pushed)
+            uow.readers.add(reader, id_hash=id_number_hash(id_number, self.cfg.library_key),
+                            at=now)
             uow.cards.add(Card(card_no, reader_id, uid.hex(), 1, CARD_ACTIVE, expires_on,
                                now.isoformat()))
             uow.outbox.emit(events.READER_REGISTERED, {

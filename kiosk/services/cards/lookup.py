@@ -9,7 +9,7 @@ from kiosk.services.cards.base import CardDesk, refuse_if_owed
 from kiosk.services.errors import ReaderExists
 from kiosk.services.views import ReaderSummary, summary
 from library_core.fees import FeeSchedule
-from library_core.identity import validate_resident_id
+from library_core.identity import id_number_hash, validate_resident_id
 from library_core.money import Fen
 from library_core.rules import RenewalTerms, holder_of_id_number, renewal_terms
 from library_core.tokens import decode_card_token
@@ -47,9 +47,12 @@ class CardLookup(CardDesk):
         return value
 
     def _refuse_registered(self, id_number: str) -> None:
-        """One active reader per ID number (``library_core.rules.holder_of_id_number``)."""
+        """One active reader per ID number (``library_core.rules.holder_of_id_number``), matched
+        by the keyed hash of the number (the kiosk holds no number; the server checks the
+        numbers themselves when the registration reaches it)."""
+        id_hash = id_number_hash(id_number, self.cfg.library_key)
         with self.repos.read() as view:
-            holder = holder_of_id_number(view.readers.registered_with(id_number))
+            holder = holder_of_id_number(view.readers.registered_with(id_hash))
         if holder is not None:
             raise ReaderExists(None, "reader already registered",
                                has_live_card=holder.has_live_card)

@@ -4,20 +4,25 @@ is blocked at once, and a new card with the next generation may be issued."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
+from typing import Any
 
 from kiosk.services.cards.base import CardResult, actor_of, refuse_if_owed
 from kiosk.services.cards.lookup import CardLookup
 from kiosk.services.common import StaffSession, Tender, charged, mask_card_no, mask_name
-from kiosk.services.pinlock import check_pin
-from kiosk.services.ports import Card
+from kiosk.services.errors import PinLocked, PinWrong, ReplacementOffline
+from kiosk.services.ports import Card, PinVerdict
 from kiosk.services.views import fee_line, open_fees, reader_receipt
 from library_core import events
-from library_core.errors import NotFound
+from library_core.errors import NotFound, SyncError, ValidationError
 from library_core.fees import FeeKind
-from library_core.identity import validate_resident_id
+from library_core.identity import id_number_hash, validate_resident_id
 from library_core.receipts import ReceiptKind
-from library_core.rules import CARD_ACTIVE, CARD_REPLACED, blocked_status
+from library_core.rules import CARD_ACTIVE, CARD_REPLACED, blocked_status, next_generation
+
+log = logging.getLogger(__name__)
+_PIN_AUDIT = {"ok": "pin.ok", "wrong": "pin.failed", "locked": "pin.locked"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,21 +34,58 @@ class ReaderAuth:
     at: dt.datetime
 
 
+class ServerReaderPins:
+    """``ReaderPinVerifier`` over the record server client's ``verify_reader_pin`` (its JSON
+    answer made a ``PinVerdict``; an answer that is not one is a SyncError)."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def verify_reader_pin(self, reader_id: str, id_number: str, pin: str) -> PinVerdict:
+        body = self.client.verify_reader_pin(reader_id, id_number, pin)
+        result = body.get("result") if isinstance(body, dict) else None
+        if result not in ("ok", "wrong", "locked"):
+            raise SyncError("error.sync", f"reader PIN answer {result!r}")
+        return PinVerdict(str(result), int(body.get("attempts_left") or 0),
+                          int(body.get("minutes") or 0))
+
+
 class CardReplacement(CardLookup):
     """The report-lost and replacement use cases."""
 
     # -- replacement ---------------------------------------------------------------------------
     def verify_reader(self, id_number: str, pin: str) -> ReaderAuth:
-        """ID number + PIN. Raises ValidationError, NotFound ``reader.not_found``, PinWrong,
-        PinLocked (after 5 wrong PINs)."""
+        """ID number + PIN, the PIN checked by the record server (the kiosk holds no reader
+        PIN hash). Raises ValidationError (``pin.format`` for a PIN that is not 6 digits),
+        NotFound ``reader.not_found``, PinWrong (``attempts_left``), PinLocked
+        (``minutes``), ReplacementOffline when the server cannot answer."""
         id_number = validate_resident_id(id_number)
+        if not (len(pin) == 6 and pin.isascii() and pin.isdigit()):
+            raise ValidationError("pin.format", "PIN must be 6 digits")
         with self.repos.read() as view:
-            reader = view.readers.active_by_id_number(id_number)
+            reader = view.readers.active_by_id_hash(id_number_hash(id_number, self.cfg.library_key))
         if reader is None:
             raise NotFound("reader.not_found", "no active reader with this ID number")
-        check_pin(self.repos, self.clock, self.cfg, table="readers", key=reader.reader_id,
-                  pin=pin, actor=f"reader:{reader.reader_id}")
-        return ReaderAuth(reader.reader_id, mask_name(reader.name), self.clock.now())
+        actor = f"reader:{reader.reader_id}"
+        if self.reader_pins is None:
+            raise ReplacementOffline(None, "no record server to check the PIN")
+        try:
+            verdict = self.reader_pins.verify_reader_pin(reader.reader_id, id_number, pin)
+        except NotFound:
+            raise
+        except SyncError as err:
+            log.warning("reader PIN not checked, replacement refused: %s", err)
+            raise ReplacementOffline(None, "the record server cannot check the PIN") from err
+        now = self.clock.now()
+        with self.repos.transaction() as uow:
+            uow.audit.append(at=now, actor=actor, action=_PIN_AUDIT.get(verdict.result, "pin.failed"),
+                             subject=f"readers:{reader.reader_id}",
+                             detail={"checked_by": "record-server"})
+        if verdict.result == "locked":
+            raise PinLocked(None, "too many wrong PINs", minutes=verdict.minutes)
+        if verdict.result != "ok":
+            raise PinWrong(None, "wrong PIN", attempts_left=verdict.attempts_left)
+        return ReaderAuth(reader.reader_id, mask_name(reader.name), now)
 
     def report_lost(self, auth: ReaderAuth, *, staff: StaffSession | None = None) -> list[str]:
         """Block every live card of the reader at once (own transaction, priority event)."""
@@ -79,7 +121,7 @@ class CardReplacement(CardLookup):
         refuse_if_owed(owed, schedule)
         uid = self._blank_card_uid()
         fee = schedule.replacement_fee
-        generation = old.generation + 1
+        generation = next_generation(old.generation)
         expires_on = old.expires_on  # the fee buys a card, not time
         with charged(self.gateway, tender, fee, f"replacement:{auth.reader_id}",
                      offline=self.offline) as paid, \

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from record_server.api.routers import cards, conflicts, health, kiosks, loans, reports, staff
+from record_server.api.routers import (
+    cards,
+    conflicts,
+    health,
+    kiosks,
+    loans,
+    readers,
+    reports,
+    staff,
+)
 
 ALL: tuple[APIRouter, ...] = (health.router, kiosks.router, staff.router, conflicts.router,
-                              reports.router, cards.router, loans.router)
+                              reports.router, cards.router, loans.router, readers.router)

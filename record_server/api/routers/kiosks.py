@@ -87,7 +87,8 @@ def push_events(kiosk_id: KioskIdPath, body: s.PushRequest, kiosk: KioskDep, db:
 def pull_changes(kiosk_id: KioskIdPath, read: KioskReadDep, config: ConfigDep,
                  cursor: Annotated[int, Query(ge=0, le=s.MAX_SEQ)] = 0,
                  limit: Annotated[int, Query(ge=1, le=1000)] = 500) -> dict[str, Any]:
-    return changes.page(read.conn, cursor, min(limit, config.max_page))
+    return changes.page(read.conn, cursor, min(limit, config.max_page),
+                        library_key=config.library_key)
 
 
 @router.post("/{kiosk_id}/revoke", tags=["staff"], response_model=s.RevokeResponse,
