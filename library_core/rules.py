@@ -6,6 +6,13 @@
 - what a block does to a card (``blocked_status``) and which cards may be used (``card_refusal``)
 - the PIN lockout policy (``PinLockout``)
 - the day report's metrics (``day_metrics``)
+- the server's re-check of what a kiosk claims (the same rules the kiosk applies first): a
+  payment's allocations (``payment_refusal``), credit spent (``credit_refusal``), a deposit
+  refund (``deposit_refund_refusal``), a renewal's fee and its link (``renewal_fee_id``), a new
+  card's expiry (``new_card_expiry``), a replacement's generation (``next_generation``), which
+  staff may do what (``STAFF_ROLES``, ``staff_refusal``), a stored PIN hash's strength
+  (``pin_hash_refusal``) and how far ahead of the server an event may claim to have happened
+  (``occurred_at_refusal``)
 
 Callers fetch the records (SQLite on the kiosk, SQLAlchemy on the server) and ask these
 functions for the decision; the functions never do I/O and take the time as an argument.
@@ -19,7 +26,7 @@ from dataclasses import dataclass, field
 
 from library_core.fees import FeeSchedule, add_months
 from library_core.money import Fen
-from library_core.pins import MAX_ATTEMPTS
+from library_core.pins import DEFAULT_N, MAX_ATTEMPTS
 
 # ---- one active reader per ID number ------------------------------------------------------------
 
@@ -76,6 +83,15 @@ def renewal_fee(schedule: FeeSchedule, months: int) -> Fen:
     return schedule.renewal_fee_for(months)
 
 
+def renewal_fee_id(kiosk_id: str, card_no: str, expires_on: dt.date) -> str:
+    """The id of the renewal fee that pays for renewing ``card_no`` to ``expires_on`` at
+    ``kiosk_id``. The kiosk assesses and pays that fee before it emits ``card.renewed``; the
+    server applies the renewal only when that fee exists, is the reader's and is paid or waived.
+    The id names the renewal it pays for, so one fee buys one renewal (a renewal to a later
+    expiry needs a fee of its own)."""
+    return f"renewal:{kiosk_id}:{card_no}:{expires_on.isoformat()}"
+
+
 # ---- cards --------------------------------------------------------------------------------------
 
 CARD_ACTIVE = "active"
@@ -100,6 +116,17 @@ def blocked_status(current: str, reason: str) -> str | None:
     return None
 
 
+def new_card_expiry(schedule: FeeSchedule, today: dt.date) -> dt.date:
+    """A new card's expiry: ``card_validity_months`` from the day it is issued (the latest a
+    ``card.issued`` may claim)."""
+    return add_months(today, schedule.card_validity_months)
+
+
+def next_generation(old_generation: int) -> int:
+    """A replacement card's generation: exactly one above the card it replaces."""
+    return old_generation + 1
+
+
 def card_refusal(status: str) -> str | None:
     """Why a card with ``status`` may not be used (a message id), or None when it may."""
     if status in (CARD_LOST, CARD_REPLACED):
@@ -107,6 +134,135 @@ def card_refusal(status: str) -> str | None:
     if status == CARD_CANCELLED:
         return "card.cancelled"
     return None
+
+
+# ---- money --------------------------------------------------------------------------------------
+
+def payment_refusal(amount: Fen, allocated: Iterable[Fen]) -> str | None:
+    """Why a payment may not be recorded, or None: it must pay something and allocate exactly its
+    amount to fees (no unallocated remainder: the kiosk never takes more than is owed; a fee paid
+    meanwhile elsewhere becomes credit by the server's double-payment rule, not by a remainder).
+    Reasons: ``payment_allocates_nothing``, ``allocations_do_not_match_amount``."""
+    parts = list(allocated)
+    if amount <= 0 or not parts or not any(parts):
+        return "payment_allocates_nothing"
+    if sum(parts) != amount:
+        return "allocations_do_not_match_amount"
+    return None
+
+
+def credit_refusal(credit: Fen, spend: Fen) -> str | None:
+    """A payment from the reader's credit may not take it below 0 (``credit_insufficient``)."""
+    return "credit_insufficient" if spend > credit else None
+
+
+def deposit_refund_refusal(amount: Fen, *, deposit_paid: Fen, refunded: Fen,
+                           card_statuses: Iterable[str]) -> str | None:
+    """Why a deposit refund may not be paid, or None. At most the deposit the reader paid less
+    what was already refunded (``refund_exceeds_deposit``); only once the reader's cards are
+    cancelled: at least one cancelled and none still live (``card_not_cancelled``); something
+    to refund (``refund_nothing``)."""
+    statuses = list(card_statuses)
+    if amount <= 0:
+        return "refund_nothing"
+    if any(s in LIVE_CARD_STATUSES for s in statuses) or CARD_CANCELLED not in statuses:
+        return "card_not_cancelled"
+    if amount > deposit_paid - refunded:
+        return "refund_exceeds_deposit"
+    return None
+
+
+# ---- staff authority ----------------------------------------------------------------------------
+
+ROLE_DESK = "desk"
+ROLE_SUPERVISOR = "supervisor"
+ACTION_CASH = "cash"
+ACTION_WAIVE = "fee.waive"
+ACTION_REFUND = "deposit.refund"
+ACTION_CANCEL = "card.cancel"
+ACTION_CLOSE_DAY = "day.close"
+ACTION_DESK = "desk"  # anything staff does at the desk (a staff number on an event)
+STAFF_ROLES: Mapping[str, frozenset[str]] = {
+    ACTION_CASH: frozenset({ROLE_DESK, ROLE_SUPERVISOR}),
+    ACTION_DESK: frozenset({ROLE_DESK, ROLE_SUPERVISOR}),
+    ACTION_WAIVE: frozenset({ROLE_SUPERVISOR}),
+    ACTION_REFUND: frozenset({ROLE_SUPERVISOR}),
+    ACTION_CANCEL: frozenset({ROLE_SUPERVISOR}),
+    ACTION_CLOSE_DAY: frozenset({ROLE_SUPERVISOR}),
+}
+"""Which roles may do each staff action (PRODUCT.md, staff mode): desk staff take cash; a
+supervisor waives fees, refunds deposits, cancels cards and closes the day."""
+
+
+@dataclass(frozen=True, slots=True)
+class StaffRecord:
+    """A member of staff as the server (or the kiosk) stores them."""
+
+    staff_no: str
+    role: str
+    active: bool = True
+    locked: bool = False
+    locked_until: dt.datetime | None = None
+
+
+def staff_refusal(staff: StaffRecord | None, action: str, now: dt.datetime) -> str | None:
+    """Why ``staff`` may not do ``action`` at ``now``, or None. Reasons: ``unknown_staff``,
+    ``staff_inactive``, ``staff_locked`` (locked until a time still ahead, or until unlocked),
+    ``staff_role_required``. Raises KeyError for an unknown action."""
+    roles = STAFF_ROLES[action]
+    if staff is None:
+        return "unknown_staff"
+    if not staff.active:
+        return "staff_inactive"
+    if (staff.locked_until is not None and staff.locked_until > now) or (
+            staff.locked and staff.locked_until is None):
+        return "staff_locked"
+    if staff.role not in roles:
+        return "staff_role_required"
+    return None
+
+
+# ---- stored secrets -----------------------------------------------------------------------------
+
+PIN_HASH_MIN_N = DEFAULT_N
+PIN_HASH_MAX_N = 1 << 20  # a larger cost would let one stored hash tie up the verifier
+PIN_HASH_MIN_R = 8
+PIN_HASH_MIN_SALT = 16
+PIN_HASH_DIGEST = 32
+
+
+def pin_hash_refusal(stored: str, *, min_n: int = PIN_HASH_MIN_N) -> str | None:
+    """Why a PIN hash may not be stored, or None. The format of ``library_core.pins.hash_pin``
+    (``scrypt$n$r$p$salt$digest``, hex salt of at least 16 bytes, a 32-byte digest); the cost at
+    least ``min_n`` (a power of two), ``r`` at least 8, ``p`` 1 to 16, ``n`` at most 2**20.
+    Reasons: ``pin_hash_malformed``, ``pin_hash_too_weak``."""
+    parts = stored.split("$")
+    if len(parts) != 6 or parts[0] != "scrypt":
+        return "pin_hash_malformed"
+    try:
+        n, r, p = int(parts[1]), int(parts[2]), int(parts[3])
+        salt, digest = bytes.fromhex(parts[4]), bytes.fromhex(parts[5])
+    except ValueError:
+        return "pin_hash_malformed"
+    if not all(x.isdigit() for x in parts[1:4]) or n < 2 or n & (n - 1) or not 1 <= p <= 16:
+        return "pin_hash_malformed"
+    if len(digest) != PIN_HASH_DIGEST or n > PIN_HASH_MAX_N or r > 32:
+        return "pin_hash_malformed"
+    if n < min_n or r < PIN_HASH_MIN_R or len(salt) < PIN_HASH_MIN_SALT:
+        return "pin_hash_too_weak"
+    return None
+
+
+# ---- time ---------------------------------------------------------------------------------------
+
+MAX_CLOCK_AHEAD = dt.timedelta(hours=1)
+
+
+def occurred_at_refusal(occurred_at: dt.datetime, now: dt.datetime,
+                        ahead: dt.timedelta = MAX_CLOCK_AHEAD) -> str | None:
+    """An event may not claim to have happened more than ``ahead`` after the server's clock
+    (``occurred_in_future``): a kiosk's clock drifts by minutes, not hours."""
+    return "occurred_in_future" if occurred_at > now + ahead else None
 
 
 # ---- PIN lockout --------------------------------------------------------------------------------
@@ -205,6 +361,11 @@ def day_metrics(payments: Iterable[PaymentRecord]) -> DayMetrics:
 
 
 __all__ = [
+    "ACTION_CANCEL", "ACTION_CASH", "ACTION_CLOSE_DAY", "ACTION_DESK", "ACTION_REFUND",
+    "ACTION_WAIVE", "MAX_CLOCK_AHEAD", "PIN_HASH_MIN_N", "ROLE_DESK", "ROLE_SUPERVISOR",
+    "STAFF_ROLES", "StaffRecord", "credit_refusal", "deposit_refund_refusal", "new_card_expiry",
+    "next_generation", "occurred_at_refusal", "payment_refusal", "pin_hash_refusal",
+    "renewal_fee_id", "staff_refusal",
     "BLOCK_REASONS", "LIVE_CARD_STATUSES", "PIN_LOCKOUT_MINUTES", "DayMetrics", "PaymentRecord",
     "PinLockout", "PinState", "ReaderRecord", "RenewalTerms", "blocked_status",
     "card_refusal", "day_metrics", "fees_owed_refuse", "holder_of_id_number",

@@ -13,6 +13,9 @@ os.environ.setdefault("KIVY_HOME", tempfile.mkdtemp(prefix="kivy-home-"))
 os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")
 os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
 os.environ.setdefault("KIVY_NO_FILELOG", "1")
+# the record server stores PIN hashes of at least this scrypt cost: tests hash cheaply (the
+# server's own default, PIN_HASH_MIN_N, is what a real deployment gets)
+os.environ.setdefault("RECORD_SERVER_PIN_MIN_N", "16")
 
 from hypothesis import HealthCheck, settings  # noqa: E402
 

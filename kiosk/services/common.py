@@ -16,6 +16,7 @@ from kiosk.services.ports import AlwaysOnline, Charge, ConnectivityProbe, Paymen
 from library_core.codes import payment_provider
 from library_core.errors import PaymentError, ValidationError
 from library_core.money import Fen, format_fen
+from library_core.rules import ACTION_CASH, STAFF_ROLES, payment_refusal
 
 if TYPE_CHECKING:
     from kiosk.services.ports import UnitOfWork
@@ -87,7 +88,7 @@ class Tender:
     def validate(self) -> None:
         """Raises CashStaffOnly or ValidationError (``payment.code_invalid``) before any charge."""
         if self.cash:
-            if self.staff is None or self.staff.role not in (Role.DESK, Role.SUPERVISOR):
+            if self.staff is None or self.staff.role not in STAFF_ROLES[ACTION_CASH]:
                 raise CashStaffOnly()
             return
         if payment_provider(self.code) is None:
@@ -174,6 +175,9 @@ def record_payment(uow: UnitOfWork, *, paid: Paid, reader_id: str | None, receip
     """Insert a payment (or refund) row and its allocations; returns payment_id."""
     if paid.amount <= 0:
         raise PaymentError("payment.nothing_due", "nothing to record")
+    if kind == "payment" and payment_refusal(paid.amount, (a for _, a in allocations)):
+        # the record server refuses such a payment (library_core.rules): never send one
+        raise PaymentError("payment.nothing_due", "allocations do not match the amount")
     payment_id = new_id()
     uow.payments.add(Payment(payment_id, kind, reader_id, receipt_no, str(paid.method),
                              paid.transaction_id, paid.amount, staff_no, now), allocations)

@@ -27,7 +27,15 @@ from library_core.errors import DomainError, NotFound, ValidationError
 from library_core.fees import FeeKind
 from library_core.money import Fen, format_fen
 from library_core.receipts import Receipt, ReceiptKind, ReceiptLine
-from library_core.rules import LIVE_CARD_STATUSES, blocked_status, day_metrics
+from library_core.rules import (
+    ACTION_CANCEL,
+    ACTION_CLOSE_DAY,
+    ACTION_WAIVE,
+    LIVE_CARD_STATUSES,
+    STAFF_ROLES,
+    blocked_status,
+    day_metrics,
+)
 
 if TYPE_CHECKING:
     from kiosk.services.ports import Repositories, UnitOfWork
@@ -132,7 +140,7 @@ class StaffService:
 
     def waive_fee(self, session: StaffSession, fee_id: str, reason: str) -> None:
         """Supervisor only: waive what is still due on an open fee."""
-        require_role(session, Role.SUPERVISOR)
+        require_role(session, *map(Role, sorted(STAFF_ROLES[ACTION_WAIVE])))
         reason = reason.strip()
         if not reason:
             raise ValidationError("waiver.reason_required", "a reason is required")
@@ -152,7 +160,7 @@ class StaffService:
                                   reason: str) -> CancelResult:
         """Supervisor only: block and cancel the reader's cards, pay the deposit back in cash.
         Refused (``fees.owed_pay_first``) while fees are owed."""
-        require_role(session, Role.SUPERVISOR)
+        require_role(session, *map(Role, sorted(STAFF_ROLES[ACTION_CANCEL])))
         now = self.clock.now()
         with self.repos.transaction() as uow:
             reader = uow.readers.get(reader_id)
@@ -270,7 +278,7 @@ class StaffService:
 
     def close_day(self, session: StaffSession) -> tuple[EndOfDayReport, Receipt]:
         """Supervisor only: the report, its receipt and a ``day.closed`` event, once per day."""
-        require_role(session, Role.SUPERVISOR)
+        require_role(session, *map(Role, sorted(STAFF_ROLES[ACTION_CLOSE_DAY])))
         now = self.clock.now()
         day = now.date()
         with self.repos.transaction() as uow:

@@ -12,6 +12,7 @@ from sqlalchemy import Connection
 
 from library_core.clock import CHINA_TZ
 from library_core.fees import FeeSchedule
+from library_core.rules import StaffRecord, occurred_at_refusal, staff_refusal
 from record_server import models as m
 from record_server.ingest.statements import (
     ADD_CREDIT,
@@ -49,6 +50,16 @@ class Context:
     schedule: FeeSchedule
     touched: dict[str, set[str]] = field(default_factory=dict)
     outcome: Outcome = field(default_factory=Outcome)
+
+    @property
+    def server_now(self) -> dt.datetime:
+        """The server's clock when the batch began (``now``) as a datetime."""
+        return dt.datetime.fromisoformat(self.now)
+
+    @property
+    def day(self) -> dt.date:
+        """The local (China) day the event claims to have happened on."""
+        return self.occurred_at.astimezone(CHINA_TZ).date()
 
     def touch(self, entity: str, entity_id: str) -> None:
         self.touched.setdefault(entity, set()).add(entity_id)
@@ -101,3 +112,37 @@ def set_card(ctx: Context, card_no: str, **values: Any) -> None:
     ctx.touch("card", card_no)
 
 
+
+
+def check_occurred_at(ctx: Context) -> None:
+    """Raises Reject(occurred_in_future) for an event dated far ahead of the server's clock."""
+    reason = occurred_at_refusal(ctx.occurred_at, ctx.server_now)
+    if reason is not None:
+        raise Reject(reason)
+
+
+def staff_or_reject(ctx: Context, staff_no: str | None, action: str) -> str:
+    """The staff number of an existing, active, unlocked member of staff whose role may do
+    ``action`` (``library_core.rules.staff_refusal``). Raises Reject(staff_required) when none is
+    named, Reject(<the rule's reason>) otherwise."""
+    if not staff_no:
+        raise Reject("staff_required")
+    row = by_key(ctx.conn, m.staff, m.staff.c.staff_no, staff_no)
+    record = None if row is None else StaffRecord(
+        row.staff_no, row.role, bool(row.active), bool(row.locked),
+        dt.datetime.fromisoformat(row.locked_until) if row.locked_until else None)
+    reason = staff_refusal(record, action, ctx.server_now)
+    if reason is not None:
+        raise Reject(reason)
+    return staff_no
+
+
+def card_of_reader(ctx: Context, card: Any, reader_id: str) -> str:
+    """The (resolved) reader a card belongs to, when ``reader_id`` names that reader (following
+    merges). Raises Reject(card_not_of_reader) or Reject(unknown_reader)."""
+    resolved = resolve_reader(ctx, reader_id)
+    if resolved == card.reader_id:
+        return resolved
+    if resolve_reader(ctx, str(card.reader_id)) != resolved:
+        raise Reject("card_not_of_reader")
+    return resolved

@@ -13,7 +13,7 @@ from record_server.ingest.cards import (
     card_renewed,
     card_replaced,
 )
-from record_server.ingest.context import Context
+from record_server.ingest.context import Context, check_occurred_at
 from record_server.ingest.loans import loan_returned
 from record_server.ingest.payments import (
     deposit_refunded,
@@ -24,7 +24,20 @@ from record_server.ingest.payments import (
 from record_server.ingest.readers import reader_registered
 from record_server.ingest.visits import day_closed, visit_closed, visit_opened
 
-HANDLERS: dict[str, Callable[[Context, Any], None]] = {
+Handler = Callable[[Context, Any], None]
+
+
+def _checked(handler: Handler) -> Handler:
+    """``handler`` after the checks every event gets (its date against the server's clock)."""
+    def run(ctx: Context, payload: Any) -> None:
+        check_occurred_at(ctx)
+        handler(ctx, payload)
+
+    run.__name__ = run.__qualname__ = handler.__name__
+    return run
+
+
+_HANDLERS: dict[str, Handler] = {
     ev.READER_REGISTERED: reader_registered,
     ev.CARD_ISSUED: card_issued,
     ev.CARD_RENEWED: card_renewed,
@@ -40,3 +53,4 @@ HANDLERS: dict[str, Callable[[Context, Any], None]] = {
     ev.VISIT_CLOSED: visit_closed,
     ev.DAY_CLOSED: day_closed,
 }
+HANDLERS: dict[str, Handler] = {kind: _checked(h) for kind, h in _HANDLERS.items()}

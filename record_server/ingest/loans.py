@@ -8,6 +8,7 @@ from typing import Any
 from library_core import contract as c
 from library_core.clock import CHINA_TZ
 from library_core.fees import overdue_fine
+from library_core.rules import MAX_CLOCK_AHEAD
 from record_server import models as m
 from record_server.ingest.context import Context, Reject
 from record_server.ingest.rules import RULE_RETURN_AFTER_RENEWAL, RULE_RETURNED_TWICE
@@ -21,6 +22,8 @@ def loan_returned(ctx: Context, p: c.LoanReturned) -> None:
         raise Reject("unknown_loan")
     if loan.item_barcode != p.item_barcode:
         raise Reject("item_does_not_match_loan")
+    if dt.datetime.fromisoformat(p.returned_at) > ctx.server_now + MAX_CLOCK_AHEAD:
+        raise Reject("returned_in_future")
     if loan.returned_at is not None:
         if p.fine_fee_id:
             _cancel_fine(ctx, p.fine_fee_id, 0)

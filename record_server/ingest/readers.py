@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import logging
+import os
 
 from sqlalchemy import Connection, bindparam, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from library_core import contract as c
-from library_core.rules import ReaderRecord, holder_of_id_number
+from library_core.rules import PIN_HASH_MIN_N, ReaderRecord, holder_of_id_number, pin_hash_refusal
 from record_server import models as m
 from record_server.ingest.context import Context, Reject
 from record_server.ingest.rules import RULE_SAME_ID_NUMBER
 from record_server.ingest.statements import by_key, insert_into
 
 log = logging.getLogger(__name__)
+
+ENV_PIN_MIN_N = "RECORD_SERVER_PIN_MIN_N"
+"""The least scrypt cost (n) of a PIN hash the server stores; default ``PIN_HASH_MIN_N`` (the
+kiosk's own default). Tests that hash with a cheap cost lower it; nothing lowers the format."""
+
+
+def pin_min_n() -> int:
+    """The server's minimum scrypt cost for a stored PIN hash (``RECORD_SERVER_PIN_MIN_N``)."""
+    raw = os.environ.get(ENV_PIN_MIN_N)
+    return int(raw) if raw and raw.isdigit() else PIN_HASH_MIN_N
 
 _BY_ID_NUMBER = select(
     m.readers.c.reader_id, m.readers.c.status, m.readers.c.registered_at,
@@ -40,6 +51,9 @@ _INSERT_ACTIVE_READER_PG = (
 
 def reader_registered(ctx: Context, p: c.ReaderRegistered) -> None:
     conn = ctx.conn
+    refusal = pin_hash_refusal(p.pin_hash, min_n=pin_min_n())  # the server decides the strength
+    if refusal is not None:
+        raise Reject(refusal)
     if by_key(conn, m.readers, m.readers.c.reader_id, p.reader_id) is not None:
         raise Reject("reader_exists")
     first = _holder(conn, p.id_number)

@@ -82,8 +82,8 @@ def test_replacement_needs_a_higher_generation_and_old_card_is_replaced(db: Data
     ok = k.env("card.replaced", {"old_card_no": old, "card_no": new, "reader_id": "r1",
                                  "uid": "AB", "generation": 2, "expires_on": "2029-11-24"})
     assert push(db, "K01", [ok])[0]["status"] == "applied"
-    renew_old = k.renew(old, "r1")
-    assert push(db, "K01", [renew_old])[0]["rule"] == apply.RULE_BLOCK_BEATS_RENEWAL
+    renew_old = k.renew_paid(old, "r1")
+    assert push(db, "K01", renew_old)[-1]["rule"] == apply.RULE_BLOCK_BEATS_RENEWAL
 
 
 def test_event_id_from_another_kiosk_is_refused(db: Database) -> None:

@@ -156,13 +156,13 @@ def test_daily_report_json_and_csv(server: ServerProcess) -> None:
     token = server.enroll("K01")
     kiosk = KioskEvents("K01")
     events = (kiosk.new_reader("r1", 1, make_card_no(1)) + kiosk.new_reader("r2", 2, make_card_no(2))
-              + [kiosk.renew(make_card_no(1), "r1"), kiosk.visit("v1")])
+              + [*kiosk.renew_paid(make_card_no(1), "r1"), kiosk.visit("v1")])
     _push(server, token, "K01", events)
     staff = server.staff_token("S0002")
     report = server.get("/api/v1/reports/daily", staff, params={"date": "2026-11-24"}).json()
     total = report["totals"]
     assert (total["cards_issued"], total["cards_renewed"], total["visitors"]) == (2, 1, 1)
-    assert total["payments"]["wechat"] == {"count": 2, "amount": 2000}
+    assert total["payments"]["wechat"] == {"count": 3, "amount": 3000}  # 2 cards, 1 renewal
     assert report["by_kiosk"]["K01"]["cards_issued"] == 2
     assert report["by_branch"]["main"]["fees_assessed"]["card"] == {"count": 2, "amount": 2000}
     text = server.get("/api/v1/reports/daily", staff,

@@ -31,7 +31,7 @@ def test_each_conflict_is_decided_by_its_rule_and_listed(server: ServerProcess) 
 
     # 1. card reported lost at the desk beats a renewal made offline at K02
     assert server.post(f"/api/v1/cards/{card}/block", desk, json={"reason": "lost"}).status_code == 200
-    res = _push(server, t2, "K02", [k2.renew(card, "r11", months=12)])
+    res = _push(server, t2, "K02", k2.renew_paid(card, "r11", months=12))[-1:]
     assert res[0]["status"] == "conflict"
     assert res[0]["rule"] == "card_block_beats_offline_renewal"
     card_now = server.get(f"/api/v1/cards/{card}", desk).json()
@@ -43,6 +43,7 @@ def test_each_conflict_is_decided_by_its_rule_and_listed(server: ServerProcess) 
     assert _push(server, t1, "K01", [fine])[0]["status"] == "applied"
     pay1 = k1.pay("r11", "fine-11", 500, "pay-k1-fine")
     pay2 = k2.pay("r11", "fine-11", 500, "pay-k2-fine", method="cash")
+    pay2["payload"]["staff_no"] = "S0002"  # cash is taken by desk staff
     assert _push(server, t1, "K01", [pay1])[0]["status"] == "applied"
     res = _push(server, t2, "K02", [pay2])
     assert (res[0]["status"], res[0]["rule"]) == ("conflict", "double_payment_becomes_credit")
@@ -102,6 +103,7 @@ def test_each_conflict_is_decided_by_its_rule_and_listed(server: ServerProcess) 
     assert pulled[("item", barcode)]["status"] == "available"
     assert pulled[("reader", "rB")]["status"] == "cancelled"
     summary = server.get("/api/v1/summary", desk).json()
-    # every yuan taken is on record: 3 card fees + 2 fine payments, credits make up the rest
-    assert summary["payments"]["payment"]["amount"] == 3 * 1000 + 2 * 500
+    # every yuan taken is on record: 3 card fees, the renewal fee + 2 fine payments, credits
+    # make up the rest
+    assert summary["payments"]["payment"]["amount"] == 4 * 1000 + 2 * 500
     assert summary["credit"] == 1500

@@ -63,7 +63,7 @@ def test_a_renewal_for_a_period_not_offered_is_rejected(db: Database, clock: Fix
     res = push(db, clock, [k.renew(card, "r1", months=7)])
     assert (res[0]["status"], res[0]["detail"]) == ("rejected", "renewal_period_not_offered")
     assert _expiry(db, card) == before
-    assert push(db, clock, [k.renew(card, "r1", months=24)])[0]["status"] == "applied"
+    assert push(db, clock, k.renew_paid(card, "r1", months=24))[-1]["status"] == "applied"
 
 
 def test_a_renewal_of_a_blocked_card_credits_the_kiosk_fee(db: Database, clock: FixedClock) -> None:
@@ -72,8 +72,8 @@ def test_a_renewal_of_a_blocked_card_credits_the_kiosk_fee(db: Database, clock: 
     push(db, clock, k.new_reader("r2", 2, card))
     push(db, clock, [k.env("card.blocked", {"card_no": card, "reader_id": "r2",
                                             "reason": "lost"})])
-    res = push(db, clock, [k.renew(card, "r2", months=24)])
-    assert res[0]["rule"] == apply.RULE_BLOCK_BEATS_RENEWAL
+    res = push(db, clock, k.renew_paid(card, "r2", months=24))
+    assert res[-1]["rule"] == apply.RULE_BLOCK_BEATS_RENEWAL
     with db.read() as conn:
         credit = conn.execute(m.readers.select().where(m.readers.c.reader_id == "r2")).first()
     assert credit is not None and credit.credit == SCHEDULE.renewal_fee_for(24)

@@ -10,6 +10,7 @@ from kiosk.services.views import fee_line, reader_receipt
 from library_core import events
 from library_core.fees import FeeKind
 from library_core.receipts import ReceiptKind
+from library_core.rules import renewal_fee_id
 from library_core.tokens import decode_card_token
 
 
@@ -39,10 +40,6 @@ class CardRenewal(CardLookup):
             card, reader = self._card_and_reader(uow, decode_card_token(
                 raw_token, uid, self.cfg.library_key), uid, today=None)
             uow.cards.set_expiry(info.card_no, new_expiry)
-            uow.outbox.emit(events.CARD_RENEWED, {
-                "card_no": info.card_no, "reader_id": info.reader_id,
-                "previous_expires_on": old_expiry.isoformat(),
-                "expires_on": new_expiry.isoformat(), "months": months}, occurred_at=now)
             receipt_no = uow.receipts.next_receipt_no(today)
             receipt = reader_receipt(
                 self.cfg, receipt_no=receipt_no, kind=ReceiptKind.RENEWAL, now=now, reader=reader,
@@ -53,7 +50,14 @@ class CardRenewal(CardLookup):
             uow.receipts.add(receipt)
             payment_id = self._paid_fees(uow, reader_id=info.reader_id, paid=paid,
                                          receipt_no=receipt_no, staff=staff, now=now,
-                                         fees=[(FeeKind.RENEWAL, fee, f"{months} months")])
+                                         fees=[(FeeKind.RENEWAL, fee, f"{months} months")],
+                                         fee_id=renewal_fee_id(self.cfg.kiosk_id, info.card_no,
+                                                               new_expiry))
+            # after its fee and payment: the server applies a renewal only once it holds them
+            uow.outbox.emit(events.CARD_RENEWED, {
+                "card_no": info.card_no, "reader_id": info.reader_id,
+                "previous_expires_on": old_expiry.isoformat(),
+                "expires_on": new_expiry.isoformat(), "months": months}, occurred_at=now)
             uow.audit.append(at=now, actor=actor_of(staff), action="card.renewed",
                              subject=info.card_no,
                              detail={"expires_on": new_expiry.isoformat(), "amount": fee})
