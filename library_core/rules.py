@@ -267,31 +267,61 @@ def occurred_at_refusal(occurred_at: dt.datetime, now: dt.datetime,
 
 # ---- PIN lockout --------------------------------------------------------------------------------
 
-PIN_LOCKOUT_MINUTES = 30
+# how long the 1st, 2nd, 3rd, 4th lockout in a row lasts; each later one doubles the last, up to
+# a day (PIN_LOCKOUT_CAP_S): 1 min, 5, 15, 60, 120, 240, 480, 960, 1440, 1440, ...
+PIN_LOCKOUT_STEPS_S: tuple[int, ...] = (60, 300, 900, 3600)
+PIN_LOCKOUT_CAP_S = 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
 class PinState:
+    """``failures``: wrong PINs in a row since the last right one (or a supervisor's unlock);
+    ``locked_until``: set by the wrong PIN that locks."""
+
     failures: int
     locked_until: dt.datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class PinLockout:
-    """The one PIN-lockout policy, for readers and staff, at the kiosk and at the server:
-    ``max_attempts`` wrong PINs in a row lock the account for ``minutes``; a right PIN clears
-    the count; a supervisor may unlock earlier (server ``unlock-staff``).
+    """The one PIN-lockout policy, for readers and staff, at the kiosk and at the server.
 
-    Why a time limit and not "until unlocked" (the server's old rule): kiosks are self-service
-    and often unattended, so a lock a member of staff must lift would shut a reader out for the
-    day; five tries per 30 minutes still leaves a 6-digit PIN out of reach of guessing (about
-    240 tries a day against a million PINs, and a weak-PIN list is refused at enrolment). One
-    policy everywhere means a PIN that is locked at a kiosk is locked for the same time at the
-    server's console and the staff see one rule.
+    Every ``max_attempts``-th wrong PIN in a row locks the account; the n-th lockout in a row
+    lasts ``lock_seconds(n)``: ``steps_s`` (1, 5, 15, 60 minutes), then doubling, capped at
+    ``cap_s`` (a day). A right PIN clears the count and so the backoff; a supervisor's unlock
+    (server ``unlock-staff``) does too. While locked nothing is counted: a wrong PIN then
+    neither unlocks nor lengthens the lock (the caller refuses before asking this policy).
+    ``failures`` counts every wrong PIN in a row, across lockouts, so the number of lockouts is
+    ``failures // max_attempts`` and no other counter is needed (kiosk or server).
+
+    Why a backoff and not "until unlocked" or one fixed lock:
+    - not forever: a staff number is printed on every receipt, so five tries that anyone can make
+      would shut a member of staff out until a supervisor came; kiosks are often unattended;
+    - not a fixed 30 minutes either (the old rule): that allows 240 guesses a day, forever;
+      with the backoff a guesser gets 40 tries in the first day and 5 a day after, against a
+      million 6-digit PINs (a weak-PIN list is refused at enrolment);
+    - short first steps: a member of staff who mistypes five times waits a minute, not half
+      an hour.
+    One policy everywhere, so a PIN locked at a kiosk is locked by the same rule at the server
+    and the staff learn one rule.
     """
 
     max_attempts: int = MAX_ATTEMPTS
-    minutes: int = PIN_LOCKOUT_MINUTES
+    steps_s: tuple[int, ...] = PIN_LOCKOUT_STEPS_S
+    cap_s: int = PIN_LOCKOUT_CAP_S
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1 or not self.steps_s or min(self.steps_s) < 1 or self.cap_s < 1:
+            raise ValueError("PinLockout needs max_attempts >= 1 and positive lock times")
+
+    def lock_seconds(self, lockout: int) -> int:
+        """How long the ``lockout``-th lockout in a row lasts (1 is the first)."""
+        lockout = max(1, lockout)
+        if lockout <= len(self.steps_s):
+            seconds = self.steps_s[lockout - 1]
+        else:
+            seconds = self.steps_s[-1] << min(lockout - len(self.steps_s), 40)
+        return min(seconds, self.cap_s)
 
     def locked(self, locked_until: dt.datetime | None, now: dt.datetime) -> bool:
         return locked_until is not None and locked_until > now
@@ -300,14 +330,21 @@ class PinLockout:
         return max(1, -(-int((locked_until - now).total_seconds()) // 60))
 
     def after_wrong(self, failures: int, now: dt.datetime) -> PinState:
-        """The state after one more wrong PIN: locked (count reset) on the ``max_attempts``th."""
+        """The state after one more wrong PIN (``failures`` before it): every
+        ``max_attempts``-th locks, for ``lock_seconds`` of that lockout."""
         failures += 1
-        if failures >= self.max_attempts:
-            return PinState(0, now + dt.timedelta(minutes=self.minutes))
+        if failures % self.max_attempts == 0:
+            seconds = self.lock_seconds(failures // self.max_attempts)
+            return PinState(failures, now + dt.timedelta(seconds=seconds))
         return PinState(failures)
 
     def attempts_left(self, failures: int) -> int:
-        return self.max_attempts - failures
+        """Wrong PINs left before the next lockout."""
+        return self.max_attempts - failures % self.max_attempts
+
+    def lockouts(self, failures: int) -> int:
+        """How many lockouts in a row ``failures`` wrong PINs have caused."""
+        return failures // self.max_attempts
 
 
 # ---- day report ---------------------------------------------------------------------------------
@@ -366,7 +403,8 @@ __all__ = [
     "STAFF_ROLES", "StaffRecord", "credit_refusal", "deposit_refund_refusal", "new_card_expiry",
     "next_generation", "occurred_at_refusal", "payment_refusal", "pin_hash_refusal",
     "renewal_fee_id", "staff_refusal",
-    "BLOCK_REASONS", "LIVE_CARD_STATUSES", "PIN_LOCKOUT_MINUTES", "DayMetrics", "PaymentRecord",
+    "BLOCK_REASONS", "LIVE_CARD_STATUSES", "PIN_LOCKOUT_CAP_S", "PIN_LOCKOUT_STEPS_S",
+    "DayMetrics", "PaymentRecord",
     "PinLockout", "PinState", "ReaderRecord", "RenewalTerms", "blocked_status",
     "card_refusal", "day_metrics", "fees_owed_refuse", "holder_of_id_number",
     "renewal_fee", "renewal_terms",

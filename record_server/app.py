@@ -48,7 +48,8 @@ def create_app(config: ServerConfig, *, clock: Clock | None = None,
     app.state.db = db or Database(config.database_url)
     app.state.config = config
     app.state.clock = clock or SystemClock()
-    app.state.login_limiter = auth.RateLimiter(config.login_rate_per_minute)
+    app.state.login_limiter = auth.RateLimiter(app.state.db, config.login_rate_per_minute,
+                                               app.state.clock)
     app.state.push_pause = push_pause
 
     @app.middleware("http")

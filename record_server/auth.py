@@ -1,18 +1,20 @@
 """Kiosk and staff credentials: random bearer tokens stored only as SHA-256 hashes, staff PINs
-as scrypt hashes (library_core.pins), lockout after five wrong PINs, log-in rate limit."""
+as scrypt hashes (library_core.pins), the PIN lockout with backoff (library_core.rules.PinLockout)
+and the log-in rate limit, both kept in the database so every server worker applies them."""
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
+import logging
 import secrets
-import threading
-import time
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 
 from library_core.clock import Clock
 from library_core.pins import hash_pin, validate_pin, verify_pin
@@ -20,6 +22,8 @@ from library_core.rules import PinLockout
 from record_server import models as m
 from record_server.changes import publish
 from record_server.db import Database
+
+log = logging.getLogger(__name__)
 
 KIOSK_PREFIX = "kt_"
 STAFF_PREFIX = "st_"
@@ -190,42 +194,82 @@ def _locked(row: Any, now: dt.datetime) -> bool:
     return LOCKOUT.locked(dt.datetime.fromisoformat(row.locked_until), now)
 
 
-def staff_login(db: Database, staff_no: str, pin: str, clock: Clock, *,
-                hours: int = 12) -> tuple[str, StaffPrincipal, str]:
+_STAFF_LOGIN = select(m.staff.c.staff_no, m.staff.c.role, m.staff.c.pin_hash, m.staff.c.active,
+                      m.staff.c.failed_attempts, m.staff.c.locked, m.staff.c.locked_until
+                      ).where(m.staff.c.staff_no == bindparam("staff_no"))
+_STAFF_LOGIN_FOR_UPDATE = _STAFF_LOGIN.with_for_update()
+_COUNT_ATTEMPT = (update(m.staff).where(m.staff.c.staff_no == bindparam("_staff_no"))
+                  .values(failed_attempts=bindparam("failures"), locked=bindparam("is_locked"),
+                          locked_until=bindparam("until")))
+_CLEAR_COUNT = (update(m.staff).where(m.staff.c.staff_no == bindparam("_staff_no"),
+                                      m.staff.c.active.is_(True))
+                .values(failed_attempts=0, locked=False, locked_until=None))
+
+
+@functools.cache
+def _stand_in_hash() -> str:
+    """A PIN hash at the default cost that no PIN opens: checked when there is no real one, so
+    an unknown or inactive staff number costs the same scrypt work as a real one."""
+    return hash_pin(secrets.token_hex(8))
+
+
+def staff_login(db: Database, staff_no: str, pin: str, clock: Clock, *, hours: int = 12,
+                policy: PinLockout = LOCKOUT) -> tuple[str, StaffPrincipal, str]:
     """Check a staff PIN; returns (token, principal, expires_at). Raises LoginRefused.
 
-    Five wrong PINs in a row lock the account for 30 minutes, or until a supervisor unlocks it
-    (``library_core.rules.PinLockout``: the kiosk's policy too, see why there).
+    The lockout is ``policy`` (``library_core.rules.PinLockout``, the kiosk's too): every fifth
+    wrong PIN in a row locks the account, for longer each time (backoff); a right PIN or a
+    supervisor's ``unlock-staff`` clears it.
+
+    Check and count are atomic: the attempt is counted *before* the slow PIN check, in a short
+    transaction holding the staff row (``SELECT ... FOR UPDATE`` on PostgreSQL, ``BEGIN
+    IMMEDIATE`` on SQLite), as if it were wrong; a right PIN then clears the count. So N
+    parallel attempts, in one server process or several, are counted one by one: the fifth
+    locks and every later one finds the account locked, is not counted and never unlocks it.
+    The lock is not held during scrypt, so other log-ins and pushes do not wait for it.
+
+    Unknown, inactive, locked and wrong all raise ``LoginRefused`` after the same work (one
+    scrypt check, one counting transaction); ``reason`` (``unknown``, ``inactive``,
+    ``locked``, ``wrong``) is for the server's log only, the API answers them alike.
     """
     now = clock.now()
-    with db.read() as conn:
-        row = conn.execute(select(m.staff).where(m.staff.c.staff_no == staff_no)).first()
-    if row is None or not row.active:
-        verify_pin(pin, "scrypt$16384$8$1$00$00")  # same work either way
-        raise LoginRefused("bad_credentials")
-    if _locked(row, now):
-        raise LoginRefused("locked")
-    ok = verify_pin(pin, row.pin_hash)
     with db.write() as conn:
-        if not ok:
-            current = conn.execute(select(m.staff.c.failed_attempts, m.staff.c.locked)
-                                   .where(m.staff.c.staff_no == staff_no)).first()
-            failures = int(current.failed_attempts) if current and not current.locked else 0
-            state = LOCKOUT.after_wrong(failures, now)
+        row = conn.execute(_STAFF_LOGIN if db.is_sqlite else _STAFF_LOGIN_FOR_UPDATE,
+                           {"staff_no": staff_no}).first()
+        reason: str | None = None
+        if row is None:
+            reason = "unknown"
+        elif not row.active:
+            reason = "inactive"
+        elif _locked(row, now):
+            reason = "locked"
+        state = policy.after_wrong(int(row.failed_attempts) if row is not None else 0, now)
+        if reason is None or row is None:
             until = state.locked_until
-            conn.execute(update(m.staff).where(m.staff.c.staff_no == staff_no).values(
-                failed_attempts=state.failures, locked=until is not None,
-                locked_until=until.isoformat() if until is not None else None))
-            raise_reason = "locked" if until is not None else "bad_credentials"
-        else:
-            token = new_token(STAFF_PREFIX)
-            expires = (now + dt.timedelta(hours=hours)).isoformat()
-            conn.execute(update(m.staff).where(m.staff.c.staff_no == staff_no)
-                         .values(failed_attempts=0, locked=False, locked_until=None))
-            conn.execute(m.staff_sessions.insert().values(
-                token_hash=token_hash(token), staff_no=staff_no, expires_at=expires))
-            return token, StaffPrincipal(staff_no, row.role), expires
-    raise LoginRefused(raise_reason)
+            counted = {"failures": state.failures, "is_locked": until is not None,
+                       "until": until.isoformat() if until else None}
+        else:  # inactive or locked: not counted (the same statement, writing what is there)
+            counted = {"failures": row.failed_attempts, "is_locked": row.locked,
+                       "until": row.locked_until}
+        conn.execute(_COUNT_ATTEMPT, {"_staff_no": staff_no, **counted})
+    ok = verify_pin(pin, row.pin_hash if row is not None and reason != "inactive"
+                    else _stand_in_hash())  # the same work whatever the answer
+    if reason is not None or not ok:
+        reason = reason or "wrong"
+        if reason == "wrong" and state.locked_until is not None:
+            log.warning("staff %s locked until %s after %d wrong PINs in a row", staff_no,
+                        state.locked_until.isoformat(), state.failures)
+        raise LoginRefused(reason)
+    if row is None:  # reason is "unknown" then: for the type checker
+        raise LoginRefused("unknown")
+    token = new_token(STAFF_PREFIX)
+    expires = (now + dt.timedelta(hours=hours)).isoformat()
+    with db.write() as conn:
+        if not conn.execute(_CLEAR_COUNT, {"_staff_no": staff_no}).rowcount:
+            raise LoginRefused("inactive")  # deactivated while its PIN was being checked
+        conn.execute(m.staff_sessions.insert().values(
+            token_hash=token_hash(token), staff_no=staff_no, expires_at=expires))
+    return token, StaffPrincipal(staff_no, row.role), expires
 
 
 def staff_for_token(db: Database, token: str, clock: Clock) -> StaffPrincipal | None:
@@ -244,22 +288,47 @@ def staff_for_token(db: Database, token: str, clock: Clock) -> StaffPrincipal | 
 
 
 class RateLimiter:
-    """Sliding one-minute window per key (client address). ``check`` returns seconds to wait."""
+    """At most ``per_minute`` hits per bucket (``<what>:<client address>``) in any minute,
+    counted in the database (``login_hits``) so that every server worker sees the same count.
 
-    def __init__(self, per_minute: int) -> None:
+    Each hit is one atomic upsert (``INSERT ... ON CONFLICT DO UPDATE SET hits = hits + 1
+    RETURNING hits``) into the row of its bucket and clock minute; the count is the sliding
+    estimate ``this minute's hits + last minute's * (part of a minute not yet past)``, so a
+    burst across the turn of a minute is still refused. ``check`` returns 0, or the seconds to
+    wait (refused hits count too: hammering keeps the bucket shut). Rows older than the last
+    minute are deleted when a bucket starts a new minute. The enrollment endpoint uses it too.
+    """
+
+    def __init__(self, db: Database, per_minute: int, clock: Clock) -> None:
+        self.db = db
         self.per_minute = per_minute
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
+        self.clock = clock
 
-    def check(self, key: str) -> int:
-        now = time.monotonic()
-        with self._lock:
-            hits = self._hits.setdefault(key, deque())
-            while hits and now - hits[0] > 60:
-                hits.popleft()
-            if len(hits) >= self.per_minute:
-                return max(1, int(60 - (now - hits[0])) + 1)
-            hits.append(now)
-            if len(self._hits) > 10000:
-                self._hits = {k: v for k, v in self._hits.items() if v}
+    def check(self, bucket: str) -> int:
+        now = self.clock.now().timestamp()
+        minute = int(now // 60)
+        into = now - minute * 60
+        bucket = bucket[:200]
+        with self.db.write() as conn:
+            dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
+            stmt = dialect.insert(m.login_hits).values(bucket=bucket, minute=minute, hits=1)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[m.login_hits.c.bucket, m.login_hits.c.minute],
+                set_={"hits": m.login_hits.c.hits + 1}).returning(m.login_hits.c.hits)
+            hits = int(conn.execute(stmt).scalar_one())
+            before = conn.execute(select(m.login_hits.c.hits).where(
+                m.login_hits.c.bucket == bucket, m.login_hits.c.minute == minute - 1)).scalar()
+        if hits == 1:
+            self._forget_before(minute - 1)
+        if hits + int(before or 0) * (60 - into) / 60 <= self.per_minute:
             return 0
+        return max(1, int(60 - into) + 1)  # at most until the next minute
+
+    def _forget_before(self, minute: int) -> None:
+        """Delete the rows no count reads any more (in a transaction of its own: a clash
+        between two workers clearing the same rows only delays the clean-up)."""
+        try:
+            with self.db.write() as conn:
+                conn.execute(delete(m.login_hits).where(m.login_hits.c.minute < minute))
+        except DBAPIError as err:
+            log.debug("login_hits clean-up skipped: %s", err)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from kiosk.services.ports import FeeScheduleSource
 from library_core import pins
 from library_core.fees import FeeSchedule
-from library_core.rules import PIN_LOCKOUT_MINUTES
+from library_core.rules import PIN_LOCKOUT_STEPS_S
 from library_core.visits import DEFAULT_DEPARTMENTS, Department
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ class ServicesConfig:
     closing_time: dt.time = dt.time(21, 0)
     pin_n: int = pins.DEFAULT_N
     pin_max_attempts: int = pins.MAX_ATTEMPTS
-    pin_lockout_minutes: int = PIN_LOCKOUT_MINUTES  # library_core.rules.PinLockout
+    pin_lockout_steps_s: tuple[int, ...] = PIN_LOCKOUT_STEPS_S  # library_core.rules.PinLockout
     offline_max_payment_fen: int = 20000  # one payment, while the record server is out of reach
     # the schedule in force (last pulled from the server); None: ``fees`` (the config seed) only
     fee_source: FeeScheduleSource | None = None

@@ -1,5 +1,6 @@
-"""PIN checks with lockout: 5 wrong PINs lock the reader or staff account for 30 minutes
-(``library_core.rules.PinLockout``, the policy the record server applies too).
+"""PIN checks with lockout: every 5th wrong PIN in a row locks the reader or staff account, for
+1, 5, 15, 60 minutes, then doubling up to a day (``library_core.rules.PinLockout``, the policy
+the record server applies too).
 
 Failures and locks are stored (they survive a restart), reset on success, and audited.
 """
@@ -57,5 +58,5 @@ def check_pin(repos: Repositories, clock: Clock, cfg: ServicesConfig, *, table: 
 
 def lockout_policy(cfg: ServicesConfig) -> PinLockout:
     """The one PIN-lockout policy (``library_core.rules.PinLockout``, see why there), with the
-    kiosk's configured attempts and minutes (the defaults are the policy's)."""
-    return PinLockout(max_attempts=cfg.pin_max_attempts, minutes=cfg.pin_lockout_minutes)
+    kiosk's configured attempts and lock times (the defaults are the policy's)."""
+    return PinLockout(max_attempts=cfg.pin_max_attempts, steps_s=cfg.pin_lockout_steps_s)

@@ -95,11 +95,25 @@ def test_event_id_from_another_kiosk_is_refused(db: Database) -> None:
     assert push(db, "K02", [copy])[0]["detail"] == "event_id_taken"
 
 
-def test_rate_limiter_window() -> None:
-    limiter = auth.RateLimiter(2)
+def test_rate_limiter_window(tmp_path: Path) -> None:
+    """Counted in the database; a burst across the turn of a minute is still refused, and the
+    bucket opens again once the last minute's hits have aged out."""
+    database = Database(f"sqlite:///{tmp_path / 'limits.sqlite3'}")
+    database.migrate()
+    clock = FixedClock(dt.datetime(2026, 11, 24, 10, 0, 50, tzinfo=dt.UTC))
+    limiter = auth.RateLimiter(database, 2, clock)
     assert limiter.check("a") == 0 and limiter.check("a") == 0
-    assert limiter.check("a") > 0
+    assert limiter.check("a") == 11  # until the next minute
     assert limiter.check("b") == 0
+    clock.advance(seconds=15)  # 5 s into the next minute: 3 hits of last minute still weigh
+    assert limiter.check("a") > 0
+    clock.advance(seconds=60)
+    assert limiter.check("a") == 0
+    # a second limiter on the same database (another worker) sees the same count
+    clock.advance(seconds=180)
+    other = auth.RateLimiter(Database(database.url), 2, clock)
+    assert limiter.check("c") == 0 and other.check("c") == 0
+    assert other.check("c") > 0 and limiter.check("c") > 0
 
 
 def test_report_csv_has_a_row_per_metric() -> None:

@@ -210,9 +210,35 @@ def test_the_pin_lockout_policy_locks_on_the_fifth_and_expires() -> None:
         state = policy.after_wrong(state.failures, now)
         assert state.locked_until is None
     state = policy.after_wrong(state.failures, now)
-    assert state == rules.PinState(0, now + dt.timedelta(minutes=30))
-    assert policy.locked(state.locked_until, now + dt.timedelta(minutes=29))
-    assert not policy.locked(state.locked_until, now + dt.timedelta(minutes=30))
+    assert state == rules.PinState(5, now + dt.timedelta(minutes=1))
+    assert policy.locked(state.locked_until, now + dt.timedelta(seconds=59))
+    assert not policy.locked(state.locked_until, now + dt.timedelta(minutes=1))
+    assert (policy.attempts_left(state.failures), policy.lockouts(state.failures)) == (5, 1)
+
+
+def test_the_pin_lockout_backs_off_to_a_day() -> None:
+    """Each lockout in a row lasts longer: 1, 5, 15, 60 minutes, then doubling, capped at a
+    day; wrong PINs between lockouts count on (the count is only cleared by a right PIN)."""
+    policy = rules.PinLockout()
+    now = dt.datetime(2026, 11, 24, 10, 0)
+    failures, lengths = 0, []
+    for _ in range(11):
+        for n in range(policy.max_attempts):
+            state = policy.after_wrong(failures, now)
+            failures = state.failures
+            assert (state.locked_until is None) == (n < policy.max_attempts - 1)
+        assert state.locked_until is not None
+        lengths.append(int((state.locked_until - now).total_seconds()) // 60)
+    assert lengths == [1, 5, 15, 60, 120, 240, 480, 960, 1440, 1440, 1440]
+    assert policy.lock_seconds(10_000) == rules.PIN_LOCKOUT_CAP_S  # no overflow, still a day
+    assert rules.PinLockout(steps_s=(2, 6)).lock_seconds(3) == 12
+
+
+@pytest.mark.parametrize("kwargs", [{"max_attempts": 0}, {"steps_s": ()},
+                                    {"steps_s": (60, 0)}, {"cap_s": 0}])
+def test_a_lockout_policy_that_locks_nothing_is_refused(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        rules.PinLockout(**kwargs)
 
 
 def test_the_kiosk_uses_the_core_lockout_policy(env: ServicesEnv) -> None:
@@ -223,9 +249,27 @@ def test_the_kiosk_uses_the_core_lockout_policy(env: ServicesEnv) -> None:
             env.services.cards.verify_reader(reader.id_number, "975310")
     with pytest.raises(PinLocked) as info:
         env.services.cards.verify_reader(reader.id_number, "975310")
-    assert info.value.params["minutes"] == rules.PIN_LOCKOUT_MINUTES
-    env.clock.advance(minutes=rules.PIN_LOCKOUT_MINUTES)
+    first = rules.PinLockout().lock_seconds(1)
+    assert info.value.params["minutes"] == first // 60
+    env.clock.advance(seconds=first)
     assert env.services.cards.verify_reader(reader.id_number, reader.pin).reader_id
+
+
+def test_the_kiosk_backs_off_like_the_server(env: ServicesEnv) -> None:
+    """The kiosk's reader PIN lock (same policy) lasts longer the second time in a row."""
+    env.new_card(1)
+    reader = make_reader(1)
+    policy = rules.PinLockout()
+    for lockout in (1, 2):
+        for _ in range(policy.max_attempts - 1):
+            with pytest.raises(Exception):  # noqa: B017,PT011 - PinWrong
+                env.services.cards.verify_reader(reader.id_number, "975310")
+        with pytest.raises(PinLocked) as info:
+            env.services.cards.verify_reader(reader.id_number, "975310")
+        assert info.value.params["minutes"] == policy.lock_seconds(lockout) // 60
+        with pytest.raises(PinLocked):  # a wrong PIN while locked does not unlock
+            env.services.cards.verify_reader(reader.id_number, "975310")
+        env.clock.advance(seconds=policy.lock_seconds(lockout))
 
 
 def _day(payments: list[Any]) -> rules.DayMetrics:

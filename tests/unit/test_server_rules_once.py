@@ -1,7 +1,7 @@
 """The record server applies the kiosk's rules from ``library_core.rules`` (apply.push and
 auth on a temp SQLite file, no HTTP): the renewal period check it used to skip, the card block,
-one active reader per ID number, and the one PIN-lockout policy (30 minutes, not until
-unlocked)."""
+one active reader per ID number, and the one PIN-lockout policy (a lock that ends by itself
+and lasts longer each time in a row, not until unlocked)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from library_core.clock import FixedClock
 from library_core.codes import make_card_no
 from library_core.fees import load_fee_schedule
-from library_core.rules import PIN_LOCKOUT_MINUTES, PinLockout
+from library_core.rules import PinLockout
 from record_server import apply, auth
 from record_server import models as m
 from record_server.config import FEES_PATH
@@ -85,17 +85,52 @@ def test_staff_lockout_ends_after_the_policy_minutes(db: Database, clock: FixedC
     for _ in range(PinLockout().max_attempts - 1):
         with pytest.raises(auth.LoginRefused) as wrong:
             auth.staff_login(db, "S0009", "975310", clock)
-        assert wrong.value.reason == "bad_credentials"
+        assert wrong.value.reason == "wrong"
     with pytest.raises(auth.LoginRefused) as locked:
         auth.staff_login(db, "S0009", "975310", clock)
-    assert locked.value.reason == "locked"
-    clock.advance(minutes=PIN_LOCKOUT_MINUTES - 1)
+    assert locked.value.reason == "wrong"  # the fifth wrong PIN, which locks
+    first = PinLockout().lock_seconds(1)
+    clock.advance(seconds=first - 1)
     with pytest.raises(auth.LoginRefused) as still:
         auth.staff_login(db, "S0009", "246810", clock)  # even the right PIN, while locked
     assert still.value.reason == "locked"
-    clock.advance(minutes=1)
+    clock.advance(seconds=1)
+    # the lock ended: five more wrong PINs lock it again, for the next step
+    for _ in range(PinLockout().max_attempts):
+        with pytest.raises(auth.LoginRefused):
+            auth.staff_login(db, "S0009", "975310", clock)
+    clock.advance(seconds=PinLockout().lock_seconds(2) - 1)
+    with pytest.raises(auth.LoginRefused) as second:
+        auth.staff_login(db, "S0009", "246810", clock)
+    assert second.value.reason == "locked"
+    clock.advance(seconds=1)
     token, principal, _ = auth.staff_login(db, "S0009", "246810", clock)
     assert principal.staff_no == "S0009" and token
+
+
+def test_unknown_inactive_and_locked_cost_the_same_scrypt_work(
+        db: Database, clock: FixedClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every refusal runs one scrypt check (at the stored cost, or the default for a staff
+    number that has none) and nothing is counted for unknown, inactive or locked."""
+    calls: list[str] = []
+    real = auth.verify_pin
+    monkeypatch.setattr(auth, "verify_pin", lambda pin, stored: calls.append(stored) or
+                        real(pin, stored))
+    auth.create_staff(db, staff_no="S0007", name="测试", role="desk", pin="246810", pin_cost=2)
+    for staff_no, reason in (("S9999", "unknown"), ("S0007", "wrong")):
+        with pytest.raises(auth.LoginRefused) as refused:
+            auth.staff_login(db, staff_no, "975310", clock)
+        assert refused.value.reason == reason
+    assert len(calls) == 2 and calls[0].startswith("scrypt$16384$")
+    with db.write() as conn:
+        conn.execute(m.staff.update().where(m.staff.c.staff_no == "S0007")
+                     .values(active=False))
+    with pytest.raises(auth.LoginRefused) as inactive:
+        auth.staff_login(db, "S0007", "246810", clock)
+    assert inactive.value.reason == "inactive" and len(calls) == 3
+    with db.read() as conn:
+        row = conn.execute(m.staff.select().where(m.staff.c.staff_no == "S0007")).one()
+    assert row.failed_attempts == 1  # the wrong PIN only
 
 
 def test_a_supervisor_unlock_still_ends_a_lock_early(db: Database, clock: FixedClock) -> None:
