@@ -16,6 +16,7 @@ from kiosk.services import build_services
 from kiosk.services.config import ServicesConfig
 from kiosk.services.ports import StatusConnectivity
 from library_core import i18n
+from library_core.identity import id_number_hash
 from library_core.money import format_fen
 from server_client.sync import SyncStatus
 from tests.support.kivy_app import kiosk_session, kiosk_ui  # noqa: F401
@@ -107,7 +108,8 @@ def test_offline_new_card_over_the_limit_is_refused_then_taken_online(offline_ki
     # nothing charged, nothing stored, nothing printed, the card left blank
     assert p.gateway.attempts == attempts and p.gateway.net_taken() == taken
     assert p.store.count("readers") == readers and p.store.count("outbox") == outbox
-    assert p.store.read_one("SELECT 1 FROM readers WHERE id_number = ?", (id_number,)) is None
+    assert p.store.read_one("SELECT 1 FROM readers WHERE id_hash = ?",
+                            (id_number_hash(id_number, p.settings.library_key),)) is None
     assert p.store.read_one("SELECT 1 FROM cards WHERE uid = ?", (uid.hex(),)) is None
     assert len(p.printer.jobs) == jobs
     d.remove_card()
@@ -118,7 +120,8 @@ def test_offline_new_card_over_the_limit_is_refused_then_taken_online(offline_ki
     conn.online = True
     assert issue_card(d, serial=SERIAL, uid=uid, name=(("zhou", "周"), ("xing", "星"))) == id_number
     assert p.gateway.net_taken() == taken + deposit + fee
-    reader = p.store.read_one("SELECT reader_id FROM readers WHERE id_number = ?", (id_number,))
+    reader = p.store.read_one("SELECT reader_id FROM readers WHERE id_hash = ?",
+                             (id_number_hash(id_number, p.settings.library_key),))
     assert reader is not None
     card = p.store.read_one("SELECT status, uid FROM cards WHERE reader_id = ?",
                             (reader["reader_id"],))

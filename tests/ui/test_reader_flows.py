@@ -9,6 +9,7 @@ import json
 import pytest
 
 from library_core import i18n
+from library_core.identity import id_number_hash
 from library_core.money import format_fen
 from tests.support.kivy_app import kiosk_session, kiosk_ui  # noqa: F401
 from tests.support.xvfb import xvfb_display  # noqa: F401
@@ -71,7 +72,8 @@ def test_replacement_blocks_old_card_and_issues_new(kiosk_ui) -> None:  # noqa: 
     id_number = issue_card(d, serial=21, uid=old_uid, name=(("sun", "孙"), ("li", "李")))
     d.press(key="nav.done")
     d.remove_card()
-    reader = d.parts.store.read_one("SELECT reader_id FROM readers WHERE id_number = ?", (id_number,))
+    reader = d.parts.store.read_one("SELECT reader_id FROM readers WHERE id_hash = ?",
+        (id_number_hash(id_number, d.parts.settings.library_key),))
     old = d.parts.store.read_one("SELECT * FROM cards WHERE reader_id = ?", (reader["reader_id"],))
     jobs = len(d.parts.printer.jobs)
 
