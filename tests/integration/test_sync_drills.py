@@ -88,7 +88,7 @@ def make_transactions(store: Store, count: int, *, kiosk: str = "K01", start: in
                 exp.paid += 1000
             elif kind in (1, 3):
                 tx.emit("visit.opened", {
-                    "visit_id": f"{kiosk}-v{i}", "name": "访客", "phone": "13900000000",
+                    "visit_id": f"{kiosk}-V{i:06d}", "name": "访客", "phone": "13900000000",
                     "purpose": "reading", "host_department": "reading room",
                     "expires_at": (DAY + dt.timedelta(hours=11)).isoformat()}, occurred_at=at)
                 exp.events += 1
