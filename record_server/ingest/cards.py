@@ -36,6 +36,7 @@ from record_server.ingest.context import (
     set_card,
     staff_or_reject,
 )
+from record_server.ingest.numbering import check_card_no
 from record_server.ingest.rules import RULE_BLOCK_BEATS_RENEWAL
 from record_server.ingest.statements import by_key, insert_into
 
@@ -49,6 +50,7 @@ def _expiry_within(ctx: Context, expires_on: str) -> None:
 
 
 def card_issued(ctx: Context, p: c.CardIssued) -> None:
+    check_card_no(ctx, p.card_no)
     reader_id = resolve_reader(ctx, p.reader_id)
     if by_key(ctx.conn, m.cards, m.cards.c.card_no, p.card_no) is not None:
         raise Reject("card_exists")
@@ -117,6 +119,7 @@ def card_blocked(ctx: Context, p: c.CardBlocked) -> None:
 
 
 def card_replaced(ctx: Context, p: c.CardReplaced) -> None:
+    check_card_no(ctx, p.card_no)
     old = card_or_reject(ctx, p.old_card_no)
     reader_id = card_of_reader(ctx, old, p.reader_id)
     if by_key(ctx.conn, m.cards, m.cards.c.card_no, p.card_no) is not None:

@@ -31,6 +31,7 @@ from record_server.ingest.context import (
     resolve_reader,
     staff_or_reject,
 )
+from record_server.ingest.numbering import check_receipt_no
 from record_server.ingest.rules import RULE_DOUBLE_PAYMENT, RULE_RETURN_AFTER_RENEWAL
 from record_server.ingest.statements import ADD_CREDIT, by_key, insert_into, update_by_key
 
@@ -77,6 +78,7 @@ def fee_waived(ctx: Context, p: c.FeeWaived) -> None:
 
 def payment_recorded(ctx: Context, p: c.PaymentRecorded) -> None:
     conn = ctx.conn
+    check_receipt_no(ctx, p.receipt_no)
     if by_key(conn, m.payments, m.payments.c.payment_id, p.payment_id) is not None:
         raise Reject("payment_exists")
     if by_key(conn, m.payments, m.payments.c.receipt_no, p.receipt_no) is not None:
@@ -140,6 +142,7 @@ def payment_recorded(ctx: Context, p: c.PaymentRecorded) -> None:
 
 
 def deposit_refunded(ctx: Context, p: c.DepositRefunded) -> None:
+    check_receipt_no(ctx, p.receipt_no)
     staff_or_reject(ctx, p.staff_no, ACTION_REFUND)
     reader_id = resolve_reader(ctx, p.reader_id)
     if by_key(ctx.conn, m.payments, m.payments.c.payment_id, p.payment_id) is not None:
