@@ -160,6 +160,9 @@ def test_the_kiosk_z_report_and_the_server_daily_report_count_money_alike(
         loans = [dict(r, returned_at=None) for r in env.store.read("SELECT * FROM loans")]
     finally:
         env.store.close()
+    from tests.support.services import DESK, SUPERVISOR
+    for (staff_no, pin), role in ((DESK, "desk"), (SUPERVISOR, "supervisor")):  # the server
+        auth.create_staff(db, staff_no=staff_no, name=role, role=role, pin=pin, pin_cost=2)
     with db.write() as conn:
         conn.execute(m.items.insert(), [dict(i, hold=bool(i["hold"]), status="on_loan")
                                         for i in items])
