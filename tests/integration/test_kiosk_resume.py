@@ -24,11 +24,13 @@ from kiosk.services import build_services
 from kiosk.services.visitors import VisitorRequest
 from server_client.store import Store
 from server_client.sync import RecordServerClient, SyncEngine
-from tests.support.server_process import ServerProcess
-from tests.support.server_process import db_url_fixture as db_url_fixture  # noqa: F401
 from tests.support.postgres import postgres_cluster_fixture  # noqa: F401
-from tests.support.server_process import server_factory_fixture  # noqa: F401
-from tests.support.server_process import server_fixture  # noqa: F401
+from tests.support.server_process import (
+    ServerProcess,
+    server_factory_fixture,  # noqa: F401
+    server_fixture,  # noqa: F401
+)
+from tests.support.server_process import db_url_fixture as db_url_fixture  # noqa: F401
 from tests.support.services import (
     MemoryCardWriter,
     ServicesEnv,

@@ -18,6 +18,9 @@ from tests.support.server_process import (  # noqa: F401
     server_fixture,
 )
 
+# kiosk n makes card numbers from n * 10^8 on (the server refuses any other kiosk's)
+CARD_SPAN = 10**8
+
 
 def _push(server: ServerProcess, token: str, kiosk_id: str, events: list[dict]) -> dict:
     resp = server.post(f"/api/v1/kiosks/{kiosk_id}/events", token, json={"events": events})
@@ -38,7 +41,7 @@ def test_openapi_lists_every_endpoint(server: ServerProcess) -> None:
 def test_push_applies_once_and_pull_rebuilds(server: ServerProcess) -> None:
     token = server.enroll("K01")
     kiosk = KioskEvents("K01")
-    events = kiosk.new_reader("r1", 1, make_card_no(1)) + [kiosk.visit("v1")]
+    events = kiosk.new_reader("r1", 1, make_card_no(CARD_SPAN + 1)) + [kiosk.visit("K01-V000001")]
     first = _push(server, token, "K01", events)
     assert [r["status"] for r in first["results"]] == ["applied"] * 5
     assert first["next_seq"] == 6
@@ -55,7 +58,7 @@ def test_push_applies_once_and_pull_rebuilds(server: ServerProcess) -> None:
             break
     entities = {(c["entity"], c["id"]): c["data"] for c in changes}
     assert entities[("reader", "r1")]["status"] == "active"
-    assert entities[("card", make_card_no(1))]["status"] == "active"
+    assert entities[("card", make_card_no(CARD_SPAN + 1))]["status"] == "active"
     assert entities[("fee", "fee-r1-card")]["status"] == "paid"
     assert ("fee_schedule", "current") in entities
     assert ("staff", "S0001") in entities
@@ -68,7 +71,7 @@ def test_push_applies_once_and_pull_rebuilds(server: ServerProcess) -> None:
 def test_gap_is_refused_until_sent_in_order(server: ServerProcess) -> None:
     token = server.enroll("K01")
     kiosk = KioskEvents("K01")
-    events = kiosk.new_reader("r1", 1, make_card_no(1))
+    events = kiosk.new_reader("r1", 1, make_card_no(CARD_SPAN + 1))
     res = _push(server, token, "K01", events[2:])
     assert all(r["status"] == "rejected" and r["detail"].startswith("gap") for r in res["results"])
     res = _push(server, token, "K01", events)
@@ -78,10 +81,10 @@ def test_gap_is_refused_until_sent_in_order(server: ServerProcess) -> None:
 def test_priority_block_goes_ahead_and_seq_is_skipped_later(server: ServerProcess) -> None:
     token = server.enroll("K01")
     kiosk = KioskEvents("K01")
-    card = make_card_no(7)
+    card = make_card_no(CARD_SPAN + 7)
     setup = kiosk.new_reader("r7", 7, card)
     _push(server, token, "K01", setup)
-    visit = kiosk.visit("v7")
+    visit = kiosk.visit("K01-V000007")
     block = kiosk.env("card.blocked", {"card_no": card, "reader_id": "r7", "reason": "lost"})
     res = _push(server, token, "K01", [block])
     assert res["results"][0]["status"] == "applied"
@@ -98,7 +101,7 @@ def test_kiosk_token_is_confined_to_its_own_sync_endpoints(server: ServerProcess
     assert server.get("/api/v1/conflicts", k1).status_code == 403
     assert server.get("/api/v1/reports/daily", k1).status_code == 403
     assert server.get("/api/v1/kiosks/K02/changes", k1).status_code == 403
-    events = KioskEvents("K02").new_reader("r2", 2, make_card_no(2))
+    events = KioskEvents("K02").new_reader("r2", 2, make_card_no(2 * CARD_SPAN + 2))
     assert server.post("/api/v1/kiosks/K02/events", k1, json={"events": events}).status_code == 403
     own_kiosk_foreign_events = server.post("/api/v1/kiosks/K01/events", k1, json={"events": events})
     assert own_kiosk_foreign_events.status_code == 403
@@ -116,7 +119,7 @@ def test_revoked_token_is_refused(server: ServerProcess) -> None:
     sup = server.staff_token("S0001")
     assert server.post("/api/v1/kiosks/K01/revoke", sup).status_code == 200
     assert server.get("/api/v1/kiosks/K01/changes", token).status_code == 401
-    events = KioskEvents("K01").new_reader("r1", 1, make_card_no(1))
+    events = KioskEvents("K01").new_reader("r1", 1, make_card_no(CARD_SPAN + 1))
     assert server.post("/api/v1/kiosks/K01/events", token, json={"events": events}).status_code == 401
 
 
@@ -155,8 +158,8 @@ def test_login_is_rate_limited(server_factory, tmp_path) -> None:
 def test_daily_report_json_and_csv(server: ServerProcess) -> None:
     token = server.enroll("K01")
     kiosk = KioskEvents("K01")
-    events = (kiosk.new_reader("r1", 1, make_card_no(1)) + kiosk.new_reader("r2", 2, make_card_no(2))
-              + [*kiosk.renew_paid(make_card_no(1), "r1"), kiosk.visit("v1")])
+    events = (kiosk.new_reader("r1", 1, make_card_no(CARD_SPAN + 1)) + kiosk.new_reader("r2", 2, make_card_no(CARD_SPAN + 2))
+              + [*kiosk.renew_paid(make_card_no(CARD_SPAN + 1), "r1"), kiosk.visit("K01-V000001")])
     _push(server, token, "K01", events)
     staff = server.staff_token("S0002")
     report = server.get("/api/v1/reports/daily", staff, params={"date": "2026-11-24"}).json()
