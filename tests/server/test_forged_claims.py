@@ -21,6 +21,7 @@ import requests
 from sqlalchemy import create_engine, text
 
 from kiosk.services.common import Tender
+from library_core.codes import make_card_no
 from library_core.pins import hash_pin
 from tests.support.postgres import postgres_cluster_fixture  # noqa: F401
 from tests.support.server_process import (  # noqa: F401
@@ -279,7 +280,7 @@ def test_generation_jump_on_replacement(forge: Pusher) -> None:
     refused(forge, longer, "replacement_extends_expiry")
     assert forge.push([replaced])[0]["status"] == "applied"
     twice = copy.deepcopy(replaced)
-    twice["payload"]["card_no"] = "20000000000998"
+    twice["payload"]["card_no"] = make_card_no(10**8 + 998)  # K01's range, not used yet
     refused(forge, twice, "card_already_replaced")
 
 
