@@ -20,12 +20,15 @@ from pathlib import Path
 
 from bench.common import RESULTS_DIR
 from bench.events import resident_id
+from config.settings import DEMO_LIBRARY_KEY
 from library_core.codes import make_item_barcode
+from library_core.identity import id_number_hash, mask_mobile, mask_resident_id
 from server_client.store import Store
 
 log = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 2  # 2: one valid resident ID number per reader
+GENERATOR_VERSION = 3  # 2: one valid resident ID number per reader; 3: kiosk store schema 4
+# (readers keep the keyed hash and masked forms only), server schema with kiosk numbers
 REFERENCE_DAY = dt.date(2026, 11, 24)  # the FixedClock day the returns benchmark runs on
 TITLES = ("红楼梦", "三国演义", "水浒传", "西游记", "围城", "活着", "平凡的世界", "三体",
           "朝花夕拾", "骆驼祥子", "Python Crash Course", "The Pragmatic Programmer")
@@ -61,10 +64,12 @@ def local_store(items: int = 1_000_000, loans: int = 200_000, readers: int = 50_
     conn.execute("PRAGMA synchronous = OFF")
     conn.execute("BEGIN")
     registered = dt.datetime(2025, 1, 1, 9, 0, tzinfo=dt.UTC).isoformat()
+    key = DEMO_LIBRARY_KEY.encode()
     conn.executemany(
-        "INSERT INTO readers (reader_id, name, id_number, phone, category, pin_hash,"
-        " registered_at) VALUES (?, ?, ?, ?, 'adult', 'bench-no-pin', ?)",
-        ((reader_id(n), f"读者{n}", resident_id(n), f"138{n:08d}", registered)
+        "INSERT INTO readers (reader_id, name, id_hash, id_masked, phone_masked, category,"
+        " registered_at) VALUES (?, ?, ?, ?, ?, 'adult', ?)",
+        ((reader_id(n), f"读者{n}", id_number_hash(resident_id(n), key),
+          mask_resident_id(resident_id(n)), mask_mobile(f"138{n:08d}"), registered)
          for n in range(readers)))
     on_loan = {loan_serial(i, items, loans) for i in range(loans)}
 

@@ -2,8 +2,10 @@
 
 ``KioskStream`` makes one kiosk's events with rising ``seq``: each "new reader" is four events
 (reader registered, card issued, card fee assessed, fee paid by WeChat), the desk's most common
-transaction. Serials are global, so every reader, card, fee, payment and ID number is unique
-across kiosks (no merge conflicts unless a benchmark wants them).
+transaction. Serials are global, so every reader, fee, payment and ID number is unique across
+kiosks (no merge conflicts unless a benchmark wants them). Card numbers are in the kiosk's own
+range, as the server checks: the server gives a kiosk named ``K<n>`` the number n when it is free
+(``record_server.auth``), and the bench's kiosk ids are all distinct.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def resident_id(serial: int) -> str:
 def pin_hash() -> str:
     from library_core.pins import hash_pin
 
-    return hash_pin("135790", n=1 << 4)
+    return hash_pin("135790")  # the kiosk's real cost: the server refuses a weaker hash
 
 
 class KioskStream:
@@ -40,6 +42,8 @@ class KioskStream:
         self.seq = 0
         self.serial = first_serial
         self.receipts = 0
+        self.cards = 0
+        self.kiosk_no = int(kiosk_id.lstrip("K"))
 
     def env(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
         self.seq += 1
@@ -51,6 +55,7 @@ class KioskStream:
         self.serial += 1
         n = self.serial
         self.receipts += 1
+        self.cards += 1
         reader_id = f"rd-{n:09d}"
         fee_id = f"fee-{n:09d}"
         return [
@@ -58,7 +63,8 @@ class KioskStream:
                 "reader_id": reader_id, "name": f"读者{n}", "id_number": resident_id(n),
                 "phone": f"13{n % 10**9:09d}", "category": "adult", "pin_hash": pin_hash(),
                 "registered_at": f"{DAY.isoformat()}T10:00:00+08:00"}),
-            self.env("card.issued", {"card_no": make_card_no(n), "reader_id": reader_id,
+            self.env("card.issued", {"card_no": make_card_no(self.kiosk_no * 10**8 + self.cards),
+                                     "reader_id": reader_id,
                                      "uid": f"{n:08X}", "generation": 1,
                                      "expires_on": "2029-11-24"}),
             self.env("fee.assessed", {"fee_id": fee_id, "reader_id": reader_id, "kind": "card",

@@ -9,6 +9,7 @@ business), only that each benchmark did all the work it measures and printed a f
 from __future__ import annotations
 
 import math
+import re
 import sqlite3
 from pathlib import Path
 
@@ -41,7 +42,11 @@ def assert_one_valid_id_per_reader(rows: list[tuple[str, str]]) -> None:
 
 def test_local_store_holds_valid_readers_and_returns_run(tmp_path: Path) -> None:
     path = dataset.local_store(items=2000, loans=200, readers=50, directory=tmp_path)
-    assert_one_valid_id_per_reader(readers_of(path))
+    with sqlite3.connect(path) as conn:  # the kiosk keeps the keyed hash and masks, one per reader
+        rows = conn.execute("SELECT id_hash, id_masked, phone_masked FROM readers").fetchall()
+    assert len(rows) == 50 and len({h for h, _, _ in rows}) == 50
+    assert all(re.fullmatch(r"[0-9a-f]{64}", h) and re.fullmatch(r"\d{3}\*{11}\d{3}[\dX]", i)
+               and re.fullmatch(r"\d{3}\*{4}\d{4}", p) for h, i, p in rows), rows[:3]
     assert dataset.local_store(items=2000, loans=200, readers=50, directory=tmp_path) == path
     assert_row(returns.measure(items=2000, loans=200, scans=20, readers=50, data_dir=tmp_path))
 
