@@ -27,7 +27,7 @@ from tests.support.server_process import KioskEvents
 
 CLOCK = FixedClock(dt.datetime(2026, 11, 24, 12, 0))
 NOW = CLOCK.now().isoformat()
-CARD = make_card_no(1)
+CARD = make_card_no(10**8 + 1)  # K01's range
 BOOK = make_item_barcode(1)
 
 

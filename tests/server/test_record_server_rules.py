@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from library_core.clock import FixedClock
-from library_core.codes import make_card_no
 from library_core.fees import load_fee_schedule
 from record_server import apply, auth, reports
 from record_server.config import FEES_PATH
@@ -38,7 +37,7 @@ def push(db: Database, kiosk: str, events: list[dict[str, Any]]) -> list[dict[st
 
 def test_block_in_the_same_kiosk_before_issue_waits_for_order(db: Database) -> None:
     k = KioskEvents("K01")
-    card = make_card_no(3)
+    card = k.card(3)
     events = k.new_reader("r3", 3, card)
     block = k.env("card.blocked", {"card_no": card, "reader_id": "r3", "reason": "lost"})
     res = push(db, "K01", [block])  # priority first, but its card is not on the server yet
@@ -49,7 +48,7 @@ def test_block_in_the_same_kiosk_before_issue_waits_for_order(db: Database) -> N
 
 def test_same_fee_paid_twice_in_one_batch_credits_the_second(db: Database) -> None:
     k = KioskEvents("K01")
-    setup = k.new_reader("r1", 1, make_card_no(1))
+    setup = k.new_reader("r1", 1, k.card(1))
     fine = k.env("fee.assessed", {"fee_id": "f", "reader_id": "r1", "kind": "overdue",
                                   "amount": 300, "description": ""})
     res = push(db, "K01", [*setup, fine, k.pay("r1", "f", 300, "p1"), k.pay("r1", "f", 300, "p2")])
@@ -63,7 +62,7 @@ def test_same_fee_paid_twice_in_one_batch_credits_the_second(db: Database) -> No
 
 def test_receipt_number_reused_is_rejected(db: Database) -> None:
     k = KioskEvents("K01")
-    setup = k.new_reader("r1", 1, make_card_no(1))
+    setup = k.new_reader("r1", 1, k.card(1))
     again = k.pay("r1", "fee-r1-card", 1000, "p-other")
     again["payload"]["receipt_no"] = setup[3]["payload"]["receipt_no"]
     res = push(db, "K01", [*setup, again])
@@ -73,7 +72,7 @@ def test_receipt_number_reused_is_rejected(db: Database) -> None:
 
 def test_replacement_needs_a_higher_generation_and_old_card_is_replaced(db: Database) -> None:
     k = KioskEvents("K01")
-    old, new = make_card_no(1), make_card_no(2)
+    old, new = k.card(1), k.card(2)
     setup = k.new_reader("r1", 1, old)
     same_gen = k.env("card.replaced", {"old_card_no": old, "card_no": new, "reader_id": "r1",
                                        "uid": "AB", "generation": 1, "expires_on": "2029-11-24"})
@@ -88,7 +87,7 @@ def test_replacement_needs_a_higher_generation_and_old_card_is_replaced(db: Data
 
 def test_event_id_from_another_kiosk_is_refused(db: Database) -> None:
     k1, k2 = KioskEvents("K01"), KioskEvents("K02")
-    ev = k1.visit("v1")
+    ev = k1.visit("K01-V000001")
     assert push(db, "K01", [ev])[0]["status"] == "applied"
     copy = dict(ev, kiosk_id="K02", seq=1)
     k2.seq = 1

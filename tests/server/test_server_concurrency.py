@@ -13,7 +13,6 @@ from typing import Any
 import requests
 from sqlalchemy import create_engine, text
 
-from library_core.codes import make_card_no
 from tests.support.postgres import PostgresCluster, postgres_cluster_fixture  # noqa: F401
 from tests.support.server_process import (  # noqa: F401
     KioskEvents,
@@ -66,7 +65,7 @@ def test_same_id_number_from_two_kiosks_at_once_keeps_one_active_reader(
             batches[kiosk_id] = [
                 e for serial in order
                 for e in k.new_reader(f"{kiosk_id}-r{serial}", serial,
-                                      make_card_no(serial * 10 + n))]
+                                      k.card(serial * 10 + n))]
         barrier = threading.Barrier(len(batches))
         threads = [threading.Thread(target=push, args=(kid, evs, barrier))
                    for kid, evs in batches.items()]

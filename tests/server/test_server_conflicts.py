@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import requests
 
-from library_core.codes import make_card_no, make_item_barcode
+from library_core.codes import make_item_barcode
 from tests.support.postgres import postgres_cluster_fixture  # noqa: F401
 from tests.support.server_process import (  # noqa: F401
     KioskEvents,
@@ -26,7 +26,7 @@ def test_each_conflict_is_decided_by_its_rule_and_listed(server: ServerProcess) 
     t1, t2 = server.enroll("K01"), server.enroll("K02")
     k1, k2 = KioskEvents("K01"), KioskEvents("K02")
     desk = server.staff_token("S0002")
-    card = make_card_no(11)
+    card = k1.card(11)
     _push(server, t1, "K01", k1.new_reader("r11", 11, card))
 
     # 1. card reported lost at the desk beats a renewal made offline at K02
@@ -72,14 +72,14 @@ def test_each_conflict_is_decided_by_its_rule_and_listed(server: ServerProcess) 
     assert res[1]["rule"] == "return_after_loan_renewal_uses_renewed_due_date"
 
     # 4. one ID number registered at two kiosks: merged into the first reader
-    reg1 = k1.new_reader("rA", 40, make_card_no(40))
-    reg2 = k2.new_reader("rB", 40, make_card_no(41))
+    reg1 = k1.new_reader("rA", 40, k1.card(40))
+    reg2 = k2.new_reader("rB", 40, k2.card(41))
     assert reg1[0]["payload"]["id_number"] == reg2[0]["payload"]["id_number"] == resident_id(40)
     assert _push(server, t1, "K01", reg1)[0]["status"] == "applied"
     res = _push(server, t2, "K02", reg2)
     assert (res[0]["status"], res[0]["rule"]) == ("conflict", "same_id_number_merges_into_first_reader")
     assert [r["status"] for r in res[1:]] == ["applied"] * 3
-    assert server.get(f"/api/v1/cards/{make_card_no(41)}", desk).json()["reader_id"] == "rA"
+    assert server.get(f"/api/v1/cards/{k2.card(41)}", desk).json()["reader_id"] == "rA"
 
     # the staff list shows every rule, and the money adds up
     conflicts = server.get("/api/v1/conflicts", desk).json()

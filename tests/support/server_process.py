@@ -219,6 +219,14 @@ class KioskEvents:
         self.seq = 0
         self.day = day
         self.receipts = 0
+        # the number the server gives a kiosk named K<n> (record_server.auth), so its range
+        self.kiosk_no = int(kiosk_id.lstrip("K"))
+
+    def card(self, n: int) -> str:
+        """Card number ``n`` of this kiosk's range (serials kiosk_no * 10^8 + n)."""
+        from library_core.codes import make_card_no
+
+        return make_card_no(self.kiosk_no * 10**8 + n)
 
     def env(self, kind: str, payload: dict[str, Any], *, at: str | None = None) -> dict[str, Any]:
         import uuid
