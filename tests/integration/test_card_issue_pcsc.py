@@ -20,7 +20,13 @@ from library_core.errors import TokenError
 from library_core.tokens import decode_card_token
 from tests.integration.test_pcsc_card_reader import MASTER_KEY, Events, own_keys, settings
 from tests.support.pcscd import PcscDaemon, pcscd  # noqa: F401
-from tests.support.services import WECHAT_CODE, ServicesEnv, make_env, make_reader
+from tests.support.services import (
+    WECHAT_CODE,
+    OutboxReaderPins,
+    ServicesEnv,
+    make_env,
+    make_reader,
+)
 from tests.support.virtual_card import LIBRARY_ACCESS, TRANSPORT_ACCESS, VirtualCard
 
 pytestmark = pytest.mark.pcsc
@@ -35,7 +41,8 @@ def env(tmp_path: Path, pcscd: PcscDaemon) -> Iterator[tuple[ServicesEnv, PcscCa
     reader.subscribe(events)
     reader.start()
     events.status("ready")
-    services = build_services(base.store, base.clock, base.gateway, reader, base.config)
+    services = build_services(base.store, base.clock, base.gateway, reader, base.config,
+                              reader_pins=OutboxReaderPins(base.store, base.clock))
     env = ServicesEnv(base.store, base.clock, base.gateway, base.writer, base.config, services)
     try:
         yield env, reader, events

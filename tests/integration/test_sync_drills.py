@@ -64,7 +64,8 @@ def make_transactions(store: Store, count: int, *, kiosk: str = "K01", start: in
         with store.transaction() as tx:
             kind = i % 4
             if kind == 0 or not exp.readers_ids:
-                rid, card = f"{kiosk}-r{i}", make_card_no(100000 + i)
+                rid = f"{kiosk}-r{i}"
+                card = make_card_no(int(kiosk.lstrip("K")) * 10**8 + 100000 + i)  # its range
                 fee = f"{kiosk}-card-{i}"
                 tx.emit("reader.registered", {
                     "reader_id": rid, "name": f"读者{i}", "id_number": resident_id(100000 + i),
