@@ -12,13 +12,16 @@ setup:
 demo: setup
 	$(PY) -m kiosk.cli demo --output demo-output
 
-# Two stages, each test once: tests/server in .venv-server (the server extra alone, no Kivy), then
-# the rest in .venv. The second runs whatever the first gives; make fails if either failed.
+# Two stages side by side, each test once: tests/server in .venv-server (the server extra alone,
+# no Kivy; its output is held and shown after), and the rest in .venv. Most tests wait on servers
+# and devices, so the two share the machine's cores well. make fails if either failed.
 test: setup
-	@echo "== make test 1/2: tests/server in .venv-server (server extra only)"; \
-	$(SERVER_PY) -m pytest -q tests/server; server=$$?; \
-	echo "== make test 2/2: the rest of tests/ in $(VENV)"; \
+	@log=$$(mktemp); \
+	echo "== make test: tests/server in .venv-server (server extra only) and the rest in $(VENV), side by side"; \
+	$(SERVER_PY) -m pytest -q -p no:cacheprovider tests/server > $$log 2>&1 & pid=$$!; \
 	$(PY) -m pytest -q tests --ignore=tests/server; rest=$$?; \
+	wait $$pid; server=$$?; \
+	echo "== tests/server in .venv-server:"; cat $$log; rm -f $$log; \
 	echo "== make test: server stage exit $$server, main stage exit $$rest"; \
 	[ $$server -eq 0 ] && [ $$rest -eq 0 ]
 
