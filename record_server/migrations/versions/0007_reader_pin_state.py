@@ -5,21 +5,17 @@ Issue 11 point 3: kiosks hold no reader's PIN hash; a replacement's PIN is check
 policy (``library_core.rules.PinLockout``). A row exists only once a wrong PIN was given.
 
 Revision ID: 0007
-Revises: 0006 (0005 while the reserved 0006 does not exist)
+Revises: 0005
 Create Date: 2026-12-02 12:00:00
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0007'
-# 0006 is reserved for another step of issue 11 that may not need one: chain on it when it is
-# there, so the chain stays whole either way
-down_revision = '0006' if any(Path(__file__).parent.glob('0006_*.py')) else '0005'
+down_revision = '0005'  # 0006 was reserved and never needed; the next migration is 0008
 branch_labels = None
 depends_on = None
 
