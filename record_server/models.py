@@ -112,6 +112,18 @@ reader_pin_state = Table(
     Column("locked_until", String(40)),
 )
 
+# a reader's proof, to the server, that they stood at a kiosk with their ID number and PIN: the
+# reader-PIN check answers ``ok`` with a grant (only its SHA-256 kept here), and a lost-card
+# block without staff or a replacement from that kiosk names it (ingest/grants.py)
+reader_grants = Table(
+    "reader_grants", metadata,
+    Column("grant_hash", String(64), primary_key=True),
+    Column("kiosk_id", String(64), nullable=False),
+    Column("reader_id", String(64), nullable=False),
+    Column("issued_at", String(40), nullable=False),
+    Column("expires_at", String(40), nullable=False, index=True),
+)
+
 cards = Table(
     "cards", metadata,
     Column("card_no", String(14), primary_key=True),
