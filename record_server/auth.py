@@ -9,6 +9,7 @@ import functools
 import hashlib
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -215,7 +216,28 @@ def _stand_in_hash() -> str:
 
 def staff_login(db: Database, staff_no: str, pin: str, clock: Clock, *, hours: int = 12,
                 policy: PinLockout = LOCKOUT) -> tuple[str, StaffPrincipal, str]:
-    """Check a staff PIN; returns (token, principal, expires_at). Raises LoginRefused.
+    """Check a staff PIN (``check_staff_pin``); returns (token, principal, expires_at) of a new
+    server staff session. Raises LoginRefused."""
+    token = new_token(STAFF_PREFIX)
+    expires = (clock.now() + dt.timedelta(hours=hours)).isoformat()
+
+    def open_session(conn: Connection, who: StaffPrincipal) -> None:
+        conn.execute(m.staff_sessions.insert().values(
+            token_hash=token_hash(token), staff_no=who.staff_no, expires_at=expires))
+
+    who = check_staff_pin(db, staff_no, pin, clock, policy=policy, on_success=open_session)
+    return token, who, expires
+
+
+def check_staff_pin(db: Database, staff_no: str, pin: str, clock: Clock, *,
+                    policy: PinLockout = LOCKOUT,
+                    on_success: Callable[[Connection, StaffPrincipal], None] | None = None,
+                    ) -> StaffPrincipal:
+    """Check a staff PIN with the lockout; returns the member. Raises LoginRefused.
+
+    Written once for every log-in that takes a staff PIN (``staff_login``, the kiosk staff
+    sessions of ``record_server.kiosk_staff``). ``on_success`` runs in the transaction that
+    clears the failure count, so what a right PIN opens is written with it or not at all.
 
     The lockout is ``policy`` (``library_core.rules.PinLockout``, the kiosk's too): every fifth
     wrong PIN in a row locks the account, for longer each time (backoff); a right PIN or a
@@ -262,14 +284,13 @@ def staff_login(db: Database, staff_no: str, pin: str, clock: Clock, *, hours: i
         raise LoginRefused(reason)
     if row is None:  # reason is "unknown" then: for the type checker
         raise LoginRefused("unknown")
-    token = new_token(STAFF_PREFIX)
-    expires = (now + dt.timedelta(hours=hours)).isoformat()
+    who = StaffPrincipal(staff_no, row.role)
     with db.write() as conn:
         if not conn.execute(_CLEAR_COUNT, {"_staff_no": staff_no}).rowcount:
             raise LoginRefused("inactive")  # deactivated while its PIN was being checked
-        conn.execute(m.staff_sessions.insert().values(
-            token_hash=token_hash(token), staff_no=staff_no, expires_at=expires))
-    return token, StaffPrincipal(staff_no, row.role), expires
+        if on_success is not None:
+            on_success(conn, who)
+    return who
 
 
 def staff_for_token(db: Database, token: str, clock: Clock) -> StaffPrincipal | None:
