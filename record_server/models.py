@@ -216,6 +216,7 @@ events = Table(
     Column("event_id", String(36), primary_key=True),
     Column("kiosk_id", String(8), nullable=False),
     Column("seq", BigInteger, nullable=False),
+    Column("purged_at", String(40)),  # personal data removed after the retention period
     Column("kind", String(32), nullable=False),
     Column("occurred_at", String(40), nullable=False),
     Column("occurred_day", String(10), nullable=False),
@@ -258,4 +259,46 @@ changes = Table(
     Column("entity_id", String(64), primary_key=True),
     Column("seq", BigInteger, nullable=False, unique=True),
     Column("data", Text, nullable=False),
+)
+
+# each kiosk's device status as its last push reported it (one row per kiosk, upserted once per
+# push by record_server.kiosk_status; the console's dashboard reads it)
+kiosk_status = Table(
+    "kiosk_status", metadata,
+    Column("kiosk_id", String(8), primary_key=True),
+    Column("received_at", String(40), nullable=False),  # the server's clock
+    Column("reported_at", String(40), nullable=False),  # the kiosk's clock
+    Column("software_version", String(32), nullable=False),
+    Column("card_reader", String(16), nullable=False),
+    Column("printer_online", Boolean, nullable=False),
+    Column("printer_paper", String(16), nullable=False),
+    Column("printer_cover_open", Boolean, nullable=False),
+    Column("scanner", String(16), nullable=False),
+    Column("pending_events", BigInteger, nullable=False, default=0),
+    Column("last_sync_error", String(200), nullable=False, default=""),
+)
+
+# how a review item (a conflict, a rejected event) was resolved in the console, by whom
+review_resolutions = Table(
+    "review_resolutions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("item_kind", String(16), nullable=False),  # conflict | rejected
+    Column("item_id", String(64), nullable=False),  # conflicts.id or events.event_id
+    Column("decision", String(16), nullable=False),  # upheld | overruled | noted
+    Column("note", String(300), nullable=False),
+    Column("staff_no", String(8), nullable=False),
+    Column("at", String(40), nullable=False),
+    UniqueConstraint("item_kind", "item_id", name="uq_review_resolutions_item"),
+)
+
+# each run of the visitor retention purge (record_server.console.visitor_purge)
+visitor_purges = Table(
+    "visitor_purges", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", String(40), nullable=False),
+    Column("cutoff", String(40), nullable=False),
+    Column("retention_days", Integer, nullable=False),
+    Column("visits", Integer, nullable=False),
+    Column("events", Integer, nullable=False),
+    Column("by", String(16), nullable=False),  # timer | cli | a staff number
 )
