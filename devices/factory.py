@@ -12,11 +12,14 @@ from typing import TYPE_CHECKING
 from library_core.errors import ConfigError
 
 if TYPE_CHECKING:
+    from config.id_card import IdCardSection
     from config.settings import CardReaderSection, PrinterSection, ScannerSection
     from devices.card_reader import CardReader
+    from devices.id_card import IdCardReader
     from devices.printer import EscposReceiptPrinter
     from devices.scanner import Scanner
     from devices.simulated_printer import SimulatedReceiptPrinter
+    from library_core.clock import Clock
 
 
 def build_card_reader(settings: CardReaderSection, *, master_key: bytes = b"") -> CardReader:
@@ -33,6 +36,24 @@ def build_card_reader(settings: CardReaderSection, *, master_key: bytes = b"") -
 
         return PcscCardReader(settings, master_key=master_key)
     raise ConfigError("card_reader.type", f"unknown card reader type {settings.type!r}")
+
+
+def build_id_card_reader(settings: IdCardSection, *, clock: Clock | None = None) -> IdCardReader:
+    """The resident ID-card reader named by ``settings.type`` (the clock ages the demo cards).
+
+    Raises ConfigError for an unknown type, or a serial reader without a port.
+    """
+    if settings.type == "simulated":
+        from devices.simulated_id_card_reader import SimulatedIdCardReader
+
+        return SimulatedIdCardReader(settings, clock=clock)
+    if settings.type == "serial":
+        if not settings.port:
+            raise ConfigError("id_card.port", "a serial ID-card reader needs a port, e.g. /dev/ttyUSB0")
+        from devices.serial_id_card_reader import SerialIdCardReader
+
+        return SerialIdCardReader(settings)
+    raise ConfigError("id_card.type", f"unknown ID-card reader type {settings.type!r}")
 
 
 def build_scanner(settings: ScannerSection) -> Scanner:
