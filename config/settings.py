@@ -43,6 +43,7 @@ from pydantic import (
     with_config,
 )
 
+from config.payment import PaymentSecrets, PaymentSection, check_payment
 from library_core.codes import is_kiosk_id
 from library_core.errors import ConfigError
 from library_core.fees import FeeSchedule, load_fee_schedule
@@ -190,13 +191,6 @@ class ServerSection:
 
 @with_config(_SECTION_CONFIG)
 @dataclass(frozen=True)
-class PaymentSection:
-    type: Literal["simulated"] = "simulated"
-    simulated_refuse_suffix: StrictStr = "0000"
-
-
-@with_config(_SECTION_CONFIG)
-@dataclass(frozen=True)
 class FeesSection:
     file: StrictStr = "fees.toml"
 
@@ -211,6 +205,7 @@ class Settings:
     server: ServerSection = field(default_factory=ServerSection)
     payment: PaymentSection = field(default_factory=PaymentSection)
     fees_file: FeesSection = field(default_factory=FeesSection)
+    payment_secrets: PaymentSecrets = field(default_factory=PaymentSecrets, repr=False)
     source: str = ""
     library_key: bytes = b""
     card_master_key: bytes = b""  # b"" only when no PC/SC reader needs it (simulated, not demo)
@@ -414,8 +409,10 @@ def load_settings(path: Path | str, *, env: Mapping[str, str] | None = None) -> 
     server = _check_server(settings.server, demo=demo, config_dir=path.parent)
     master = _card_master_key(settings, env, library_key=key_text)
     token = _read_secret("KIOSK_TOKEN", settings.secrets.kiosk_token_file, "secrets.kiosk_token_file", env, required=False)
+    payment, payment_secrets = check_payment(settings.payment, demo=demo, config_dir=path.parent)
     return dataclasses.replace(
-        settings, server=server, library_key=key_text.encode(), card_master_key=master,
+        settings, server=server, payment=payment, payment_secrets=payment_secrets,
+        library_key=key_text.encode(), card_master_key=master,
         kiosk_token=token, fee_schedule=schedule)
 
 

@@ -184,6 +184,9 @@ payments = Table(
     Column("staff_no", String(8)),
     Column("occurred_at", String(40), nullable=False),
     Column("occurred_day", String(10), nullable=False, index=True),
+    # the provider's transaction id and the kiosk's out-trade-number (reconciliation)
+    Column("transaction_id", String(64), index=True),
+    Column("out_trade_no", String(64)),
 )
 
 credit_entries = Table(

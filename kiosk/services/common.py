@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from kiosk.services.errors import CashStaffOnly, OfflineLimitExceeded, OutOfService, RoleRequired
 from kiosk.services.ports import AlwaysOnline, Charge, ConnectivityProbe, Payment, PaymentGateway
 from library_core.codes import payment_provider
-from library_core.errors import PaymentError, ValidationError
+from library_core.errors import KioskError, PaymentError, ValidationError
 from library_core.money import Fen, format_fen
 from library_core.rules import ACTION_CASH, STAFF_ROLES, payment_refusal
 
@@ -163,10 +163,25 @@ def charged(gateway: PaymentGateway, tender: Tender | None, amount: Fen, referen
         try:
             gateway.refund(charge, reason=f"{reference}: {type(err).__name__}")
             log.warning("charge %s refunded after failure: %s", charge.transaction_id, err)
+            if isinstance(err, KioskError):  # the screen (and slip) say the money went back
+                err.params.setdefault("refunded_text", format_fen(charge.amount))
         except Exception:  # the original failure stays the one raised; money needs a human
             log.critical("REFUND FAILED for charge %s (%s fen), reference %s",
                          charge.transaction_id, charge.amount, reference, exc_info=True)
         raise
+    settled = getattr(gateway, "settled", None)  # the use case committed: the settle hook
+    if settled is not None:
+        settled(charge)
+
+
+def provider_refs(paid: Paid) -> dict[str, str]:
+    """The provider's transaction id and our out-trade-number for the ``payment.recorded``
+    event (none for cash)."""
+    charge = paid.charge
+    refs = {"transaction_id": paid.transaction_id} if paid.transaction_id else {}
+    if charge is not None and charge.out_trade_no:
+        refs["out_trade_no"] = charge.out_trade_no
+    return refs
 
 
 def record_payment(uow: UnitOfWork, *, paid: Paid, reader_id: str | None, receipt_no: str,

@@ -8,7 +8,14 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from kiosk.services.common import OfflineLimit, StaffSession, Tender, charged, record_payment
+from kiosk.services.common import (
+    OfflineLimit,
+    StaffSession,
+    Tender,
+    charged,
+    provider_refs,
+    record_payment,
+)
 from kiosk.services.config import ServicesConfig
 from kiosk.services.errors import FeesOwed
 from kiosk.services.ports import PaymentGateway
@@ -161,7 +168,7 @@ class FeeService:
                 "payment_id": payment_id, "reader_id": reader_id, "receipt_no": receipt_no,
                 "method": paid.method, "amount": total,
                 "allocations": [{"fee_id": f, "amount": a} for f, a in allocations],
-                "staff_no": staff_no}, occurred_at=now)
+                "staff_no": staff_no, **provider_refs(paid)}, occurred_at=now)
             uow.audit.append(at=now, actor=staff_no or "self-service",
                              action="payment.recorded", subject=payment_id,
                              detail={"amount": total, "method": paid.method,

@@ -35,6 +35,7 @@ class Charge:
     transaction_id: str
     provider: str
     amount: Fen
+    out_trade_no: str = ""  # the kiosk's own trade number (the intent), "" for the simulator
 
 
 class PaymentGateway(Protocol):

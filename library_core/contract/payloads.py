@@ -35,6 +35,8 @@ from library_core.contract.types import (
     text,
 )
 
+ProviderRef = text(64, pattern=r"^[0-9A-Za-z_-]+$")
+
 # ---- the event envelope ----------------------------------------------------------------------
 
 EventKind = Literal[
@@ -163,6 +165,10 @@ class PaymentRecorded(Strict):
     amount: Fen
     allocations: Annotated[list[Allocation], Field(max_length=200)]
     staff_no: StaffNo | None = None
+    # the provider's transaction id and the kiosk's out-trade-number (reconciliation against
+    # the provider's bill); absent for cash and for kiosks before issue 13
+    transaction_id: ProviderRef | None = None
+    out_trade_no: ProviderRef | None = None
 
 
 class DepositRefunded(Strict):

@@ -129,7 +129,8 @@ def payment_recorded(ctx: Context, p: c.PaymentRecorded) -> None:
         payment_id=p.payment_id, kind="payment", reader_id=reader_id, receipt_no=p.receipt_no,
         method=p.method, amount=p.amount, credited=excess_total, kiosk_id=ctx.kiosk_id,
         staff_no=p.staff_no, occurred_at=ctx.occurred_at.isoformat(),
-        occurred_day=local_day(ctx.occurred_at)))
+        occurred_day=local_day(ctx.occurred_at), transaction_id=p.transaction_id,
+        out_trade_no=p.out_trade_no))
     if p.method == "credit" and reader_id:
         conn.execute(ADD_CREDIT, {"_key": reader_id, "amount": -p.amount})
         ctx.touch("reader", reader_id)

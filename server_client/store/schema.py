@@ -244,6 +244,23 @@ UPDATE outbox SET payload = json_remove(json_set(payload,
  WHERE kind = 'reader.registered' AND status <> 'pending';
 """
 
+# issue 13: see server_client.store.intents (the table's states and who moves them)
+SCHEMA_V5: Final = """
+CREATE TABLE payment_intents (
+    out_trade_no   TEXT PRIMARY KEY,
+    provider       TEXT NOT NULL,
+    amount         INTEGER NOT NULL CHECK (amount > 0),
+    reference      TEXT NOT NULL,
+    state          TEXT NOT NULL CHECK (state IN ('open','paid','booked','reversed','failed',
+                                                  'refunded','refund_failed')),
+    transaction_id TEXT NOT NULL DEFAULT '',
+    detail         TEXT NOT NULL DEFAULT '',
+    created_at     TEXT NOT NULL,
+    updated_at     TEXT NOT NULL
+);
+CREATE INDEX payment_intents_state ON payment_intents(state);
+"""
+
 VACUUM_AFTER: Final = frozenset({4})
 """Steps after which the store is vacuumed (values they dropped must not stay in free pages)."""
 
@@ -255,6 +272,7 @@ MIGRATIONS: Final[tuple[tuple[int, str, str], ...]] = (
     (3, "contract version per outbox event; pulled rows set aside (quarantine)", SCHEMA_V3),
     (4, "readers: keyed ID hash and masked forms only, no PIN hash (PIPL minimisation)",
      SCHEMA_V4),
+    (5, "payment intents, committed before a payment provider is called", SCHEMA_V5),
 )
 
 LATEST_VERSION: Final = MIGRATIONS[-1][0]

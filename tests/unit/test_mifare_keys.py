@@ -54,6 +54,7 @@ def _config_with(tmp_path: Path, card_reader: str = "", *, mode: str = "demo",
     text = text.replace('mode = "demo"', f'mode = "{mode}"', 1)
     if mode != "demo":
         text = text.replace('url = "http://', 'url = "https://', 1)
+        text = text.replace('[payment]\ntype = "simulated"', '[payment]\ntype = "none"', 1)
     if secrets:
         text += f"\n[secrets]\n{secrets}\n"
     path = tmp_path / "kiosk.toml"

@@ -7,7 +7,14 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from kiosk.services.common import OfflineLimit, Paid, StaffSession, new_id, record_payment
+from kiosk.services.common import (
+    OfflineLimit,
+    Paid,
+    StaffSession,
+    new_id,
+    provider_refs,
+    record_payment,
+)
 from kiosk.services.config import ServicesConfig
 from kiosk.services.errors import CardRefused, FeesOwed
 from kiosk.services.ports import (
@@ -156,6 +163,6 @@ class CardDesk:
             "payment_id": payment_id, "reader_id": reader_id, "receipt_no": receipt_no,
             "method": paid.method, "amount": paid.amount,
             "allocations": [{"fee_id": f, "amount": a} for f, a in allocations],
-            "staff_no": staff.staff_no if staff else None,
+            "staff_no": staff.staff_no if staff else None, **provider_refs(paid),
         }, occurred_at=now)
         return payment_id

@@ -1,0 +1,242 @@
+"""``DurablePaymentGateway``: a ``PaymentGateway`` that never charges twice and never charges
+without a record.
+
+1. An intent (out-trade-number, provider, amount, what it pays for) is committed in the kiosk
+   store before the provider is called (``server_client.store.intents``).
+2. The provider's answer moves it on: paid -> ``paid`` (the use case then books the payment in
+   its own transaction and ``charged`` calls ``settled``: ``booked``); waiting for the payer
+   (USERPAYING / WAIT_BUYER_PAY) or no usable answer -> queried every ``query_interval_s`` while
+   ``PaymentProgress`` events count down; nothing within ``wait_s`` -> reversed (WeChat reverse
+   / Alipay cancel) and ``payment.reversed`` ("nothing was taken") raised.
+3. A later step fails -> ``refund`` (``refunded``; ``refund_failed`` is retried at start-up).
+4. ``recover()`` at start-up: every intent left open is queried and booked, refunded or
+   reversed: a paid trade our books do not have is refunded (the use case's steps were rolled
+   back), never booked twice.
+
+``on_settled`` hooks run after a payment is booked (e.g. telling the library system the fee was
+paid); a failing hook is logged and never undoes the payment.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from kiosk.payments.provider import PaymentProvider, ProviderAnswer, TradeState
+from kiosk.services.errors import PaymentRefused
+from kiosk.services.ports import Charge
+from library_core.clock import Clock
+from library_core.errors import PaymentError, ValidationError
+from library_core.money import Fen
+from server_client.store.intents import Intent
+
+log = logging.getLogger(__name__)
+
+REVERSE_TRIES = 3
+
+
+class Intents(Protocol):
+    def next_seq(self) -> int: ...
+    def create(self, intent: Intent, *, at: dt.datetime) -> None: ...
+    def move(self, out_trade_no: str, state: str, *, at: dt.datetime, transaction_id: str = "",
+             detail: str = "") -> None: ...
+    def get(self, out_trade_no: str) -> Intent | None: ...
+    def unfinished(self) -> list[Intent]: ...
+    def booked(self, transaction_id: str) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentProgress:
+    """Shown while a payment is open: ``waiting`` (confirm on your phone), ``checking`` (no
+    answer yet), ``reversing``, ``done``; ``seconds_left`` of the wait."""
+
+    state: str
+    seconds_left: int
+    out_trade_no: str
+
+
+@dataclass(frozen=True, slots=True)
+class Recovered:
+    out_trade_no: str
+    outcome: str  # booked | refunded | reversed | failed | pending
+
+
+def out_trade_no(kiosk_no: int, day: str, seq: int, reference: str, amount: Fen) -> str:
+    """``LK`` + kiosk number (server-assigned, unique) + day + the kiosk's intent counter + a
+    check of what it pays for: unique across kiosks, at most 32 characters, letters and digits."""
+    check = hashlib.sha256(f"{reference}|{amount}".encode()).hexdigest()[:4].upper()
+    return f"LK{kiosk_no:05d}{day}{seq:08d}{check}"
+
+
+class DurablePaymentGateway:
+    """Implements ``PaymentGateway`` over a ``PaymentProvider``. Raises PaymentRefused
+    (``payment.refused``, ``payment.reversed``, ``payment.uncertain``), PaymentError
+    (``payment.refund_failed``), ValidationError."""
+
+    def __init__(self, provider: PaymentProvider, intents: Intents, clock: Clock, *,
+                 kiosk_no: int, wait_s: float = 30.0, query_interval_s: float = 2.0,
+                 subject: str = "图书馆缴费 Library fees",
+                 sleep: Callable[[float], None] = time.sleep,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.provider = provider
+        self.intents = intents
+        self.clock = clock
+        self.kiosk_no = kiosk_no
+        self.wait_s = wait_s
+        self.query_interval_s = query_interval_s
+        self.subject = subject
+        self.sleep = sleep
+        self.monotonic = monotonic
+        self.on_settled: list[Callable[[Intent], None]] = []
+        self._watchers: list[Callable[[object], None]] = []
+        self._lock = threading.Lock()
+
+    # ---- observers -------------------------------------------------------------------------
+    def subscribe(self, fn: Callable[[object], None]) -> Callable[[], None]:
+        """``fn(PaymentProgress)`` from the paying thread; returns the unsubscribe."""
+        with self._lock:
+            self._watchers.append(fn)
+        return lambda: self._watchers.remove(fn) if fn in self._watchers else None
+
+    def _progress(self, state: str, left: float, otn: str) -> None:
+        with self._lock:
+            watchers = list(self._watchers)
+        event = PaymentProgress(state, max(0, math.ceil(left)), otn)
+        for fn in watchers:
+            try:
+                fn(event)
+            except Exception:
+                log.exception("payment progress watcher failed")
+
+    # ---- the provider, with no exception escaping ------------------------------------------
+    def _ask(self, what: str, fn: Callable[[], ProviderAnswer]) -> ProviderAnswer:
+        try:
+            return fn()
+        except PaymentError as err:  # unreachable, bad signature: not an answer to act on
+            log.warning("%s %s: %s (%s)", self.provider.name, what, err.message_id, err.detail)
+            return ProviderAnswer(TradeState.UNKNOWN, code=err.message_id or "")
+
+    # ---- PaymentGateway --------------------------------------------------------------------
+    def charge(self, *, code: str, amount: Fen, reference: str) -> Charge:
+        if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+            raise ValidationError("payment.amount", f"bad amount {amount!r}")
+        now = self.clock.now()
+        otn = out_trade_no(self.kiosk_no, now.strftime("%y%m%d"), self.intents.next_seq(),
+                           reference, amount)
+        self.intents.create(Intent(otn, self.provider.name, amount, reference, "open"), at=now)
+        log.info("payment intent %s: %s fen by %s (%s)", otn, amount, self.provider.name, reference)
+        answer = self._ask("pay", lambda: self.provider.pay(
+            out_trade_no=otn, auth_code=code, amount=amount, subject=self.subject))
+        deadline = self.monotonic() + self.wait_s
+        while answer.state in (TradeState.WAITING, TradeState.UNKNOWN):
+            left = deadline - self.monotonic()
+            if left <= 0:
+                break
+            self._progress("waiting" if answer.state is TradeState.WAITING else "checking",
+                           left, otn)
+            self.sleep(min(self.query_interval_s, left))
+            answer = self._ask("query", lambda: self.provider.query(otn))
+        if answer.state is TradeState.PAID and answer.amount not in (0, amount):
+            log.error("intent %s: provider took %s fen, %s asked: reversing", otn, answer.amount,
+                      amount)
+            answer = ProviderAnswer(TradeState.UNKNOWN, code="amount_differs")
+        if answer.state is TradeState.PAID:
+            self.intents.move(otn, "paid", at=self.clock.now(),
+                              transaction_id=answer.transaction_id)
+            self._progress("done", 0, otn)
+            return Charge(transaction_id=answer.transaction_id, provider=self.provider.name,
+                          amount=amount, out_trade_no=otn)
+        if answer.state is TradeState.FAILED:
+            self.intents.move(otn, "failed", at=self.clock.now(), detail=answer.code)
+            self._progress("done", 0, otn)
+            raise PaymentRefused("payment.refused", f"{otn}: {answer.code}")
+        self._progress("reversing", 0, otn)
+        if self._reverse(otn):
+            self._progress("done", 0, otn)
+            raise PaymentRefused("payment.reversed", f"{otn}: not paid in time, reversed")
+        self._progress("done", 0, otn)
+        raise PaymentRefused("payment.uncertain", f"{otn}: reversal not confirmed; retried later")
+
+    def _reverse(self, otn: str) -> bool:
+        """Reverse/cancel ``otn``; True when the provider confirmed (intent ``reversed``)."""
+        for attempt in range(REVERSE_TRIES):
+            answer = self._ask("reverse", lambda: self.provider.reverse(otn))
+            if answer.state is TradeState.FAILED:
+                self.intents.move(otn, "reversed", at=self.clock.now(), detail=answer.code)
+                log.info("intent %s reversed (%s)", otn, answer.code)
+                return True
+            if attempt + 1 < REVERSE_TRIES:
+                self.sleep(self.query_interval_s)
+        self.intents.move(otn, "open", at=self.clock.now(), detail="reverse pending")
+        log.error("intent %s: reversal not confirmed; left open for recovery", otn)
+        return False
+
+    def refund(self, charge: Charge, *, reason: str) -> None:
+        intent = self.intents.get(charge.out_trade_no)
+        if intent is None or intent.state not in ("paid", "refund_failed"):
+            raise PaymentError("payment.refund_failed", f"no refundable intent {charge.out_trade_no}")
+        self._refund(intent, reason)
+
+    def _refund(self, intent: Intent, reason: str) -> None:
+        otn = intent.out_trade_no
+        answer = self._ask("refund", lambda: self.provider.refund(
+            out_trade_no=otn, out_refund_no=otn + "R", amount=intent.amount, total=intent.amount))
+        if answer.state is TradeState.PAID:
+            self.intents.move(otn, "refunded", at=self.clock.now(), detail=reason[:200])
+            log.warning("intent %s refunded (%s)", otn, reason)
+            return
+        self.intents.move(otn, "refund_failed", at=self.clock.now(), detail=reason[:200])
+        raise PaymentError("payment.refund_failed", f"{otn}: refund not accepted ({answer.code})")
+
+    def settled(self, charge: Charge) -> None:
+        """The use case committed the payment: the intent is ``booked``; then the hooks."""
+        intent = self.intents.get(charge.out_trade_no)
+        if intent is None:
+            return
+        self.intents.move(intent.out_trade_no, "booked", at=self.clock.now())
+        for hook in list(self.on_settled):
+            try:
+                hook(intent)
+            except Exception:
+                log.exception("settle hook failed for %s (the payment stands)", intent.out_trade_no)
+
+    # ---- start-up ----------------------------------------------------------------------------
+    def recover(self) -> list[Recovered]:
+        """Settle every intent left open by a crash or a lost answer (see the module doc)."""
+        done: list[Recovered] = []
+        for intent in self.intents.unfinished():
+            if intent.provider != self.provider.name:
+                continue  # another gateway's intent (the config changed): left for a human
+            done.append(Recovered(intent.out_trade_no, self._recover_one(intent)))
+            log.warning("recovered payment intent %s: %s", intent.out_trade_no, done[-1].outcome)
+        return done
+
+    def _recover_one(self, intent: Intent) -> str:
+        otn = intent.out_trade_no
+        tid = intent.transaction_id
+        if intent.state == "open":
+            answer = self._ask("query", lambda: self.provider.query(otn))
+            if answer.state is TradeState.FAILED and answer.code in ("ORDERNOTEXIST",
+                                                                     "ACQ.TRADE_NOT_EXIST"):
+                self.intents.move(otn, "failed", at=self.clock.now(), detail=answer.code)
+                return "failed"
+            if answer.state is not TradeState.PAID:
+                return "reversed" if self._reverse(otn) else "pending"
+            tid = answer.transaction_id
+            self.intents.move(otn, "paid", at=self.clock.now(), transaction_id=tid)
+        if tid and self.intents.booked(tid):
+            self.intents.move(otn, "booked", at=self.clock.now())
+            return "booked"
+        current = self.intents.get(otn) or intent
+        try:
+            self._refund(current, "recovery: paid at the provider, not in our books")
+        except PaymentError:
+            return "pending"
+        return "refunded"
