@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
@@ -53,6 +54,12 @@ ETHNICITIES: dict[str, str] = {f"{i:02d}": name for i, name in enumerate(_ETHNIC
     "97": "其他", "98": "外国血统中国籍人士"}
 
 LONG_TERM = "长期"
+_BAD_TEXT_CATEGORIES = {"Cc", "Cf", "Cs", "Cn", "Zl", "Zp"}  # private use (生僻字) is allowed
+
+
+def text_ok(text: str) -> bool:
+    """No control, format, surrogate, unassigned or line-separator characters."""
+    return all(unicodedata.category(ch) not in _BAD_TEXT_CATEGORIES for ch in text)
 
 
 # ---- the card's data -----------------------------------------------------------------------------
@@ -106,7 +113,7 @@ class IdCardData:
         ids ``id_card.bad_name``, ``id_card.bad_gender``, ``id_card.bad_ethnicity``,
         ``id_card.bad_id_number``, ``id_card.bad_date``, ``id_card.bad_validity``).
         """
-        if not name or not name.isprintable():
+        if not name or not text_ok(name):
             raise IdCardDataError("id_card.bad_name", "the name is empty or not printable")
         gender = GENDER_CODES.get(gender_code)
         if gender is None:
@@ -127,7 +134,7 @@ class IdCardData:
         if start < birth or (end is not None and end <= start):
             raise IdCardDataError("id_card.bad_validity", f"validity {valid_from}-{valid_to}")
         for text in (address, issuing_authority):
-            if not text.isprintable():
+            if not text_ok(text):
                 raise IdCardDataError("id_card.bad_text", "address or authority not printable")
         return cls(name=name, gender=gender, ethnicity_code=ethnicity_code, birth_date=birth,
                    address=address, id_number=number, issuing_authority=issuing_authority,
@@ -377,4 +384,5 @@ __all__ = [
     "IdReaderTimeout",
     "IdReaderUnavailable",
     "NoIdCard",
+    "text_ok",
 ]
