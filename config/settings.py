@@ -43,7 +43,9 @@ from pydantic import (
     with_config,
 )
 
+from config.id_card import IdCardSection
 from config.payment import PaymentSecrets, PaymentSection, check_payment
+from config.voice import VoiceSection
 from library_core.codes import is_kiosk_id
 from library_core.errors import ConfigError
 from library_core.fees import FeeSchedule, load_fee_schedule
@@ -205,6 +207,8 @@ class Settings:
     server: ServerSection = field(default_factory=ServerSection)
     payment: PaymentSection = field(default_factory=PaymentSection)
     fees_file: FeesSection = field(default_factory=FeesSection)
+    id_card: IdCardSection = field(default_factory=IdCardSection)  # config/id_card.py
+    voice: VoiceSection = field(default_factory=VoiceSection)  # config/voice.py
     payment_secrets: PaymentSecrets = field(default_factory=PaymentSecrets, repr=False)
     source: str = ""
     library_key: bytes = b""
@@ -266,6 +270,8 @@ class ConfigFile(BaseModel):
     server: ServerSection = Field(default_factory=ServerSection)
     payment: PaymentSection = Field(default_factory=PaymentSection)
     fees: FeesSection = Field(default_factory=FeesSection)
+    id_card: IdCardSection = Field(default_factory=IdCardSection)
+    voice: VoiceSection = Field(default_factory=VoiceSection)
     departments: Annotated[list[DepartmentEntry], Field(min_length=1)] | None = None
 
 
@@ -388,7 +394,7 @@ def load_settings(path: Path | str, *, env: Mapping[str, str] | None = None) -> 
         Department(d.code, d.zh_CN, d.en) for d in doc.departments)
     settings = Settings(kiosk=doc.kiosk, secrets=doc.secrets, card_reader=doc.card_reader,
                         scanner=doc.scanner, printer=doc.printer, server=doc.server,
-                        payment=doc.payment, fees_file=doc.fees, source=str(path),
+                        payment=doc.payment, fees_file=doc.fees, id_card=doc.id_card, voice=doc.voice, source=str(path),
                         departments=departments)
 
     fees_path = Path(doc.fees.file)

@@ -135,3 +135,28 @@ def test_every_error_and_status_has_both_translations() -> None:
     ids |= set(re.findall(r'"(id_card\.[a-z_.]+)"', inspect.getsource(id_card_module)))
     missing = [(i, lang) for i in sorted(ids) for lang in ("zh_CN", "en") if not has_message(i, lang)]
     assert len(ids) > 15 and not missing
+
+
+@pytest.mark.parametrize(("raw", "key"), [
+    ({"id_card": {"type": "usb"}}, "id_card.type"),
+    ({"id_card": {"answer_timeout_s": 0.0}}, "id_card.answer_timeout_s"),
+    ({"id_card": {"poll_interval_s": 9.0}}, "id_card.poll_interval_s"),
+    ({"id_card": {"simulated_card": "alien"}}, "id_card.simulated_card"),
+    ({"id_card": {"colour": "red"}}, "id_card.colour"),
+    ({"voice": {"volume": 1.5}}, "voice.volume"),
+    ({"voice": {"enabled": 1}}, "voice.enabled"),
+])
+def test_bad_id_card_and_voice_config_names_the_key(raw: dict[str, object], key: str) -> None:
+    from config.settings import parse_config
+
+    with pytest.raises(ConfigError) as caught:
+        parse_config(raw)
+    assert caught.value.key == key
+
+
+def test_id_card_and_voice_config_load() -> None:
+    from config.settings import parse_config
+
+    doc = parse_config({"id_card": {"type": "serial", "port": "/dev/ttyUSB0", "answer_timeout_s": 2.0},
+                        "voice": {"volume": 0.5}})
+    assert (doc.id_card.port, doc.id_card.answer_timeout_s, doc.voice.volume) == ("/dev/ttyUSB0", 2.0, 0.5)
