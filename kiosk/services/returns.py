@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from kiosk.services.circulation import CirculationDesk
 from kiosk.services.common import StaffSession, new_id
 from kiosk.services.config import ServicesConfig
 from kiosk.services.ports import Fee
@@ -35,6 +36,8 @@ class ReturnOutcome(enum.StrEnum):
     ALREADY_RETURNED = "already_returned"
     UNKNOWN_ITEM = "unknown_item"
     NOT_ON_LOAN = "not_on_loan"
+    QUEUED = "queued"  # the ILS is unreachable: checked in here, forwarded when it is back
+    ILS_UNREACHABLE = "ils_unreachable"  # ... and the offline policy (or its cap) says no
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,9 @@ class ReturnResult:
     days_overdue: int = 0
     hold: bool = False
     fee_id: str | None = None
+    sort_bin: str = ""  # the ILS's (SIP2 CL)
+    messages: tuple[str, ...] = ()  # the ILS's screen messages, shown as sent
+    print_lines: tuple[str, ...] = ()  # the ILS's print lines, printed on the receipt
 
     @property
     def message_id(self) -> str:
@@ -54,14 +60,23 @@ class ReturnResult:
 
     @property
     def to_desk(self) -> bool:
-        return self.outcome in (ReturnOutcome.UNKNOWN_ITEM, ReturnOutcome.NOT_ON_LOAN)
+        return self.outcome in (ReturnOutcome.UNKNOWN_ITEM, ReturnOutcome.NOT_ON_LOAN,
+                                ReturnOutcome.ILS_UNREACHABLE)
+
+
+_CHECKED_IN = (ReturnOutcome.RETURNED, ReturnOutcome.QUEUED)
 
 
 class ReturnService:
-    def __init__(self, repos: Repositories, clock: Clock, config: ServicesConfig) -> None:
+    """Check-ins: against our store, or at the ILS when a ``CirculationDesk`` is given
+    (``kiosk.services.ils_returns``)."""
+
+    def __init__(self, repos: Repositories, clock: Clock, config: ServicesConfig, *,
+                 desk: CirculationDesk | None = None) -> None:
         self.repos = repos
         self.clock = clock
         self.cfg = config
+        self.desk = desk
 
     def start(self, *, staff: StaffSession | None = None) -> ReturnSession:
         return ReturnSession(self, staff)
@@ -69,6 +84,10 @@ class ReturnService:
     def check_in(self, barcode: str, *, staff: StaffSession | None = None) -> ReturnResult:
         """Check one item in (idempotent). Raises StoreError only."""
         barcode = barcode.strip()
+        if self.desk is not None:
+            from kiosk.services.ils_returns import ils_check_in  # it builds ReturnResults
+
+            return ils_check_in(self.desk, self.repos, self.clock, barcode, staff=staff)
         if not is_item_barcode(barcode):
             return ReturnResult(barcode, ReturnOutcome.UNKNOWN_ITEM)
         now = self.clock.now()
@@ -120,7 +139,7 @@ class ReturnSession:
 
     def scan(self, barcode: str) -> ReturnResult:
         barcode = barcode.strip()
-        if any(r.barcode == barcode and r.outcome is ReturnOutcome.RETURNED for r in self.results):
+        if any(r.barcode == barcode and r.outcome in _CHECKED_IN for r in self.results):
             first = next(r for r in self.results if r.barcode == barcode)
             result = ReturnResult(barcode, ReturnOutcome.ALREADY_RETURNED, first.title)
         else:
@@ -150,9 +169,11 @@ class ReturnSession:
                                          detail_key=detail_key, params=params))
                 if r.hold:
                     lines.append(ReceiptLine(key="receipt.line.hold"))
+                lines.extend(ReceiptLine(text=p) for p in r.print_lines)
             else:
                 lines.append(ReceiptLine(text=r.title or r.barcode,
                                          detail_key=f"receipt.line.{r.outcome}"))
+                lines.extend(ReceiptLine(text=m) for m in r.messages)  # the ILS's words
         with svc.repos.transaction() as uow:
             receipt_no = uow.receipts.next_receipt_no(now.date())
             receipt = reader_receipt(
@@ -160,7 +181,7 @@ class ReturnSession:
                 lines=lines, total=self.total_fines or None,
                 staff_no=self.staff.staff_no if self.staff else "",
                 fields=(("receipt.field.items", str(sum(
-                    r.outcome is ReturnOutcome.RETURNED for r in self.results))),),
+                    r.outcome in _CHECKED_IN for r in self.results))),),
                 footer_key="receipt.footer.returns")
             uow.receipts.add(receipt)
             uow.audit.append(at=now, actor=self.staff.staff_no if self.staff else "self-service",

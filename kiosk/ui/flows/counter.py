@@ -28,11 +28,15 @@ class CounterFlows(FlowBase):
     def return_item(self, session: ReturnSession, barcode: str) -> ReturnLine:
         res = session.service_session.scan(barcode)
         outcome = str(res.outcome)
+        ils_words = " / ".join(getattr(res, "messages", ()))  # an ILS's screen messages
         if outcome == "returned":
             status = "hold" if res.hold else ("overdue" if res.fine else "ok")
+        elif ils_words and outcome in ("unknown_item", "not_on_loan"):
+            status = "ils_refused"  # the ILS said why, in its words
         else:
             status = {"already_returned": "duplicate", "unknown_item": "unknown"}.get(outcome, outcome)
-        out = ReturnLine(barcode=res.barcode, title=res.title or "", status=status, fine=int(res.fine))
+        out = ReturnLine(barcode=res.barcode, title=res.title or "", status=status, fine=int(res.fine),
+                         message=ils_words)
         session.lines.append(out)
         return out
 
@@ -41,7 +45,8 @@ class CounterFlows(FlowBase):
         if receipt is None:
             raise NotAvailable("returns.nothing", "nothing was returned")
         lines = [(f"returns.line.{r.status}", {"title": r.title or r.barcode, "barcode": r.barcode,
-                                               "fine": format_fen(r.fine)}) for r in session.lines]
+                                               "fine": format_fen(r.fine), "message": r.message})
+                 for r in session.lines]
         return self.print(receipt, language, lines)
 
     def register_visitor(self, form: dict[str, Any], *, language: str) -> Outcome:

@@ -49,8 +49,9 @@ class TappedCard:
 class ReturnLine:
     barcode: str
     title: str
-    status: str  # ok | overdue | hold | unknown | not_on_loan | duplicate
+    status: str  # ok | overdue | hold | unknown | not_on_loan | duplicate | queued | ils_unreachable | ils_refused
     fine: Fen = 0
+    message: str = ""  # the ILS's screen messages (SIP2)
 
 
 @dataclass

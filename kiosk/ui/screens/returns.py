@@ -52,7 +52,7 @@ class ReturnsScreen(FlowScreen):
 
     def _add_line(self, result: Any) -> None:
         params = {"title": result.title or result.barcode, "barcode": result.barcode,
-                  "fine": format_fen(result.fine or 0)}
+                  "fine": format_fen(result.fine or 0), "message": getattr(result, "message", "")}
         label = KLabel(key=f"returns.line.{result.status}", params=params)
         label.color = {"ok": (0.05, 0.45, 0.18, 1), "overdue": (0.6, 0.3, 0, 1), "hold": (0.05, 0.28, 0.63, 1)}.get(
             result.status, (0.7, 0.07, 0.07, 1))

@@ -78,6 +78,8 @@ class StaffScreen(FlowScreen):
             (("staff.reprint", {}), "reprint"), (("staff.roster", {}), "roster"),
             (("staff.diagnostics", {}), "diagnostics"),
         ]
+        if self.backend.services.get("ils_runtime") is not None:  # SIP2: the exception report
+            options.append((("staff.ils_exceptions", {}), "ils_exceptions"))
         if str(staff.role) == "supervisor":
             options += [(("staff.waive", {}), "waive"), (("staff.cancel_card", {}), "cancel"),
                         (("staff.close_day", {}), "close_day")]
@@ -116,6 +118,12 @@ class StaffScreen(FlowScreen):
         elif choice == "diagnostics":
             self.work(lambda: self.backend.diagnostics(staff), lambda lines: self.goto(
                 lambda: self.show_info(("staff.diagnostics", {}), lines)))
+        elif choice == "ils_exceptions":
+            from kiosk.ui.flows.ils import ils_exception_lines
+
+            services = self.backend.services
+            self.work(lambda: ils_exception_lines(services), lambda lines: self.goto(
+                lambda: self.show_info(("staff.ils_exceptions", {}), lines)))
         elif choice == "reprint":
             self.work(lambda: self.backend.reprint_list(20),
                       lambda entries: self.goto(lambda: self.show_reprint_list(entries)))

@@ -1,0 +1,138 @@
+"""A reader's account at the ILS: status and fines (SIP2 63/64), paying them at the kiosk and
+posting the payment with fee paid (37, our receipt number as the transaction id) once it has
+settled, blocking the patron (01) when a card is reported lost, renewing loans (29).
+
+A posting the ILS refuses is shown (``IlsPaymentResult.posting``) and goes into the exception
+report for staff; one it cannot answer is queued when the offline policy allows fees, else it
+goes into the exception report too: a payment taken here always reaches the ILS or staff.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from kiosk.services.circulation import (
+    QUEUE_BLOCK,
+    QUEUE_FEE_PAID,
+    CirculationDesk,
+    PatronAccount,
+    Posting,
+)
+from kiosk.services.common import OfflineLimit, StaffSession, Tender, charged
+from kiosk.services.config import ServicesConfig
+from kiosk.services.ports import PaymentGateway
+from kiosk.services.views import reader_receipt
+from library_core.clock import Clock
+from library_core.errors import SyncError, ValidationError
+from library_core.money import Fen
+from library_core.receipts import Receipt, ReceiptKind, ReceiptLine
+
+if TYPE_CHECKING:
+    from kiosk.services.ports import Repositories
+
+log = logging.getLogger(__name__)
+
+POSTED, QUEUED, REFUSED = "posted", "queued", "refused"
+
+
+@dataclass(frozen=True, slots=True)
+class IlsPaymentResult:
+    receipt: Receipt
+    amount: Fen
+    posting: str  # posted | queued | refused (shown to the reader; staff see the refusals)
+    messages: tuple[str, ...] = ()
+
+
+class IlsAccountService:
+    """See the module docstring. Raises SyncError (the ILS cannot answer a read),
+    ValidationError, PaymentError, StoreError."""
+
+    def __init__(self, desk: CirculationDesk, repos: Repositories, clock: Clock,
+                 gateway: PaymentGateway, config: ServicesConfig, *,
+                 offline: OfflineLimit | None = None) -> None:
+        self.desk = desk
+        self.repos = repos
+        self.clock = clock
+        self.gateway = gateway
+        self.cfg = config
+        self.offline = offline or OfflineLimit.unlimited()
+
+    def account(self, patron: str) -> PatronAccount:
+        return self.desk.ils.account(patron)
+
+    def pay(self, patron: str, tender: Tender | None, *, amount: Fen | None = None,
+            staff: StaffSession | None = None) -> IlsPaymentResult:
+        """Pay ``amount`` (all that is owed when None) of the patron's ILS fines: charge,
+        commit receipt and audit, then post 37 (or queue it / report it)."""
+        account = self.desk.ils.account(patron)  # what is owed now, from the ILS
+        amount = account.owed if amount is None else amount
+        if not isinstance(amount, int) or isinstance(amount, bool):
+            raise ValidationError("money.invalid", "amount must be integer fen")
+        if amount <= 0 or account.owed <= 0:
+            raise ValidationError("payment.nothing_due", "nothing to pay")
+        if amount > account.owed:
+            raise ValidationError("payment.too_much", "amount is more than is owed",
+                                  due=account.owed)
+        staff = staff or (tender.staff if tender else None)
+        now = self.clock.now()
+        with charged(self.gateway, tender, amount, f"ils-fees:{patron}",
+                     offline=self.offline) as paid, self.repos.transaction() as uow:
+            receipt_no = uow.receipts.next_receipt_no(now.date())
+            lines = [ReceiptLine(text=f.description or f.fine_id, amount=f.amount or None)
+                     for f in account.fines]
+            receipt = reader_receipt(self.cfg, receipt_no=receipt_no, kind=ReceiptKind.PAYMENT,
+                                     now=now, reader=None, lines=lines, total=amount,
+                                     method=paid.method, staff_no=staff.staff_no if staff else "",
+                                     fields=(("receipt.field.ils_patron", patron),))
+            uow.receipts.add(receipt)
+            uow.audit.append(at=now, actor=staff.staff_no if staff else "self-service",
+                             action="ils.fee_paid", subject=receipt_no,
+                             detail={"patron": patron, "amount": amount, "method": paid.method,
+                                     "provider_transaction_id": paid.transaction_id})
+        # settled and committed: now the ILS hears of it
+        status, messages = self._post(patron, amount, receipt_no)
+        return IlsPaymentResult(receipt, amount, status, messages)
+
+    def _post(self, patron: str, amount: Fen, transaction_id: str) -> tuple[str, tuple[str, ...]]:
+        payload = {"patron": patron, "amount": amount, "transaction_id": transaction_id}
+        now = self.clock.now()
+        try:
+            posting = self.desk.ils.fee_paid(patron, amount, transaction_id=transaction_id)
+        except SyncError as err:
+            log.warning("fee paid %s not answered by the ILS: %s", transaction_id, err)
+            allowed = self.desk.may_queue(QUEUE_FEE_PAID)
+            queue_id = self.desk.queue.add(QUEUE_FEE_PAID, payload, at=now)
+            if allowed:
+                return QUEUED, ()
+            self.desk.queue.settle(queue_id, "refused", "ILS unreachable; offline policy: "
+                                   f"{self.desk.policy}", at=now)
+            return REFUSED, ()
+        if posting.accepted:
+            return POSTED, posting.screen_messages
+        queue_id = self.desk.queue.add(QUEUE_FEE_PAID, payload, at=now)
+        self.desk.queue.settle(queue_id, "refused", " / ".join(posting.screen_messages), at=now)
+        log.warning("the ILS refused fee paid %s: %s", transaction_id, posting.screen_messages)
+        return REFUSED, posting.screen_messages
+
+    def block_lost(self, patrons: list[str], message: str = "读者证挂失 card reported lost"
+                   ) -> list[str]:
+        """01 for each of the patron ids (the card numbers just blocked here); one the ILS
+        cannot answer is queued (a block always waits). Returns the ones blocked now."""
+        blocked: list[str] = []
+        for patron in patrons:
+            try:
+                posting: Posting = self.desk.ils.block_patron(patron, message)
+            except SyncError as err:
+                log.warning("block of %s not answered by the ILS: %s (queued)", patron, err)
+                self.desk.queue.add(QUEUE_BLOCK, {"patron": patron, "message": message},
+                                    at=self.clock.now())
+                continue
+            if posting.accepted:
+                blocked.append(patron)
+        return blocked
+
+    def renew(self, patron: str, item: str) -> Posting:
+        """29 for one item the patron has out (raises SyncError when the ILS cannot answer)."""
+        return self.desk.ils.renew(patron, item)
