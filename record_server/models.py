@@ -305,3 +305,76 @@ visitor_purges = Table(
     Column("events", Integer, nullable=False),
     Column("by", String(16), nullable=False),  # timer | cli | a staff number
 )
+
+# a browser's console session (record_server.console.sessions): the cookie's token hashed, the
+# CSRF token of its forms, the idle clock (last_seen_at) and the hard end (expires_at)
+console_sessions = Table(
+    "console_sessions", metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("staff_no", String(8), nullable=False, index=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("last_seen_at", String(40), nullable=False),
+    Column("expires_at", String(40), nullable=False),
+)
+
+# every change made in the console, and every reveal of a full ID number or phone
+# (record_server.console.audit): who, when, what, before and after (JSON)
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", String(40), nullable=False),
+    Column("day", String(10), nullable=False, index=True),
+    Column("staff_no", String(8), nullable=False),
+    Column("action", String(48), nullable=False),
+    Column("target", String(64), nullable=False, default=""),
+    Column("reader_id", String(64)),
+    Column("kiosk_id", String(8)),
+    Column("before", Text, nullable=False, default="{}"),
+    Column("after", Text, nullable=False, default="{}"),
+    Column("reason", String(300), nullable=False, default=""),
+)
+
+# staff authority at kiosks (record_server.kiosk_staff; docs/security.md 5.1-5.4): a kiosk
+# staff session (its MAC key, hex), each kiosk's offline key K_k, the offline verifiers issued
+# (the MAC key M of each), and the offline staff actions applied (the day's offline cash)
+kiosk_staff_sessions = Table(
+    "kiosk_staff_sessions", metadata,
+    Column("session_id", String(40), primary_key=True),
+    Column("kiosk_id", String(8), nullable=False, index=True),
+    Column("staff_no", String(8), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("session_key", String(64), nullable=False),
+    Column("started_at", String(40), nullable=False),
+    Column("expires_at", String(40), nullable=False),
+)
+
+kiosk_offline_keys = Table(
+    "kiosk_offline_keys", metadata,
+    Column("kiosk_id", String(8), primary_key=True),
+    Column("offline_key", String(64), nullable=False),
+    Column("created_at", String(40), nullable=False),
+)
+
+offline_verifiers = Table(
+    "offline_verifiers", metadata,
+    Column("verifier_id", String(40), primary_key=True),
+    Column("kiosk_id", String(8), nullable=False, index=True),
+    Column("staff_no", String(8), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("mac_key", String(64), nullable=False),
+    Column("valid_from", String(40), nullable=False),
+    Column("valid_until", String(40), nullable=False),
+)
+
+offline_staff_actions = Table(
+    "offline_staff_actions", metadata,
+    Column("event_id", String(36), primary_key=True),
+    Column("kiosk_id", String(8), nullable=False),
+    Column("day", String(10), nullable=False),
+    Column("staff_no", String(8), nullable=False),
+    Column("verifier_id", String(40), nullable=False),
+    Column("kind", String(24), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Index("ix_offline_staff_actions_kiosk_day", "kiosk_id", "day"),
+)
