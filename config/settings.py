@@ -45,6 +45,7 @@ from pydantic import (
 
 from config.id_card import IdCardSection
 from config.payment import PaymentSecrets, PaymentSection, check_payment
+from config.sip2 import CirculationSection, check_circulation
 from config.voice import VoiceSection
 from library_core.codes import is_kiosk_id
 from library_core.errors import ConfigError
@@ -207,6 +208,7 @@ class Settings:
     server: ServerSection = field(default_factory=ServerSection)
     payment: PaymentSection = field(default_factory=PaymentSection)
     fees_file: FeesSection = field(default_factory=FeesSection)
+    circulation: CirculationSection = field(default_factory=CirculationSection)  # config/sip2.py
     id_card: IdCardSection = field(default_factory=IdCardSection)  # config/id_card.py
     voice: VoiceSection = field(default_factory=VoiceSection)  # config/voice.py
     payment_secrets: PaymentSecrets = field(default_factory=PaymentSecrets, repr=False)
@@ -270,6 +272,7 @@ class ConfigFile(BaseModel):
     server: ServerSection = Field(default_factory=ServerSection)
     payment: PaymentSection = Field(default_factory=PaymentSection)
     fees: FeesSection = Field(default_factory=FeesSection)
+    circulation: CirculationSection = Field(default_factory=CirculationSection)
     id_card: IdCardSection = Field(default_factory=IdCardSection)
     voice: VoiceSection = Field(default_factory=VoiceSection)
     departments: Annotated[list[DepartmentEntry], Field(min_length=1)] | None = None
@@ -394,7 +397,8 @@ def load_settings(path: Path | str, *, env: Mapping[str, str] | None = None) -> 
         Department(d.code, d.zh_CN, d.en) for d in doc.departments)
     settings = Settings(kiosk=doc.kiosk, secrets=doc.secrets, card_reader=doc.card_reader,
                         scanner=doc.scanner, printer=doc.printer, server=doc.server,
-                        payment=doc.payment, fees_file=doc.fees, id_card=doc.id_card, voice=doc.voice, source=str(path),
+                        payment=doc.payment, fees_file=doc.fees, circulation=doc.circulation,
+                        id_card=doc.id_card, voice=doc.voice, source=str(path),
                         departments=departments)
 
     fees_path = Path(doc.fees.file)
@@ -413,6 +417,8 @@ def load_settings(path: Path | str, *, env: Mapping[str, str] | None = None) -> 
     if len(key_text.encode()) < MIN_KEY_BYTES:
         raise ConfigError("LIBRARY_KEY", f"must be at least {MIN_KEY_BYTES} bytes")
     server = _check_server(settings.server, demo=demo, config_dir=path.parent)
+    settings = dataclasses.replace(settings, circulation=check_circulation(
+        settings.circulation, demo=demo, config_dir=path.parent, env=env))
     master = _card_master_key(settings, env, library_key=key_text)
     token = _read_secret("KIOSK_TOKEN", settings.secrets.kiosk_token_file, "secrets.kiosk_token_file", env, required=False)
     payment, payment_secrets = check_payment(settings.payment, demo=demo, config_dir=path.parent)

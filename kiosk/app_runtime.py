@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 def build_services(settings: Any, *, store: Any, clock: Any, card_reader: Any,
                    gateway: Any, connectivity: Any = None,
-                   reader_pins: Any = None) -> dict[str, Any]:
+                   reader_pins: Any = None, ils: Any = None) -> dict[str, Any]:
     """Every use case the UI reaches, by name (``cards``, ``fees``, ``returns``, ``visitors``,
     ``staff``), wired by ``kiosk.services.build_services``. ``connectivity`` (a
     ``ConnectivityProbe``; default always online) drives the offline payment limit."""
@@ -29,16 +29,19 @@ def build_services(settings: Any, *, store: Any, clock: Any, card_reader: Any,
     from kiosk.services.config import ServicesConfig
 
     wired = wire(store, clock, gateway, card_reader, ServicesConfig.from_settings(settings),
-                 connectivity=connectivity, reader_pins=reader_pins)
+                 connectivity=connectivity, reader_pins=reader_pins,
+                 desk=ils.desk if ils is not None else None)
     return {"cards": wired.cards, "fees": wired.fees, "returns": wired.returns,
-            "visitors": wired.visitors, "staff": wired.staff, "fee_schedule": wired.fee_schedule}
+            "visitors": wired.visitors, "staff": wired.staff, "fee_schedule": wired.fee_schedule,
+            # with a SIP2 ILS (server_client.sip2.wiring.IlsRuntime): accounts, link, queue
+            "ils": wired.ils, "ils_runtime": ils}
 
 
 def build_app(settings: Any, *, store: Any, clock: Any, card_reader: Any, scanner: Any,
               printer: Any, gateway: Any, sync_status: Callable[[], Any] | None = None,
               monotonic: Callable[[], float] = time.monotonic, wedge: Any = None,
               services: dict[str, Any] | None = None, connectivity: Any = None,
-              reader_pins: Any = None) -> Any:
+              reader_pins: Any = None, ils: Any = None) -> Any:
     """The KioskApp, wired to the given parts (not yet running). ``reader_pins`` checks
     readers' PINs at the record server (``reader_pin_checker``); none: replacement refused."""
     from kiosk.ui.app import KioskApp, UiContext
@@ -48,7 +51,7 @@ def build_app(settings: Any, *, store: Any, clock: Any, card_reader: Any, scanne
     if services is None:
         services = build_services(settings, store=store, clock=clock, card_reader=card_reader,
                                   gateway=gateway, connectivity=connectivity,
-                                  reader_pins=reader_pins)
+                                  reader_pins=reader_pins, ils=ils)
     backend = Backend(settings=settings, clock=clock, store=store, services=services,
                       card_reader=card_reader, scanner=scanner, printer=printer,
                       parser=ScanParser(settings.library_key, clock), sync_status=sync_status,
@@ -100,11 +103,17 @@ def run(config_path: str, *, fullscreen: bool | None = None) -> int:
     # offline payment limit: online only while the sync loop's last round reached the server
     connectivity = StatusConnectivity((lambda: sync.status) if sync is not None else (lambda: None))
     wedge = scanner if type(scanner).__name__ == "KeyboardWedgeScanner" else None
+    ils = None
+    if settings.circulation.adapter == "sip2":  # returns, ILS fines and lost cards at the ILS
+        from server_client.sip2.wiring import build_ils
+
+        ils = build_ils(settings.circulation, store, clock)
+        ils.start()
     app = build_app(settings, store=store, clock=clock, card_reader=card_reader,
                     scanner=None if wedge else scanner, printer=printer, gateway=gateway,
                     sync_status=(lambda: sync.status) if sync is not None else None,
                     wedge=wedge, connectivity=connectivity,
-                    reader_pins=reader_pin_checker(settings))
+                    reader_pins=reader_pin_checker(settings), ils=ils)
     try:
         app.run()
     except KioskError as err:
@@ -113,6 +122,8 @@ def run(config_path: str, *, fullscreen: bool | None = None) -> int:
     finally:
         if sync is not None and hasattr(sync, "stop"):
             sync.stop()
+        if ils is not None:
+            ils.close()
         store.close()
     return 0
 

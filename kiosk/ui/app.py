@@ -158,6 +158,9 @@ class KioskApp(App):
     printer_level = StringProperty("unknown")
     server_state = StringProperty("status.unknown")
     server_level = StringProperty("unknown")
+    ils_state = StringProperty("")  # "" no ILS; else kiosk.ui.ils_status
+    ils_level = StringProperty("unknown")
+    ils_queued = NumericProperty(0)
     queued = NumericProperty(0)
     staff = ObjectProperty(None, allownone=True)
     idle_warning_open = BooleanProperty(False)

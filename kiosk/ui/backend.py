@@ -18,6 +18,7 @@ from kiosk.ui.flows.cards import CardFlows
 from kiosk.ui.flows.counter import CounterFlows
 from kiosk.ui.flows.results import TappedCard
 from kiosk.ui.flows.staff import StaffFlows
+from kiosk.ui.ils_status import show_ils_link
 from library_core.errors import KioskError
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,7 @@ class Backend(CardFlows, CounterFlows, StaffFlows):
             return pst, sync
 
         self.app.bridge.run_async(work, self._show_status, lambda err: log.warning("status: %s", err))
+        show_ils_link(self.app, self.services.get("ils_runtime"))  # no I/O: the link state
 
     def _show_status(self, result: tuple[Any, Any]) -> None:
         app = self.app
