@@ -11,6 +11,7 @@ APT_PACKAGES=(
   fonts-wqy-microhei
   pcscd libpcsclite-dev pcsc-tools vsmartcard-vpcd
   socat postgresql
+  espeak-ng  # the spoken guidance, rendered below (devices.voice_render)
   python3-venv  # .venv, .venv-server, and the fresh venv tests/server/test_server_only_install.py makes
 )
 missing=()
@@ -40,6 +41,10 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$HASH" ]; then
   .venv/bin/python -m pip install -q -c constraints.txt -e ".[$EXTRAS]"
   echo "$HASH" > "$STAMP"
 fi
+
+# spoken guidance: each voice prompt in Mandarin and English, into build/voice (gitignored);
+# a second run renders only what is missing or whose catalog text changed
+.venv/bin/python -m devices.voice_render build/voice
 
 # make test's server stage: the record server's tests run in a venv holding only the server extra
 # (no Kivy, no device libraries) and the test tools. Editable, so it tests the working tree.

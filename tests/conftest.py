@@ -13,6 +13,8 @@ os.environ.setdefault("KIVY_HOME", tempfile.mkdtemp(prefix="kivy-home-"))
 os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")
 os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
 os.environ.setdefault("KIVY_NO_FILELOG", "1")
+# Kivy's SDL2 audio loads and plays voice prompts without a sound card (tests/ui/test_voice_player.py)
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 # the record server stores PIN hashes of at least this scrypt cost: tests hash cheaply (the
 # server's own default, PIN_HASH_MIN_N, is what a real deployment gets)
 os.environ.setdefault("RECORD_SERVER_PIN_MIN_N", "16")
