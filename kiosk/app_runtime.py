@@ -60,6 +60,7 @@ def build_app(settings: Any, *, store: Any, clock: Any, card_reader: Any, scanne
     ctx = UiContext(backend=backend, language=k.language, library_name=k.library_name,
                     library_name_en=k.library_name_en, idle_warning_s=k.idle_warning_s,
                     idle_reset_s=k.idle_reset_s, staff_idle_s=k.staff_idle_s, monotonic=monotonic)
+    backend.payments = gateway  # a payment's progress (the countdown) reaches the screens
     ctx.on_stop.append(backend.stop)
     return KioskApp(ctx)
 
@@ -80,7 +81,7 @@ def run(config_path: str, *, fullscreen: bool | None = None) -> int:
     """Run the kiosk from a config file until the window closes. Returns an exit code."""
     from config.settings import load_settings
     from devices.factory import build_card_reader, build_printer, build_scanner
-    from kiosk.services.payment import SimulatedPaymentGateway
+    from kiosk.payments.factory import build_gateway, recover_open_intents
     from kiosk.services.ports import StatusConnectivity
     from library_core.clock import SystemClock
     from server_client.store import Store
@@ -97,9 +98,12 @@ def run(config_path: str, *, fullscreen: bool | None = None) -> int:
     card_reader = build_card_reader(settings.card_reader, master_key=settings.card_master_key)
     scanner = build_scanner(settings.scanner)
     printer = build_printer(settings.printer, preview_dir=data / "receipts")
-    gateway = SimulatedPaymentGateway(refuse_suffix=settings.payment.simulated_refuse_suffix)
     sync = _start_sync(settings, store, clock)
     settings = _server_kiosk_no(settings, store)
+    # payment.type: the simulator (demo), none, or WeChat Pay / Alipay with durable intents;
+    # intents a crash or a lost answer left open are settled before the first reader pays
+    gateway = build_gateway(settings, store=store, clock=clock, kiosk_no=settings.kiosk.kiosk_no)
+    recover_open_intents(gateway)
     # offline payment limit: online only while the sync loop's last round reached the server
     connectivity = StatusConnectivity((lambda: sync.status) if sync is not None else (lambda: None))
     wedge = scanner if type(scanner).__name__ == "KeyboardWedgeScanner" else None

@@ -69,3 +69,16 @@ def build_gateway(settings: Any, *, store: Any, clock: Clock, kiosk_no: int) -> 
     return DurablePaymentGateway(build_provider(settings, clock), IntentStore(store), clock,
                                  kiosk_no=kiosk_no, wait_s=p.wait_s,
                                  query_interval_s=p.query_interval_s)
+
+
+def recover_open_intents(gateway: Any) -> None:
+    """Settle the intents left open (``DurablePaymentGateway.recover``); a failure is logged
+    and the intents stay open for the next start."""
+    recover = getattr(gateway, "recover", None)
+    if recover is None:
+        return
+    try:
+        for done in recover():
+            log.warning("payment intent %s settled at start-up: %s", done.out_trade_no, done.outcome)
+    except Exception:
+        log.exception("payment recovery failed; open intents are retried at the next start")

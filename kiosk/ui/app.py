@@ -158,6 +158,8 @@ class KioskApp(App):
     printer_level = StringProperty("unknown")
     server_state = StringProperty("status.unknown")
     server_level = StringProperty("unknown")
+    payment_state = StringProperty("status.unknown")  # "demo (simulated)" in demo mode
+    payment_level = StringProperty("unknown")
     ils_state = StringProperty("")  # "" no ILS; else kiosk.ui.ils_status
     ils_level = StringProperty("unknown")
     ils_queued = NumericProperty(0)

@@ -49,6 +49,27 @@ class Backend(CardFlows, CounterFlows, StaffFlows):
         self._closing_event: Any = None
         self.closing_at: dt.datetime | None = None  # when open visits are next closed
 
+    # ---- payments: the countdown while a payment waits; the strip names the gateway -------
+    payments: Any = None  # the payment gateway (``build_app`` sets it)
+
+    def _watch_payments(self, bridge: Any) -> None:
+        from kiosk.payments.lifecycle import PaymentProgress
+
+        subscribe = getattr(self.payments, "subscribe", None)
+        if subscribe is not None:
+            bridge.on(PaymentProgress, self._on_payment_progress)
+            self._unsubscribe.append(subscribe(bridge.deliver))
+        kind = str(getattr(getattr(self.settings, "payment", None), "type", ""))
+        state = {"simulated": "status.payment.simulated", "none": "status.payment.none"}
+        self.app.payment_state = state.get(kind, "status.ok")
+        self.app.payment_level = "warn" if kind in state else "ok"
+
+    def _on_payment_progress(self, progress: Any) -> None:
+        sm = getattr(self.app, "sm", None)
+        show = getattr(sm.current_screen if sm is not None else None, "show_payment_progress", None)
+        if show is not None:
+            show(progress)
+
     # ---- wiring ----------------------------------------------------------------------------
     def start(self, app: Any) -> None:
         """Subscribe device events to the bridge and start polling status (Kivy thread)."""
@@ -64,6 +85,7 @@ class Backend(CardFlows, CounterFlows, StaffFlows):
         bridge.on(ReaderStatus, self._on_reader_status)
         bridge.on(Scanned, self._on_scanned)
         bridge.on(ScannerStatus, lambda _e: None)
+        self._watch_payments(bridge)
         for device in (self.card_reader, self.scanner, self.wedge):
             if device is None:
                 continue
@@ -212,4 +234,3 @@ class Backend(CardFlows, CounterFlows, StaffFlows):
             return
         if not app.screen.on_scan(result):
             app.show_message("scan.not_here")
-

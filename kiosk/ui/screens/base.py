@@ -156,6 +156,14 @@ class FlowScreen(BaseScreen):
         else:
             log.exception("unexpected error in %s", self.name, exc_info=err)
             key = "error.generic"
+        if key and "refunded_text" in params:  # a later step failed: the money went back
+            params = {"reason": self.app.t(key, **params), "amount": params["refunded_text"]}
+            key = "payment.refunded_after_failure"
+        if self.payment_progress is not None:  # the countdown gives way to the step again
+            self.payment_progress = None
+            if self._current is not None:
+                self.ids.body.clear_widgets()
+                self._current()
         self.error_params = params
         self.error_key = key
 
@@ -163,6 +171,19 @@ class FlowScreen(BaseScreen):
     def error(self) -> str:
         """The refusal shown now, in the current language ('' when none)."""
         return self.app.t(self.error_key, **self.error_params) if self.error_key else ""
+
+    payment_progress: Any = None  # the last ``PaymentProgress`` shown (None: no countdown)
+
+    def show_payment_progress(self, progress: Any) -> None:
+        """While a payment is open: "confirm on your phone" (or "checking", "cancelling") with
+        the seconds left; the refusal or the receipt that follows replaces it."""
+        if progress.state == "done" or not self.busy:
+            return
+        key = {"waiting": "pay.confirm_on_phone",
+               "reversing": "pay.reversing"}.get(progress.state, "pay.checking")
+        self.payment_progress = progress
+        self.ids.body.clear_widgets()
+        self.show_info((key, {}), [("pay.seconds_left", {"seconds": progress.seconds_left})])
 
     def clear_error(self) -> None:
         self.error_key = ""
@@ -385,4 +406,3 @@ class CardFlowScreen(FlowScreen):
 
     def card_tapped(self, card: Any) -> None:
         raise NotImplementedError  # abstract (Kivy's metaclass rules out abc.ABC here)
-
