@@ -27,6 +27,7 @@ from record_server import __doc__ as package_doc
 from record_server import auth
 from record_server.api import routers
 from record_server.config import ServerConfig
+from record_server.console import mount_console
 from record_server.crud.errors import DataError
 from record_server.db import Database
 from record_server.ingest.push import PushPause
@@ -87,4 +88,5 @@ def create_app(config: ServerConfig, *, clock: Clock | None = None,
 
     for router in routers.ALL:
         app.include_router(router)
+    mount_console(app)  # the back office's pages at /console/ (record_server.console)
     return app

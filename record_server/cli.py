@@ -83,10 +83,17 @@ def build_parser() -> argparse.ArgumentParser:
     _common(staff)
     staff.add_argument("--staff-no", required=True)
     staff.add_argument("--name", required=True)
-    staff.add_argument("--role", choices=("desk", "supervisor"), default="desk")
+    staff.add_argument("--role", choices=("desk", "supervisor", "auditor"), default="desk",
+                       help="auditor: the console only, read-only (no PIN, never at a kiosk)")
     staff.add_argument("--card-no", default=None)
     staff.add_argument("--pin-env", default="STAFF_PIN",
                        help="environment variable holding the PIN (asked for when unset)")
+    web = staff.add_mutually_exclusive_group()
+    web.add_argument("--password-env", metavar="VAR", default=None,
+                     help="environment variable holding the web password (console, staff "
+                          "log-in API; never the PIN)")
+    web.add_argument("--issue-code", action="store_true",
+                     help="print a one-time code that sets the web password on first log-in")
     enroll = sub.add_parser("enroll-kiosk", help="print a one-time enrollment code for a kiosk")
     _common(enroll)
     enroll.add_argument("--kiosk-id", required=True)
@@ -215,6 +222,34 @@ def _db(config: ServerConfig) -> Database:
     return db
 
 
+def _create_staff(args: argparse.Namespace, db: Database, clock: SystemClock) -> int:
+    """create-staff: the member (a PIN unless an auditor), then the web password from
+    ``--password-env`` or a one-time code (``--issue-code``, printed on its own line)."""
+    from record_server import auth, codes_check, passwords
+    from record_server.console.staff_data import create_auditor
+
+    codes_check.staff_no(args.staff_no)
+    if args.role == "auditor":
+        with db.write() as conn:
+            create_auditor(conn, staff_no=args.staff_no, name=args.name)
+    else:
+        pin = os.environ.get(args.pin_env) or getpass.getpass("PIN (6 digits): ")
+        auth.create_staff(db, staff_no=args.staff_no, name=args.name, role=args.role,
+                          pin=pin, card_no=args.card_no)
+    _out(f"staff {args.staff_no} saved")
+    if args.password_env:
+        password = os.environ.get(args.password_env, "")
+        if not password:
+            raise ConfigError("--password-env", f"{args.password_env} is empty or unset")
+        with db.write() as conn:
+            passwords.set_password_now(conn, args.staff_no, password)
+    elif args.issue_code:
+        with db.write() as conn:
+            code = passwords.issue_code(conn, args.staff_no, clock.now())
+        _out(f"one-time code for {args.staff_no}: {code}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=getattr(args, "log_level", "INFO"),
@@ -271,12 +306,7 @@ def _run(args: argparse.Namespace, config: ServerConfig) -> int:
         log.info("schema is up to date")
         return 0
     if args.command == "create-staff":
-        codes_check.staff_no(args.staff_no)
-        pin = os.environ.get(args.pin_env) or getpass.getpass("PIN (6 digits): ")
-        auth.create_staff(db, staff_no=args.staff_no, name=args.name, role=args.role,
-                          pin=pin, card_no=args.card_no)
-        _out(f"staff {args.staff_no} saved")
-        return 0
+        return _create_staff(args, db, clock)
     if args.command == "enroll-kiosk":
         codes_check.kiosk_id(args.kiosk_id)
         _out(auth.enroll_kiosk(db, args.kiosk_id, clock, branch=args.branch,
@@ -285,5 +315,8 @@ def _run(args: argparse.Namespace, config: ServerConfig) -> int:
     if args.command == "revoke-kiosk":
         return 0 if auth.revoke_kiosk(db, args.kiosk_id, clock) else 1
     if args.command == "unlock-staff":
+        from record_server.passwords import unlock_password
+        with db.write() as conn:  # the web password's lock too
+            unlock_password(conn, args.staff_no)
         return 0 if auth.unlock_staff(db, args.staff_no) else 1
     raise AssertionError(args.command)

@@ -21,6 +21,8 @@ ENV_FEES_FILE = "RECORD_SERVER_FEES_FILE"  # the fee schedule it publishes (defa
 # reader's ID number with it, so kiosks match a person without holding the number
 ENV_LIBRARY_KEY = "RECORD_SERVER_LIBRARY_KEY"
 ENV_LIBRARY_KEY_FILE = "RECORD_SERVER_LIBRARY_KEY_FILE"
+ENV_CONSOLE_IDLE = "RECORD_SERVER_CONSOLE_IDLE_SECONDS"
+ENV_CONSOLE_HOURS = "RECORD_SERVER_CONSOLE_SESSION_HOURS"
 DEMO_LIBRARY_KEY = b"demo-library-key-not-for-production"  # the kiosk demo's placeholder
 MIN_LIBRARY_KEY_BYTES = 16
 FEES_PATH = Path(__file__).resolve().parent / "fees.toml"  # package data, installed with it
@@ -44,6 +46,10 @@ class ServerConfig:
     enroll_code_hours: int = 24
     library_key: bytes = DEMO_LIBRARY_KEY
     reader_pin_rate_per_minute: int = 30
+    # the console (record_server.console): idle log-out and the longest session, from
+    # RECORD_SERVER_CONSOLE_IDLE_SECONDS (default 15 min) and ..._SESSION_HOURS (default 10)
+    console_idle_seconds: int = 900
+    console_session_hours: int = 10
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -61,6 +67,15 @@ def load_config(
     extra: dict[str, object] = {"library_key": library_key or read_library_key()}
     if login_rate_per_minute is not None:
         extra["login_rate_per_minute"] = login_rate_per_minute
+    for name, env in (("console_idle_seconds", ENV_CONSOLE_IDLE),
+                      ("console_session_hours", ENV_CONSOLE_HOURS)):
+        if os.environ.get(env):
+            try:
+                extra[name] = int(os.environ[env])
+            except ValueError:
+                raise ConfigError(env, "want a whole number") from None
+            if int(extra[name]) < 1:  # type: ignore[call-overload]
+                raise ConfigError(env, "want a whole number above 0")
     return ServerConfig(data_dir=folder, database_url=url, fee_schedule=schedule, **extra)  # type: ignore[arg-type]
 
 

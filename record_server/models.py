@@ -41,6 +41,7 @@ kiosks = Table(
     Column("last_push_at", String(40)),
     # assigned by the server at enrollment (auth.enroll_kiosk), 1..65535: the kiosk's ranges
     Column("kiosk_no", Integer),
+    Column("name", String(64)),  # what the office calls it (the console's kiosks page)
     Index("uq_kiosks_kiosk_no", "kiosk_no", unique=True),
 )
 
@@ -64,6 +65,12 @@ staff = Table(
     Column("failed_attempts", Integer, nullable=False, default=0),
     Column("locked", Boolean, nullable=False, default=False),
     Column("locked_until", String(40)),  # PinLockout: None with locked = until unlocked (legacy)
+    # the console's web password (never the PIN): scrypt, its own lockout, a one-time code
+    Column("password_hash", String(200)),
+    Column("password_failures", Integer, nullable=False, default=0),
+    Column("password_locked_until", String(40)),
+    Column("password_code_hash", String(64)),
+    Column("password_code_expires_at", String(40)),
 )
 
 # log-in attempts per client and minute, shared by every server worker (auth.RateLimiter)
@@ -377,4 +384,33 @@ offline_staff_actions = Table(
     Column("kind", String(24), nullable=False),
     Column("amount", BigInteger, nullable=False),
     Index("ix_offline_staff_actions_kiosk_day", "kiosk_id", "day"),
+)
+
+# a browser's console session (record_server.console.sessions): the cookie's token hashed, the
+# CSRF token of its forms, the idle clock (last_seen_at) and the hard end (expires_at)
+console_sessions = Table(
+    "console_sessions", metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("staff_no", String(8), nullable=False, index=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("last_seen_at", String(40), nullable=False),
+    Column("expires_at", String(40), nullable=False),
+)
+
+# every change made in the console, and every reveal of a full ID number or phone
+# (record_server.console.audit): who, when, what, before and after (JSON)
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", String(40), nullable=False),
+    Column("day", String(10), nullable=False, index=True),
+    Column("staff_no", String(8), nullable=False),
+    Column("action", String(48), nullable=False),
+    Column("target", String(64), nullable=False, default=""),
+    Column("reader_id", String(64)),
+    Column("kiosk_id", String(8)),
+    Column("before", Text, nullable=False, default="{}"),
+    Column("after", Text, nullable=False, default="{}"),
+    Column("reason", String(300), nullable=False, default=""),
 )

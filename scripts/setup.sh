@@ -9,6 +9,7 @@ EXTRAS="${1:-all}"
 APT_PACKAGES=(
   xvfb xauth xdotool libgl1 libgl1-mesa-dri libglx-mesa0 libegl-mesa0 libmtdev1
   fonts-wqy-microhei
+  chromium  # the console's browser tests (Playwright drives /usr/bin/chromium)
   pcscd libpcsclite-dev pcsc-tools vsmartcard-vpcd
   socat postgresql
   espeak-ng  # the spoken guidance, rendered below (devices.voice_render)

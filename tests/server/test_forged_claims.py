@@ -124,7 +124,7 @@ def new_reader(p: Pusher, seq: int = 1) -> Any:
 def open_fine(p: Pusher, reader_id: str, serial: int = 100) -> str:
     """An overdue fine the kiosk assessed at a return (the loan is on the server too)."""
     env, server = p.env, p.server
-    sup = server.staff_token(*SUPERVISOR)
+    sup = server.staff_token(SUPERVISOR[0])
     barcode = env.add_item(serial, "红楼梦")
     due = env.clock.now().date() - dt.timedelta(days=5)
     put = requests.put(f"{server.url}/api/v1/items/{barcode}", timeout=10,

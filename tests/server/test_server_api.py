@@ -11,6 +11,8 @@ import requests
 from library_core.codes import make_card_no
 from tests.support.postgres import postgres_cluster_fixture  # noqa: F401
 from tests.support.server_process import (  # noqa: F401
+    STAFF_PASSWORD,
+    STAFF_PIN,
     KioskEvents,
     ServerProcess,
     db_url_fixture,
@@ -132,16 +134,27 @@ def test_enrollment_code_works_once(server: ServerProcess) -> None:
     assert second.status_code == 401
 
 
-def test_five_wrong_pins_lock_the_account(server: ServerProcess) -> None:
+def test_five_wrong_passwords_lock_the_account(server: ServerProcess) -> None:
     url = f"{server.url}/api/v1/staff/login"
-    answers = [requests.post(url, json={"staff_no": "S0002", "pin": "975310"}, timeout=10)
-               for _ in range(5)]
+    answers = [requests.post(url, json={"staff_no": "S0002", "password": "wrong-Pass-975310"},
+                             timeout=10) for _ in range(5)]
     assert {(a.status_code, a.text) for a in answers} == {(401, answers[0].text)}
-    right = requests.post(url, json={"staff_no": "S0002", "pin": "246810"}, timeout=10)
-    # locked: the same answer as a wrong PIN or an unknown staff number (tells a guesser nothing)
+    right = requests.post(url, json={"staff_no": "S0002", "password": STAFF_PASSWORD}, timeout=10)
+    # locked: the same answer as a wrong password or an unknown staff number
     assert (right.status_code, right.text) == (401, answers[0].text)
     server.cli("unlock-staff", "--staff-no", "S0002")
-    assert requests.post(url, json={"staff_no": "S0002", "pin": "246810"}, timeout=10).status_code == 200
+    assert requests.post(url, json={"staff_no": "S0002", "password": STAFF_PASSWORD},
+                         timeout=10).status_code == 200
+
+
+def test_the_pin_is_not_the_web_password(server: ServerProcess) -> None:
+    """Issue 12 / docs/security.md 4.2: the kiosk PIN opens no server session, sent as the
+    password or in the old ``pin`` field."""
+    url = f"{server.url}/api/v1/staff/login"
+    as_password = requests.post(url, json={"staff_no": "S0001", "password": STAFF_PIN}, timeout=10)
+    assert as_password.status_code == 401
+    old_body = requests.post(url, json={"staff_no": "S0001", "pin": STAFF_PIN}, timeout=10)
+    assert old_body.status_code == 422
 
 
 def test_login_is_rate_limited(server_factory, tmp_path) -> None:
@@ -149,7 +162,7 @@ def test_login_is_rate_limited(server_factory, tmp_path) -> None:
     srv.cli("migrate")
     srv.start()
     url = f"{srv.url}/api/v1/staff/login"
-    codes = [requests.post(url, json={"staff_no": "S0009", "pin": "975310"}, timeout=10)
+    codes = [requests.post(url, json={"staff_no": "S0009", "password": "wrong-975310"}, timeout=10)
              for _ in range(5)]
     assert [c.status_code for c in codes[:3]] == [401, 401, 401]
     assert codes[3].status_code == 429 and int(codes[3].headers["Retry-After"]) >= 1

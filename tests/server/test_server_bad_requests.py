@@ -11,6 +11,7 @@ import requests
 from library_core.codes import make_card_no
 from tests.support.postgres import postgres_cluster_fixture  # noqa: F401
 from tests.support.server_process import (  # noqa: F401
+    STAFF_PASSWORD,
     KioskEvents,
     ServerProcess,
     db_url_fixture,
@@ -108,7 +109,7 @@ def test_bad_query_and_path_values(server: ServerProcess) -> None:
     assert server.get("/api/v1/reports/daily", staff, params={"date": "2026-13-45"}).status_code == 422
     assert server.get("/api/v1/reports/daily", staff, params={"format": "xml"}).status_code == 422
     assert server.get("/api/v1/cards/not-a-card", staff).status_code == 422
-    assert server.post("/api/v1/staff/login", None, json={"staff_no": "S0001", "pin": 246810}).status_code == 422
+    assert server.post("/api/v1/staff/login", None, json={"staff_no": "S0001", "password": 246810}).status_code == 422
 
 
 def test_logs_hold_no_pins_or_tokens(server: ServerProcess) -> None:
@@ -123,3 +124,4 @@ def test_logs_hold_no_pins_or_tokens(server: ServerProcess) -> None:
     log = server.log_path.read_text()
     assert "/api/v1/kiosks/K01/changes 200" in log
     assert token not in log and staff not in log and "246810" not in log
+    assert STAFF_PASSWORD not in log

@@ -1,5 +1,7 @@
-"""Staff log-in hardening through the real server process (issue 11 points 5 and 7): twelve
-parallel wrong PINs lock the account after exactly five, against one and two worker processes
+"""Staff log-in hardening through the real server process (issue 11 points 5 and 7), on the
+web password that ``/api/v1/staff/login`` takes since issue 12 (the PIN opens kiosk staff
+sessions only; the password's count-before-check is ``record_server.passwords``): twelve
+parallel wrong passwords lock the account after exactly five, against one and two worker processes
 on PostgreSQL; unknown, inactive, locked and wrong get one answer; the lock ends by itself and
 the next one lasts longer (``serve --lockout-steps``, the test knob for the backoff); the log-in
 rate limit is one count for every worker; ``--workers`` is refused on SQLite."""
@@ -22,18 +24,18 @@ from tests.support.postgres import PostgresCluster, postgres_cluster_fixture  # 
 from tests.support.server_process import (  # noqa: F401
     PYTHON,
     REPO,
-    STAFF_PIN,
+    STAFF_PASSWORD,
     ServerProcess,
     server_factory_fixture,
 )
 
-WRONG = "975310"
+WRONG = "wrong-Password-975310"
 FIVE = PinLockout().max_attempts
 
 
 def _post(server: ServerProcess, staff_no: str, pin: str) -> requests.Response:
     return requests.post(f"{server.url}/api/v1/staff/login", timeout=60,
-                         json={"staff_no": staff_no, "pin": pin})
+                         json={"staff_no": staff_no, "password": pin})
 
 
 def _answer(resp: requests.Response) -> tuple[int, str]:
@@ -49,7 +51,7 @@ def _parallel(server: ServerProcess, attempts: list[tuple[str, str]]) -> list[tu
         with requests.Session() as http:
             barrier.wait(timeout=30)
             resp = http.post(f"{server.url}/api/v1/staff/login", timeout=60,
-                             json={"staff_no": staff_no, "pin": pin})
+                             json={"staff_no": staff_no, "password": pin})
         answers[i] = _answer(resp)
 
     threads = [threading.Thread(target=one, args=(i, *a)) for i, a in enumerate(attempts)]
@@ -66,12 +68,13 @@ def _staff_row(url: str, staff_no: str) -> tuple[int, bool, dt.datetime | None]:
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            row = conn.execute(text("SELECT failed_attempts, locked, locked_until FROM staff"
+            row = conn.execute(text("SELECT password_failures, password_locked_until FROM staff"
                                     " WHERE staff_no = :s"), {"s": staff_no}).one()
     finally:
         engine.dispose()
-    until = dt.datetime.fromisoformat(row.locked_until) if row.locked_until else None
-    return int(row.failed_attempts), bool(row.locked), until
+    until = (dt.datetime.fromisoformat(row.password_locked_until)
+             if row.password_locked_until else None)
+    return int(row.password_failures), until is not None, until
 
 
 def _workers_of(server: ServerProcess) -> int:
@@ -114,18 +117,18 @@ def test_twelve_parallel_wrong_pins_lock_after_five(
     # exactly five counted: the fifth locked, the seven after it found the account locked
     assert (failures, locked) == (FIVE, True) and until is not None
     # the right PIN while locked, an unknown staff number, an inactive account: the same answer
-    assert _answer(_post(server, "S0001", STAFF_PIN)) == refused
+    assert _answer(_post(server, "S0001", STAFF_PASSWORD)) == refused
     assert _answer(_post(server, "S9999", WRONG)) == refused
-    assert _answer(_post(server, "S9999", STAFF_PIN)) == refused
+    assert _answer(_post(server, "S9999", STAFF_PASSWORD)) == refused
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text("UPDATE staff SET active = false WHERE staff_no = 'S0002'"))
     engine.dispose()
-    assert _answer(_post(server, "S0002", STAFF_PIN)) == refused
+    assert _answer(_post(server, "S0002", STAFF_PASSWORD)) == refused
     assert _staff_row(url, "S0001") == (failures, locked, until)  # nothing counted while locked
     # a supervisor's unlock lets the right PIN in
     server.cli("unlock-staff", "--staff-no", "S0001")
-    assert _post(server, "S0001", STAFF_PIN).status_code == 200
+    assert _post(server, "S0001", STAFF_PASSWORD).status_code == 200
 
 
 def test_twelve_parallel_mixed_pins_on_two_workers_never_unlock(
@@ -138,7 +141,7 @@ def test_twelve_parallel_mixed_pins_on_two_workers_never_unlock(
     assert {a[0] for a in first} == {401}
     before = _staff_row(url, "S0001")
     assert before[:2] == (FIVE, True)
-    again = _parallel(server, [("S0001", WRONG)] * 5 + [("S0001", STAFF_PIN)])
+    again = _parallel(server, [("S0001", WRONG)] * 5 + [("S0001", STAFF_PASSWORD)])
     assert again == [first[0]] * 6
     assert _staff_row(url, "S0001") == before
 
@@ -173,7 +176,7 @@ def test_the_lock_expires_and_the_next_lasts_longer(
     sent, answered, until = _lock_with_wrong_pins(server, url, FIVE)
     step = dt.timedelta(seconds=policy.lock_seconds(1))
     assert sent + step <= until <= answered + step
-    assert _post(server, "S0001", STAFF_PIN).status_code == 401  # locked
+    assert _post(server, "S0001", STAFF_PASSWORD).status_code == 401  # locked
     _wait_past(until)
     # the lock ended by itself; five more wrong PINs lock it again, for the second step
     sent, answered, until = _lock_with_wrong_pins(server, url, FIVE)
@@ -181,10 +184,10 @@ def test_the_lock_expires_and_the_next_lasts_longer(
     assert policy.lock_seconds(2) > policy.lock_seconds(1)
     assert sent + step <= until <= answered + step
     assert _staff_row(url, "S0001")[0] == 2 * FIVE
-    assert _post(server, "S0001", STAFF_PIN).status_code == 401  # locked
+    assert _post(server, "S0001", STAFF_PASSWORD).status_code == 401  # locked
     _wait_past(until)
     # a right log-in clears the count: the next lockout is the first step again
-    assert _post(server, "S0001", STAFF_PIN).status_code == 200
+    assert _post(server, "S0001", STAFF_PASSWORD).status_code == 200
     assert _staff_row(url, "S0001") == (0, False, None)
     sent, answered, until = _lock_with_wrong_pins(server, url, FIVE)
     step = dt.timedelta(seconds=policy.lock_seconds(1))

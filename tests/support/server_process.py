@@ -27,7 +27,8 @@ from tests.support.postgres import PostgresCluster, free_port, postgres_cluster_
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = Path(sys.executable)  # the running interpreter (.venv, or .venv-server in make test)
-STAFF_PIN = "246810"
+STAFF_PIN = "246810"  # the kiosk PIN of the staff create_staff makes
+STAFF_PASSWORD = "web-Password-2468"  # their web password (console, /api/v1/staff/login)
 LIBRARY_KEY = "unit-test-library-key-0123456789"  # tests.support.services.TEST_KEY, the kiosks'
 
 
@@ -144,13 +145,20 @@ class ServerProcess:
         return str(resp.json()["token"])
 
     def create_staff(self, staff_no: str, *, role: str = "supervisor", pin: str = STAFF_PIN,
-                     name: str = "Staff") -> None:
-        self.cli("create-staff", "--staff-no", staff_no, "--name", name, "--role", role,
-                 env={"STAFF_PIN": pin})
+                     name: str = "Staff", password: str | None = STAFF_PASSWORD) -> None:
+        """Add a staff member with ``pin`` (kiosks) and ``password`` (the web password; None:
+        none yet, only a one-time code can set it)."""
+        args = ["create-staff", "--staff-no", staff_no, "--name", name, "--role", role]
+        env = {"STAFF_PIN": pin}
+        if password is not None:
+            args += ["--password-env", "STAFF_PASSWORD"]
+            env["STAFF_PASSWORD"] = password
+        self.cli(*args, env=env)
 
-    def staff_token(self, staff_no: str, pin: str = STAFF_PIN) -> str:
+    def staff_token(self, staff_no: str, password: str = STAFF_PASSWORD) -> str:
+        """A JSON API staff token from ``/api/v1/staff/login`` (the web password)."""
         resp = requests.post(f"{self.url}/api/v1/staff/login",
-                             json={"staff_no": staff_no, "pin": pin}, timeout=10,
+                             json={"staff_no": staff_no, "password": password}, timeout=10,
                              verify=self.verify)
         resp.raise_for_status()
         return str(resp.json()["token"])

@@ -1,0 +1,82 @@
+"""The back-office console in a real browser: Playwright driving Debian's Chromium
+(``/usr/bin/chromium``; ``playwright install`` is never run) against a real server process.
+
+``console_server`` is a started server with S0001 supervisor, S0002 desk and S0003 auditor, each
+with the web password ``STAFF_PASSWORD``; ``browser`` is one headless Chromium per test module;
+``log_in`` signs a fresh page in through the log-in form.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.support.server_process import STAFF_PASSWORD, ServerProcess
+
+CHROMIUM = "/usr/bin/chromium"
+ROLES = {"supervisor": "S0001", "desk": "S0002", "auditor": "S0003"}
+# a message id that reached the page untranslated (library_core.i18n gives the id back)
+MESSAGE_KEY = re.compile(r"\bconsole\.[a-z_]+\.[a-z_.]+")
+OFFICE = {"width": 1366, "height": 768}
+TABLET = {"width": 800, "height": 1280}
+
+
+@pytest.fixture(name="browser", scope="module")
+def browser_fixture() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=["--no-sandbox", "--disable-gpu"])
+        yield browser
+        browser.close()
+
+
+def start_console_server(factory: Callable[..., ServerProcess], db_url: str | None = None,
+                         **kwargs: Any) -> ServerProcess:
+    server = factory(db_url, **kwargs)
+    server.cli("migrate")
+    server.create_staff("S0001", role="supervisor", name="李强")
+    server.create_staff("S0002", role="desk", name="王芳")
+    server.create_staff("S0003", role="auditor", name="赵审计")
+    return server.start()
+
+
+def new_page(browser: Browser, *, lang: str = "zh_CN", viewport: dict[str, int] | None = None,
+             base_url: str = "") -> Page:
+    context = browser.new_context(viewport=viewport or OFFICE, base_url=base_url or None)  # type: ignore[arg-type]
+    if base_url:
+        context.add_cookies([{"name": "console_lang", "value": lang, "url": base_url}])
+    return context.new_page()
+
+
+def log_in(browser: Browser, server: ServerProcess, role: str = "supervisor", *,
+           lang: str = "zh_CN", password: str = STAFF_PASSWORD,
+           viewport: dict[str, int] | None = None) -> Page:
+    """A page signed in as ``role``'s member; fails the test if the log-in is refused."""
+    page = new_page(browser, lang=lang, viewport=viewport, base_url=server.url)
+    page.goto("/console/login")
+    page.fill("input[name=staff_no]", ROLES[role])
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+    assert page.url.rstrip("/").endswith("/console"), page.content()[:2000]
+    return page
+
+
+def visible_keys(page: Page) -> list[str]:
+    """Message ids shown as text (or in a title/label/placeholder) instead of a translation."""
+    text = page.inner_text("body") + " " + page.title()
+    attrs = page.eval_on_selector_all(
+        "[placeholder],[aria-label],[title]",
+        "els => els.map(e => [e.placeholder, e.getAttribute('aria-label'), e.title].join(' '))")
+    return MESSAGE_KEY.findall(text + " " + " ".join(attrs))
+
+
+def post_without_csrf(page: Page, path: str, form: dict[str, str]) -> int:
+    """POST ``form`` with the page's own session cookie but no CSRF token; the status."""
+    resp = page.context.request.post(page.url.split("/console")[0] + path, form=form,
+                                     max_redirects=0)
+    return resp.status
