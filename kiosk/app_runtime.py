@@ -98,7 +98,8 @@ def run(config_path: str, *, fullscreen: bool | None = None) -> int:
     card_reader = build_card_reader(settings.card_reader, master_key=settings.card_master_key)
     scanner = build_scanner(settings.scanner)
     printer = build_printer(settings.printer, preview_dir=data / "receipts")
-    sync = _start_sync(settings, store, clock)
+    sync = _start_sync(settings, store, clock,
+                       devices={"printer": printer, "card_reader": card_reader, "scanner": scanner})
     settings = _server_kiosk_no(settings, store)
     # payment.type: the simulator (demo), none, or WeChat Pay / Alipay with durable intents;
     # intents a crash or a lost answer left open are settled before the first reader pays
@@ -157,15 +158,21 @@ def reader_pin_checker(settings: Any) -> Any:
         settings.server, settings.kiosk.id, settings.kiosk_token))
 
 
-def _start_sync(settings: Any, store: Any, clock: Any) -> Any:
-    """The background sync loop (it runs off the UI thread); None when it cannot be built."""
+def _start_sync(settings: Any, store: Any, clock: Any, devices: dict[str, Any] | None = None) -> Any:
+    """The background sync loop (it runs off the UI thread); None when it cannot be built.
+    Each round tells the server the state of ``devices`` (printer, card_reader, scanner)."""
     try:
         from server_client.sync import RecordServerClient, SyncEngine, SyncLoop
+        from server_client.sync.device_status import DeviceStatusReporter
     except ImportError:
         log.warning("server_client.sync not available: running offline")
         return None
+    from kiosk import __version__
     client = RecordServerClient.from_settings(settings.server, settings.kiosk.id, settings.kiosk_token)
-    engine = SyncEngine(store, client, clock=clock, batch_size=settings.server.batch_size)
+    reporter = DeviceStatusReporter(clock=clock, software_version=__version__,
+                                    pending=store.pending_count, **(devices or {}))
+    engine = SyncEngine(store, client, clock=clock, batch_size=settings.server.batch_size,
+                        device_status=reporter)
     try:  # before any use case runs: a wiped or restored store moves forward first
         engine.resume()
     except KioskError as err:

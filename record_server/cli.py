@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from library_core.clock import SystemClock
+from library_core.clock import Clock, SystemClock
 from library_core.errors import ConfigError, KioskError
 from record_server.config import ENV_DATABASE_URL, ServerConfig, check_library_key, load_config
 from record_server.db import Database
@@ -101,6 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = sub.add_parser("revoke-kiosk", help="revoke a kiosk's token")
     _common(revoke)
     revoke.add_argument("--kiosk-id", required=True)
+    purge = sub.add_parser("purge-visitors", help="remove visitors' personal data older than "
+                           "the retention period (RECORD_SERVER_VISITOR_RETENTION_DAYS)")
+    _common(purge)
+    purge.add_argument("--retention-days", type=int, default=None,
+                       help="override the configured retention (days, at least 1)")
     unlock = sub.add_parser("unlock-staff", help="unlock a staff account after wrong PINs")
     _common(unlock)
     unlock.add_argument("--staff-no", required=True)
@@ -212,8 +217,17 @@ def worker_app() -> Any:
     config = load_config(data_dir=args["data_dir"], database_url=args["database_url"],
                          login_rate_per_minute=args["login_rate"])
     steps = args["lockout_steps"]
-    return create_app(_serve_config(config, tuple(steps) if steps else None),
-                      clock=SystemClock())
+    clock = SystemClock()
+    app = create_app(_serve_config(config, tuple(steps) if steps else None), clock=clock)
+    _purge_timer(app, config, clock)
+    return app
+
+
+def _purge_timer(app: Any, config: ServerConfig, clock: Clock) -> None:
+    """The daily visitor purge while serving (record_server.console.visitor_purge)."""
+    from record_server.console.visitor_purge import install_timer
+    install_timer(app, app.state.db, clock, retention_days=config.visitor_retention_days,
+                  interval_s=config.visitor_purge_interval_s)
 
 
 def _db(config: ServerConfig) -> Database:
@@ -286,7 +300,9 @@ def _run(args: argparse.Namespace, config: ServerConfig) -> int:
         options: dict[str, Any] = dict(host=args.host, port=args.port, log_level="warning",
                                        access_log=False, timeout_keep_alive=30, **tls)
         if workers == 1:
-            uvicorn.run(create_app(config, clock=clock, db=db), **options)
+            app = create_app(config, clock=clock, db=db)
+            _purge_timer(app, config, clock)
+            uvicorn.run(app, **options)
             return 0
         # N processes: per-kiosk order and exactly-once hold through the kiosk row's lock
         # (SELECT ... FOR UPDATE in each push), lockouts through the staff row's lock and
@@ -314,6 +330,12 @@ def _run(args: argparse.Namespace, config: ServerConfig) -> int:
         return 0
     if args.command == "revoke-kiosk":
         return 0 if auth.revoke_kiosk(db, args.kiosk_id, clock) else 1
+    if args.command == "purge-visitors":
+        from record_server.console.visitor_purge import purge_visitors
+        result = purge_visitors(db, now=clock.now(),
+                                retention_days=args.retention_days or config.visitor_retention_days)
+        _out(f"purged {result.visits} visits, {result.events} events before {result.cutoff}")
+        return 0
     if args.command == "unlock-staff":
         from record_server.passwords import unlock_password
         with db.write() as conn:  # the web password's lock too

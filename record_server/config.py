@@ -23,6 +23,11 @@ ENV_LIBRARY_KEY = "RECORD_SERVER_LIBRARY_KEY"
 ENV_LIBRARY_KEY_FILE = "RECORD_SERVER_LIBRARY_KEY_FILE"
 ENV_CONSOLE_IDLE = "RECORD_SERVER_CONSOLE_IDLE_SECONDS"
 ENV_CONSOLE_HOURS = "RECORD_SERVER_CONSOLE_SESSION_HOURS"
+# visitors' personal data is purged this many days after the visit (record_server.console
+# .visitor_purge), checked every RECORD_SERVER_VISITOR_PURGE_INTERVAL_SECONDS while serving
+ENV_VISITOR_RETENTION = "RECORD_SERVER_VISITOR_RETENTION_DAYS"
+ENV_PURGE_INTERVAL = "RECORD_SERVER_VISITOR_PURGE_INTERVAL_SECONDS"
+ENV_KIOSK_SILENT = "RECORD_SERVER_KIOSK_SILENT_MINUTES"  # the dashboard's "silent too long"
 DEMO_LIBRARY_KEY = b"demo-library-key-not-for-production"  # the kiosk demo's placeholder
 MIN_LIBRARY_KEY_BYTES = 16
 FEES_PATH = Path(__file__).resolve().parent / "fees.toml"  # package data, installed with it
@@ -50,6 +55,9 @@ class ServerConfig:
     # RECORD_SERVER_CONSOLE_IDLE_SECONDS (default 15 min) and ..._SESSION_HOURS (default 10)
     console_idle_seconds: int = 900
     console_session_hours: int = 10
+    visitor_retention_days: int = 30
+    visitor_purge_interval_s: int = 86400
+    kiosk_silent_minutes: int = 15
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -68,7 +76,10 @@ def load_config(
     if login_rate_per_minute is not None:
         extra["login_rate_per_minute"] = login_rate_per_minute
     for name, env in (("console_idle_seconds", ENV_CONSOLE_IDLE),
-                      ("console_session_hours", ENV_CONSOLE_HOURS)):
+                      ("console_session_hours", ENV_CONSOLE_HOURS),
+                      ("visitor_retention_days", ENV_VISITOR_RETENTION),
+                      ("visitor_purge_interval_s", ENV_PURGE_INTERVAL),
+                      ("kiosk_silent_minutes", ENV_KIOSK_SILENT)):
         if os.environ.get(env):
             try:
                 extra[name] = int(os.environ[env])

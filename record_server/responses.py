@@ -6,7 +6,7 @@ API, a failing test), never silently dropped from the answer."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, RootModel
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 
 class Answer(BaseModel):
@@ -50,6 +50,22 @@ class DailyReport(Answer):
     totals: DayFigures
     by_kiosk: dict[str, DayFigures]
     by_branch: dict[str, DayFigures]
+    on_site_now: int
+
+
+class RangeReport(Answer):
+    """Counts and money (fen) for the library-local days from..to: in total, per kiosk, per
+    branch and per day."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: str = Field(alias="from")
+    to: str
+    generated_at: str
+    totals: DayFigures
+    by_kiosk: dict[str, DayFigures]
+    by_branch: dict[str, DayFigures]
+    by_day: dict[str, DayFigures]
     on_site_now: int
 
 

@@ -32,6 +32,7 @@ from library_core.contract import (  # noqa: F401 - re-exported: apply and the r
     ChangesPage,
     DayClosed,
     DepositRefunded,
+    DeviceStatus,
     EntityId,
     EventEnvelope,
     EventKind,
@@ -62,11 +63,14 @@ class PushRequest(Strict):
 
     events: Annotated[list[EventEnvelope], Field(max_length=500)]
     quarantined: Annotated[list[QuarantinedRow], Field(max_length=500)] = []
+    # the kiosk's devices and sync as it sees them (library_core.contract.status), each sync
+    device_status: DeviceStatus | None = None
 
     @model_validator(mode="after")
     def _not_empty(self) -> PushRequest:
-        if not self.events and not self.quarantined:
-            raise ValueError("events: at least one event, unless quarantined rows are reported")
+        if not self.events and not self.quarantined and self.device_status is None:
+            raise ValueError("events: at least one event, unless quarantined rows or the "
+                             "device status are reported")
         return self
 
 

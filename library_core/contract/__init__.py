@@ -11,6 +11,8 @@ Where the kiosk and the server used to disagree, this package decides once:
 - card ``generation`` is at least 1 (the first card a reader gets is generation 1);
 - a fee ``description`` holds at most ``FEE_DESCRIPTION_MAX`` characters (``fee_description``
   clips a longer one, so a long title never makes a fine unsendable);
+- a kiosk's device status (card reader, printer paper and cover, scanner, software version,
+  events waiting, last sync error) rides along with each push (``status.DeviceStatus``);
 - a staff card number is unique among staff (the kiosk's store keeps a unique index; a pulled
   staff row that would break it is set aside, see ``server_client.store.replica``).
 
@@ -71,6 +73,14 @@ from library_core.contract.payloads import (
     payload_json_schemas,
     validate_event,
 )
+from library_core.contract.status import (
+    CardReaderState,
+    DeviceStatus,
+    PaperState,
+    PrinterState,
+    ScannerState,
+    device_status,
+)
 from library_core.contract.types import (
     CONTRACT_VERSION,
     FEE_DESCRIPTION_MAX,
@@ -109,6 +119,7 @@ __all__ = [
     "CardEntity",
     "CardIssued",
     "CardNo",
+    "CardReaderState",
     "CardRenewed",
     "CardReplaced",
     "Change",
@@ -117,6 +128,7 @@ __all__ = [
     "DayClosed",
     "DepositRefunded",
     "Description",
+    "DeviceStatus",
     "ENTITIES",
     "ENTITY_KEYS",
     "Entity",
@@ -140,9 +152,11 @@ __all__ = [
     "MAX_FEN",
     "MAX_SEQ",
     "Name",
+    "PaperState",
     "PAYLOADS",
     "PaymentRecorded",
     "Pin",
+    "PrinterState",
     "PinHash",
     "QuarantinedRow",
     "ReaderEntity",
@@ -152,6 +166,7 @@ __all__ = [
     "RowId",
     "RowName",
     "RowUid",
+    "ScannerState",
     "StaffEntity",
     "StaffNo",
     "Stamp",
@@ -160,6 +175,7 @@ __all__ = [
     "Uid",
     "VisitClosed",
     "VisitOpened",
+    "device_status",
     "entity_columns",
     "entity_refusals",
     "fee_description",

@@ -27,6 +27,10 @@ PAGE_MODULES: tuple[str, ...] = (
     "record_server.console.kiosks",
     "record_server.console.staff",
     "record_server.console.audit_page",
+    "record_server.console.pages_reports",  # dashboard, reports (helper C2)
+    "record_server.console.pages_finance",
+    "record_server.console.pages_visitors",
+    "record_server.console.pages_review",
     "record_server.console.placeholders",  # last: the pages still to come
 )
 

@@ -230,11 +230,15 @@ class RecordServerClient:
         return body
 
     def push(self, events: list[dict[str, Any]],
-             quarantined: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-        """Push events, and the pulled rows this kiosk set aside (``quarantined``), if any."""
+             quarantined: list[dict[str, Any]] | None = None,
+             device_status: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Push events, the pulled rows this kiosk set aside (``quarantined``), if any, and
+        this kiosk's device status (``library_core.contract.DeviceStatus``), if given."""
         request: dict[str, Any] = {"events": events}
         if quarantined:
             request["quarantined"] = quarantined
+        if device_status is not None:
+            request["device_status"] = device_status
         body: dict[str, Any] = self.request(
             "POST", f"/api/v1/kiosks/{self.kiosk_id}/events", json=request)
         return body

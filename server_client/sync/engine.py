@@ -19,6 +19,7 @@ from library_core.clock import Clock, SystemClock
 from library_core.contract import CONTRACT_VERSION
 from library_core.errors import SyncError
 from server_client.sync.client import RecordServerClient
+from server_client.sync.device_status import DeviceStatusSource
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +80,11 @@ class SyncEngine:
     """One sync round at a time: push every pending event, then pull every new change."""
 
     def __init__(self, store: SyncStore, client: RecordServerClient, *, clock: Clock | None = None,
-                 batch_size: int = 100, page_size: int = 500, max_rounds: int = 1000) -> None:
+                 batch_size: int = 100, page_size: int = 500, max_rounds: int = 1000,
+                 device_status: DeviceStatusSource | None = None) -> None:
         self.store = store
+        self.device_status = device_status  # sent with the first push of each round
+        self.last_error = ""  # the previous round's failure, told to the server with the status
         self.client = client
         self.clock = clock or SystemClock()
         self.batch_size = batch_size
@@ -89,20 +93,32 @@ class SyncEngine:
         self._lock = threading.Lock()
         self.resumed = False  # resume() has run against the server since this engine began
 
-    def push_all(self) -> SyncReport:
+    def push_all(self, *, with_status: bool = False) -> SyncReport:
         """Push batches until nothing is pending or the server stops taking them.
 
         The first push of a round also reports the pulled rows set aside since the last one
-        (a push of reports alone when no event is pending).
+        (a push of reports alone when no event is pending); with ``with_status``, it carries
+        the device status too (a push of the status alone when there is nothing else).
         """
         counts = {"applied": 0, "duplicate": 0, "conflict": 0, "rejected": 0}
         pushed = 0
         reports = self.store.unreported_quarantine()
+        status = (self.device_status(self.last_error)
+                  if with_status and self.device_status is not None else None)
         for _ in range(self.max_rounds):
             batch = self.store.pending_events(self.batch_size)
-            if not batch and not reports:
+            if status is not None:
+                body = self.client.push(batch, quarantined=reports or None,
+                                        device_status=status)
+                status = None
+                if reports:
+                    self.store.mark_quarantine_reported(reports, at=self.clock.now())
+                    reports = []
+                if not batch:
+                    break
+            elif not batch and not reports:
                 break
-            if reports:
+            elif reports:
                 body = self.client.push(batch, quarantined=reports)
                 self.store.mark_quarantine_reported(reports, at=self.clock.now())
                 log.info("reported %d pulled rows set aside", len(reports))
@@ -200,9 +216,14 @@ class SyncEngine:
     def sync_once(self) -> SyncReport:
         """Push, pull, push again (anything made meanwhile); then note the time."""
         with self._lock:
-            first = self.push_all()
-            pulled = self.pull_all()
-            second = self.push_all()
+            try:
+                first = self.push_all(with_status=True)
+                pulled = self.pull_all()
+                second = self.push_all()
+            except Exception as err:
+                self.last_error = str(getattr(err, "message_id", "") or err)[:200]
+                raise
+            self.last_error = ""
             self.store.set_last_sync(self.clock.now())
         return SyncReport(
             pushed=first.pushed + second.pushed, applied=first.applied + second.applied,

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from library_core.clock import CHINA_TZ
 from library_core.contract import ChangesPage
-from record_server import apply, auth, changes
+from record_server import apply, auth, changes, kiosk_status
 from record_server import models as m
 from record_server import schemas as s
 from record_server.api.deps import (
@@ -71,6 +71,10 @@ def push_events(kiosk_id: KioskIdPath, body: s.PushRequest, kiosk: KioskDep, db:
         with db.write() as conn:
             changes.record_quarantined(conn, kiosk_id=kiosk.kiosk_id, rows=body.quarantined,
                                        at=clock.now().isoformat())
+    if body.device_status is not None:  # one upsert per push, whatever the batch holds
+        with db.write() as conn:
+            kiosk_status.record(conn, kiosk_id=kiosk.kiosk_id, status=body.device_status,
+                                received_at=clock.now().isoformat())
     try:
         results, next_seq = apply.push(db, kiosk_id=kiosk.kiosk_id, envelopes=body.events,
                                        schedule=config.fee_schedule, clock=clock, pause=pause)
