@@ -103,6 +103,7 @@ class EmulatorServer:
                  tls: tuple[Path, Path, Path] | None = None) -> None:
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler_cls)
         self.httpd.daemon_threads = True
+        self.httpd.block_on_close = False  # a held answer (timeout script) never holds teardown
         self.httpd.emulator = emulator  # type: ignore[attr-defined]
         scheme = "http"
         if tls is not None:
