@@ -32,15 +32,19 @@ from tests.support.services import (
 from tests.support.test_ils import (
     INSTITUTION,
     LOCATION,
+    ON_HOLD,
+    ON_LOAN,
+    ON_SHELF,
+    OVERDUE,
     PASSWORD,
+    UNKNOWN_ITEM,
     USER,
     IlsPatron,
     TestIls,
     test_ils,  # noqa: F401  (fixture)
 )
 
-ON_LOAN, ON_HOLD, OVERDUE, ON_SHELF, OTHER = (f"3100100000000{i}" for i in range(1, 6))
-UNKNOWN = "39999999999999"
+UNKNOWN = UNKNOWN_ITEM
 
 
 @dataclasses.dataclass

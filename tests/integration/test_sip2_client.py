@@ -27,7 +27,13 @@ from tests.support.test_ils import (
     HOLD_BIN,
     INSTITUTION,
     LOCATION,
+    ON_HOLD,
+    ON_LOAN,
+    ON_SHELF,
+    OTHER,
+    OVERDUE,
     PASSWORD,
+    UNKNOWN_ITEM,
     USER,
     TestIls,
     test_ils,  # noqa: F401  (fixture)
@@ -35,7 +41,6 @@ from tests.support.test_ils import (
 from tests.support.tls import TlsFiles, tls_files_fixture  # noqa: F401  (fixture)
 
 CLOCK = FixedClock(dt.datetime(2026, 12, 1, 10, 30))
-ON_LOAN, ON_HOLD, OVERDUE, ON_SHELF, OTHER = (f"3100100000000{i}" for i in range(1, 6))
 
 
 def client_for(ils: TestIls, *, encoding: str = "utf-8", lenient: bool = False,
@@ -103,7 +108,7 @@ def test_checkin_normal_hold_unknown_not_on_loan(client: Sip2Client, test_ils: T
     late = client.checkin(OVERDUE)
     assert late.print_line[-1] == "逾期费 Fine: 1.50"
     assert test_ils.patrons["P0002"].owed == 150
-    unknown = client.checkin("39999999999999")
+    unknown = client.checkin(UNKNOWN_ITEM)
     assert unknown.ok == "0" and unknown.screen_message[1].startswith("Unknown item")
     shelf = client.checkin(ON_SHELF)
     assert shelf.ok == "0" and shelf.title_identifier == "活着"

@@ -52,7 +52,13 @@ from pysip2 import (
     SIP2Server,
 )
 
+from library_core.codes import make_item_barcode
+
 USER, PASSWORD, LOCATION, INSTITUTION = "kiosk01", "sip-pass-01", "K01", "CITYLIB"
+# item barcodes as the kiosk's scan parser knows them (library_core.codes)
+ON_LOAN, ON_HOLD, OVERDUE, ON_SHELF, OTHER = (make_item_barcode(10_010_000_000 + i)
+                                              for i in range(1, 6))
+UNKNOWN_ITEM = make_item_barcode(999_999_001)  # valid, but the ILS has no such item
 HOLD_BIN = "HOLD"
 
 
@@ -171,13 +177,13 @@ class TestIls:
             "P0003": IlsPatron("P0003", "Jürgen Müller"),  # a name cp850 can carry
         }
         self.items = {
-            "31001000000001": IlsItem("31001000000001", "红楼梦", loaned_to="P0001"),
-            "31001000000002": IlsItem("31001000000002", "三体", loaned_to="P0001",
+            ON_LOAN: IlsItem(ON_LOAN, "红楼梦", loaned_to="P0001"),
+            ON_HOLD: IlsItem(ON_HOLD, "三体", loaned_to="P0001",
                                       hold_for="P0002"),
-            "31001000000003": IlsItem("31001000000003", "围城", loaned_to="P0002",
+            OVERDUE: IlsItem(OVERDUE, "围城", loaned_to="P0002",
                                       overdue_fine=150),
-            "31001000000004": IlsItem("31001000000004", "活着"),  # on the shelf
-            "31001000000005": IlsItem("31001000000005", "平凡的世界", loaned_to="P0001"),
+            ON_SHELF: IlsItem(ON_SHELF, "活着"),  # on the shelf
+            OTHER: IlsItem(OTHER, "平凡的世界", loaned_to="P0001"),
         }
 
     # -- running ---------------------------------------------------------------------------------
