@@ -261,6 +261,25 @@ CREATE TABLE payment_intents (
 CREATE INDEX payment_intents_state ON payment_intents(state);
 """
 
+# The ILS store-and-forward queue (issue 15, ``server_client.sip2.queue``): transactions the
+# ILS could not answer, in order; one pending per kind and key; refused ones are the exception
+# report for staff.
+SCHEMA_ILS_QUEUE: Final = """
+CREATE TABLE ils_queue (
+    queue_id   INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind       TEXT NOT NULL CHECK (kind IN ('checkin','fee_paid','block_patron')),
+    key        TEXT NOT NULL,
+    payload    TEXT NOT NULL,
+    queued_at  TEXT NOT NULL,
+    status     TEXT NOT NULL DEFAULT 'pending'
+               CHECK (status IN ('pending','forwarded','refused')),
+    answer     TEXT NOT NULL DEFAULT '',
+    settled_at TEXT
+);
+CREATE UNIQUE INDEX ils_queue_pending ON ils_queue(kind, key) WHERE status = 'pending';
+CREATE INDEX ils_queue_status ON ils_queue(status, queue_id);
+"""
+
 VACUUM_AFTER: Final = frozenset({4})
 """Steps after which the store is vacuumed (values they dropped must not stay in free pages)."""
 
@@ -273,6 +292,9 @@ MIGRATIONS: Final[tuple[tuple[int, str, str], ...]] = (
     (4, "readers: keyed ID hash and masked forms only, no PIN hash (PIPL minimisation)",
      SCHEMA_V4),
     (5, "payment intents, committed before a payment provider is called", SCHEMA_V5),
+    # 6 is taken by the staff-authority step (issue 11, committed separately)
+    (7, "ILS store-and-forward queue (SIP2 transactions waiting, refused ones for staff)",
+     SCHEMA_ILS_QUEUE),
 )
 
 LATEST_VERSION: Final = MIGRATIONS[-1][0]
