@@ -46,6 +46,7 @@ from pydantic import (
 from config.id_card import IdCardSection
 from config.payment import PaymentSecrets, PaymentSection, check_payment
 from config.sip2 import CirculationSection, check_circulation
+from config.staff import StaffSection
 from config.voice import VoiceSection
 from library_core.codes import is_kiosk_id
 from library_core.errors import ConfigError
@@ -209,6 +210,7 @@ class Settings:
     payment: PaymentSection = field(default_factory=PaymentSection)
     fees_file: FeesSection = field(default_factory=FeesSection)
     circulation: CirculationSection = field(default_factory=CirculationSection)  # config/sip2.py
+    staff: StaffSection = field(default_factory=StaffSection)  # [staff.offline]
     id_card: IdCardSection = field(default_factory=IdCardSection)  # config/id_card.py
     voice: VoiceSection = field(default_factory=VoiceSection)  # config/voice.py
     payment_secrets: PaymentSecrets = field(default_factory=PaymentSecrets, repr=False)
@@ -273,6 +275,7 @@ class ConfigFile(BaseModel):
     payment: PaymentSection = Field(default_factory=PaymentSection)
     fees: FeesSection = Field(default_factory=FeesSection)
     circulation: CirculationSection = Field(default_factory=CirculationSection)
+    staff: StaffSection = Field(default_factory=StaffSection)
     id_card: IdCardSection = Field(default_factory=IdCardSection)
     voice: VoiceSection = Field(default_factory=VoiceSection)
     departments: Annotated[list[DepartmentEntry], Field(min_length=1)] | None = None
@@ -398,6 +401,7 @@ def load_settings(path: Path | str, *, env: Mapping[str, str] | None = None) -> 
     settings = Settings(kiosk=doc.kiosk, secrets=doc.secrets, card_reader=doc.card_reader,
                         scanner=doc.scanner, printer=doc.printer, server=doc.server,
                         payment=doc.payment, fees_file=doc.fees, circulation=doc.circulation,
+                        staff=doc.staff,
                         id_card=doc.id_card, voice=doc.voice, source=str(path),
                         departments=departments)
 

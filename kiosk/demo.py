@@ -37,6 +37,15 @@ def _demo_id(n: int) -> str:
     return first + id_check_char(first)
 
 
+def _console_hint(base: str) -> None:
+    """Say where the back-office console is and how to log in (``make demo`` shows it)."""
+    from kiosk.embedded_server import DEMO_CONSOLE_LOGINS
+
+    logins = ", ".join(f"{no} / {pw}" for no, pw in DEMO_CONSOLE_LOGINS.items())
+    log.info("demo: back-office console at %s/console/ while the demo runs; log in as %s "
+             "(desk, supervisor)", base.rstrip("/"), logins)
+
+
 def _lend_at_desk(settings: Any, store: Any, clock: Any, reader_id: str, barcode: str,
                   due: dt.date) -> bool:
     """The desk lends ``barcode`` to the demo's new reader on the record server (staff API),
@@ -55,8 +64,10 @@ def _lend_at_desk(settings: Any, store: Any, clock: Any, reader_id: str, barcode
     try:
         engine = SyncEngine(store, client, clock=clock)
         engine.push_all()
-        login = requests.post(f"{base}/api/v1/staff/login",
-                              json={"staff_no": "S0001", "pin": "246810"}, timeout=10)
+        from kiosk.embedded_server import DEMO_CONSOLE_LOGINS
+
+        login = requests.post(f"{base}/api/v1/staff/login", timeout=10,
+                              json={"staff_no": "S0001", "password": DEMO_CONSOLE_LOGINS["S0001"]})
         login.raise_for_status()
         resp = requests.post(f"{base}/api/v1/loans", timeout=10,
                              headers={"Authorization": f"Bearer {login.json()['token']}"},
@@ -312,6 +323,7 @@ def demo_main(output_dir: str) -> int:
         url = urlparse(settings.server.url)
         server = start_embedded(url.hostname or "127.0.0.1", url.port or 8765, output / "server",
                                 library_key=settings.library_key)
+        _console_hint(server.url)
         settings = _enroll(settings, server)
     from kiosk.ui.display import virtual_display
 

@@ -12,6 +12,9 @@ from record_server.embedded import EmbeddedServer
 from record_server.embedded import start_embedded as _start
 from server_client import demo_data
 
+# the demo staff's web passwords (the console at /console/; the kiosk PINs are in the profile)
+DEMO_CONSOLE_LOGINS = {"S0001": "demo-Desk-2468", "S0002": "demo-Super-1357"}
+
 
 def start_embedded(host: str, port: int, data_dir: str | Path, *, seed: bool = True,
                    timeout: float = 15.0, library_key: bytes | None = None) -> EmbeddedServer:
@@ -22,4 +25,5 @@ def start_embedded(host: str, port: int, data_dir: str | Path, *, seed: bool = T
         demo = demo_data.build_demo_rows(demo_data.load_profile())
         rows = {"staff": demo.staff, "reader": demo.readers, "card": demo.cards,
                 "item": demo.items, "loan": demo.loans, "fee": demo.fees}
-    return _start(host, port, data_dir, rows=rows, timeout=timeout, library_key=library_key)
+    return _start(host, port, data_dir, rows=rows, timeout=timeout, library_key=library_key,
+                  web_passwords=DEMO_CONSOLE_LOGINS if seed else None)

@@ -124,6 +124,7 @@ def exchange_code(db: Database, kiosk_id: str, code: str, clock: Clock) -> str |
         conn.execute(update(m.kiosks).where(m.kiosks.c.kiosk_id == kiosk_id).values(
             token_hash=token_hash(token), enroll_code_hash=None, enroll_expires_at=None,
             revoked_at=None))
+        _forget_offline_key(conn, kiosk_id)
     return token
 
 
@@ -132,7 +133,14 @@ def revoke_kiosk(db: Database, kiosk_id: str, clock: Clock) -> str | None:
     with db.write() as conn:
         res = conn.execute(update(m.kiosks).where(m.kiosks.c.kiosk_id == kiosk_id).values(
             revoked_at=when, token_hash=None, enroll_code_hash=None))
+        _forget_offline_key(conn, kiosk_id)
         return when if res.rowcount else None
+
+
+def _forget_offline_key(conn: Connection, kiosk_id: str) -> None:
+    """A re-enrolled or revoked kiosk gets a new offline key at its next staff log-in
+    (``kiosk_staff.offline_key``): verifiers on its disk check no PIN any more."""
+    conn.execute(delete(m.kiosk_offline_keys).where(m.kiosk_offline_keys.c.kiosk_id == kiosk_id))
 
 
 _KIOSK_BY_TOKEN = select(m.kiosks.c.kiosk_id, m.kiosks.c.revoked_at).where(

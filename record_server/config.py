@@ -12,6 +12,7 @@ from pathlib import Path
 from library_core.errors import ConfigError
 from library_core.fees import FeeSchedule, load_fee_schedule
 from library_core.rules import PIN_LOCKOUT_STEPS_S
+from library_core.staff_rules import OfflineStaffPolicy
 
 DEFAULT_DATA_DIR = "record-server-data"
 ENV_DATABASE_URL = "RECORD_SERVER_DATABASE_URL"
@@ -51,6 +52,11 @@ class ServerConfig:
     enroll_code_hours: int = 24
     library_key: bytes = DEMO_LIBRARY_KEY
     reader_pin_rate_per_minute: int = 30
+    # staff authority at kiosks (docs/security.md 5.1-5.4): kiosk staff sessions, proofs on
+    # staff events (off: unproven ones apply, flagged), the server's offline staff policy
+    staff_kiosk_session_minutes: int = 30
+    require_staff_proof: bool = True
+    offline_staff: OfflineStaffPolicy = field(default_factory=OfflineStaffPolicy)
     # the console (record_server.console): idle log-out and the longest session, from
     # RECORD_SERVER_CONSOLE_IDLE_SECONDS (default 15 min) and ..._SESSION_HOURS (default 10)
     console_idle_seconds: int = 900

@@ -8,11 +8,18 @@ import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from kiosk.services.errors import CashStaffOnly, OfflineLimitExceeded, OutOfService, RoleRequired
-from kiosk.services.ports import AlwaysOnline, Charge, ConnectivityProbe, Payment, PaymentGateway
+from kiosk.services.ports import (
+    AlwaysOnline,
+    Charge,
+    ConnectivityProbe,
+    EventProver,
+    Payment,
+    PaymentGateway,
+)
 from library_core.codes import payment_provider
 from library_core.errors import KioskError, PaymentError, ValidationError
 from library_core.money import Fen, format_fen
@@ -54,6 +61,19 @@ class StaffSession:
     name: str
     role: Role
     started_at: dt.datetime
+    # signs the staff events made in this session (``staff_auth.StaffProver``): the record
+    # server's session key online, the offline MAC key offline; None: events carry no proof
+    prover: EventProver | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def offline(self) -> bool:
+        """Logged in with the offline verifier (the record server was out of reach)."""
+        return self.prover is not None and self.prover.offline_policy is not None
+
+
+def prover_of(staff: StaffSession | None) -> EventProver | None:
+    """The prover for an event that names ``staff`` (None for self-service)."""
+    return staff.prover if staff is not None else None
 
 
 def require_role(session: StaffSession | None, *roles: Role) -> StaffSession:

@@ -73,6 +73,14 @@ from library_core.contract.payloads import (
     payload_json_schemas,
     validate_event,
 )
+from library_core.contract.proof import (
+    StaffProof,
+    canonical_event_bytes,
+    event_mac,
+    mac_matches,
+    offline_mac_key,
+    offline_verifier,
+)
 from library_core.contract.status import (
     CardReaderState,
     DeviceStatus,
@@ -168,6 +176,7 @@ __all__ = [
     "RowUid",
     "ScannerState",
     "StaffEntity",
+    "StaffProof",
     "StaffNo",
     "Stamp",
     "Strict",
@@ -176,10 +185,15 @@ __all__ = [
     "VisitClosed",
     "VisitOpened",
     "device_status",
+    "canonical_event_bytes",
     "entity_columns",
+    "event_mac",
     "entity_refusals",
     "fee_description",
     "first_error",
+    "mac_matches",
+    "offline_mac_key",
+    "offline_verifier",
     "payload_json_schemas",
     "text",
     "validate_entity",

@@ -129,7 +129,6 @@ class StaffEntity(Entity):
     staff_no: _row_text(8)
     name: RowName
     role: Literal["desk", "supervisor"]
-    pin_hash: _row_text(200)
     card_no: _row_text(14) | None = None
     active: bool
 

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from library_core import events as ev
+from library_core.contract.proof import StaffProof
 from library_core.contract.types import (
     CONTRACT_VERSION,
     MAX_SEQ,
@@ -71,9 +72,10 @@ class EventEnvelope(Strict):
     kind: EventKind
     occurred_at: dt.datetime
     priority: Literal[0, 1] = 0
-    contract_version: Literal[1] = CONTRACT_VERSION
+    contract_version: Literal[1, 2] = CONTRACT_VERSION  # 2: staff_proof; 1 still accepted
     payload: dict[str, Any]
 
+    staff_proof: StaffProof | None = None  # staff events (proof.py; docs/security.md 5.2)
     @field_validator("occurred_at")
     @classmethod
     def _aware(cls, value: dt.datetime) -> dt.datetime:

@@ -16,8 +16,9 @@ from pydantic import (
     ValidationError,
 )
 
-CONTRACT_VERSION: Final = 1
-"""Bump when an event or entity model changes in a way the other side must know about."""
+CONTRACT_VERSION: Final = 2
+"""Bump when an event or entity model changes in a way the other side must know about.
+2: events carry ``staff_proof``; the staff entity has no PIN hash (issue 11.2, 11.3)."""
 
 MAX_FEN: Final = 10**10  # 100 million yuan: far above any real fee, far below integer overflow
 MAX_SEQ: Final = 2**53

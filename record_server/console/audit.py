@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from library_core.clock import CHINA_TZ
 from record_server import models as m
 
 PAGE = 100
@@ -27,7 +28,7 @@ def record(conn: Connection, *, staff_no: str, action: str, now: dt.datetime,
            reason: str = "") -> None:
     """Add one audit row (``action`` like ``card.report_lost``, ``staff.role``)."""
     conn.execute(m.audit_log.insert().values(
-        at=now.isoformat(), day=now.date().isoformat(), staff_no=staff_no, action=action[:48],
+        at=now.isoformat(), day=now.astimezone(CHINA_TZ).date().isoformat(), staff_no=staff_no, action=action[:48],
         target=target[:64], reader_id=reader_id, kiosk_id=kiosk_id,
         before=json.dumps(dict(before or {}), ensure_ascii=False, sort_keys=True, default=str),
         after=json.dumps(dict(after or {}), ensure_ascii=False, sort_keys=True, default=str),

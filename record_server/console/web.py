@@ -21,6 +21,7 @@ from typing import Any, cast
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 
 from library_core.clock import Clock
 from library_core.i18n import translate
@@ -107,11 +108,11 @@ def console_staff(min_role: str) -> Callable[[Request], Coroutine[Any, Any, Cons
 
     async def dependency(request: Request) -> ConsoleUser:
         token = request.cookies.get(COOKIE, "")
-        user = None
+        user: ConsoleUser | None = None
         if token:
-            user = await _run(request, lambda: session_user(
-                db_of(request), token, clock_of(request).now(),
-                idle_seconds=config_of(request).console_idle_seconds))
+            user = await run_in_threadpool(
+                session_user, db_of(request), token, clock_of(request).now(),
+                idle_seconds=config_of(request).console_idle_seconds)
         if user is None:
             raise LoginNeeded()
         request.state.principal = f"console:{user.staff_no}"
@@ -123,12 +124,6 @@ def console_staff(min_role: str) -> Callable[[Request], Coroutine[Any, Any, Cons
         return user
 
     return dependency
-
-
-async def _run(request: Request, work: Callable[[], Any]) -> Any:
-    from starlette.concurrency import run_in_threadpool
-
-    return await run_in_threadpool(work)
 
 
 def nav_for(request: Request, user: ConsoleUser | None) -> list[NavItem]:

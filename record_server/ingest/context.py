@@ -14,6 +14,7 @@ from library_core.clock import CHINA_TZ
 from library_core.fees import FeeSchedule
 from library_core.rules import StaffRecord, occurred_at_refusal, staff_refusal
 from record_server import models as m
+from record_server.ingest.staff_proof import proof_refusal
 from record_server.ingest.statements import (
     ADD_CREDIT,
     READER_MERGED,
@@ -50,6 +51,7 @@ class Context:
     schedule: FeeSchedule
     touched: dict[str, set[str]] = field(default_factory=dict)
     outcome: Outcome = field(default_factory=Outcome)
+    envelope: Any = None  # the pushed EventEnvelope: its staff_proof (ingest.staff_proof)
 
     @property
     def server_now(self) -> dt.datetime:
@@ -124,9 +126,12 @@ def check_occurred_at(ctx: Context) -> None:
 def staff_or_reject(ctx: Context, staff_no: str | None, action: str) -> str:
     """The staff number of an existing, active, unlocked member of staff whose role may do
     ``action`` (``library_core.rules.staff_refusal``). Raises Reject(staff_required) when none is
-    named, Reject(<the rule's reason>) otherwise."""
+    named, Reject(<the staff proof's or the rule's reason>) otherwise."""
     if not staff_no:
         raise Reject("staff_required")
+    refused = proof_refusal(ctx, staff_no)  # the staff proof first (docs/security.md 5.2)
+    if refused is not None:
+        raise Reject(refused)
     row = by_key(ctx.conn, m.staff, m.staff.c.staff_no, staff_no)
     record = None if row is None else StaffRecord(
         row.staff_no, row.role, bool(row.active), bool(row.locked),

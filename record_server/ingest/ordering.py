@@ -73,7 +73,8 @@ def apply_batch(conn: Connection, *, kiosk_id: str, envelopes: list[c.EventEnvel
             by_id[eid] = {"event_id": eid, "status": "rejected",
                           "detail": f"gap: expected seq {next_seq}"}
             continue
-        ctx = Context(conn, kiosk_id, eid, env.occurred_at, now, schedule, touched)
+        ctx = Context(conn, kiosk_id, eid, env.occurred_at, now, schedule, touched,
+                      envelope=env)
         try:
             payload = c.PAYLOADS[env.kind].model_validate(env.payload)
             if guarded:

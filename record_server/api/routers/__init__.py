@@ -8,6 +8,7 @@ from record_server.api.routers import (
     cards,
     conflicts,
     health,
+    kiosk_staff,
     kiosks,
     loans,
     readers,
@@ -15,5 +16,6 @@ from record_server.api.routers import (
     staff,
 )
 
-ALL: tuple[APIRouter, ...] = (health.router, kiosks.router, staff.router, conflicts.router,
+ALL: tuple[APIRouter, ...] = (health.router, kiosks.router, kiosk_staff.router, staff.router,
+                              conflicts.router,
                               reports.router, cards.router, loans.router, readers.router)

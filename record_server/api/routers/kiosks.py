@@ -28,7 +28,7 @@ from record_server.api.deps import (
     SupervisorDep,
     rate_limit,
 )
-from record_server.ingest import numbering
+from record_server.ingest import numbering, staff_proof
 
 log = logging.getLogger("record_server.app")
 router = APIRouter(prefix="/api/v1/kiosks")
@@ -76,8 +76,11 @@ def push_events(kiosk_id: KioskIdPath, body: s.PushRequest, kiosk: KioskDep, db:
             kiosk_status.record(conn, kiosk_id=kiosk.kiosk_id, status=body.device_status,
                                 received_at=clock.now().isoformat())
     try:
-        results, next_seq = apply.push(db, kiosk_id=kiosk.kiosk_id, envelopes=body.events,
-                                       schedule=config.fee_schedule, clock=clock, pause=pause)
+        with staff_proof.proof_policy(staff_proof.ProofPolicy(config.require_staff_proof,
+                                                              config.offline_staff)):
+            results, next_seq = apply.push(db, kiosk_id=kiosk.kiosk_id,
+                                           envelopes=body.events, schedule=config.fee_schedule,
+                                           clock=clock, pause=pause)
     except apply.KioskGone:
         raise HTTPException(401, "unknown or revoked kiosk token") from None
     except apply.Busy as busy:
