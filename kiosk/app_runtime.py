@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 
 def build_services(settings: Any, *, store: Any, clock: Any, card_reader: Any,
                    gateway: Any, connectivity: Any = None,
-                   reader_pins: Any = None, ils: Any = None) -> dict[str, Any]:
+                   reader_pins: Any = None, staff_authority: Any = None,
+                   ils: Any = None) -> dict[str, Any]:
     """Every use case the UI reaches, by name (``cards``, ``fees``, ``returns``, ``visitors``,
     ``staff``), wired by ``kiosk.services.build_services``. ``connectivity`` (a
     ``ConnectivityProbe``; default always online) drives the offline payment limit."""
@@ -30,7 +31,7 @@ def build_services(settings: Any, *, store: Any, clock: Any, card_reader: Any,
 
     wired = wire(store, clock, gateway, card_reader, ServicesConfig.from_settings(settings),
                  connectivity=connectivity, reader_pins=reader_pins,
-                 desk=ils.desk if ils is not None else None)
+                 staff_authority=staff_authority, desk=ils.desk if ils is not None else None)
     return {"cards": wired.cards, "fees": wired.fees, "returns": wired.returns,
             "visitors": wired.visitors, "staff": wired.staff, "fee_schedule": wired.fee_schedule,
             # with a SIP2 ILS (server_client.sip2.wiring.IlsRuntime): accounts, link, queue
@@ -41,7 +42,7 @@ def build_app(settings: Any, *, store: Any, clock: Any, card_reader: Any, scanne
               printer: Any, gateway: Any, sync_status: Callable[[], Any] | None = None,
               monotonic: Callable[[], float] = time.monotonic, wedge: Any = None,
               services: dict[str, Any] | None = None, connectivity: Any = None,
-              reader_pins: Any = None, ils: Any = None) -> Any:
+              reader_pins: Any = None, staff_authority: Any = None, ils: Any = None) -> Any:
     """The KioskApp, wired to the given parts (not yet running). ``reader_pins`` checks
     readers' PINs at the record server (``reader_pin_checker``); none: replacement refused."""
     from kiosk.ui.app import KioskApp, UiContext
@@ -51,7 +52,7 @@ def build_app(settings: Any, *, store: Any, clock: Any, card_reader: Any, scanne
     if services is None:
         services = build_services(settings, store=store, clock=clock, card_reader=card_reader,
                                   gateway=gateway, connectivity=connectivity,
-                                  reader_pins=reader_pins, ils=ils)
+                                  reader_pins=reader_pins, staff_authority=staff_authority, ils=ils)
     backend = Backend(settings=settings, clock=clock, store=store, services=services,
                       card_reader=card_reader, scanner=scanner, printer=printer,
                       parser=ScanParser(settings.library_key, clock), sync_status=sync_status,
@@ -118,7 +119,8 @@ def run(config_path: str, *, fullscreen: bool | None = None) -> int:
                     scanner=None if wedge else scanner, printer=printer, gateway=gateway,
                     sync_status=(lambda: sync.status) if sync is not None else None,
                     wedge=wedge, connectivity=connectivity,
-                    reader_pins=reader_pin_checker(settings), ils=ils)
+                    reader_pins=reader_pin_checker(settings),
+                    staff_authority=staff_authority_for(settings), ils=ils)
     try:
         app.run()
     except KioskError as err:
@@ -155,6 +157,18 @@ def reader_pin_checker(settings: Any) -> Any:
     except ImportError:
         return None
     return ServerReaderPins(RecordServerClient.from_settings(
+        settings.server, settings.kiosk.id, settings.kiosk_token))
+
+
+def staff_authority_for(settings: Any) -> Any:
+    """Staff log-ins checked by the record server (``ServerStaffAuthority``), over a client
+    of its own; None when the sync client cannot be built (staff log-in is then refused)."""
+    try:
+        from kiosk.services.staff_auth import ServerStaffAuthority
+        from server_client.sync import RecordServerClient
+    except ImportError:
+        return None
+    return ServerStaffAuthority(RecordServerClient.from_settings(
         settings.server, settings.kiosk.id, settings.kiosk_token))
 
 

@@ -344,7 +344,7 @@ def _run(settings: Any, output: Path, shots: Path, receipts: Path) -> int:
     from devices.simulated_card_reader import SimulatedCardReader
     from devices.simulated_printer import SimulatedReceiptPrinter
     from devices.simulated_scanner import SimulatedScanner
-    from kiosk.app_runtime import _start_sync, build_app, reader_pin_checker
+    from kiosk.app_runtime import _start_sync, build_app, reader_pin_checker, staff_authority_for
     from kiosk.services.payment import SimulatedPaymentGateway
     from kiosk.ui.driver import FakeMonotonic, UiDriver
     from library_core.clock import FixedClock
@@ -373,7 +373,8 @@ def _run(settings: Any, output: Path, shots: Path, receipts: Path) -> int:
                     scanner=parts.scanner, printer=parts.printer,
                     gateway=SimulatedPaymentGateway(), monotonic=parts.monotonic,
                     sync_status=(lambda: sync.status) if sync is not None else None,
-                    reader_pins=reader_pin_checker(settings) if settings.kiosk_token else None)
+                    reader_pins=reader_pin_checker(settings) if settings.kiosk_token else None,
+                    staff_authority=staff_authority_for(settings) if settings.kiosk_token else None)
     app._run_prepare()
     d = UiDriver(app, parts)
     d.pump(5)

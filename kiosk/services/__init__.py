@@ -23,6 +23,7 @@ from kiosk.services.ports import (
     PaymentGateway,
     ReaderPinVerifier,
     RepositorySource,
+    StaffAuthority,
 )
 from kiosk.services.returns import ReturnService
 from kiosk.services.staff import StaffService
@@ -47,11 +48,13 @@ def build_services(store: RepositorySource, clock: Clock, gateway: PaymentGatewa
                    config: ServicesConfig, *,
                    connectivity: ConnectivityProbe | None = None,
                    reader_pins: ReaderPinVerifier | None = None,
+                   staff_authority: StaffAuthority | None = None,
                    desk: CirculationDesk | None = None) -> KioskServices:
     """``connectivity`` (default: always online) says whether the record server is reachable;
     while it is not, one payment above ``config.offline_max_payment_fen`` is refused.
     ``reader_pins`` checks readers' PINs at the record server (none: replacement refused);
-    ``desk`` (``kiosk.services.circulation``) puts returns, ILS fines and lost cards at the ILS."""
+    ``staff_authority`` checks staff log-ins there (none: staff log-in refused); ``desk``
+    (``kiosk.services.circulation``) puts returns, ILS fines and lost cards at the ILS."""
     repos = store.repositories()
     offline = OfflineLimit(connectivity or AlwaysOnline(), config.offline_max_payment_fen)
     # every use case prices from the schedule last pulled; the config's schedule seeds it
@@ -67,7 +70,7 @@ def build_services(store: RepositorySource, clock: Clock, gateway: PaymentGatewa
         fees=FeeService(repos, clock, gateway, config, offline=offline),
         returns=ReturnService(repos, clock, config, desk=desk),
         visitors=VisitorService(repos, clock, config),
-        staff=StaffService(repos, clock, config),
+        staff=StaffService(repos, clock, config, authority=staff_authority),
         store=store,
         fee_schedule=source,
         ils=ils,

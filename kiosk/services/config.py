@@ -10,6 +10,7 @@ from kiosk.services.ports import FeeScheduleSource
 from library_core import pins
 from library_core.fees import FeeSchedule
 from library_core.rules import PIN_LOCKOUT_STEPS_S
+from library_core.staff_rules import OfflineStaffPolicy
 from library_core.visits import DEFAULT_DEPARTMENTS, Department
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ class ServicesConfig:
     # the schedule in force (last pulled from the server); None: ``fees`` (the config seed) only
     fee_source: FeeScheduleSource | None = None
     departments: tuple[Department, ...] = DEFAULT_DEPARTMENTS  # visitors' host departments
+    offline_staff: OfflineStaffPolicy = OfflineStaffPolicy()  # [staff.offline]
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> ServicesConfig:
@@ -48,6 +50,7 @@ class ServicesConfig:
             "closing_time": dt.time.fromisoformat(k.closing_time),
             "offline_max_payment_fen": k.offline_max_payment_fen,
             "departments": settings.departments,
+            "offline_staff": settings.staff.offline.policy(),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -13,6 +13,7 @@ from kiosk.services.common import (
     StaffSession,
     Tender,
     charged,
+    prover_of,
     provider_refs,
     record_payment,
 )
@@ -168,7 +169,8 @@ class FeeService:
                 "payment_id": payment_id, "reader_id": reader_id, "receipt_no": receipt_no,
                 "method": paid.method, "amount": total,
                 "allocations": [{"fee_id": f, "amount": a} for f, a in allocations],
-                "staff_no": staff_no, **provider_refs(paid)}, occurred_at=now)
+                "staff_no": staff_no, **provider_refs(paid)}, occurred_at=now,
+                prover=prover_of(staff))
             uow.audit.append(at=now, actor=staff_no or "self-service",
                              action="payment.recorded", subject=payment_id,
                              detail={"amount": total, "method": paid.method,

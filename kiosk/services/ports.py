@@ -12,6 +12,7 @@ from library_core.fees import FeeSchedule
 from library_core.money import Fen
 from library_core.receipts import Receipt
 from library_core.rules import PaymentRecord, ReaderRecord
+from library_core.staff_rules import OfflineStaffPolicy
 
 
 class CardWriter(Protocol):
@@ -199,13 +200,6 @@ class StaffMember:
 
 
 @dataclass(frozen=True, slots=True)
-class PinRecord:
-    pin_hash: str
-    failures: int
-    locked_until: dt.datetime | None
-
-
-@dataclass(frozen=True, slots=True)
 class PinVerdict:
     """The record server's answer to a reader's PIN: ``ok``, ``wrong`` (``attempts_left``
     before the lock) or ``locked`` (``minutes`` left)."""
@@ -292,11 +286,56 @@ class StaffRepository(Protocol):
         ...
 
 
-class PinRepository(Protocol):
-    """PIN bookkeeping of a reader (``readers``) or staff member (``staff``)."""
+@dataclass(frozen=True, slots=True)
+class OfflineGrant:
+    """An offline verifier from the server's staff log-in answer (docs/security.md 5.4)."""
 
-    def get(self, kind: str, key: str) -> PinRecord | None: ...
-    def set_state(self, kind: str, key: str, failures: int,
+    verifier_id: str
+    verifier: bytes  # V: stored
+    valid_until: str
+    offline_key: bytes  # K_k: memory only
+
+
+@dataclass(frozen=True, slots=True)
+class StaffGrant:
+    """The record server's kiosk staff session: its MAC key is held in memory only."""
+
+    session_id: str
+    session_key: bytes
+    staff_no: str
+    name: str
+    role: str
+    started_at: dt.datetime
+    expires_at: dt.datetime
+    offline: OfflineGrant | None = None
+
+
+class StaffAuthority(Protocol):
+    """Staff log-in checked by the record server (the kiosk holds no staff PIN hash)."""
+
+    def open_staff_session(self, identifier: str, pin: str) -> StaffGrant:
+        """Raises StaffLoginRefused (wrong, unknown, inactive or locked: one answer),
+        SyncOffline when the server cannot be reached, SyncError otherwise."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredVerifier:
+    verifier_id: str
+    staff_no: str
+    role: str
+    valid_until: str
+    verifier: bytes
+    failures: int = 0
+    locked_until: dt.datetime | None = None
+
+
+class StaffVerifierRepository(Protocol):
+    """Offline verifiers, the latest per staff member, with their PIN-lockout count."""
+
+    def latest(self, staff_no: str) -> StoredVerifier | None: ...
+    def put(self, verifier: StoredVerifier) -> None: ...
+    def set_state(self, verifier_id: str, failures: int,
                   locked_until: dt.datetime | None) -> None: ...
 
 
@@ -316,9 +355,25 @@ class AuditLog(Protocol):
                detail: Mapping[str, Any] | None = None) -> None: ...
 
 
+class EventProver(Protocol):
+    """Signs a staff event when it is emitted (``kiosk.services.staff_auth.StaffProver``)."""
+
+    @property
+    def offline_policy(self) -> OfflineStaffPolicy | None:
+        """The offline staff policy the event must keep (None: an online session)."""
+        ...
+
+    def proof(self, message: bytes) -> dict[str, str]:
+        """The envelope's ``staff_proof`` over ``canonical_event_bytes`` of the event."""
+        ...
+
+
 class Outbox(Protocol):
-    def emit(self, kind: str, payload: Mapping[str, Any], *, occurred_at: dt.datetime) -> str:
-        """Queue one event for the record server; returns its event id."""
+    def emit(self, kind: str, payload: Mapping[str, Any], *, occurred_at: dt.datetime,
+             prover: EventProver | None = None) -> str:
+        """Queue one event for the record server; returns its event id. With ``prover``, the
+        event carries its staff proof (an offline one is checked against its policy first:
+        raises ``library_core.staff_rules.OfflineStaffRefused``)."""
         ...
     def counts_of_day(self, day: dt.date) -> dict[str, int]: ...
     def payloads_of_day(self, day: dt.date, kinds: Iterable[str]) -> list[tuple[str, dict[str, Any]]]: ...
@@ -339,7 +394,7 @@ class UnitOfWork(Protocol):
     loans: LoanRepository
     visits: VisitRepository
     staff: StaffRepository
-    pins: PinRepository
+    verifiers: StaffVerifierRepository
     receipts: ReceiptJournal
     counters: Counters
     audit: AuditLog

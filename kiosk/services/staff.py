@@ -13,17 +13,23 @@ from kiosk.services.common import (
     Paid,
     Role,
     StaffSession,
+    prover_of,
     record_payment,
     require_role,
 )
 from kiosk.services.config import ServicesConfig
 from kiosk.services.errors import FeesOwed
-from kiosk.services.pinlock import check_pin
+from kiosk.services.staff_auth import (
+    OfflineStaffLogin,
+    StaffLoginRefused,
+    StaffOfflineUnavailable,
+    StaffProver,
+)
 from kiosk.services.views import open_fees, reader_receipt
 from library_core import events
 from library_core.clock import Clock
 from library_core.codes import is_card_no, is_staff_no
-from library_core.errors import DomainError, NotFound, ValidationError
+from library_core.errors import DomainError, NotFound, SyncError, ValidationError
 from library_core.fees import FeeKind
 from library_core.money import Fen, format_fen
 from library_core.receipts import Receipt, ReceiptKind, ReceiptLine
@@ -38,7 +44,7 @@ from library_core.rules import (
 )
 
 if TYPE_CHECKING:
-    from kiosk.services.ports import Repositories, UnitOfWork
+    from kiosk.services.ports import Repositories, StaffAuthority, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -92,27 +98,49 @@ class StaffService:
     """Raises PinWrong, PinLocked, NotFound (``staff.unknown``), RoleRequired, FeesOwed,
     DomainError (``day.already_closed``, ``fee.not_open``), StoreError."""
 
-    def __init__(self, repos: Repositories, clock: Clock, config: ServicesConfig) -> None:
+    def __init__(self, repos: Repositories, clock: Clock, config: ServicesConfig,
+                 authority: StaffAuthority | None = None) -> None:
         self.repos = repos
         self.clock = clock
         self.cfg = config
+        self.authority = authority  # None: no record server to check a log-in (refused)
+        self.offline = OfflineStaffLogin(repos, clock, config)
 
     def login(self, identifier: str, pin: str) -> StaffSession:
-        """Staff number (``S0001``) or the number read from a staff card, then the PIN."""
+        """Staff number (``S0001``) or the number read from a staff card, then the PIN, checked
+        by the record server (the kiosk holds no staff PIN hash). Out of reach, the offline
+        verifier of an earlier online log-in here checks it (``staff_auth``).
+
+        Raises ValidationError / NotFound (``staff.unknown``), StaffLoginRefused,
+        StaffOfflineUnavailable, PinWrong / PinLocked (offline)."""
         identifier = identifier.strip().upper()
         if not (is_staff_no(identifier) or is_card_no(identifier)):
             raise ValidationError("staff.unknown", "not a staff number or staff card")
+        if self.authority is None:
+            raise StaffOfflineUnavailable(None, "no record server to check staff log-ins")
+        try:
+            grant = self.authority.open_staff_session(identifier, pin)
+        except StaffLoginRefused:
+            raise
+        except SyncError as err:
+            log.warning("staff log-in: record server out of reach (%s); trying offline", err)
+            return self._offline_login(identifier, pin)
+        self.offline.remember(grant)
+        now = self.clock.now()
+        with self.repos.transaction() as uow:
+            uow.audit.append(at=now, actor=grant.staff_no, action="staff.login",
+                             subject=grant.staff_no, detail={"role": grant.role})
+        return StaffSession(grant.staff_no, grant.name, Role(grant.role), now,
+                            prover=StaffProver("online", grant.session_id, grant.session_key))
+
+    def _offline_login(self, identifier: str, pin: str) -> StaffSession:
         with self.repos.read() as view:
             member = view.staff.active(identifier)
         if member is None:
-            raise NotFound("staff.unknown", "no active staff with this number")
-        check_pin(self.repos, self.clock, self.cfg, table="staff", key=member.staff_no, pin=pin,
-                  actor=member.staff_no)
-        now = self.clock.now()
-        with self.repos.transaction() as uow:
-            uow.audit.append(at=now, actor=member.staff_no, action="staff.login",
-                             subject=member.staff_no, detail={"role": member.role})
-        return StaffSession(member.staff_no, member.name, Role(member.role), now)
+            raise StaffLoginRefused(None, "no active staff with this number")
+        verifier, prover = self.offline.check(member, pin)
+        return StaffSession(member.staff_no, member.name, Role(verifier.role), self.clock.now(),
+                            prover=prover)
 
     def logout(self, session: StaffSession) -> None:
         with self.repos.transaction() as uow:
@@ -152,7 +180,7 @@ class StaffService:
             uow.fees.set_status(fee_id, "waived")
             uow.outbox.emit(events.FEE_WAIVED, {"fee_id": fee_id, "reader_id": fee.reader_id,
                                                 "staff_no": session.staff_no, "reason": reason},
-                            occurred_at=now)
+                            occurred_at=now, prover=prover_of(session))
             uow.audit.append(at=now, actor=session.staff_no, action="fee.waived", subject=fee_id,
                              detail={"amount": fee.due, "reason": reason})
 
@@ -177,10 +205,10 @@ class StaffService:
                 uow.cards.set_status(card_no, after, blocked_at=now)
                 uow.outbox.emit(events.CARD_BLOCKED, {
                     "card_no": card_no, "reader_id": reader_id, "reason": "cancelled",
-                    "staff_no": session.staff_no}, occurred_at=now)
+                    "staff_no": session.staff_no}, occurred_at=now, prover=prover_of(session))
                 uow.outbox.emit(events.CARD_CANCELLED, {
                     "card_no": card_no, "reader_id": reader_id, "staff_no": session.staff_no,
-                    "deposit_refunded": deposit}, occurred_at=now)
+                    "deposit_refunded": deposit}, occurred_at=now, prover=prover_of(session))
             uow.readers.set_status(reader_id, "cancelled")
             receipt_no = uow.receipts.next_receipt_no(now.date())
             receipt = reader_receipt(
@@ -197,7 +225,8 @@ class StaffService:
                                             kind="refund")
                 uow.outbox.emit(events.DEPOSIT_REFUNDED, {
                     "payment_id": payment_id, "reader_id": reader_id, "receipt_no": receipt_no,
-                    "amount": deposit, "staff_no": session.staff_no}, occurred_at=now)
+                    "amount": deposit, "staff_no": session.staff_no}, occurred_at=now,
+                    prover=prover_of(session))
             uow.audit.append(at=now, actor=session.staff_no, action="reader.cancelled",
                              subject=reader_id, detail={"cards": list(cards),
                                                         "deposit_refunded": deposit,
@@ -291,7 +320,8 @@ class StaffService:
             uow.receipts.add(receipt)
             uow.days.close(report.day, staff_no=session.staff_no, at=now, report=report.to_dict())
             uow.outbox.emit(events.DAY_CLOSED, {"report": report.to_dict(),
-                                                "staff_no": session.staff_no}, occurred_at=now)
+                                                "staff_no": session.staff_no}, occurred_at=now,
+                            prover=prover_of(session))
             uow.audit.append(at=now, actor=session.staff_no, action="day.closed",
                              subject=report.day, detail={"cash_expected": report.cash_expected})
         return report, receipt

@@ -26,7 +26,7 @@ from library_core.codes import format_receipt_no
 from library_core.contract import CONTRACT_VERSION, ContractError, validate_event
 from library_core.errors import StoreError
 from library_core.receipts import Receipt
-from server_client.store import audit
+from server_client.store import audit, staff_proof
 from server_client.store.schema import LATEST_VERSION, MIGRATIONS, VACUUM_AFTER
 
 log = logging.getLogger(__name__)
@@ -104,11 +104,14 @@ class Tx:
                             subject=subject, detail=dict(detail or {}))
 
     def emit(self, kind: str, payload: Mapping[str, Any], *, occurred_at: dt.datetime,
-             contract_version: int = CONTRACT_VERSION) -> str:
+             contract_version: int = CONTRACT_VERSION, prover: Any = None) -> str:
         """Queue one outbox event, checked against the sync contract; returns its event_id.
 
         Raises ``InvalidEvent`` (a StoreError) for an event the contract refuses: the
         caller's transaction rolls back with it, so the use case leaves nothing behind.
+        ``prover`` (``kiosk.services.ports.EventProver``): the staff proof over the event's
+        canonical bytes, made now and stored with it (``staff_proof.prove``; raises
+        ``OfflineStaffRefused`` for an offline action its policy does not allow).
         """
         if kind not in events.ALL_KINDS:
             raise InvalidEvent("error.store.contract", f"unknown event kind {kind!r}")
@@ -124,11 +127,12 @@ class Tx:
         except ContractError as err:
             log.error("event %s refused at the outbox: %s", kind, err.reason)
             raise InvalidEvent("error.store.contract", f"{kind}: {err.reason}") from err
+        proof = None if prover is None else staff_proof.prove(self, prover, envelope)
         self.insert("outbox", {
             "event_id": event_id, "seq": seq, "kind": kind, "occurred_at": envelope["occurred_at"],
             "priority": envelope["priority"], "contract_version": contract_version,
             "payload": json.dumps(envelope["payload"], ensure_ascii=False, sort_keys=True),
-            "status": "pending",
+            "status": "pending", **({"staff_proof": proof} if proof else {}),
         })
         return event_id
 

@@ -38,13 +38,14 @@ class OutboxStore(StoreCore):
     def pending_events(self, limit: int) -> list[dict[str, Any]]:
         """Pending outbox envelopes, priority 1 first, then by seq."""
         rows = self.read(
-            "SELECT event_id, seq, kind, occurred_at, priority, contract_version, payload"
-            " FROM outbox"
+            "SELECT event_id, seq, kind, occurred_at, priority, contract_version, payload,"
+            " staff_proof FROM outbox"
             " WHERE status = 'pending' ORDER BY priority DESC, seq LIMIT ?", (limit,))
         return [{
             "event_id": r["event_id"], "kiosk_id": self.kiosk_id, "seq": r["seq"],
             "kind": r["kind"], "occurred_at": r["occurred_at"], "priority": r["priority"],
             "contract_version": r["contract_version"], "payload": json.loads(r["payload"]),
+            **({"staff_proof": json.loads(r["staff_proof"])} if r["staff_proof"] else {}),
         } for r in rows]
 
     def record_push_results(self, results: list[dict[str, Any]]) -> None:

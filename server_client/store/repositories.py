@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from kiosk.services.ports import (
     Card,
+    EventProver,
     Fee,
     Item,
     Loan,
     Payment,
-    PinRecord,
     Reader,
     StaffMember,
+    StoredVerifier,
     VisitRecord,
 )
 from library_core.errors import StoreError
@@ -289,21 +290,29 @@ class SqliteStaff(_Repo):
         return StaffMember(r["staff_no"], r["name"], r["role"]) if r is not None else None
 
 
-_PIN_TABLES = {"staff": "staff_no"}  # reader PINs are checked by the server
+class SqliteVerifiers(_Repo):
+    """Offline staff verifiers (the kiosk holds no PIN hash: reader and staff PINs are
+    checked by the server; ``V`` checks a PIN offline only with the in-memory key)."""
 
-
-class SqlitePins(_Repo):
-    def get(self, kind: str, key: str) -> PinRecord | None:
-        r = self.db.one(f"SELECT pin_hash, pin_failures, locked_until FROM {kind}"
-                        f" WHERE {_PIN_TABLES[kind]} = ?", (key,))
+    def latest(self, staff_no: str) -> StoredVerifier | None:
+        r = self.db.one("SELECT * FROM staff_verifiers WHERE staff_no = ?", (staff_no,))
         if r is None:
             return None
-        return PinRecord(r["pin_hash"], int(r["pin_failures"]), _when(r["locked_until"]))
+        return StoredVerifier(r["verifier_id"], r["staff_no"], r["role"], r["valid_until"],
+                              bytes.fromhex(r["verifier"]), int(r["failures"]),
+                              _when(r["locked_until"]))
 
-    def set_state(self, kind: str, key: str, failures: int,
+    def put(self, verifier: StoredVerifier) -> None:
+        self.db.execute("DELETE FROM staff_verifiers WHERE staff_no = ?", (verifier.staff_no,))
+        self.db.insert("staff_verifiers", {
+            "verifier_id": verifier.verifier_id, "staff_no": verifier.staff_no,
+            "role": verifier.role, "valid_until": verifier.valid_until,
+            "verifier": verifier.verifier.hex(), "failures": 0, "locked_until": None})
+
+    def set_state(self, verifier_id: str, failures: int,
                   locked_until: dt.datetime | None) -> None:
-        self.db.update(kind, _PIN_TABLES[kind], key,
-                       {"pin_failures": failures, "locked_until": locked_until})
+        self.db.update("staff_verifiers", "verifier_id", verifier_id,
+                       {"failures": failures, "locked_until": locked_until})
 
 
 class SqliteReceipts(_Repo):
@@ -326,8 +335,9 @@ class SqliteAudit(_Repo):
 
 
 class SqliteOutbox(_Repo):
-    def emit(self, kind: str, payload: Mapping[str, Any], *, occurred_at: dt.datetime) -> str:
-        return str(self.db.emit(kind, payload, occurred_at=occurred_at))
+    def emit(self, kind: str, payload: Mapping[str, Any], *, occurred_at: dt.datetime,
+             prover: EventProver | None = None) -> str:
+        return str(self.db.emit(kind, payload, occurred_at=occurred_at, prover=prover))
 
     def counts_of_day(self, day: dt.date) -> dict[str, int]:
         rows = self.db.all("SELECT kind, count(*) AS n FROM outbox"
@@ -366,7 +376,7 @@ class SqliteUnitOfWork:
         self.loans = SqliteLoans(db)
         self.visits = SqliteVisits(db)
         self.staff = SqliteStaff(db)
-        self.pins = SqlitePins(db)
+        self.verifiers = SqliteVerifiers(db)
         self.receipts = SqliteReceipts(db)
         self.counters = SqliteCounters(db)
         self.audit = SqliteAudit(db)

@@ -280,7 +280,27 @@ CREATE UNIQUE INDEX ils_queue_pending ON ils_queue(kind, key) WHERE status = 'pe
 CREATE INDEX ils_queue_status ON ils_queue(status, queue_id);
 """
 
-VACUUM_AFTER: Final = frozenset({4})
+# Staff authority (issue 11.2, 11.3): no staff PIN hash on the kiosk (the server checks staff
+# log-ins); offline verifiers (docs/security.md 5.4) with their own lockout count; each outbox
+# event keeps the staff proof made when it was emitted. Vacuumed: the hashes leave no trace.
+SCHEMA_STAFF_AUTHORITY: Final = """
+ALTER TABLE staff DROP COLUMN pin_hash;
+ALTER TABLE staff DROP COLUMN pin_failures;
+ALTER TABLE staff DROP COLUMN locked_until;
+ALTER TABLE outbox ADD COLUMN staff_proof TEXT;
+CREATE TABLE staff_verifiers (
+    verifier_id  TEXT PRIMARY KEY,
+    staff_no     TEXT NOT NULL UNIQUE,
+    role         TEXT NOT NULL CHECK (role IN ('desk','supervisor')),
+    valid_until  TEXT NOT NULL,
+    verifier     TEXT NOT NULL,
+    failures     INTEGER NOT NULL DEFAULT 0,
+    locked_until TEXT
+);
+"""
+STAFF_AUTHORITY_VERSION: Final = 8
+
+VACUUM_AFTER: Final = frozenset({4, STAFF_AUTHORITY_VERSION})
 """Steps after which the store is vacuumed (values they dropped must not stay in free pages)."""
 
 # (version, description, SQL script). Applied in order inside one transaction each.
@@ -295,6 +315,8 @@ MIGRATIONS: Final[tuple[tuple[int, str, str], ...]] = (
     # 6 is taken by the staff-authority step (issue 11, committed separately)
     (7, "ILS store-and-forward queue (SIP2 transactions waiting, refused ones for staff)",
      SCHEMA_ILS_QUEUE),
+    (STAFF_AUTHORITY_VERSION, "staff: no PIN hash (the server checks log-ins); offline "
+     "verifiers; staff proofs", SCHEMA_STAFF_AUTHORITY),
 )
 
 LATEST_VERSION: Final = MIGRATIONS[-1][0]

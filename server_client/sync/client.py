@@ -265,6 +265,17 @@ class RecordServerClient:
         return body
 
 
+    def open_staff_session(self, staff: str, pin: str) -> dict[str, Any]:
+        """The server checks a staff log-in at this kiosk (docs/security.md 5.1): the session
+        id and key, staff number, name, role, times and offline verifier. Raises SyncAuthError
+        (401: refused, one answer for unknown, inactive, locked or wrong), SyncHttpError (429
+        and others), SyncOffline."""
+        body: dict[str, Any] = self.request(
+            "POST", f"/api/v1/kiosks/{self.kiosk_id}/staff-sessions",
+            json={"staff": staff, "pin": pin})
+        return body
+
+
 def _detail(resp: requests.Response) -> str:
     try:
         body = resp.json()

@@ -152,6 +152,7 @@ class ServicesEnv:
     writer: MemoryCardWriter
     config: ServicesConfig
     services: KioskServices
+    staff: StandInStaffAuthority | None = None  # the record server's staff log-in, stood in
 
     def new_card(self, seq: int = 1, **kw: Any) -> Any:
         self.writer.place_blank()
@@ -194,15 +195,118 @@ class ServicesEnv:
         return out
 
 
-def add_staff(store: Store, *, n: int = CHEAP_N) -> None:
+STAFF = ((DESK, "王芳", "desk", "20000000000014"), (SUPERVISOR, "李强", "supervisor", None))
+
+
+class StandInStaffAuthority:
+    """The record server's kiosk staff log-in, stood in for unit and UI tests that run no
+    server (``StaffAuthority``): PIN hashes held here as the server holds them (never in the
+    kiosk's store), one refusal for unknown, inactive, locked or wrong, the server's lockout
+    (``PinLockout``), a random session key and an offline verifier made with this kiosk's
+    offline key exactly as ``record_server.kiosk_staff`` makes them. ``online = False`` makes
+    it unreachable (``SyncError``), so the kiosk tries its offline log-in. The real endpoint is
+    tested against the server process in tests/integration/test_staff_authority.py."""
+
+    def __init__(self, clock: Any, *, kiosk_id: str = "K01", n: int = CHEAP_N,
+                 verifier_hours: int = 72) -> None:
+        import secrets
+
+        from library_core.rules import PinLockout
+
+        self.clock = clock
+        self.kiosk_id = kiosk_id
+        self.verifier_hours = verifier_hours
+        self.policy = PinLockout()
+        self.offline_key = secrets.token_bytes(32)
+        self.members: dict[str, dict[str, Any]] = {}
+        self.sessions: dict[str, bytes] = {}  # session_id -> key, to check a proof
+        self.mac_keys: dict[str, bytes] = {}  # verifier_id -> M
+        self.online = True
+        for (staff_no, pin), name, role, card in STAFF:
+            self.add(staff_no, pin, name=name, role=role, card_no=card, n=n)
+
+    def add(self, staff_no: str, pin: str, *, name: str, role: str, card_no: str | None = None,
+            active: bool = True, n: int = CHEAP_N) -> None:
+        self.members[staff_no] = {"name": name, "role": role, "card_no": card_no,
+                                  "active": active, "pin_hash": pins.hash_pin(pin, n=n),
+                                  "failures": 0, "locked_until": None}
+
+    def open_staff_session(self, identifier: str, pin: str) -> Any:
+        import secrets
+
+        from kiosk.services.ports import OfflineGrant, StaffGrant
+        from kiosk.services.staff_auth import StaffLoginRefused
+        from library_core import contract as c
+        from library_core.errors import SyncError
+
+        if not self.online:
+            raise SyncError("error.sync.offline", "server out of reach (test switch)")
+        staff_no = next((k for k, v in self.members.items() if v["card_no"] == identifier),
+                        identifier)
+        member = self.members.get(staff_no)
+        now = self.clock.now()
+        if member is None or not member["active"] or (
+                member["locked_until"] is not None
+                and self.policy.locked(member["locked_until"], now)):
+            raise StaffLoginRefused(None, "refused")
+        if not pins.verify_pin(pin, member["pin_hash"]):
+            state = self.policy.after_wrong(member["failures"], now)
+            member["failures"], member["locked_until"] = state.failures, state.locked_until
+            raise StaffLoginRefused(None, "refused")
+        member["failures"], member["locked_until"] = 0, None
+        session_id, key = secrets.token_urlsafe(24), secrets.token_bytes(32)
+        self.sessions[session_id] = key
+        until = (now + dt.timedelta(hours=self.verifier_hours)).isoformat()
+        ctx = dict(kiosk_id=self.kiosk_id, staff_no=staff_no, role=member["role"],
+                   valid_until=until, pin=pin)
+        verifier_id = secrets.token_urlsafe(24)
+        self.mac_keys[verifier_id] = c.offline_mac_key(self.offline_key, **ctx)
+        return StaffGrant(session_id, key, staff_no, member["name"], member["role"], now,
+                          now + dt.timedelta(minutes=30),
+                          OfflineGrant(verifier_id, c.offline_verifier(self.offline_key, **ctx),
+                                       until, self.offline_key))
+
+
+class ServerDbStaffAuthority:
+    """``StaffAuthority`` over the record server's own log-in (``record_server.kiosk_staff``)
+    on its database, in process: for tests that push a kiosk's staff events to a server they
+    drive directly (``apply.push``), so the proofs are the server's to check."""
+
+    def __init__(self, db: Any, clock: Any, *, kiosk_id: str = "K01") -> None:
+        self.db = db
+        self.clock = clock
+        self.kiosk_id = kiosk_id
+
+    def open_staff_session(self, identifier: str, pin: str) -> Any:
+        from kiosk.services.ports import OfflineGrant, StaffGrant
+        from kiosk.services.staff_auth import StaffLoginRefused
+        from library_core.staff_rules import OfflineStaffPolicy
+        from record_server import auth, kiosk_staff
+
+        try:
+            g = kiosk_staff.open_session(self.db, kiosk_id=self.kiosk_id, identifier=identifier,
+                                         pin=pin, clock=self.clock, offline=OfflineStaffPolicy())
+        except auth.LoginRefused as err:
+            raise StaffLoginRefused(None, "refused") from err
+        off = g.offline
+        return StaffGrant(g.session_id, g.session_key, g.staff_no, g.name, g.role,
+                          dt.datetime.fromisoformat(g.started_at),
+                          dt.datetime.fromisoformat(g.expires_at),
+                          None if off is None else OfflineGrant(off.verifier_id, off.verifier,
+                                                                off.valid_until, off.offline_key))
+
+
+def add_staff(store: Store) -> None:
+    """The pulled staff rows (no PIN hash: the server checks staff PINs)."""
     with store.transaction() as tx:
-        for (staff_no, pin), name, role, card in ((DESK, "王芳", "desk", "20000000000014"),
-                                                  (SUPERVISOR, "李强", "supervisor", None)):
+        for (staff_no, _pin), name, role, card in STAFF:
             tx.insert("staff", {"staff_no": staff_no, "name": name, "role": role,
-                                "pin_hash": pins.hash_pin(pin, n=n), "card_no": card, "active": 1})
+                                "card_no": card, "active": 1})
 
 
-def make_env(path: Path, *, clock: FixedClock | None = None, **config: Any) -> ServicesEnv:
+def make_env(path: Path, *, clock: FixedClock | None = None, staff_authority: Any = None,
+             **config: Any) -> ServicesEnv:
+    """``staff_authority``: who checks staff log-ins (default ``StandInStaffAuthority``)."""
     clock = clock or FixedClock(START)
     cfg = ServicesConfig(kiosk_id="K01", kiosk_no=1, library_key=TEST_KEY,
                          fees=load_fee_schedule(CONFIG_DIR / "fees.toml"),
@@ -211,9 +315,11 @@ def make_env(path: Path, *, clock: FixedClock | None = None, **config: Any) -> S
     add_staff(store)
     gateway = SimulatedPaymentGateway(refuse_suffix="0000")
     writer = MemoryCardWriter()
+    stand_in = StandInStaffAuthority(clock) if staff_authority is None else None
     services = build_services(store, clock, gateway, writer, cfg,
-                              reader_pins=OutboxReaderPins(store, clock))
-    return ServicesEnv(store, clock, gateway, writer, cfg, services)
+                              reader_pins=OutboxReaderPins(store, clock),
+                              staff_authority=staff_authority or stand_in)
+    return ServicesEnv(store, clock, gateway, writer, cfg, services, stand_in)
 
 
 @pytest.fixture

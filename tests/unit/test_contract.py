@@ -99,7 +99,7 @@ BREAKERS: dict[str, Callable[[str, dict[str, Any], dict[str, Any]],
     "wrong type": lambda k, p, kw: (k, {**p, "generation": "1"}, kw),
     "missing field": lambda k, p, kw: (k, {x: v for x, v in p.items() if x != "expires_on"}, kw),
     "unknown kind": lambda k, p, kw: ("card.lost", p, kw),
-    "wrong contract version": lambda k, p, kw: (k, p, {**kw, "contract_version": 2}),
+    "wrong contract version": lambda k, p, kw: (k, p, {**kw, "contract_version": 9}),
     "control character": lambda k, p, kw: (k, {**p, "uid": p["uid"] + "\x1b"}, kw),
 }
 REASONS = {"wrong type": "payload.generation", "missing field": "payload.expires_on",
@@ -171,7 +171,7 @@ def test_a_page_of_another_contract_version_is_refused_and_the_cursor_stays(
             "status": "lost", "issued_at": "x", "expires_on": "2029-11-24"}
     engine = _engine(services_env, _Client([{
         "changes": [{"seq": 9, "entity": "card", "id": card["card_no"], "data": card}],
-        "next_cursor": 9, "more": False, "contract_version": 2}]))
+        "next_cursor": 9, "more": False, "contract_version": 9}]))
     with pytest.raises(SyncError) as info:
         engine.pull_all()
     assert info.value.message_id == "error.sync.contract"

@@ -150,7 +150,12 @@ def test_the_kiosk_z_report_and_the_server_daily_report_count_money_alike(
     from tests.support.receipts import business_day
     from tests.support.services import make_env
 
-    env = make_env(tmp_path / "kiosk.sqlite3")
+    from tests.support.services import DESK, SUPERVISOR, ServerDbStaffAuthority
+    for (staff_no, pin), role in ((DESK, "desk"), (SUPERVISOR, "supervisor")):  # the server
+        auth.create_staff(db, staff_no=staff_no, name=role, role=role, pin=pin, pin_cost=2)
+    # staff log in at the server, so the kiosk's staff events carry proofs it checks
+    env = make_env(tmp_path / "kiosk.sqlite3", clock=clock,
+                   staff_authority=ServerDbStaffAuthority(db, clock))
     try:
         business_day(env)
         kiosk = env.services.staff.end_of_day_report(env.supervisor())
@@ -160,9 +165,6 @@ def test_the_kiosk_z_report_and_the_server_daily_report_count_money_alike(
         loans = [dict(r, returned_at=None) for r in env.store.read("SELECT * FROM loans")]
     finally:
         env.store.close()
-    from tests.support.services import DESK, SUPERVISOR
-    for (staff_no, pin), role in ((DESK, "desk"), (SUPERVISOR, "supervisor")):  # the server
-        auth.create_staff(db, staff_no=staff_no, name=role, role=role, pin=pin, pin_cost=2)
     with db.write() as conn:
         conn.execute(m.items.insert(), [dict(i, hold=bool(i["hold"]), status="on_loan")
                                         for i in items])

@@ -40,7 +40,7 @@ class Switch:
 def _env(tmp_path: Path, probe: Switch, limit: int) -> ServicesEnv:
     env = make_env(tmp_path / "kiosk.sqlite3", offline_max_payment_fen=limit)
     services = build_services(env.store, env.clock, env.gateway, env.writer, env.config,
-                              connectivity=probe)
+                              connectivity=probe, staff_authority=env.staff)
     return dataclasses.replace(env, services=services)
 
 

@@ -117,7 +117,7 @@ def test_outbox_order_push_results_and_problem_list(store: Store) -> None:
     pending = store.pending_events(10)
     assert [e["event_id"] for e in pending] == [c, a, b]  # priority 1 first, then seq
     assert pending[0] == {"event_id": c, "kiosk_id": "K01", "seq": 3, "kind": "card.blocked",
-                          "occurred_at": NOW.isoformat(), "priority": 1, "contract_version": 1,
+                          "occurred_at": NOW.isoformat(), "priority": 1, "contract_version": 2,
                           "payload": BLOCKED}
     assert store.pending_events(1)[0]["event_id"] == c
     store.record_push_results([

@@ -12,6 +12,7 @@ from kiosk.services.common import (
     Paid,
     StaffSession,
     new_id,
+    prover_of,
     provider_refs,
     record_payment,
 )
@@ -164,5 +165,5 @@ class CardDesk:
             "method": paid.method, "amount": paid.amount,
             "allocations": [{"fee_id": f, "amount": a} for f, a in allocations],
             "staff_no": staff.staff_no if staff else None, **provider_refs(paid),
-        }, occurred_at=now)
+        }, occurred_at=now, prover=prover_of(staff))
         return payment_id

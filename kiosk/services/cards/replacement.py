@@ -10,7 +10,14 @@ from typing import Any
 
 from kiosk.services.cards.base import CardResult, actor_of, refuse_if_owed
 from kiosk.services.cards.lookup import CardLookup
-from kiosk.services.common import StaffSession, Tender, charged, mask_card_no, mask_name
+from kiosk.services.common import (
+    StaffSession,
+    Tender,
+    charged,
+    mask_card_no,
+    mask_name,
+    prover_of,
+)
 from kiosk.services.errors import PinLocked, PinWrong, ReplacementOffline
 from kiosk.services.ports import Card, PinVerdict
 from kiosk.services.views import fee_line, open_fees, reader_receipt
@@ -98,7 +105,8 @@ class CardReplacement(CardLookup):
                 uow.cards.set_status(c.card_no, status, blocked_at=now)
                 uow.outbox.emit(events.CARD_BLOCKED, {
                     "card_no": c.card_no, "reader_id": auth.reader_id, "reason": "lost",
-                    "staff_no": staff.staff_no if staff else None}, occurred_at=now)
+                    "staff_no": staff.staff_no if staff else None}, occurred_at=now,
+                    prover=prover_of(staff))
                 uow.audit.append(at=now, actor=actor_of(staff, f"reader:{auth.reader_id}"),
                                  action="card.blocked", subject=c.card_no,
                                  detail={"reason": "lost"})
