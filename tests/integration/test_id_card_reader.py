@@ -124,6 +124,7 @@ FAULTS = [
     ("truncate", IdReaderProtocolError, "id_card.truncated"),
     ("slow", IdReaderTimeout, "id_card.timeout"),
     ("lose_card", IdCardRemovedError, "id_card.removed"),
+    ("garbage", IdReaderProtocolError, "id_card.bad_frame"),
 ]
 
 
@@ -178,6 +179,14 @@ def test_a_failing_command_with_the_card_still_there(
     with pytest.raises(IdCardError) as caught:
         driver.read_card()
     assert caught.value.message_id == message_id
+    assert driver.read_card().name == "张伟"
+
+
+def test_line_noise_before_an_answer_is_skipped(reader, virtual_id_reader: VirtualIdReader) -> None:  # noqa: F811
+    driver, events = reader
+    virtual_id_reader.insert(VirtualIdCard.of(demo_card("adult", TODAY)))
+    assert isinstance(read_event(events), IdCardRead)
+    virtual_id_reader.fault(READ_BASE, "noise")
     assert driver.read_card().name == "张伟"
 
 

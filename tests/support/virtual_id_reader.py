@@ -10,7 +10,8 @@ and ``10`` to a command with a bad checksum. The frames are built here independe
 Faults, each for the next answer to one command: ``bad_checksum``, ``truncate`` (send part of
 the frame, then nothing), ``slow`` (answer after a delay), ``lose_card`` (the card leaves as
 it is selected or read: SELECT answers ``81``, READ_BASE ``41``, later FINDs ``80``), ``fail``
-(SELECT ``81`` / READ_BASE ``41`` while the card stays). ``unplug()`` closes the pty so the
+(SELECT ``81`` / READ_BASE ``41`` while the card stays), ``garbage`` (a length of FFFF),
+``noise`` (random bytes before a good answer). ``unplug()`` closes the pty so the
 port vanishes under the driver; ``replug()`` makes a new pty behind the same symlink.
 """
 
@@ -101,7 +102,7 @@ def answer_frame(sw3: int, data: bytes = b"") -> bytes:
 
 @dataclass
 class Fault:
-    kind: str  # bad_checksum, truncate, slow, lose_card, fail
+    kind: str  # bad_checksum, truncate, slow, lose_card, fail, garbage, noise
     delay_s: float = 0.0
     keep: int = 0  # bytes a truncated frame keeps
 
@@ -226,6 +227,10 @@ class VirtualIdReader:
             frame = frame[:-1] + bytes([frame[-1] ^ 0x5A])
         elif fault is not None and fault.kind == "truncate":
             frame = frame[:fault.keep or len(frame) // 2]
+        elif fault is not None and fault.kind == "garbage":  # a length no answer has
+            frame = frame[:5] + b"\xff\xff" + frame[7:]
+        elif fault is not None and fault.kind == "noise":  # line noise before a good answer
+            frame = bytes(b for b in os.urandom(64) if b != 0xAA) + frame
         with self._lock:
             if self.port.master is not None:
                 try:
