@@ -180,3 +180,14 @@ def test_a_card_pulled_mid_write_is_refunded_and_the_screen_says_so(
             assert f"您支付的 {format_fen(trade.amount)} 已退回" in shown, shown
         finally:
             card.remove()
+
+
+def test_the_demo_says_on_the_status_strip_that_its_payments_are_simulated(kiosk_ui) -> None:  # noqa: F811
+    d = kiosk_ui
+    assert d.parts.settings.kiosk.mode == "demo" and d.parts.settings.payment.type == "simulated"
+    assert (d.app.payment_state, d.app.payment_level) == ("status.payment.simulated", "warn")
+    strip = d.app.root.ids.strip
+    assert "演示（模拟支付）" in "\n".join(str(getattr(w, "text", "")) for w in strip.walk())
+    d.app.set_language("en")
+    d.pump()
+    assert "demo (simulated)" in "\n".join(str(getattr(w, "text", "")) for w in strip.walk())
