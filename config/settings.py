@@ -45,6 +45,7 @@ from pydantic import (
 
 from config.id_card import IdCardSection
 from config.payment import PaymentSecrets, PaymentSection, check_payment
+from config.senior import SeniorSection
 from config.sip2 import CirculationSection, check_circulation
 from config.staff import StaffSection
 from config.voice import VoiceSection
@@ -209,10 +210,11 @@ class Settings:
     server: ServerSection = field(default_factory=ServerSection)
     payment: PaymentSection = field(default_factory=PaymentSection)
     fees_file: FeesSection = field(default_factory=FeesSection)
-    circulation: CirculationSection = field(default_factory=CirculationSection)  # config/sip2.py
-    staff: StaffSection = field(default_factory=StaffSection)  # [staff.offline]
     id_card: IdCardSection = field(default_factory=IdCardSection)  # config/id_card.py
     voice: VoiceSection = field(default_factory=VoiceSection)  # config/voice.py
+    circulation: CirculationSection = field(default_factory=CirculationSection)  # config/sip2.py
+    senior: SeniorSection = field(default_factory=SeniorSection)
+    staff: StaffSection = field(default_factory=StaffSection)  # [staff.offline]
     payment_secrets: PaymentSecrets = field(default_factory=PaymentSecrets, repr=False)
     source: str = ""
     library_key: bytes = b""
@@ -274,10 +276,11 @@ class ConfigFile(BaseModel):
     server: ServerSection = Field(default_factory=ServerSection)
     payment: PaymentSection = Field(default_factory=PaymentSection)
     fees: FeesSection = Field(default_factory=FeesSection)
-    circulation: CirculationSection = Field(default_factory=CirculationSection)
-    staff: StaffSection = Field(default_factory=StaffSection)
     id_card: IdCardSection = Field(default_factory=IdCardSection)
     voice: VoiceSection = Field(default_factory=VoiceSection)
+    circulation: CirculationSection = Field(default_factory=CirculationSection)
+    senior: SeniorSection = Field(default_factory=SeniorSection)
+    staff: StaffSection = Field(default_factory=StaffSection)
     departments: Annotated[list[DepartmentEntry], Field(min_length=1)] | None = None
 
 
@@ -401,6 +404,7 @@ def load_settings(path: Path | str, *, env: Mapping[str, str] | None = None) -> 
     settings = Settings(kiosk=doc.kiosk, secrets=doc.secrets, card_reader=doc.card_reader,
                         scanner=doc.scanner, printer=doc.printer, server=doc.server,
                         payment=doc.payment, fees_file=doc.fees, circulation=doc.circulation,
+                        senior=doc.senior,
                         staff=doc.staff,
                         id_card=doc.id_card, voice=doc.voice, source=str(path),
                         departments=departments)

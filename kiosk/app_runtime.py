@@ -42,9 +42,14 @@ def build_app(settings: Any, *, store: Any, clock: Any, card_reader: Any, scanne
               printer: Any, gateway: Any, sync_status: Callable[[], Any] | None = None,
               monotonic: Callable[[], float] = time.monotonic, wedge: Any = None,
               services: dict[str, Any] | None = None, connectivity: Any = None,
-              reader_pins: Any = None, staff_authority: Any = None, ils: Any = None) -> Any:
+              reader_pins: Any = None, id_card_reader: Any = None,
+              staff_authority: Any = None,
+              voice: Any = None, ils: Any = None) -> Any:
     """The KioskApp, wired to the given parts (not yet running). ``reader_pins`` checks
-    readers' PINs at the record server (``reader_pin_checker``); none: replacement refused."""
+    readers' PINs at the record server (``reader_pin_checker``); none: replacement refused.
+    ``id_card_reader`` (``devices.id_card.IdCardReader``) gives identity from the resident ID
+    card (none: new cards typed in staff mode only); ``voice`` plays prompts
+    (``kiosk.ui.voice.PromptPlayer``; none: silent)."""
     from kiosk.ui.app import KioskApp, UiContext
     from kiosk.ui.backend import Backend
     from library_core.scan import ScanParser
@@ -56,11 +61,12 @@ def build_app(settings: Any, *, store: Any, clock: Any, card_reader: Any, scanne
     backend = Backend(settings=settings, clock=clock, store=store, services=services,
                       card_reader=card_reader, scanner=scanner, printer=printer,
                       parser=ScanParser(settings.library_key, clock), sync_status=sync_status,
-                      wedge=wedge)
+                      wedge=wedge, id_card_reader=id_card_reader)
     k = settings.kiosk
     ctx = UiContext(backend=backend, language=k.language, library_name=k.library_name,
                     library_name_en=k.library_name_en, idle_warning_s=k.idle_warning_s,
-                    idle_reset_s=k.idle_reset_s, staff_idle_s=k.staff_idle_s, monotonic=monotonic)
+                    idle_reset_s=k.idle_reset_s, staff_idle_s=k.staff_idle_s, monotonic=monotonic,
+                    senior=getattr(settings, "senior", None), voice=voice)
     backend.payments = gateway  # a payment's progress (the countdown) reaches the screens
     ctx.on_stop.append(backend.stop)
     return KioskApp(ctx)
@@ -99,6 +105,7 @@ def run(config_path: str, *, fullscreen: bool | None = None) -> int:
     card_reader = build_card_reader(settings.card_reader, master_key=settings.card_master_key)
     scanner = build_scanner(settings.scanner)
     printer = build_printer(settings.printer, preview_dir=data / "receipts")
+    id_card_reader = _id_card_reader(settings, clock)
     sync = _start_sync(settings, store, clock,
                        devices={"printer": printer, "card_reader": card_reader, "scanner": scanner})
     settings = _server_kiosk_no(settings, store)
@@ -119,7 +126,7 @@ def run(config_path: str, *, fullscreen: bool | None = None) -> int:
                     scanner=None if wedge else scanner, printer=printer, gateway=gateway,
                     sync_status=(lambda: sync.status) if sync is not None else None,
                     wedge=wedge, connectivity=connectivity,
-                    reader_pins=reader_pin_checker(settings),
+                    reader_pins=reader_pin_checker(settings), id_card_reader=id_card_reader,
                     staff_authority=staff_authority_for(settings), ils=ils)
     try:
         app.run()
@@ -133,6 +140,17 @@ def run(config_path: str, *, fullscreen: bool | None = None) -> int:
             ils.close()
         store.close()
     return 0
+
+
+def _id_card_reader(settings: Any, clock: Any) -> Any:
+    """The resident ID-card reader of ``[id_card]`` (None when the config has no such section:
+    new cards are then typed by hand, in staff mode only)."""
+    section = getattr(settings, "id_card", None)
+    if section is None:
+        return None
+    from devices.factory import build_id_card_reader
+
+    return build_id_card_reader(section, clock=clock)
 
 
 def _server_kiosk_no(settings: Any, store: Any) -> Any:

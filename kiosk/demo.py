@@ -37,6 +37,25 @@ def _demo_id(n: int) -> str:
     return first + id_check_char(first)
 
 
+def _demo_id_card(name: str, id_number: str) -> Any:
+    """The resident ID card (its text block) the demo reader places on the ID-card reader."""
+    from devices.id_card import IdCardData
+
+    return IdCardData.from_fields(
+        name=name, gender_code="1" if int(id_number[16]) % 2 else "2", ethnicity_code="01",
+        birth_date=id_number[6:14], address="北京市东城区东华门街道南池子大街12号",
+        id_number=id_number, issuing_authority="北京市公安局东城分局",
+        valid_from="20200101", valid_to="20400101")
+
+
+def _place_id_card(d: Any, card: Any) -> None:
+    """Place the card on the ID-card reader (read at once), then take it off."""
+    d.parts.id_card_reader.place(card)
+    d.pump()
+    d.parts.id_card_reader.remove()
+    d.pump()
+
+
 def _console_hint(base: str) -> None:
     """Say where the back-office console is and how to log in (``make demo`` shows it)."""
     from kiosk.embedded_server import DEMO_CONSOLE_LOGINS
@@ -165,17 +184,14 @@ def walk_through(d: Any, shots: Path, store: Any = None, clock: Any = None,
 
         def new_card(uid: bytes = uid, n: int = n) -> None:
             d.press(key="home.new_card")
-            d.type_pinyin("wang", "王")
-            d.type_pinyin("fang", "芳")
-            shot("new-card-name")
-            d.press(key="nav.next")
-            d.type_digits(_demo_id(n + 1))
-            shot("new-card-id")
-            d.press(key="nav.next")
-            d.type_digits("13912345678")
+            shot("new-card-id-card")
+            _place_id_card(d, _demo_id_card("王芳", _demo_id(n + 1)))
+            shot("new-card-identity")  # name, ID number, birth date from the card, locked
             d.press(key="nav.next")
             shot("new-card-category")
             d.tap(d.find_all(key="category.option")[1])
+            d.type_digits("13912345678")
+            d.press(key="nav.next")
             d.type_digits("482915")
             shot("new-card-pin")
             d.press(key="nav.next")
@@ -201,8 +217,8 @@ def walk_through(d: Any, shots: Path, store: Any = None, clock: Any = None,
 
         def replacement(n: int = n) -> None:
             d.press(key="home.replacement")
-            d.type_digits(_demo_id(n + 1))
-            d.press(key="nav.next")
+            shot("replacement-id-card")
+            _place_id_card(d, _demo_id_card("王芳", _demo_id(n + 1)))
             d.type_digits("482915")
             shot("replacement-pin")
             d.press(key="nav.next")
@@ -274,6 +290,41 @@ def walk_through(d: Any, shots: Path, store: Any = None, clock: Any = None,
             d.press(key="nav.cancel")  # the day stays open: the walk-through runs twice
             d.press(key="staff.logout")
 
+        def id_card_refusals() -> None:
+            d.press(key="home.new_card")
+            _place_id_card(d, "expired")
+            shot("id-card-expired")  # refused with the date it ran out
+            d.press(key="nav.cancel")
+            d.press(key="home.new_card")
+            _place_id_card(d, "child")
+            shot("id-card-child")  # child by age, the guardian's consent asked
+            d.press(key="nav.next")
+            shot("id-card-guardian")
+
+        def senior(n: int = n) -> None:
+            d.press(key="home.senior")
+            shot("senior-home")
+            d.press(key="home.new_card")
+            shot("senior-id-card")
+            _place_id_card(d, "senior")
+            shot("senior-identity")
+            if d.app.screen.identity is None:  # the senior card is already a reader's (2nd walk)
+                shot("senior-exists")
+                return
+            d.press(key="nav.next")
+            d.type_digits("13612345678")
+            shot("senior-phone")
+            d.press(key="nav.next")
+            d.type_digits("482915")
+            d.press(key="nav.next")
+            d.type_digits("482915")
+            d.press(key="nav.next")
+            shot("senior-free-card")  # a senior's card is free: no payment
+            d.press(key="nav.next")
+            d.tap_card(bytes([4, 0x70 + n, 0x60, 0x50]))
+            shot("senior-receipt")
+            d.remove_card()
+
         def idle() -> None:
             d.press(key="home.new_card")
             d.advance_idle(46)
@@ -283,7 +334,7 @@ def walk_through(d: Any, shots: Path, store: Any = None, clock: Any = None,
         for name, steps in (("new-card", new_card), ("renewal", renewal),
                             ("returns", returns), ("fees", fees),
                             ("replacement", replacement), ("visitor", visitor), ("staff", staff),
-                            ("idle", idle)):
+                            ("id-card", id_card_refusals), ("senior", senior), ("idle", idle)):
             flow(name, steps)
     return made
 
@@ -342,6 +393,7 @@ def _run(settings: Any, output: Path, shots: Path, receipts: Path) -> int:
     Config.set("graphics", "width", str(w))
     Config.set("graphics", "height", str(h))
     from devices.simulated_card_reader import SimulatedCardReader
+    from devices.simulated_id_card_reader import SimulatedIdCardReader
     from devices.simulated_printer import SimulatedReceiptPrinter
     from devices.simulated_scanner import SimulatedScanner
     from kiosk.app_runtime import _start_sync, build_app, reader_pin_checker, staff_authority_for
@@ -364,17 +416,20 @@ def _run(settings: Any, output: Path, shots: Path, receipts: Path) -> int:
         scanner: Any
         printer: Any
         monotonic: Any
+        id_card_reader: Any
 
     parts = Parts(SimulatedCardReader(settings.card_reader, master_key=settings.card_master_key),
                   SimulatedScanner(),
                   SimulatedReceiptPrinter(paper_width_mm=settings.printer.paper_width_mm,
-                                          preview_dir=receipts), FakeMonotonic())
+                                          preview_dir=receipts), FakeMonotonic(),
+                  SimulatedIdCardReader(clock=clock))
     app = build_app(settings, store=store, clock=clock, card_reader=parts.card_reader,
                     scanner=parts.scanner, printer=parts.printer,
                     gateway=SimulatedPaymentGateway(), monotonic=parts.monotonic,
                     sync_status=(lambda: sync.status) if sync is not None else None,
                     reader_pins=reader_pin_checker(settings) if settings.kiosk_token else None,
-                    staff_authority=staff_authority_for(settings) if settings.kiosk_token else None)
+                    staff_authority=staff_authority_for(settings) if settings.kiosk_token else None,
+                    id_card_reader=parts.id_card_reader)
     app._run_prepare()
     d = UiDriver(app, parts)
     d.pump(5)

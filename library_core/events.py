@@ -15,7 +15,7 @@ blocks) are pushed before all others. Money is integer fen. Dates are ISO string
 
 Payloads by kind (keys; all required unless marked optional):
 
-- ``reader.registered``: reader_id, name, id_number, phone, category, pin_hash, registered_at
+- ``reader.registered``: reader_id, name, id_number, phone, category, pin_hash, registered_at, guardian_phone (under 14)
 - ``card.issued``: card_no, reader_id, uid (hex), generation, expires_on
 - ``card.renewed``: card_no, reader_id, previous_expires_on, expires_on, months
 - ``card.blocked`` (priority 1): card_no, reader_id, reason ("lost" | "cancelled"), staff_no (opt)

@@ -134,6 +134,8 @@ class UiContext:
     idle_warning_s: float = 45.0
     idle_reset_s: float = 60.0
     staff_idle_s: float = 120.0
+    senior: Any = None  # config.senior.SeniorSection (type scale, idle timeouts, voice)
+    voice: Any = None  # kiosk.ui.voice.PromptPlayer: prompts by message id (None: silent)
     monotonic: Callable[[], float] = time.monotonic  # idle timers (tests move it)
     key_clock: Callable[[], float] = time.monotonic  # keystroke timing: always the real clock
     key_sink: Callable[[str, float], None] | None = None  # keyboard-wedge scanner input
@@ -167,6 +169,8 @@ class KioskApp(App):
     staff = ObjectProperty(None, allownone=True)
     idle_warning_open = BooleanProperty(False)
     toast = StringProperty("")
+    senior = BooleanProperty(False)  # senior mode (长者模式): large type, voice, slower timeouts
+    type_scale = NumericProperty(1.0)  # every KLabel / KButton font size is multiplied by it
 
     def __init__(self, ctx: UiContext, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -177,6 +181,9 @@ class KioskApp(App):
         self._last_activity = ctx.monotonic()
         self._idle_view: IdleWarning | None = None
         self.sm: ScreenManager | None = None
+        from kiosk.ui.voice import VoiceGuide
+
+        self.voice = VoiceGuide(ctx.voice)
 
     # ---- translation ---------------------------------------------------------------------
     def t(self, key: str, lang: str | None = None, **params: Any) -> str:
@@ -258,6 +265,7 @@ class KioskApp(App):
                 screen.reset()
         self.sm.current = "home"
         self.toast = ""
+        self.end_senior()  # senior mode ends with the session
         self._close_idle_warning()
         self.touch_activity()
         if self.staff is not None:
@@ -282,6 +290,40 @@ class KioskApp(App):
 
     def show_message(self, key: str, **params: Any) -> None:
         self.toast = self.t(key, **params)
+        self.prompt(key)
+
+    # ---- senior mode and voice -------------------------------------------------------------
+    def start_senior(self) -> None:
+        """Senior mode for this session: type ``type_scale`` times larger, fewer items per
+        screen, the senior idle timeouts, prompts spoken (``[senior] voice``)."""
+        from config.senior import SeniorSection
+
+        cfg = self.ctx.senior or SeniorSection()
+        self.type_scale = float(cfg.type_scale)
+        self.senior = True
+        self.voice.enabled = bool(cfg.voice) and self.staff is None
+        self.touch_activity()
+        log.info("senior mode on")
+
+    def end_senior(self) -> None:
+        if self.senior:
+            log.info("senior mode off")
+        self.senior = False
+        self.type_scale = 1.0
+        self.voice.enabled = False
+
+    def prompt(self, key: str) -> None:
+        """Speak the instruction or refusal ``key`` in the current language, when the voice is
+        on (senior mode, never in staff mode)."""
+        if self.staff is None:
+            self.voice.say(key, self.lang)
+
+    def idle_limits(self) -> tuple[float, float]:
+        """(warning, reset) idle seconds: the senior ones in senior mode."""
+        cfg = self.ctx.senior
+        if self.senior and cfg is not None:
+            return float(cfg.idle_warning_s), float(cfg.idle_reset_s)
+        return self.ctx.idle_warning_s, self.ctx.idle_reset_s
 
     # ---- idle ----------------------------------------------------------------------------
     def _on_any_touch(self, *_a: Any) -> None:
@@ -312,11 +354,12 @@ class KioskApp(App):
         if self.sm.current == "home" and not self.screen.has_session():
             self._close_idle_warning()
             return
-        if idle >= self.ctx.idle_reset_s:
+        warning_s, reset_s = self.idle_limits()
+        if idle >= reset_s:
             log.info("session wiped after %.0f s idle", idle)
             self.home()
-        elif idle >= self.ctx.idle_warning_s:
-            left = max(0, int(round(self.ctx.idle_reset_s - idle)))
+        elif idle >= warning_s:
+            left = max(0, int(round(reset_s - idle)))
             if self._idle_view is None:
                 self._idle_view = IdleWarning(auto_dismiss=False)
                 self._idle_view.open(animation=False)

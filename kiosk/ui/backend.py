@@ -16,6 +16,7 @@ from typing import Any
 
 from kiosk.ui.flows.cards import CardFlows
 from kiosk.ui.flows.counter import CounterFlows
+from kiosk.ui.flows.id_card import IdCardFlows
 from kiosk.ui.flows.results import TappedCard
 from kiosk.ui.flows.staff import StaffFlows
 from kiosk.ui.ils_status import show_ils_link
@@ -24,7 +25,7 @@ from library_core.errors import KioskError
 log = logging.getLogger(__name__)
 
 
-class Backend(CardFlows, CounterFlows, StaffFlows):
+class Backend(CardFlows, CounterFlows, StaffFlows, IdCardFlows):
     """Adapter from screens to ``kiosk.services`` and ``devices``: the Kivy-thread side here
     (wiring device events, status strip, closing time), the per-flow helpers in
     ``kiosk.ui.flows``."""
@@ -32,7 +33,7 @@ class Backend(CardFlows, CounterFlows, StaffFlows):
     def __init__(self, *, settings: Any, clock: Any, store: Any, services: dict[str, Any],
                  card_reader: Any, scanner: Any, printer: Any, parser: Any,
                  sync_status: Callable[[], Any] | None = None,
-                 wedge: Any = None) -> None:
+                 wedge: Any = None, id_card_reader: Any = None) -> None:
         self.settings = settings
         self.clock = clock
         self.store = store
@@ -43,6 +44,7 @@ class Backend(CardFlows, CounterFlows, StaffFlows):
         self.parser = parser
         self.sync_status = sync_status
         self.wedge = wedge
+        self.id_card_reader = id_card_reader  # devices.id_card.IdCardReader, or None
         self.app: Any = None
         self._unsubscribe: list[Callable[[], None]] = []
         self._lock = threading.Lock()
@@ -93,6 +95,7 @@ class Backend(CardFlows, CounterFlows, StaffFlows):
             device.start()
         if self.wedge is not None:
             app.ctx.key_sink = self._feed_wedge
+        self.wire_id_card(app)
         st = self.card_reader.status
         self._on_reader_status(st() if callable(st) else st)
         Clock.schedule_interval(lambda _dt: self.poll_status(), 2.0)
@@ -145,6 +148,7 @@ class Backend(CardFlows, CounterFlows, StaffFlows):
                     device.stop()
                 except Exception:
                     log.exception("stopping %r", device)
+        self.stop_id_card()
 
     def _feed_wedge(self, key: str, ts: float) -> None:
         self.wedge.feed_key(key, ts)

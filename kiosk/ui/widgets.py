@@ -50,6 +50,15 @@ def mask_partial(value: str, mode: str) -> str:
     return value
 
 
+def scaled(kw: dict[str, Any]) -> dict[str, Any]:
+    """``kw`` with a given ``font_size`` times the app's type scale (senior mode: 1.5 or more;
+    the ``.kv`` default sizes follow ``app.type_scale`` themselves)."""
+    app = App.get_running_app()
+    if "font_size" in kw and app is not None:
+        kw["font_size"] = kw["font_size"] * float(getattr(app, "type_scale", 1.0))
+    return kw
+
+
 class KButton(Button):
     """A large touch button (at least 64 dp high); ``kind`` picks the colours."""
 
@@ -57,6 +66,9 @@ class KButton(Button):
     key = StringProperty("")  # message id of the label, re-translated on a language switch
     raw = StringProperty("")  # text shown as it is when there is no key
     params = ObjectProperty({})
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**scaled(kw))
 
 
 class KLabel(Label):
@@ -66,12 +78,17 @@ class KLabel(Label):
     params = ObjectProperty({})
     raw = StringProperty("")
 
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**scaled(kw))
+
 
 class StepIndicator(BoxLayout):
-    """Numbered steps with the current one highlighted (``steps`` are message ids)."""
+    """Numbered steps with the current one highlighted (``steps`` are message ids); ``compact``
+    (senior mode: fewer items on screen) shows only the current one, as "3/7. Phone"."""
 
     steps = ListProperty([])
     current = NumericProperty(0)
+    compact = BooleanProperty(False)
 
     def on_current(self, *_a: Any) -> None:
         self._rebuild()
@@ -79,16 +96,23 @@ class StepIndicator(BoxLayout):
     def on_steps(self, *_a: Any) -> None:
         self._rebuild()
 
+    def on_compact(self, *_a: Any) -> None:
+        self._rebuild()
+
     def _rebuild(self) -> None:
         self.clear_widgets()
         for i, key in enumerate(self.steps):
+            if self.compact and i != self.current:
+                continue
             state = "primary" if i == self.current else ("ok" if i < self.current else "ghost")
-            self.add_widget(StepChip(key=key, number=i + 1, kind=state))
+            self.add_widget(StepChip(key=key, number=i + 1, kind=state,
+                                     total=len(self.steps) if self.compact else 0))
 
 
 class StepChip(Label):
     key = StringProperty("")
     number = NumericProperty(1)
+    total = NumericProperty(0)  # shown as "number/total" when set (compact indicator)
     kind = StringProperty("ghost")
 
 
@@ -148,8 +172,8 @@ class NameEntry(BoxLayout):
         box = self.ids.cands
         box.clear_widgets()
         for char in self.candidates:
-            btn = KButton(raw=char, kind="ghost", size_hint=(None, None), width=dp(68), height=dp(68))
-            btn.font_size = sp(34)
+            btn = KButton(raw=char, kind="ghost", size_hint=(None, None), width=dp(68), height=dp(68),
+                          font_size=sp(34))
             btn.bind(on_release=lambda b: self.pick(b.raw))
             box.add_widget(btn)
 

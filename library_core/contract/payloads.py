@@ -96,6 +96,8 @@ class ReaderRegistered(Strict):
     category: Literal["adult", "student", "child", "senior"]
     pin_hash: PinHash
     registered_at: IsoDateTime
+    # a reader under 14: their guardian's mobile number (PIPL consent; library_core.ages)
+    guardian_phone: text(11, min_length=11, pattern=r"^1[3-9]\d{9}$") | None = None
 
 
 class CardIssued(Strict):

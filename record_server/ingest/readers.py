@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 
@@ -9,6 +10,8 @@ from sqlalchemy import Connection, bindparam, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from library_core import contract as c
+from library_core.ages import claimed_category_refusal, guardian_refusal
+from library_core.identity import birth_date_from_id
 from library_core.rules import PIN_HASH_MIN_N, ReaderRecord, holder_of_id_number, pin_hash_refusal
 from record_server import models as m
 from record_server.ingest.context import Context, Reject
@@ -49,9 +52,25 @@ _INSERT_ACTIVE_READER_PG = (
     .returning(m.readers.c.reader_id))
 
 
+def _age_refusal(p: c.ReaderRegistered) -> str | None:
+    """The kiosk's age rules (``library_core.ages``) on the day of registration: a child or
+    senior category the birth date does not give (``category_age``), an under-14 without a
+    guardian's phone (``guardian_required``)."""
+    birth = birth_date_from_id(p.id_number)
+    if birth is None:
+        return "id_number_invalid"
+    day = dt.date.fromisoformat(p.registered_at[:10])  # the kiosk's own date of registration
+    refusal = claimed_category_refusal(p.category, birth, day) or guardian_refusal(
+        birth, day, guardian_phone=p.guardian_phone)
+    return refusal.replace(".", "_") if refusal is not None else None
+
+
 def reader_registered(ctx: Context, p: c.ReaderRegistered) -> None:
     conn = ctx.conn
     refusal = pin_hash_refusal(p.pin_hash, min_n=pin_min_n())  # the server decides the strength
+    if refusal is not None:
+        raise Reject(refusal)
+    refusal = _age_refusal(p)
     if refusal is not None:
         raise Reject(refusal)
     if by_key(conn, m.readers, m.readers.c.reader_id, p.reader_id) is not None:

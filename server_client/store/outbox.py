@@ -25,8 +25,9 @@ def scrubbed(payload: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in payload.items() if k != "pin_hash"}
     if isinstance(out.get("id_number"), str):
         out["id_number"] = mask_resident_id(out["id_number"])
-    if isinstance(out.get("phone"), str):
-        out["phone"] = mask_mobile(out["phone"])
+    for key in ("phone", "guardian_phone"):
+        if isinstance(out.get(key), str):
+            out[key] = mask_mobile(out[key])
     return out
 LAST_SYNC_KEY = "last_sync_at"
 KIOSK_NO_KEY = "kiosk_no"  # assigned by the record server at enrollment

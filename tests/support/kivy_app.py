@@ -44,12 +44,14 @@ class KioskParts:
     data_dir: Path
     wedge: Any = None
     reader_pins: Any = None
+    id_card_reader: Any = None  # devices.simulated_id_card_reader.SimulatedIdCardReader
 
 
 def make_parts(data_dir: Path, *, language: str = "zh_CN") -> KioskParts:
     """Simulated devices, a fixed clock and a fresh store, from the demo config."""
     from config.settings import demo_settings_path, load_settings
     from devices.simulated_card_reader import SimulatedCardReader
+    from devices.simulated_id_card_reader import SimulatedIdCardReader
     from devices.simulated_printer import SimulatedReceiptPrinter
     from devices.simulated_scanner import SimulatedScanner
     from devices.wedge_scanner import KeyboardWedgeScanner
@@ -70,6 +72,7 @@ def make_parts(data_dir: Path, *, language: str = "zh_CN") -> KioskParts:
         printer=SimulatedReceiptPrinter(paper_width_mm=80, preview_dir=data_dir / "receipts"),
         gateway=SimulatedPaymentGateway(), monotonic=FakeMonotonic(), data_dir=data_dir,
         wedge=KeyboardWedgeScanner(settings.scanner), reader_pins=OutboxReaderPins(store, clock),
+        id_card_reader=SimulatedIdCardReader(clock=clock),
     )
 
 
@@ -86,7 +89,7 @@ def start_app(parts: KioskParts, size: tuple[int, int] = (1280, 800)) -> Any:
                     card_reader=parts.card_reader, scanner=parts.scanner, printer=parts.printer,
                     gateway=parts.gateway, monotonic=parts.monotonic,
                     sync_status=lambda: None, wedge=parts.wedge,
-                    reader_pins=parts.reader_pins)
+                    reader_pins=parts.reader_pins, id_card_reader=parts.id_card_reader)
     app._run_prepare()
     return app
 
@@ -128,6 +131,8 @@ def kiosk_ui(kiosk_session: UiDriver) -> Iterator[UiDriver]:
     d.app.staff = None
     d.app.set_language("zh_CN")
     d.parts.printer.set_state()
+    if d.parts.id_card_reader is not None:
+        d.parts.id_card_reader.remove()
     d.app.home()
     d.pump()
     yield d

@@ -21,29 +21,48 @@ def make_id(serial: int) -> str:
     return first + id_check_char(first)
 
 
+def id_card_of(name: str, id_number: str, *, valid_to: str = "20400101") -> Any:
+    """The resident ID card (text block) of ``name`` / ``id_number``, as a reader decodes it."""
+    from devices.id_card import IdCardData
+
+    return IdCardData.from_fields(
+        name=name, gender_code="1" if int(id_number[16]) % 2 else "2", ethnicity_code="01",
+        birth_date=id_number[6:14], address="北京市东城区东华门街道南池子大街12号",
+        id_number=id_number, issuing_authority="北京市公安局东城分局",
+        valid_from=f"{int(valid_to[:4]) - 20}{valid_to[4:]}" if valid_to != "长期" else "20200101",
+        valid_to=valid_to)
+
+
+def place_id_card(d: Any, card: Any) -> None:
+    """The reader's ID card on the ID-card reader (read at once), then taken off again."""
+    d.parts.id_card_reader.place(card)
+    d.pump()
+    d.parts.id_card_reader.remove()
+    d.pump()
+
+
 def issue_card(d: Any, *, serial: int, uid: bytes,
                name: tuple[tuple[str, str], ...] = (("wang", "王"), ("ming", "明"))) -> str:
-    """The whole new-card flow by touches: name, ID, phone, category, PIN twice, payment code
-    scanned, blank card placed. Returns the ID number; the receipt screen is showing."""
+    """The whole new-card flow by touches: ID card placed, details confirmed, category, phone,
+    PIN twice, payment code scanned, blank card placed. Returns the ID number; the receipt
+    screen is showing."""
     d.press(key="home.new_card")
     assert d.app.sm.current == "new_card"
-    for syllable, char in name:
-        d.type_pinyin(syllable, char)
-    d.press(key="nav.next")
     id_number = make_id(serial)
-    d.type_digits(id_number)
+    place_id_card(d, id_card_of("".join(char for _s, char in name), id_number))
+    assert d.app.screen.identity is not None, d.app.screen.error
     d.press(key="nav.next")
-    assert d.app.screen.step == 2, d.app.screen.error
+    assert d.app.screen.step == 1, d.app.screen.error
+    d.tap(d.find_all(key="category.option")[0])  # adult
     d.type_digits("13812345678")
     d.press(key="nav.next")
-    d.tap(d.find_all(key="category.option")[0])  # adult
     d.type_digits(READER_PIN)
     d.press(key="nav.next")
     d.type_digits(READER_PIN)
     d.press(key="nav.next")
-    assert d.app.screen.step == 5
+    assert d.app.screen.step == 4
     d.scan(WECHAT_CODE)
-    assert d.app.screen.step == 6, d.app.screen.error
+    assert d.app.screen.step == 5, d.app.screen.error
     d.tap_card(uid)
     assert d.app.sm.current == "receipt", d.app.screen.error
     return id_number

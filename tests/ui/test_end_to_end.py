@@ -27,7 +27,7 @@ from tests.support.printer_socket import SocketPrinter, printer_socket  # noqa: 
 from tests.support.server_process import ServerProcess, server_factory_fixture  # noqa: F401
 from tests.support.virtual_card import VirtualCard
 from tests.support.xvfb import xvfb_display  # noqa: F401
-from tests.ui.helpers import READER_PIN, WECHAT_CODE, make_id
+from tests.ui.helpers import READER_PIN, WECHAT_CODE, id_card_of, make_id, place_id_card
 
 pytestmark = [pytest.mark.ui, pytest.mark.pcsc]
 
@@ -85,20 +85,17 @@ def test_issue_and_renew_with_real_reader_socket_printer_and_server(
             pump_until(d, lambda: d.app.reader_state == "status.ok", "reader ready")
             # ---- new card through the screens; the blank card on the real reader ----
             d.press(key="home.new_card")
-            d.type_pinyin("gao", "高")
-            d.type_pinyin("fei", "飞")
-            d.press(key="nav.next")
-            d.type_digits(make_id(77))
-            d.press(key="nav.next")
-            d.type_digits("13812345678")
+            place_id_card(d, id_card_of("高飞", make_id(77)))
             d.press(key="nav.next")
             d.tap(d.find_all(key="category.option")[0])
+            d.type_digits("13812345678")
+            d.press(key="nav.next")
             d.type_digits(READER_PIN)
             d.press(key="nav.next")
             d.type_digits(READER_PIN)
             d.press(key="nav.next")
             d.scan(WECHAT_CODE)
-            assert d.app.screen.step == 6, d.app.screen.error
+            assert d.app.screen.step == 5, d.app.screen.error
             card.insert()
             pump_until(d, lambda: d.app.sm.current == "receipt", "card issued")
             issued_receipt = d.app.screen.receipt_no

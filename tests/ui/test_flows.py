@@ -49,7 +49,7 @@ def test_new_card_then_renewal(kiosk_ui) -> None:  # noqa: F811
 
 def test_idle_warning_then_session_wiped(kiosk_ui) -> None:  # noqa: F811
     d = kiosk_ui
-    d.press(key="home.new_card")
+    d.press(key="home.visitor")
     d.type_pinyin("li", "李")
     assert d.app.screen.entry.value == "李"
     d.advance_idle(46)
@@ -58,13 +58,13 @@ def test_idle_warning_then_session_wiped(kiosk_ui) -> None:  # noqa: F811
     d.advance_idle(15)
     assert d.app.sm.current == "home"
     assert not d.app.idle_warning_open
-    d.press(key="home.new_card")
+    d.press(key="home.visitor")
     assert d.app.screen.entry.value == ""
 
 
 def test_language_switch_mid_flow(kiosk_ui) -> None:  # noqa: F811
     d = kiosk_ui
-    d.press(key="home.new_card")
+    d.press(key="home.visitor")
     d.type_pinyin("zhang", "张")
     d.press(key="nav.next")
     d.type_digits("12345")
@@ -72,7 +72,7 @@ def test_language_switch_mid_flow(kiosk_ui) -> None:  # noqa: F811
     d.press(raw="English")
     assert d.find(key="nav.next").text == "Next"
     assert d.find(key="nav.cancel").text == "Cancel"
-    assert "Enter your ID number" in d.texts()
+    assert "Enter your mobile number" in d.texts()
     assert d.app.screen.entry.value == "12345"  # nothing typed is lost
     d.press(key="nav.back")
     assert d.app.screen.entry.value == "张"

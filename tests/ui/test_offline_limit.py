@@ -21,7 +21,15 @@ from library_core.money import format_fen
 from server_client.sync import SyncStatus
 from tests.support.kivy_app import kiosk_session, kiosk_ui  # noqa: F401
 from tests.support.xvfb import xvfb_display  # noqa: F401
-from tests.ui.helpers import READER_PIN, WECHAT_CODE, issue_card, make_id, services
+from tests.ui.helpers import (
+    READER_PIN,
+    WECHAT_CODE,
+    id_card_of,
+    issue_card,
+    make_id,
+    place_id_card,
+    services,
+)
 
 pytestmark = pytest.mark.ui
 
@@ -61,22 +69,19 @@ def offline_kiosk(kiosk_ui: Any) -> Iterator[tuple[Any, Connection]]:  # noqa: F
 def _new_card_up_to_payment(d: Any, id_number: str) -> None:
     d.press(key="home.new_card")
     assert d.app.sm.current == "new_card"
-    d.type_pinyin("zhou", "周")
-    d.type_pinyin("xing", "星")
+    place_id_card(d, id_card_of("周星", id_number))
     d.press(key="nav.next")
-    d.type_digits(id_number)
-    d.press(key="nav.next")
-    assert d.app.screen.step == 2, d.app.screen.error
+    assert d.app.screen.step == 1, d.app.screen.error
+    d.tap(d.find_all(key="category.option")[0])  # adult: 100.00 deposit + 10.00 card fee
     d.type_digits("13812345678")
     d.press(key="nav.next")
-    d.tap(d.find_all(key="category.option")[0])  # adult: 100.00 deposit + 10.00 card fee
     d.type_digits(READER_PIN)
     d.press(key="nav.next")
     d.type_digits(READER_PIN)
     d.press(key="nav.next")
-    assert d.app.screen.step == 5
+    assert d.app.screen.step == 4
     d.scan(WECHAT_CODE)
-    assert d.app.screen.step == 6, d.app.screen.error
+    assert d.app.screen.step == 5, d.app.screen.error
 
 
 def test_offline_new_card_over_the_limit_is_refused_then_taken_online(offline_kiosk) -> None:

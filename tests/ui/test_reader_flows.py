@@ -16,9 +16,11 @@ from tests.support.xvfb import xvfb_display  # noqa: F401
 from tests.ui.helpers import (
     READER_PIN,
     WECHAT_CODE,
+    id_card_of,
     issue_card,
     journal_receipt,
     open_fees,
+    place_id_card,
     seed_overdue_fines,
     seed_reader,
     services,
@@ -78,8 +80,8 @@ def test_replacement_blocks_old_card_and_issues_new(kiosk_ui) -> None:  # noqa: 
     jobs = len(d.parts.printer.jobs)
 
     d.press(key="home.replacement")
-    d.type_digits(id_number)
-    d.press(key="nav.next")
+    place_id_card(d, id_card_of("孙李", id_number))
+    assert d.app.screen.step == 1, d.app.screen.error
     d.type_digits(READER_PIN)
     d.press(key="nav.next")
     assert d.app.screen.step == 2, d.app.screen.error

@@ -17,6 +17,7 @@ from tests.support.services import (  # noqa: F401
     WECHAT_CODE,
     ServicesEnv,
     make_reader,
+    resident_id,
     services_env,  # noqa: F401
 )
 
@@ -52,7 +53,9 @@ def test_new_card_writes_everything_in_one_go(env: ServicesEnv) -> None:
 
 def test_senior_card_is_free_and_needs_no_payment(env: ServicesEnv) -> None:
     env.writer.place_blank()
-    result = env.services.cards.new_card(make_reader(2, category="senior"), None)
+    senior = dataclasses.replace(make_reader(2, category="senior"),
+                                 id_number=resident_id(2, birth="19500307"))  # 76: senior by age
+    result = env.services.cards.new_card(senior, None)
     assert result.amount == 0 and result.payment_id is None and env.gateway.attempts == 0
 
 

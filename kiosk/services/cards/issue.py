@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
 
@@ -11,9 +12,11 @@ from kiosk.services.common import StaffSession, Tender, charged, new_id
 from kiosk.services.ports import Card, Reader
 from kiosk.services.views import fee_line, reader_receipt
 from library_core import events, pins
+from library_core.ages import category_refusal, guardian_refusal
 from library_core.errors import ValidationError
 from library_core.fees import FeeKind, ReaderCategory
 from library_core.identity import (
+    birth_date_from_id,
     id_number_hash,
     mask_mobile,
     mask_resident_id,
@@ -35,6 +38,7 @@ class NewReader:
     phone: str
     category: str
     pin: str
+    guardian_phone: str = ""  # required under 14 (library_core.ages)
 
 
 class CardIssue(CardLookup):
@@ -56,6 +60,7 @@ class CardIssue(CardLookup):
             category = ReaderCategory(req.category)
         except ValueError:
             raise ValidationError("category.invalid", f"unknown category {req.category!r}") from None
+        guardian = self._check_age(id_number, phone, str(category), req.guardian_phone, today)
         pin = pins.validate_pin(req.pin)
         self._refuse_registered(id_number)
         uid = self._blank_card_uid()
@@ -80,10 +85,13 @@ class CardIssue(CardLookup):
                             at=now)
             uow.cards.add(Card(card_no, reader_id, uid.hex(), 1, CARD_ACTIVE, expires_on,
                                now.isoformat()))
-            uow.outbox.emit(events.READER_REGISTERED, {
+            registered = {
                 "reader_id": reader_id, "name": name, "id_number": id_number, "phone": phone,
                 "category": str(category), "pin_hash": pin_hash, "registered_at": now.isoformat(),
-            }, occurred_at=now)
+            }
+            if guardian:
+                registered["guardian_phone"] = guardian
+            uow.outbox.emit(events.READER_REGISTERED, registered, occurred_at=now)
             uow.outbox.emit(events.CARD_ISSUED, {"card_no": card_no, "reader_id": reader_id,
                                                  "uid": uid.hex(), "generation": 1,
                                                  "expires_on": expires_on.isoformat()},
@@ -107,3 +115,21 @@ class CardIssue(CardLookup):
             self._write(uid, card_no, 1, expires_on)  # last step before COMMIT
         log.info("card %s issued to reader %s", card_no, reader_id)
         return CardResult(reader_id, card_no, 1, expires_on, total, payment_id, receipt)
+
+    @staticmethod
+    def _check_age(id_number: str, phone: str, category: str, guardian_phone: str,
+                   today: dt.date) -> str | None:
+        """The guardian's validated phone (None when not needed), if ``category`` fits the age
+        from the ID number (``library_core.ages``). Raises ValidationError ``category.age``,
+        ``guardian.required``, ``guardian.not_needed``,
+        ``phone.invalid``."""
+        birth = birth_date_from_id(id_number)
+        assert birth is not None  # validate_resident_id checked it
+        refusal = category_refusal(category, birth, today)
+        if refusal is not None:
+            raise ValidationError(refusal, f"category {category} does not fit the age")
+        guardian = validate_mobile(guardian_phone) if guardian_phone.strip() else None
+        refusal = guardian_refusal(birth, today, guardian_phone=guardian)
+        if refusal is not None:
+            raise ValidationError(refusal, "guardian's phone")
+        return guardian

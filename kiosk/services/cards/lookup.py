@@ -8,8 +8,10 @@ import datetime as dt
 from kiosk.services.cards.base import CardDesk, refuse_if_owed
 from kiosk.services.errors import ReaderExists
 from kiosk.services.views import ReaderSummary, summary
+from library_core.ages import categories_for, guardian_required, id_card_refusal
+from library_core.errors import ValidationError
 from library_core.fees import FeeSchedule
-from library_core.identity import id_number_hash, validate_resident_id
+from library_core.identity import birth_date_from_id, id_number_hash, validate_resident_id
 from library_core.money import Fen
 from library_core.rules import RenewalTerms, holder_of_id_number, renewal_terms
 from library_core.tokens import decode_card_token
@@ -56,6 +58,34 @@ class CardLookup(CardDesk):
         if holder is not None:
             raise ReaderExists(None, "reader already registered",
                                has_live_card=holder.has_live_card)
+
+    def categories_for(self, id_number: str) -> tuple[str, ...]:
+        """The categories the holder of ``id_number`` may register in today (one when it
+        follows from the age; ``library_core.ages``). Raises ValidationError for a bad number."""
+        birth = self._birth(id_number)
+        return tuple(str(c) for c in categories_for(birth, self.clock.now().date()))
+
+    def guardian_needed(self, id_number: str) -> bool:
+        """True when the holder of ``id_number`` is under 14 (a guardian's phone is asked)."""
+        return guardian_required(self._birth(id_number), self.clock.now().date())
+
+    def _birth(self, id_number: str) -> dt.date:
+        value = validate_resident_id(id_number, today=self.clock.now().date())
+        birth = birth_date_from_id(value)
+        assert birth is not None  # validate_resident_id checked it
+        return birth
+
+    def check_id_card(self, id_number: str, *, valid_to: dt.date | None,
+                      valid_from: dt.date | None = None) -> str:
+        """The validated ID number of a resident ID card that may be used today. Raises
+        ValidationError ``idcard.expired`` / ``idcard.not_yet_valid`` / ``id.*``."""
+        today = self.clock.now().date()
+        value = validate_resident_id(id_number, today=today)
+        refusal = id_card_refusal(valid_to, today, valid_from=valid_from)
+        if refusal is not None:
+            raise ValidationError(refusal, "ID card not valid today",
+                                  valid_to=valid_to.isoformat() if valid_to else "")
+        return value
 
     def new_card_prices(self, category: str) -> tuple[Fen, Fen]:
         """(card fee, deposit) of a new card in ``category``, from the schedule in force."""

@@ -68,7 +68,8 @@ class CardFlows(FlowBase):
         from kiosk.services.cards import NewReader
 
         req = NewReader(name=form["name"], id_number=form["id_number"], phone=form["phone"],
-                        category=form["category"], pin=form["pin"])
+                        category=form["category"], pin=form["pin"],
+                        guardian_phone=form.get("guardian_phone", ""))
         result = self.cards.new_card(req, form.get("tender"), staff=staff)
         lines = [("summary.card_no", {"value": result.receipt.card_no_masked}),
                  ("summary.expires", {"value": result.expires_on.isoformat()}),

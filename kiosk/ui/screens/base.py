@@ -166,6 +166,7 @@ class FlowScreen(BaseScreen):
                 self._current()
         self.error_params = params
         self.error_key = key
+        self.app.prompt(key)  # every refusal spoken (senior mode)
 
     @property
     def error(self) -> str:
@@ -261,6 +262,11 @@ class FlowScreen(BaseScreen):
     def body(self) -> Any:
         return self.ids.body
 
+    def say(self, line: Line) -> None:
+        """Speak a step's instruction (a message id line; raw text has no prompt)."""
+        if isinstance(line, tuple):
+            self.app.prompt(line[0])
+
     def two_columns(self) -> tuple[BoxLayout, BoxLayout]:
         row = BoxLayout(spacing=dp(24))
         left = BoxLayout(orientation="vertical", spacing=dp(14))
@@ -287,6 +293,7 @@ class FlowScreen(BaseScreen):
                    on_ok: Callable[[str], None], hint: Line | None = None, value: str = "",
                    ok_key: str = "nav.next") -> DigitEntry:
         left, right = self.two_columns()
+        self.app.prompt(label_key)
         entry = DigitEntry(label_key=label_key, mode=mode, max_len=max_len, value=value)
         pad = entry.ids.pad.__self__  # a strong reference: ids are weak proxies
         entry.remove_widget(pad)
@@ -307,6 +314,7 @@ class FlowScreen(BaseScreen):
 
     def ask_name(self, on_ok: Callable[[str], None], value: str = "") -> NameEntry:
         box = BoxLayout(orientation="vertical", spacing=dp(12))
+        self.app.prompt("field.name")
         entry = NameEntry(value=value)
         box.add_widget(entry)
         ok = KButton(key="nav.next", kind="primary", size_hint_x=None, width=dp(200), height=dp(72))
@@ -328,6 +336,9 @@ class FlowScreen(BaseScreen):
         from kivy.uix.gridlayout import GridLayout
 
         box = BoxLayout(orientation="vertical", spacing=dp(14))
+        self.say(prompt)
+        if self.app.senior:
+            cols = 1  # fewer items per screen: one option a row, across the screen
         box.add_widget(label_for(prompt, font_size=dp(34)))
         for line in info:
             box.add_widget(label_for(line))
@@ -354,6 +365,7 @@ class FlowScreen(BaseScreen):
         from kivy.uix.scrollview import ScrollView
 
         box = BoxLayout(orientation="vertical", spacing=dp(12))
+        self.say(title)
         box.add_widget(label_for(title, font_size=dp(34)))
         scroll = ScrollView(do_scroll_x=False)
         inner = BoxLayout(orientation="vertical", spacing=dp(8), size_hint_y=None)

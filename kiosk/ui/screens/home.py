@@ -1,4 +1,4 @@
-"""Home: six large service buttons, the "tap your card" prompt, staff sign-in."""
+"""Home: six large service buttons, senior mode, the "tap your card" prompt, staff sign-in."""
 
 from __future__ import annotations
 
@@ -39,6 +39,17 @@ class HomeScreen(BaseScreen):
 
     def _on_server_state(self, _app: Any, state: str) -> None:
         self.out_of_service = state == "status.server.revoked"
+
+    def has_session(self) -> bool:
+        """Senior mode on home is a session: it ends when idle, like any other."""
+        return bool(self.app.senior)
+
+    def toggle_senior(self) -> None:
+        if self.app.senior:
+            self.app.home()
+            return
+        self.app.start_senior()
+        self.app.prompt("home.senior_welcome")
 
     def open_service(self, name: str) -> None:
         if self.out_of_service and name in PAYING_SERVICES:

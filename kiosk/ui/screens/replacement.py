@@ -1,5 +1,6 @@
-"""Replacement of a lost card (补卡/挂失): ID number + PIN, old card blocked at once, payment,
-new card written with a higher generation, receipt."""
+"""Replacement of a lost card (补卡/挂失): the resident ID card on the reader (the ID number typed
+in staff mode only) + PIN, old card blocked at once, payment, new card written with a higher
+generation, receipt."""
 
 from __future__ import annotations
 
@@ -8,15 +9,16 @@ from typing import Any
 
 from kivy.lang import Builder
 
-from kiosk.ui.screens.base import FlowScreen
+from kiosk.ui.screens.id_card_step import IdCardStepScreen
 from library_core.money import format_fen
 
 Builder.load_file(str(Path(__file__).with_name("replacement.kv")))
 
-STEPS = ["step.id_number", "step.pin", "step.payment", "step.card"]
+STEPS = ["step.id_card", "step.pin", "step.payment", "step.card"]
+TYPED_STEPS = ["step.id_number", *STEPS[1:]]
 
 
-class ReplacementScreen(FlowScreen):
+class ReplacementScreen(IdCardStepScreen):
     def wipe(self) -> None:
         self.id_number = ""
         self.reader: Any = None
@@ -24,6 +26,21 @@ class ReplacementScreen(FlowScreen):
 
     def start(self, **_kw: Any) -> None:
         self.steps = STEPS
+        self.goto(self.show_id_card, 0)
+
+    def show_id_card(self) -> None:
+        self.steps = STEPS
+        self.step = 0
+        self.wait_for_id_card(self._got_card, hint="idcard.replace_hint",
+                              on_type=self._type_by_hand)
+
+    def _got_card(self, card: Any) -> None:
+        self.work(lambda: self.backend.id_card_identity(card).id_number, self._got_id)
+
+    def _type_by_hand(self) -> None:
+        if self.app.staff is None:  # never for self-service
+            return
+        self.steps = TYPED_STEPS
         self.goto(self.show_id, 0)
 
     def show_id(self) -> None:

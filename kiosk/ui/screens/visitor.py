@@ -11,7 +11,8 @@ from kivy.lang import Builder
 from kivy.metrics import dp
 from kivy.uix.boxlayout import BoxLayout
 
-from kiosk.ui.screens.base import FlowScreen
+from kiosk.ui.screens.base import label_for
+from kiosk.ui.screens.id_card_step import IdCardStepScreen
 from kiosk.ui.widgets import QrImage
 from library_core.errors import KioskError
 from library_core.identity import mask_mobile, mask_resident_id
@@ -24,7 +25,7 @@ STEPS = ["step.name", "step.phone", "step.id_optional", "step.purpose", "step.de
 __all__ = ["PURPOSES", "STEPS", "VisitorScreen"]
 
 
-class VisitorScreen(FlowScreen):
+class VisitorScreen(IdCardStepScreen):
     def wipe(self) -> None:
         self.form: dict[str, Any] = {}
         self.pass_outcome: Any = None
@@ -59,7 +60,12 @@ class VisitorScreen(FlowScreen):
 
     def show_name(self) -> None:
         self.step = 0
-        self.ask_name(self._got_name, value=self.form.get("name", ""))
+        entry = self.ask_name(self._got_name, value=self.form.get("name", ""))
+        # or the resident ID card fills the name (optional; nothing else is taken from it)
+        entry.parent.add_widget(label_for(("visitor.id_card_hint", {}), color=(0.25, 0.27, 0.3, 1)),
+                                index=1)
+        self._id_card_cb = lambda card: self._got_name(str(card.name))
+        self.waiting_for = "id_card"
 
     def _got_name(self, name: str) -> None:
         self.form["name"] = name
