@@ -261,25 +261,6 @@ CREATE TABLE payment_intents (
 CREATE INDEX payment_intents_state ON payment_intents(state);
 """
 
-# The ILS store-and-forward queue (issue 15, ``server_client.sip2.queue``): transactions the
-# ILS could not answer, in order; one pending per kind and key; refused ones are the exception
-# report for staff.
-SCHEMA_ILS_QUEUE: Final = """
-CREATE TABLE ils_queue (
-    queue_id   INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind       TEXT NOT NULL CHECK (kind IN ('checkin','fee_paid','block_patron')),
-    key        TEXT NOT NULL,
-    payload    TEXT NOT NULL,
-    queued_at  TEXT NOT NULL,
-    status     TEXT NOT NULL DEFAULT 'pending'
-               CHECK (status IN ('pending','forwarded','refused')),
-    answer     TEXT NOT NULL DEFAULT '',
-    settled_at TEXT
-);
-CREATE UNIQUE INDEX ils_queue_pending ON ils_queue(kind, key) WHERE status = 'pending';
-CREATE INDEX ils_queue_status ON ils_queue(status, queue_id);
-"""
-
 # Staff authority (issue 11.2, 11.3): no staff PIN hash on the kiosk (the server checks staff
 # log-ins); offline verifiers (docs/security.md 5.4) with their own lockout count; each outbox
 # event keeps the staff proof made when it was emitted. Vacuumed: the hashes leave no trace.
@@ -300,6 +281,25 @@ CREATE TABLE staff_verifiers (
 """
 STAFF_AUTHORITY_VERSION: Final = 8
 
+# The ILS store-and-forward queue (issue 15, ``server_client.sip2.queue``): transactions the
+# ILS could not answer, in order; one pending per kind and key; refused ones are the exception
+# report for staff.
+SCHEMA_ILS_QUEUE: Final = """
+CREATE TABLE ils_queue (
+    queue_id   INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind       TEXT NOT NULL CHECK (kind IN ('checkin','fee_paid','block_patron')),
+    key        TEXT NOT NULL,
+    payload    TEXT NOT NULL,
+    queued_at  TEXT NOT NULL,
+    status     TEXT NOT NULL DEFAULT 'pending'
+               CHECK (status IN ('pending','forwarded','refused')),
+    answer     TEXT NOT NULL DEFAULT '',
+    settled_at TEXT
+);
+CREATE UNIQUE INDEX ils_queue_pending ON ils_queue(kind, key) WHERE status = 'pending';
+CREATE INDEX ils_queue_status ON ils_queue(status, queue_id);
+"""
+
 VACUUM_AFTER: Final = frozenset({4, STAFF_AUTHORITY_VERSION})
 """Steps after which the store is vacuumed (values they dropped must not stay in free pages)."""
 
@@ -312,7 +312,6 @@ MIGRATIONS: Final[tuple[tuple[int, str, str], ...]] = (
     (4, "readers: keyed ID hash and masked forms only, no PIN hash (PIPL minimisation)",
      SCHEMA_V4),
     (5, "payment intents, committed before a payment provider is called", SCHEMA_V5),
-    # 6 is taken by the staff-authority step (issue 11, committed separately)
     (7, "ILS store-and-forward queue (SIP2 transactions waiting, refused ones for staff)",
      SCHEMA_ILS_QUEUE),
     (STAFF_AUTHORITY_VERSION, "staff: no PIN hash (the server checks log-ins); offline "
