@@ -54,11 +54,11 @@ def new_page(browser: Browser, *, lang: str = "zh_CN", viewport: dict[str, int] 
 
 def log_in(browser: Browser, server: ServerProcess, role: str = "supervisor", *,
            lang: str = "zh_CN", password: str = STAFF_PASSWORD,
-           viewport: dict[str, int] | None = None) -> Page:
-    """A page signed in as ``role``'s member; fails the test if the log-in is refused."""
+           viewport: dict[str, int] | None = None, staff_no: str | None = None) -> Page:
+    """A page signed in as ``role``'s member (or ``staff_no``); fails the test if refused."""
     page = new_page(browser, lang=lang, viewport=viewport, base_url=server.url)
     page.goto("/console/login")
-    page.fill("input[name=staff_no]", ROLES[role])
+    page.fill("input[name=staff_no]", staff_no or ROLES[role])
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
     page.wait_for_load_state()
@@ -79,4 +79,16 @@ def post_without_csrf(page: Page, path: str, form: dict[str, str]) -> int:
     """POST ``form`` with the page's own session cookie but no CSRF token; the status."""
     resp = page.context.request.post(page.url.split("/console")[0] + path, form=form,
                                      max_redirects=0)
+    return resp.status
+
+
+def csrf_of(page: Page) -> str:
+    """The session's CSRF token, as every form on the page carries it."""
+    return page.input_value("form[action='/console/logout'] input[name=csrf_token]")
+
+
+def post_as(page: Page, path: str, form: dict[str, str]) -> int:
+    """POST ``form`` with the page's session and its real CSRF token; the status."""
+    resp = page.context.request.post(page.url.split("/console")[0] + path, max_redirects=0,
+                                     form={"csrf_token": csrf_of(page), **form})
     return resp.status
