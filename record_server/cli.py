@@ -349,7 +349,9 @@ def _run(args: argparse.Namespace, config: ServerConfig) -> int:
     if args.command == "purge-visitors":
         from record_server.console.visitor_purge import purge_visitors
         result = purge_visitors(db, now=clock.now(),
-                                retention_days=args.retention_days or config.visitor_retention_days)
+                                retention_days=(config.visitor_retention_days
+                                                if args.retention_days is None
+                                                else args.retention_days))
         _out(f"purged {result.visits} visits, {result.events} events before {result.cutoff}")
         return 0
     if args.command == "unlock-staff":

@@ -58,7 +58,8 @@ class DeviceStatusReporter:
         if self.card_reader is None:
             return "unknown"
         try:
-            state = str(self.card_reader.status().state)
+            status = self.card_reader.status  # a property on CardReaderBase, a method elsewhere
+            state = str(getattr(status() if callable(status) else status, "state", "unknown"))
         except Exception as err:
             log.warning("card reader status unavailable: %s", err)
             return "unknown"
