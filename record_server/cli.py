@@ -348,11 +348,11 @@ def _run(args: argparse.Namespace, config: ServerConfig) -> int:
         return 0 if auth.revoke_kiosk(db, args.kiosk_id, clock) else 1
     if args.command == "purge-visitors":
         from record_server.console.visitor_purge import purge_visitors
-        result = purge_visitors(db, now=clock.now(),
+        purged = purge_visitors(db, now=clock.now(),
                                 retention_days=(config.visitor_retention_days
                                                 if args.retention_days is None
                                                 else args.retention_days))
-        _out(f"purged {result.visits} visits, {result.events} events before {result.cutoff}")
+        _out(f"purged {purged.visits} visits, {purged.events} events before {purged.cutoff}")
         return 0
     if args.command == "unlock-staff":
         from record_server.passwords import unlock_password

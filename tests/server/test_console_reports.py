@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
 from typing import Any
 
 import openpyxl
@@ -22,9 +21,9 @@ from sqlalchemy import create_engine, text
 from tests.support.console_browser import (  # noqa: F401
     browser_fixture,
     log_in,
+    start_console_server,
     visible_keys,
 )
-from tests.support.console_browser import start_console_server
 from tests.support.server_process import (  # noqa: F401
     KioskEvents,
     ServerProcess,
@@ -33,7 +32,7 @@ from tests.support.server_process import (  # noqa: F401
 
 DAY = "2026-11-24"
 PAGES = ("/console/dashboard", f"/console/reports?period=range&start={DAY}&end={DAY}",
-         f"/console/reports?period=month&month=2026-11", "/console/reports?period=day&day=" + DAY
+         "/console/reports?period=month&month=2026-11", "/console/reports?period=day&day=" + DAY
          + "&scope=kiosk:K01", f"/console/finance?period=range&start={DAY}&end={DAY}",
          "/console/visitors", "/console/visitors/roster", "/console/review",
          "/console/review?tab=rejected&show=all", "/console/review?tab=offline")
