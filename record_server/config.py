@@ -29,6 +29,8 @@ ENV_CONSOLE_HOURS = "RECORD_SERVER_CONSOLE_SESSION_HOURS"
 ENV_VISITOR_RETENTION = "RECORD_SERVER_VISITOR_RETENTION_DAYS"
 ENV_PURGE_INTERVAL = "RECORD_SERVER_VISITOR_PURGE_INTERVAL_SECONDS"
 ENV_KIOSK_SILENT = "RECORD_SERVER_KIOSK_SILENT_MINUTES"  # the dashboard's "silent too long"
+# "0": staff events without a staff proof apply, flagged as a conflict (docs/security.md 5.2)
+ENV_REQUIRE_STAFF_PROOF = "RECORD_SERVER_REQUIRE_STAFF_PROOF"
 DEMO_LIBRARY_KEY = b"demo-library-key-not-for-production"  # the kiosk demo's placeholder
 MIN_LIBRARY_KEY_BYTES = 16
 FEES_PATH = Path(__file__).resolve().parent / "fees.toml"  # package data, installed with it
@@ -79,6 +81,8 @@ def load_config(
     env_fees = os.environ.get(ENV_FEES_FILE)
     schedule = load_fee_schedule(fees_path or (Path(env_fees) if env_fees else FEES_PATH))
     extra: dict[str, object] = {"library_key": library_key or read_library_key()}
+    if os.environ.get(ENV_REQUIRE_STAFF_PROOF, "1").strip().lower() in ("0", "false", "no"):
+        extra["require_staff_proof"] = False  # while kiosks upgrade: unproven ones flagged
     if login_rate_per_minute is not None:
         extra["login_rate_per_minute"] = login_rate_per_minute
     for name, env in (("console_idle_seconds", ENV_CONSOLE_IDLE),
