@@ -17,7 +17,6 @@ from record_server import models as m
 from record_server.ingest.staff_proof import proof_refusal
 from record_server.ingest.statements import (
     ADD_CREDIT,
-    READER_MERGED,
     by_key,
     insert_into,
     update_by_key,
@@ -93,7 +92,7 @@ def local_day(when: dt.datetime) -> str:
 def resolve_reader(ctx: Context, reader_id: str) -> str:
     """The reader an id stands for (following merges). Raises Reject(unknown_reader)."""
     for _ in range(5):
-        row = ctx.conn.execute(READER_MERGED, {"v": reader_id}).first()
+        row = by_key(ctx.conn, m.readers, m.readers.c.reader_id, reader_id)  # batch's cache
         if row is None:
             raise Reject("unknown_reader")
         if not row.merged_into:

@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from record_server import models as m
+from record_server.ingest import rowcache
 from record_server.ingest.context import Context, Reject
 
 CARD_SERIAL_SPAN = 10**8  # card serials of kiosk n: n * 10^8 .. n * 10^8 + 99,999,999
@@ -30,18 +31,21 @@ RECEIPT_PREFIX = "receipt:"
 _RECEIPT = re.compile(r"(?P<kiosk>[^-]+)-(?P<day>\d{8})-(?P<n>\d{4})")
 _VISIT = re.compile(r"(?P<kiosk>[^-]+)-V(?P<n>\d{6,9})")
 _KIOSK_NO = select(m.kiosks.c.kiosk_no).where(m.kiosks.c.kiosk_id == bindparam("k"))
-_kiosk_nos: dict[str, int] = {}  # a kiosk's number never changes once assigned
 _UPSERTS: dict[str, Any] = {}
 
 
 def kiosk_no_of(conn: Connection, kiosk_id: str) -> int | None:
-    known = _kiosk_nos.get(kiosk_id)
-    if known is None:
-        value = conn.execute(_KIOSK_NO, {"k": kiosk_id}).scalar()
-        if value is None:
-            return None
-        known = _kiosk_nos[kiosk_id] = int(value)
-    return known
+    """The kiosk's server-assigned number, read from the database once per batch (never kept
+    by the process: another worker, or a re-enrollment, may have assigned it since)."""
+    cache = rowcache.current(conn)
+    if cache is not None and kiosk_id in cache.kiosk_nos:
+        return cache.kiosk_nos[kiosk_id]
+    value = conn.execute(_KIOSK_NO, {"k": kiosk_id}).scalar()
+    if value is None:
+        return None
+    if cache is not None:
+        cache.kiosk_nos[kiosk_id] = int(value)
+    return int(value)
 
 
 def _upsert(conn: Connection) -> Any:
@@ -57,7 +61,21 @@ def _upsert(conn: Connection) -> Any:
 
 
 def _used(ctx: Context, name: str, value: int) -> None:
+    """Keep ``value`` as used in range ``name``: at once, or (a batch without savepoints, whose
+    every event is undone when one fails) with the batch's others at its end (``write_used``)."""
+    cache = rowcache.current(ctx.conn)
+    if cache is not None and cache.numbers is not None:
+        key = (ctx.kiosk_id, name)
+        if value > cache.numbers.get(key, -1):
+            cache.numbers[key] = value
+        return
     ctx.conn.execute(_upsert(ctx.conn), {"kiosk_id": ctx.kiosk_id, "name": name, "value": value})
+
+
+def write_used(conn: Connection, numbers: dict[tuple[str, str], int]) -> None:
+    """The highest numbers a batch used, one upsert (executemany) for all of them."""
+    conn.execute(_upsert(conn), [{"kiosk_id": k, "name": name, "value": v}
+                                 for (k, name), v in sorted(numbers.items())])
 
 
 def check_card_no(ctx: Context, card_no: str, field: str = "card_no") -> None:

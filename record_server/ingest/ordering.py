@@ -7,10 +7,12 @@ from typing import Any
 
 from pydantic import ValidationError as PydanticError
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 
 from library_core import contract as c
 from library_core import events as ev
 from library_core.fees import FeeSchedule
+from record_server.ingest import numbering, rowcache
 from record_server.ingest.context import Context, Outcome, Reject, local_day
 from record_server.ingest.handlers import HANDLERS
 from record_server.ingest.retry import is_transient, savepoint
@@ -26,11 +28,60 @@ class Redo(Exception):
     """An event failed while the batch ran without per-event savepoints: run it again with."""
 
 
+# the keys each kind's payload names as new: their absence is learnt for the whole batch at once
+_NEW_KEYS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    ev.READER_REGISTERED: (("readers", "reader_id", "reader_id"),),
+    ev.CARD_ISSUED: (("cards", "card_no", "card_no"),),
+    ev.CARD_REPLACED: (("cards", "card_no", "card_no"),),
+    ev.FEE_ASSESSED: (("fees", "fee_id", "fee_id"),),
+    ev.PAYMENT_RECORDED: (("payments", "payment_id", "payment_id"),
+                          ("payments", "receipt_no", "receipt_no")),
+    ev.DEPOSIT_REFUNDED: (("payments", "payment_id", "payment_id"),
+                          ("payments", "receipt_no", "receipt_no")),
+    ev.VISIT_OPENED: (("visits", "visit_id", "visit_id"),),
+}
+
+
+def _new_keys(envelopes: list[c.EventEnvelope]) -> dict[tuple[str, str], set[str]]:
+    wanted: dict[tuple[str, str], set[str]] = {}
+    for env in envelopes:
+        for table, key, field in _NEW_KEYS.get(env.kind, ()):
+            value = env.payload.get(field)
+            if isinstance(value, str):
+                wanted.setdefault((table, key), set()).add(value)
+    return wanted
+
+
 def apply_batch(conn: Connection, *, kiosk_id: str, envelopes: list[c.EventEnvelope],
                 now: str, schedule: FeeSchedule, next_seq: int, seen: dict[str, Any],
                 present: set[int], guarded: bool,
                 ) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]],
                            dict[str, set[str]], int]:
+    """``_apply`` with the batch's row cache (``rowcache``): the absence of the keys its events
+    create learnt in one query per table; unguarded, its inserts and the numbers it used
+    written together at the end (a failure there is a ``Redo`` too)."""
+    with rowcache.active(conn) as cache:
+        cache.prefetch(_new_keys([e for e in envelopes if str(e.event_id) not in seen]))
+        if not guarded:
+            cache.numbers, cache.defer = {}, True
+        out = _apply(conn, kiosk_id=kiosk_id, envelopes=envelopes, now=now, schedule=schedule,
+                     next_seq=next_seq, seen=seen, present=present, guarded=guarded)
+        try:
+            cache.flush()
+            if cache.numbers:
+                numbering.write_used(conn, cache.numbers)
+        except DBAPIError as err:  # a waiting insert refused (e.g. a key taken meanwhile)
+            if is_transient(err):
+                raise
+            raise Redo("batch end") from err
+    return out
+
+
+def _apply(conn: Connection, *, kiosk_id: str, envelopes: list[c.EventEnvelope],
+           now: str, schedule: FeeSchedule, next_seq: int, seen: dict[str, Any],
+           present: set[int], guarded: bool,
+           ) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]],
+                      dict[str, set[str]], int]:
     """Run the batch's events; returns (results by event id, event rows, touched, next seq).
 
     ``guarded``: a savepoint around each event, so a refused one leaves no trace. Unguarded, the
