@@ -33,7 +33,7 @@ from kiosk.payments.provider import PaymentProvider, ProviderAnswer, TradeState
 from kiosk.services.errors import PaymentRefused
 from kiosk.services.ports import Charge
 from library_core.clock import Clock
-from library_core.errors import PaymentError, ValidationError
+from library_core.errors import PaymentError, StoreError, ValidationError
 from library_core.money import Fen
 from server_client.store.intents import Intent
 
@@ -148,8 +148,12 @@ class DurablePaymentGateway:
                       amount)
             answer = ProviderAnswer(TradeState.UNKNOWN, code="amount_differs")
         if answer.state is TradeState.PAID:
-            self.intents.move(otn, "paid", at=self.clock.now(),
-                              transaction_id=answer.transaction_id)
+            try:
+                self.intents.move(otn, "paid", at=self.clock.now(),
+                                  transaction_id=answer.transaction_id)
+            except StoreError:  # taken, and we cannot even say so: give it back at once
+                self._refund_unrecorded(otn, amount)
+                raise
             self._progress("done", 0, otn)
             return Charge(transaction_id=answer.transaction_id, provider=self.provider.name,
                           amount=amount, out_trade_no=otn)
@@ -194,6 +198,17 @@ class DurablePaymentGateway:
             return
         self.intents.move(otn, "refund_failed", at=self.clock.now(), detail=reason[:200])
         raise PaymentError("payment.refund_failed", f"{otn}: refund not accepted ({answer.code})")
+
+    def _refund_unrecorded(self, otn: str, amount: Fen) -> None:
+        """The provider took ``amount`` but the store refused the intent's update: refund with
+        no store write (the intent stays ``open``; recovery finds the trade refunded)."""
+        answer = self._ask("refund", lambda: self.provider.refund(
+            out_trade_no=otn, out_refund_no=otn + "R", amount=amount, total=amount))
+        if answer.state is TradeState.PAID:
+            log.error("intent %s: store failed after the provider took %s fen; refunded", otn, amount)
+        else:
+            log.critical("intent %s: store failed after the provider took %s fen and the refund "
+                         "was not accepted; recovery retries at start-up", otn, amount)
 
     def settled(self, charge: Charge) -> None:
         """The use case committed the payment: the intent is ``booked``; then the hooks."""

@@ -140,8 +140,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if t is None:
             self._fail(method, "ACQ.TRADE_NOT_EXIST")
             return
+        status = _STATUS[t.state]
+        if t.state == "refunded" and t.refunded == t.amount:
+            status = "TRADE_CLOSED"  # 支付完成后全额退款: closed
         self._send(method, {"code": "10000", "msg": "Success", "trade_no": t.transaction_id,
-                            "out_trade_no": t.out_trade_no, "trade_status": _STATUS[t.state],
+                            "out_trade_no": t.out_trade_no, "trade_status": status,
                             "total_amount": yuan(t.amount)})
 
     def _cancel(self, method: str, biz: dict[str, Any]) -> None:
