@@ -185,6 +185,9 @@ def charged(gateway: PaymentGateway, tender: Tender | None, amount: Fen, referen
             log.warning("charge %s refunded after failure: %s", charge.transaction_id, err)
             if isinstance(err, KioskError):  # the screen (and slip) say the money went back
                 err.params.setdefault("refunded_text", format_fen(charge.amount))
+                err.params.setdefault("refunded_fen", charge.amount)  # the refund slip's
+                err.params.setdefault("refunded_method", charge.provider)
+                err.params.setdefault("refunded_ref", charge.out_trade_no or charge.transaction_id)
         except Exception:  # the original failure stays the one raised; money needs a human
             log.critical("REFUND FAILED for charge %s (%s fen), reference %s",
                          charge.transaction_id, charge.amount, reference, exc_info=True)

@@ -66,6 +66,18 @@ class Backend(CardFlows, CounterFlows, StaffFlows, IdCardFlows):
         self.app.payment_state = state.get(kind, "status.ok")
         self.app.payment_level = "warn" if kind in state else "ok"
 
+    def print_refund_slip(self, params: dict[str, Any], language: str) -> Any:
+        """The slip after a failed later step whose charge was refunded (off the UI thread)."""
+        from kiosk.payments.slip import refund_slip
+        from kiosk.services.config import ServicesConfig
+
+        receipt = refund_slip(self.store.repositories(), self.clock,
+                              ServicesConfig.from_settings(self.settings),
+                              amount=int(params["refunded_fen"]),
+                              method=str(params.get("refunded_method", "")),
+                              reference=str(params.get("refunded_ref", "")))
+        return self.print(receipt, language, [])
+
     def _on_payment_progress(self, progress: Any) -> None:
         sm = getattr(self.app, "sm", None)
         show = getattr(sm.current_screen if sm is not None else None, "show_payment_progress", None)

@@ -178,6 +178,14 @@ def test_a_card_pulled_mid_write_is_refunded_and_the_screen_says_so(
             assert store.count("cards") == 0 and store.count("payments") == 0
             shown = d.texts()
             assert f"您支付的 {format_fen(trade.amount)} 已退回" in shown, shown
+            # and the slip that says so: a refund receipt in the journal, printed
+            pump_until(d, lambda: store.count("receipts") == 1, "refund slip")
+            slip = store.receipts(d.parts.clock.now().date())[0]
+            assert (slip.kind, slip.total, slip.payment_method) == ("refund", trade.amount, "wechat")
+            pump_until(d, lambda: any(j[0] == slip.receipt_no for j in d.parts.printer.jobs),
+                       "slip printed")
+            printed = next(j[1] for j in d.parts.printer.jobs if j[0] == slip.receipt_no)
+            assert "已原路退回".encode("gb18030") in printed
         finally:
             card.remove()
 

@@ -157,6 +157,11 @@ class FlowScreen(BaseScreen):
             log.exception("unexpected error in %s", self.name, exc_info=err)
             key = "error.generic"
         if key and "refunded_text" in params:  # a later step failed: the money went back
+            if "refunded_fen" in params:  # and the reader gets a slip that says so
+                slip, lang = dict(params), self.app.lang
+                self.app.bridge.run_async(lambda: self.backend.print_refund_slip(slip, lang),
+                                          lambda _outcome: None,
+                                          lambda e: log.warning("refund slip not printed: %s", e))
             params = {"reason": self.app.t(key, **params), "amount": params["refunded_text"]}
             key = "payment.refunded_after_failure"
         if self.payment_progress is not None:  # the countdown gives way to the step again
