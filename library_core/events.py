@@ -18,8 +18,8 @@ Payloads by kind (keys; all required unless marked optional):
 - ``reader.registered``: reader_id, name, id_number, phone, category, pin_hash, registered_at, guardian_phone (under 14)
 - ``card.issued``: card_no, reader_id, uid (hex), generation, expires_on
 - ``card.renewed``: card_no, reader_id, previous_expires_on, expires_on, months
-- ``card.blocked`` (priority 1): card_no, reader_id, reason ("lost" | "cancelled"), staff_no (opt)
-- ``card.replaced``: old_card_no, card_no, reader_id, uid, generation, expires_on
+- ``card.blocked`` (priority 1): card_no, reader_id, reason ("lost" | "cancelled"), staff_no (opt), reader_grant (lost with no staff)
+- ``card.replaced``: old_card_no, card_no, reader_id, uid, generation, expires_on, reader_grant
 - ``card.cancelled``: card_no, reader_id, staff_no, deposit_refunded
 - ``fee.assessed``: fee_id, reader_id, kind, amount, description, loan_id (opt), item_barcode (opt)
 - ``fee.waived``: fee_id, reader_id, staff_no, reason

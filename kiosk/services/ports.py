@@ -207,6 +207,8 @@ class PinVerdict:
     result: str
     attempts_left: int = 0
     minutes: int = 0
+    grant: str = ""  # ok: the server's proof that the reader was here (names the block and
+    # the replacement it is for; record_server/grants.py)
 
 
 class ReaderPinVerifier(Protocol):

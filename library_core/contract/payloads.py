@@ -28,6 +28,7 @@ from library_core.contract.types import (
     KioskId,
     Name,
     PinHash,
+    ReaderGrant,
     ReceiptNo,
     StaffNo,
     Strict,
@@ -74,8 +75,8 @@ class EventEnvelope(Strict):
     priority: Literal[0, 1] = 0
     contract_version: Literal[1, 2] = CONTRACT_VERSION  # 2: staff_proof; 1 still accepted
     payload: dict[str, Any]
-
     staff_proof: StaffProof | None = None  # staff events (proof.py; docs/security.md 5.2)
+
     @field_validator("occurred_at")
     @classmethod
     def _aware(cls, value: dt.datetime) -> dt.datetime:
@@ -121,6 +122,8 @@ class CardBlocked(Strict):
     reader_id: EntityId
     reason: Literal["lost", "cancelled"]
     staff_no: StaffNo | None = None
+    # lost with no staff: the grant the server's reader-PIN check gave this kiosk for this reader
+    reader_grant: ReaderGrant | None = None
 
 
 class CardReplaced(Strict):
@@ -130,6 +133,7 @@ class CardReplaced(Strict):
     uid: Uid
     generation: Generation
     expires_on: IsoDate
+    reader_grant: ReaderGrant | None = None  # refused without one (record_server/grants.py)
 
 
 class CardCancelled(Strict):

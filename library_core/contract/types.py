@@ -80,6 +80,7 @@ CardNo = text(14, pattern=r"^2\d{13}$")
 Barcode = text(14, pattern=r"^3\d{13}$")
 EntityId = text(64, pattern=r"^[A-Za-z0-9_.:-]+$")
 Pin = text(6, min_length=6, pattern=r"^\d{6}$")
+ReaderGrant = text(64, min_length=20, pattern=r"^rg_[A-Za-z0-9_-]+$")  # record_server/grants.py
 Fen = Annotated[int, Field(ge=0, le=MAX_FEN, strict=True)]
 Generation = Annotated[int, Field(ge=1, lt=1 << 16, strict=True)]
 Name = text(100)

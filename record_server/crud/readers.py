@@ -23,6 +23,7 @@ from library_core.rules import PinLockout
 from record_server import models as m
 from record_server.crud.errors import NotFound
 from record_server.db import Database
+from record_server.grants import issue_grant
 
 log = logging.getLogger(__name__)
 LOCKOUT = PinLockout()  # the one policy (the kiosk's and the staff log-in's)
@@ -34,6 +35,7 @@ class PinAnswer:
     result: Literal["ok", "wrong", "locked"]
     attempts_left: int = 0
     minutes: int = 0
+    grant: str = ""  # ok: the reader's grant for this kiosk (record_server/grants.py)
 
 
 def _state(conn: Connection, reader_id: str, *, lock: bool = False) -> tuple[int, dt.datetime | None]:
@@ -83,7 +85,8 @@ def check_reader_pin(db: Database, *, kiosk_id: str, reader_id: str, id_number: 
         if ok:
             conn.execute(delete(m.reader_pin_state).where(
                 m.reader_pin_state.c.reader_id == reader_id))
-            answer = PinAnswer("ok")
+            answer = PinAnswer("ok", grant=issue_grant(conn, kiosk_id=kiosk_id,
+                                                       reader_id=reader_id, now=now))
         else:
             state = LOCKOUT.after_wrong(failures, now)
             values = {"failures": state.failures,

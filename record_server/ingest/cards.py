@@ -27,6 +27,7 @@ from library_core.rules import (
     renewal_terms,
 )
 from record_server import models as m
+from record_server.grants import grant_refusal
 from record_server.ingest.context import (
     Context,
     Reject,
@@ -106,6 +107,15 @@ def card_renewed(ctx: Context, p: c.CardRenewed) -> None:
         set_card(ctx, p.card_no, expires_on=p.expires_on)
 
 
+def _reader_present(ctx: Context, grant: str | None, reader_id: str, card_reader_id: str) -> None:
+    """The reader proved themselves at this kiosk (ID number + PIN checked by this server):
+    Reject(reader_grant_missing | reader_grant_unknown | reader_grant_expired) otherwise."""
+    reason = grant_refusal(ctx.conn, grant, kiosk_id=ctx.kiosk_id,
+                           reader_ids={reader_id, card_reader_id}, occurred_at=ctx.occurred_at)
+    if reason is not None:
+        raise Reject(reason)
+
+
 def card_blocked(ctx: Context, p: c.CardBlocked) -> None:
     card = card_or_reject(ctx, p.card_no)
     card_of_reader(ctx, card, p.reader_id)
@@ -113,6 +123,8 @@ def card_blocked(ctx: Context, p: c.CardBlocked) -> None:
         staff_or_reject(ctx, p.staff_no, ACTION_CANCEL)
     elif p.staff_no:
         staff_or_reject(ctx, p.staff_no, ACTION_DESK)
+    else:  # a kiosk token alone blocks no one's card
+        _reader_present(ctx, p.reader_grant, p.reader_id, card.reader_id)
     status = blocked_status(card.status, p.reason)  # the kiosk's rule (library_core.rules)
     if status is not None:
         set_card(ctx, p.card_no, status=status)
@@ -122,6 +134,7 @@ def card_replaced(ctx: Context, p: c.CardReplaced) -> None:
     check_card_no(ctx, p.card_no)
     old = card_or_reject(ctx, p.old_card_no)
     reader_id = card_of_reader(ctx, old, p.reader_id)
+    _reader_present(ctx, p.reader_grant, p.reader_id, old.reader_id)
     if by_key(ctx.conn, m.cards, m.cards.c.card_no, p.card_no) is not None:
         raise Reject("card_exists")
     if p.generation <= old.generation:

@@ -180,7 +180,8 @@ def test_the_reader_pin_endpoint_refuses_forged_readers_and_hostile_bodies(
     def post(body: Any, tok: str | None = token, where: str = path) -> Any:
         return server.post(where, tok, json=body)
 
-    assert post({"reader_id": reader_id, "id_number": one.id_number, "pin": one.pin}).json() == {
+    ok = post({"reader_id": reader_id, "id_number": one.id_number, "pin": one.pin}).json()
+    assert ok.pop("grant").startswith("rg_") and ok == {
         "result": "ok", "attempts_left": 0, "minutes": 0}
     # a forged or unknown reader, or another person's ID number: 404, nothing counted
     for body in ({"reader_id": "forged-reader", "id_number": one.id_number, "pin": one.pin},
@@ -188,7 +189,8 @@ def test_the_reader_pin_endpoint_refuses_forged_readers_and_hostile_bodies(
         resp = post(body)
         assert resp.status_code == 404 and "no active reader" in resp.json()["detail"]
     wrong = post({"reader_id": reader_id, "id_number": one.id_number, "pin": "975310"}).json()
-    assert wrong == {"result": "wrong", "attempts_left": 4, "minutes": 0}  # the 404s counted 0
+    assert wrong == {"result": "wrong", "attempts_left": 4, "minutes": 0,
+                     "grant": ""}  # the 404s counted 0; no grant without the PIN
     # hostile bodies: refused with the field, nothing counted
     for body in ({"reader_id": reader_id, "id_number": one.id_number, "pin": "12345a"},
                  {"reader_id": reader_id, "id_number": one.id_number, "pin": one.pin, "x": 1},

@@ -20,9 +20,14 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text
 
+from kiosk.services.cards.replacement import ServerReaderPins
 from kiosk.services.common import Tender
+from kiosk.services.staff_auth import ServerStaffAuthority
+from library_core import contract
+from library_core.clock import CHINA_TZ, FixedClock
 from library_core.codes import make_card_no
 from library_core.pins import hash_pin
+from server_client.sync import RecordServerClient
 from tests.support.postgres import postgres_cluster_fixture  # noqa: F401
 from tests.support.server_process import (  # noqa: F401
     ServerProcess,
@@ -40,6 +45,28 @@ from tests.support.services import (
 
 TABLES = ("readers", "cards", "fees", "payments", "credit_entries", "conflicts", "visits",
           "loans", "items", "staff")
+
+
+class StaffKeyring:
+    """The server's kiosk staff log-in (``ServerStaffAuthority``), remembering each session's
+    key: the forger here is logged-in staff, who re-signs what they change, so the staff proof
+    holds and the business rules are what refuse (tests/integration/test_staff_authority.py
+    forges the proofs themselves)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.keys: dict[str, bytes] = {}
+
+    def open_staff_session(self, identifier: str, pin: str) -> Any:
+        grant = self.inner.open_staff_session(identifier, pin)
+        self.keys[grant.session_id] = grant.session_key
+        return grant
+
+    def resign(self, event: dict[str, Any]) -> None:
+        proof = event.get("staff_proof")
+        if proof and proof.get("session_id") in self.keys:
+            proof["mac"] = contract.event_mac(self.keys[proof["session_id"]],
+                                              contract.canonical_event_bytes(event))
 
 
 class Pusher:
@@ -97,7 +124,13 @@ def forge_fixture(server_factory: Callable[..., ServerProcess], db_url: str,
     srv.create_staff(SUPERVISOR[0], role="supervisor", pin=SUPERVISOR[1], name="李强")
     srv.start()
     token = srv.enroll("K01")
-    env = make_env(tmp_path / "kiosk.sqlite3")
+    # the kiosk's clock reads the server's time: a reader grant is valid for minutes
+    env = make_env(tmp_path / "kiosk.sqlite3",
+                   clock=FixedClock(dt.datetime.now(CHINA_TZ).replace(microsecond=0)))
+    env.services.cards.reader_pins = ServerReaderPins(  # PINs checked by this server
+        RecordServerClient(srv.url, "K01", token, retries=0, backoff_s=0.01))
+    env.services.staff.authority = StaffKeyring(ServerStaffAuthority(  # staff log-ins too
+        RecordServerClient(srv.url, "K01", token, retries=0, backoff_s=0.01)))
     yield Pusher(srv, env, token)
     env.store.close()
 
@@ -105,6 +138,7 @@ def forge_fixture(server_factory: Callable[..., ServerProcess], db_url: str,
 def refused(p: Pusher, forged: dict[str, Any], reason: str) -> None:
     """``forged`` is refused with ``reason`` and changes nothing on the server."""
     forged["event_id"] = str(uuid.uuid4())  # a new event, not a copy of the honest one's id
+    p.env.services.staff.authority.resign(forged)
     before = snapshot(p.server.database_url)
     result = p.push([forged])[0]
     assert (result["status"], result.get("detail")) == ("rejected", reason), result
@@ -165,11 +199,15 @@ def test_waiver_by_a_staff_number_that_does_not_exist(forge: Pusher) -> None:
     forge.env.services.staff.waive_fee(forge.env.supervisor(), fee_id, "hardship")
     honest = of_kind(forge.take(), "fee.waived")
     nobody = copy.deepcopy(honest)
-    nobody["payload"]["staff_no"] = "S9999"
-    refused(forge, nobody, "unknown_staff")
+    nobody["payload"]["staff_no"] = "S9999"  # the proof is the supervisor's session
+    refused(forge, nobody, "staff_proof_other_staff")
     desk = copy.deepcopy(honest)  # a real member of staff, but waivers are a supervisor's
     desk["payload"]["staff_no"] = DESK[0]
-    refused(forge, desk, "staff_role_required")
+    refused(forge, desk, "staff_proof_other_staff")
+    desk_session = forge.env.desk()  # the desk member's own, right proof: the role refuses
+    own = copy.deepcopy(desk)
+    own["staff_proof"]["session_id"] = desk_session.prover.proof_id
+    refused(forge, own, "staff_role_required")
     assert forge.push([honest])[0]["status"] == "applied"
 
 
@@ -224,6 +262,8 @@ def test_card_cancelled_by_a_self_service_kiosk(forge: Pusher) -> None:
     assert snapshot(forge.server.database_url) == before
     desk = copy.deepcopy(cancel)
     desk["payload"]["staff_no"] = DESK[0]
+    refused(forge, desk, "staff_proof_other_staff")  # the proof is the supervisor's session
+    desk["staff_proof"]["session_id"] = forge.env.desk().prover.proof_id  # the desk's own
     refused(forge, desk, "staff_role_required")
     assert [r["status"] for r in forge.push([block, cancel, refund])] == ["applied"] * 3
 
@@ -340,3 +380,56 @@ def test_weak_or_malformed_pin_hash_is_not_stored(forge: Pusher) -> None:
     garbage["payload"]["pin_hash"] = "scrypt$16$8$1$zz$00"
     refused(forge, garbage, "pin_hash_malformed")
     assert [r["status"] for r in forge.push(events)] == ["applied"] * len(events)
+
+
+def _lost_report(forge: Pusher, seq: int) -> dict[str, Any]:
+    """The kiosk's own lost-card block for reader ``seq`` (ID number + PIN checked by the
+    server, which gave the kiosk a grant for that reader)."""
+    services = forge.env.services
+    reader = make_reader(seq)
+    services.cards.report_lost(services.cards.verify_reader(reader.id_number, reader.pin))
+    return of_kind(forge.take(), "card.blocked")
+
+
+def test_any_readers_card_reported_lost_with_a_kiosk_token(forge: Pusher) -> None:
+    new_reader(forge, 1)
+    b = new_reader(forge, 2)
+    block_a = _lost_report(forge, 1)
+    assert str(block_a["payload"]["reader_grant"]).startswith("rg_")
+    b_card = forge.env.store.read_one("SELECT card_no FROM cards WHERE reader_id = ?",
+                                      (b.reader_id,))[0]
+    no_grant = copy.deepcopy(block_a)  # B never came to the kiosk: the thief has no grant
+    no_grant["payload"].update(card_no=b_card, reader_id=b.reader_id, reader_grant=None)
+    refused(forge, no_grant, "reader_grant_missing")
+    a_grant = copy.deepcopy(no_grant)  # A's grant does not block B's card
+    a_grant["payload"]["reader_grant"] = block_a["payload"]["reader_grant"]
+    refused(forge, a_grant, "reader_grant_unknown")
+    made_up = copy.deepcopy(block_a)
+    made_up["payload"]["reader_grant"] = "rg_" + "A" * 32
+    refused(forge, made_up, "reader_grant_unknown")
+    late = copy.deepcopy(block_a)  # a grant is for minutes, not for later
+    late["occurred_at"] = (dt.datetime.fromisoformat(block_a["occurred_at"])
+                           + dt.timedelta(minutes=30)).isoformat()
+    refused(forge, late, "reader_grant_expired")
+    assert forge.push([block_a])[0]["status"] == "applied"
+
+
+def test_a_grant_works_only_at_the_kiosk_it_was_given_to(forge: Pusher) -> None:
+    new_reader(forge, 1)
+    block = _lost_report(forge, 1)
+    other = forge.server.enroll("K02")
+    block["seq"] = 1
+    block["kiosk_id"] = "K02"
+    resp = forge.server.post("/api/v1/kiosks/K02/events", other, json={"events": [block]})
+    assert resp.status_code == 200, resp.text
+    result = resp.json()["results"][0]
+    assert (result["status"], result.get("detail")) == ("rejected", "reader_grant_unknown")
+
+
+def test_replacement_with_no_reader_grant(forge: Pusher) -> None:
+    _, _, replaced, rest = _replacement(forge)
+    assert forge.push([e for e in rest if e["kind"] == "card.blocked"])[0]["status"] == "applied"
+    no_grant = copy.deepcopy(replaced)
+    no_grant["payload"]["reader_grant"] = None
+    refused(forge, no_grant, "reader_grant_missing")
+    assert forge.push([replaced])[0]["status"] == "applied"

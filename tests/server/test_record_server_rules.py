@@ -13,8 +13,25 @@ from library_core.fees import load_fee_schedule
 from record_server import apply, auth, reports
 from record_server.config import FEES_PATH
 from record_server.db import Database
+from record_server.grants import issue_grant
 from record_server.schemas import EventEnvelope
 from tests.support.server_process import KioskEvents
+
+
+def granted(db: Database, event: dict[str, Any]) -> dict[str, Any]:
+    """``event`` (a lost-card block or a replacement) with the grant the server gave its kiosk
+    for its reader when they gave ID number and PIN."""
+    with db.write() as conn:
+        event["payload"]["reader_grant"] = issue_grant(
+            conn, kiosk_id=event["kiosk_id"], reader_id=event["payload"]["reader_id"],
+            now=dt.datetime.fromisoformat(event["occurred_at"]))
+    return event
+
+
+def lost_block(db: Database, k: KioskEvents, card: str, reader_id: str) -> dict[str, Any]:
+    """A kiosk's lost-card block with the grant the server gave it for the reader."""
+    return granted(db, k.env("card.blocked", {"card_no": card, "reader_id": reader_id,
+                                              "reason": "lost"}))
 
 CLOCK = FixedClock(dt.datetime(2026, 11, 24, 12, 0))
 SCHEDULE = load_fee_schedule(FEES_PATH)
@@ -39,7 +56,7 @@ def test_block_in_the_same_kiosk_before_issue_waits_for_order(db: Database) -> N
     k = KioskEvents("K01")
     card = k.card(3)
     events = k.new_reader("r3", 3, card)
-    block = k.env("card.blocked", {"card_no": card, "reader_id": "r3", "reason": "lost"})
+    block = lost_block(db, k, card, "r3")
     res = push(db, "K01", [block])  # priority first, but its card is not on the server yet
     assert res[0]["status"] == "rejected" and res[0]["detail"].startswith("gap")
     res = push(db, "K01", [block, *events])
@@ -74,12 +91,14 @@ def test_replacement_needs_a_higher_generation_and_old_card_is_replaced(db: Data
     k = KioskEvents("K01")
     old, new = k.card(1), k.card(2)
     setup = k.new_reader("r1", 1, old)
-    same_gen = k.env("card.replaced", {"old_card_no": old, "card_no": new, "reader_id": "r1",
-                                       "uid": "AB", "generation": 1, "expires_on": "2029-11-24"})
+    same_gen = granted(db, k.env("card.replaced", {
+        "old_card_no": old, "card_no": new, "reader_id": "r1", "uid": "AB", "generation": 1,
+        "expires_on": "2029-11-24"}))
     res = push(db, "K01", [*setup, same_gen])
     assert res[-1]["detail"] == "generation_not_higher"
-    ok = k.env("card.replaced", {"old_card_no": old, "card_no": new, "reader_id": "r1",
-                                 "uid": "AB", "generation": 2, "expires_on": "2029-11-24"})
+    ok = granted(db, k.env("card.replaced", {"old_card_no": old, "card_no": new,
+                                             "reader_id": "r1", "uid": "AB", "generation": 2,
+                                             "expires_on": "2029-11-24"}))
     assert push(db, "K01", [ok])[0]["status"] == "applied"
     renew_old = k.renew_paid(old, "r1")
     assert push(db, "K01", renew_old)[-1]["rule"] == apply.RULE_BLOCK_BEATS_RENEWAL

@@ -4,6 +4,7 @@ access control, staff lockout, reports."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 
 import requests
@@ -80,6 +81,11 @@ def test_gap_is_refused_until_sent_in_order(server: ServerProcess) -> None:
     assert [r["status"] for r in res["results"]] == ["applied"] * 4
 
 
+def _now() -> str:
+    """The server's time: a reader's grant is valid for minutes (record_server/grants.py)."""
+    return dt.datetime.now(dt.UTC).isoformat()
+
+
 def test_priority_block_goes_ahead_and_seq_is_skipped_later(server: ServerProcess) -> None:
     token = server.enroll("K01")
     kiosk = KioskEvents("K01")
@@ -87,7 +93,9 @@ def test_priority_block_goes_ahead_and_seq_is_skipped_later(server: ServerProces
     setup = kiosk.new_reader("r7", 7, card)
     _push(server, token, "K01", setup)
     visit = kiosk.visit("K01-V000007")
-    block = kiosk.env("card.blocked", {"card_no": card, "reader_id": "r7", "reason": "lost"})
+    grant = server.reader_grant(token, "K01", "r7", 7)
+    block = kiosk.env("card.blocked", {"card_no": card, "reader_id": "r7", "reason": "lost",
+                                       "reader_grant": grant}, at=_now())
     res = _push(server, token, "K01", [block])
     assert res["results"][0]["status"] == "applied"
     res = _push(server, token, "K01", [visit])

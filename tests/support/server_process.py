@@ -163,6 +163,15 @@ class ServerProcess:
         resp.raise_for_status()
         return str(resp.json()["token"])
 
+    def reader_grant(self, token: str, kiosk_id: str, reader_id: str, serial: int) -> str:
+        """The grant the server gives kiosk ``kiosk_id`` for a ``KioskEvents.new_reader`` reader
+        who gave their ID number and PIN (record_server/grants.py)."""
+        resp = self.post(f"/api/v1/kiosks/{kiosk_id}/reader-pin", token, json={
+            "reader_id": reader_id, "id_number": resident_id(serial), "pin": READER_PIN})
+        resp.raise_for_status()
+        assert resp.json()["result"] == "ok", resp.text
+        return str(resp.json()["grant"])
+
     def get(self, path: str, token: str, **kwargs: Any) -> requests.Response:
         return requests.get(f"{self.url}{path}", headers={"Authorization": f"Bearer {token}"},
                             timeout=30, verify=self.verify, **kwargs)
@@ -309,8 +318,11 @@ class KioskEvents:
             "host_department": "office", "expires_at": f"{self.day}T21:00:00+08:00"})
 
 
+READER_PIN = "135790"  # every KioskEvents reader's
+
+
 @functools.lru_cache(maxsize=1)
 def reader_pin_hash() -> str:
     from library_core.pins import hash_pin
 
-    return hash_pin("135790", n=1 << 10)
+    return hash_pin(READER_PIN, n=1 << 10)

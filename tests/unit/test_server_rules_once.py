@@ -19,8 +19,19 @@ from record_server import apply, auth
 from record_server import models as m
 from record_server.config import FEES_PATH
 from record_server.db import Database
+from record_server.grants import issue_grant
 from record_server.schemas import EventEnvelope
 from tests.support.server_process import KioskEvents
+
+
+def lost_block(db: Database, k: KioskEvents, card: str, reader_id: str) -> dict[str, Any]:
+    """A kiosk's lost-card block with the grant the server gave it for the reader."""
+    block = k.env("card.blocked", {"card_no": card, "reader_id": reader_id, "reason": "lost"})
+    with db.write() as conn:
+        block["payload"]["reader_grant"] = issue_grant(
+            conn, kiosk_id=k.kiosk_id, reader_id=reader_id,
+            now=dt.datetime.fromisoformat(block["occurred_at"]))
+    return block
 
 START = dt.datetime(2026, 11, 24, 12, 0)
 SCHEDULE = load_fee_schedule(FEES_PATH)
@@ -70,8 +81,7 @@ def test_a_renewal_of_a_blocked_card_credits_the_kiosk_fee(db: Database, clock: 
     k = KioskEvents("K01")
     card = make_card_no(10**8 + 2)  # K01's range
     push(db, clock, k.new_reader("r2", 2, card))
-    push(db, clock, [k.env("card.blocked", {"card_no": card, "reader_id": "r2",
-                                            "reason": "lost"})])
+    push(db, clock, [lost_block(db, k, card, "r2")])
     res = push(db, clock, k.renew_paid(card, "r2", months=24))
     assert res[-1]["rule"] == apply.RULE_BLOCK_BEATS_RENEWAL
     with db.read() as conn:
@@ -148,9 +158,7 @@ def test_the_kiosk_z_report_and_the_server_daily_report_count_money_alike(
     reports come from ``library_core.rules.day_metrics`` and agree on payments and refunds."""
     from record_server import reports
     from tests.support.receipts import business_day
-    from tests.support.services import make_env
-
-    from tests.support.services import DESK, SUPERVISOR, ServerDbStaffAuthority
+    from tests.support.services import DESK, SUPERVISOR, ServerDbStaffAuthority, make_env
     for (staff_no, pin), role in ((DESK, "desk"), (SUPERVISOR, "supervisor")):  # the server
         auth.create_staff(db, staff_no=staff_no, name=role, role=role, pin=pin, pin_cost=2)
     # staff log in at the server, so the kiosk's staff events carry proofs it checks

@@ -39,6 +39,7 @@ class ReaderAuth:
     reader_id: str
     name_masked: str
     at: dt.datetime
+    grant: str | None = None  # the server's reader grant, carried by the block and replacement
 
 
 class ServerReaderPins:
@@ -54,7 +55,7 @@ class ServerReaderPins:
         if result not in ("ok", "wrong", "locked"):
             raise SyncError("error.sync", f"reader PIN answer {result!r}")
         return PinVerdict(str(result), int(body.get("attempts_left") or 0),
-                          int(body.get("minutes") or 0))
+                          int(body.get("minutes") or 0), str(body.get("grant") or ""))
 
 
 class CardReplacement(CardLookup):
@@ -92,7 +93,7 @@ class CardReplacement(CardLookup):
             raise PinLocked(None, "too many wrong PINs", minutes=verdict.minutes)
         if verdict.result != "ok":
             raise PinWrong(None, "wrong PIN", attempts_left=verdict.attempts_left)
-        return ReaderAuth(reader.reader_id, mask_name(reader.name), now)
+        return ReaderAuth(reader.reader_id, mask_name(reader.name), now, verdict.grant or None)
 
     def report_lost(self, auth: ReaderAuth, *, staff: StaffSession | None = None) -> list[str]:
         """Block every live card of the reader at once (own transaction, priority event)."""
@@ -105,8 +106,8 @@ class CardReplacement(CardLookup):
                 uow.cards.set_status(c.card_no, status, blocked_at=now)
                 uow.outbox.emit(events.CARD_BLOCKED, {
                     "card_no": c.card_no, "reader_id": auth.reader_id, "reason": "lost",
-                    "staff_no": staff.staff_no if staff else None}, occurred_at=now,
-                    prover=prover_of(staff))
+                    "staff_no": staff.staff_no if staff else None,
+                    "reader_grant": auth.grant}, occurred_at=now, prover=prover_of(staff))
                 uow.audit.append(at=now, actor=actor_of(staff, f"reader:{auth.reader_id}"),
                                  action="card.blocked", subject=c.card_no,
                                  detail={"reason": "lost"})
@@ -143,7 +144,8 @@ class CardReplacement(CardLookup):
             uow.outbox.emit(events.CARD_REPLACED, {
                 "old_card_no": old.card_no, "card_no": card_no, "reader_id": auth.reader_id,
                 "uid": uid.hex(), "generation": generation,
-                "expires_on": expires_on.isoformat()}, occurred_at=now)
+                "expires_on": expires_on.isoformat(), "reader_grant": auth.grant},
+                occurred_at=now)
             receipt_no = uow.receipts.next_receipt_no(today)
             receipt = reader_receipt(
                 self.cfg, receipt_no=receipt_no, kind=ReceiptKind.REPLACEMENT, now=now,

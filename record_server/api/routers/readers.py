@@ -44,6 +44,7 @@ class ReaderPinAnswer(Strict):
     result: Literal["ok", "wrong", "locked"]
     attempts_left: int = 0  # wrong: wrong PINs left before the lock
     minutes: int = 0  # locked: minutes until it ends
+    grant: str = ""  # ok: names this reader's lost-card block and replacement from this kiosk
 
 
 @router.post("/{kiosk_id}/reader-pin", response_model=ReaderPinAnswer,
@@ -60,4 +61,4 @@ def check_reader_pin(kiosk_id: KioskIdPath, body: ReaderPinCheck, request: Reque
     except NotFound as err:
         raise HTTPException(404, err.detail) from None
     return ReaderPinAnswer(result=answer.result, attempts_left=answer.attempts_left,
-                           minutes=answer.minutes)
+                           minutes=answer.minutes, grant=answer.grant)
