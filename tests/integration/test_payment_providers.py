@@ -151,3 +151,11 @@ def test_a_failed_refund_is_kept_open_and_retried_by_recovery(env: Env) -> None:
     env.books.script = Script("success")
     assert [r.outcome for r in env.gateway.recover()] == ["refunded"]
     assert env.books.kept() == 0 and env.gateway.recover() == []
+
+
+def test_an_answer_claiming_another_amount_is_not_believed_and_is_reversed(env: Env) -> None:
+    env.books.script = Script("success", amount_delta=1)
+    with pytest.raises(PaymentRefused) as refused:
+        env.pay(1250)
+    assert refused.value.message_id == "payment.reversed"
+    assert env.states() == ["reversed"] and env.books.kept() == 0

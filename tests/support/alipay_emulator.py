@@ -125,7 +125,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                                 "sub_code": "aop.unknow-error"})
         else:
             self._send(method, {"code": "10000", "msg": "Success", "trade_no": tid,
-                                "out_trade_no": otn, "total_amount": yuan(amount),
+                                "out_trade_no": otn,
+                                "total_amount": yuan(amount + script.amount_delta),
                                 "buyer_logon_id": "159****5620"})
 
     def _query(self, method: str, biz: dict[str, Any]) -> None:

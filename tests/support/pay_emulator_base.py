@@ -37,6 +37,7 @@ class Script:
     waits: int | None = 0
     after: str = "paid"  # system_error / timeout / drop: the trade's real state: paid | none
     hold_s: float = 3.0
+    amount_delta: int = 0  # success answers claim this many fen more than was asked
     refund_fails: bool = False
 
 

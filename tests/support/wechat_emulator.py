@@ -124,7 +124,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         elif script.mode == "system_error":
             self._err("SYSTEMERROR", sign_type)
         else:
-            self._ok({"transaction_id": tid, "out_trade_no": otn, "total_fee": str(amount),
+            self._ok({"transaction_id": tid, "out_trade_no": otn,
+                      "total_fee": str(amount + script.amount_delta),
                       "trade_type": "MICROPAY", "fee_type": "CNY"}, sign_type)
 
     def _query(self, req: dict[str, str], sign_type: str) -> None:
