@@ -50,8 +50,9 @@ def reopen(env: ServicesEnv, path: Path) -> ServicesEnv:
     """The same kiosk started again on the store at ``path`` (as the app does)."""
     store = Store.open(path, kiosk_id="K01")
     writer = MemoryCardWriter(first_uid=1000 + store.count("cards"))
-    services = build_services(store, env.clock, env.gateway, writer, env.config)
-    return ServicesEnv(store, env.clock, env.gateway, writer, env.config, services)
+    services = build_services(store, env.clock, env.gateway, writer, env.config,
+                              staff_authority=env.staff)  # staff log in as before
+    return ServicesEnv(store, env.clock, env.gateway, writer, env.config, services, env.staff)
 
 
 def flows(env: ServicesEnv, first: int, n: int) -> dict[str, set[str]]:
