@@ -22,9 +22,14 @@ from library_core.identity import id_check_char
 DAY = dt.date(2026, 11, 24)
 
 
+BIRTH_DAYS = 18_250  # birth dates 1950-01-01 .. 1999-12-18: every reader an adult (the server
+# refuses a birth date that makes the reader under 14 with no guardian, or not yet born)
+
+
 def resident_id(serial: int) -> str:
-    """A valid resident ID number, unique for serial < 21,900,000 (birth date x sequence)."""
-    birth = dt.date(1950, 1, 1) + dt.timedelta(days=serial // 1000)
+    """A valid resident ID number of an adult, unique for serial < 18,250,000 (birth date x
+    sequence); the benchmarks' serial bases beyond that (per database, per kiosk) wrap."""
+    birth = dt.date(1950, 1, 1) + dt.timedelta(days=(serial // 1000) % BIRTH_DAYS)
     first17 = f"110105{birth:%Y%m%d}{serial % 1000:03d}"
     return first17 + id_check_char(first17)
 
