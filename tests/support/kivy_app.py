@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from kiosk.ui.driver import FakeMonotonic, UiDriver
-from tests.support.services import OutboxReaderPins, add_staff
+from tests.support.services import OutboxReaderPins, StandInStaffAuthority, add_staff
 from tests.support.xvfb import xvfb_display  # noqa: F401
 
 os.environ.setdefault("KIVY_NO_ARGS", "1")
@@ -45,6 +45,7 @@ class KioskParts:
     wedge: Any = None
     reader_pins: Any = None
     id_card_reader: Any = None  # devices.simulated_id_card_reader.SimulatedIdCardReader
+    staff_authority: Any = None  # the record server's staff log-in (StandInStaffAuthority)
 
 
 def make_parts(data_dir: Path, *, language: str = "zh_CN") -> KioskParts:
@@ -73,6 +74,7 @@ def make_parts(data_dir: Path, *, language: str = "zh_CN") -> KioskParts:
         gateway=SimulatedPaymentGateway(), monotonic=FakeMonotonic(), data_dir=data_dir,
         wedge=KeyboardWedgeScanner(settings.scanner), reader_pins=OutboxReaderPins(store, clock),
         id_card_reader=SimulatedIdCardReader(clock=clock),
+        staff_authority=StandInStaffAuthority(clock, kiosk_id=settings.kiosk.id),
     )
 
 
@@ -89,7 +91,8 @@ def start_app(parts: KioskParts, size: tuple[int, int] = (1280, 800)) -> Any:
                     card_reader=parts.card_reader, scanner=parts.scanner, printer=parts.printer,
                     gateway=parts.gateway, monotonic=parts.monotonic,
                     sync_status=lambda: None, wedge=parts.wedge,
-                    reader_pins=parts.reader_pins, id_card_reader=parts.id_card_reader)
+                    reader_pins=parts.reader_pins, id_card_reader=parts.id_card_reader,
+                    staff_authority=parts.staff_authority)
     app._run_prepare()
     return app
 

@@ -40,7 +40,8 @@ def rewired(d: Any, *, store: Any, card_reader: Any, printer: Any) -> Iterator[N
     saved = {k: getattr(backend, k) for k in ("store", "card_reader", "printer", "services")}
     backend.store, backend.card_reader, backend.printer = store, card_reader, printer
     backend.services = build_services(d.parts.settings, store=store, clock=d.parts.clock,
-                                      card_reader=card_reader, gateway=d.parts.gateway)
+                                      card_reader=card_reader, gateway=d.parts.gateway,
+                                      staff_authority=d.parts.staff_authority)
     unsubscribe = card_reader.subscribe(d.app.bridge.deliver)
     card_reader.start()
     try:
