@@ -33,6 +33,11 @@ PROMPTS: tuple[str, ...] = (
     "home.welcome", "home.tap_card", "card.tap", "card.place_blank", "pay.scan_code",
     "returns.scan_prompt", "receipt.printed", "idle.title",
     "id_card.prompt.place", "id_card.prompt.hold", "id_card.prompt.take_away",
+    # the card flows' steps by the ID card, and senior mode (kiosk.ui.screens: FlowScreen.say)
+    "home.senior_welcome", "idcard.confirm_title", "field.category", "field.guardian_phone",
+    "field.phone", "field.pin", "field.pin_new", "field.pin_again", "field.name",
+    "summary.title", "idcard.expired", "idcard.not_yet_valid", "guardian.required",
+    "category.age",
     # results
     "newcard.done", "renewal.done", "replace.done", "visitor.done", "newcard.exists",
     # refusals and device trouble

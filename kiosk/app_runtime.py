@@ -106,6 +106,7 @@ def run(config_path: str, *, fullscreen: bool | None = None) -> int:
     scanner = build_scanner(settings.scanner)
     printer = build_printer(settings.printer, preview_dir=data / "receipts")
     id_card_reader = _id_card_reader(settings, clock)
+    voice = _voice_player(settings)
     sync = _start_sync(settings, store, clock,
                        devices={"printer": printer, "card_reader": card_reader, "scanner": scanner})
     settings = _server_kiosk_no(settings, store)
@@ -127,6 +128,7 @@ def run(config_path: str, *, fullscreen: bool | None = None) -> int:
                     sync_status=(lambda: sync.status) if sync is not None else None,
                     wedge=wedge, connectivity=connectivity,
                     reader_pins=reader_pin_checker(settings), id_card_reader=id_card_reader,
+                    voice=voice,
                     staff_authority=staff_authority_for(settings), ils=ils)
     try:
         app.run()
@@ -140,6 +142,17 @@ def run(config_path: str, *, fullscreen: bool | None = None) -> int:
             ils.close()
         store.close()
     return 0
+
+
+def _voice_player(settings: Any) -> Any:
+    """The prompt player of ``[voice]`` (Kivy's SoundLoader; silent when disabled); None when
+    the config has no such section."""
+    section = getattr(settings, "voice", None)
+    if section is None:
+        return None
+    from kiosk.ui.sound_player import build_voice_player
+
+    return build_voice_player(section)
 
 
 def _id_card_reader(settings: Any, clock: Any) -> Any:

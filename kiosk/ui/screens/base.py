@@ -223,6 +223,7 @@ class FlowScreen(BaseScreen):
             actions.append(("pay.cash", "ok", lambda: on_tender(self.backend.cash_tender(self.app.staff))))
         self.show_info(("pay.amount", {"amount": format_fen(amount)}),
                        [*lines, ("pay.scan_code", {})], actions)
+        self.app.prompt("pay.scan_code")
         self.waiting_for = "payment"
 
     waiting_for = StringProperty("")
@@ -261,6 +262,7 @@ class FlowScreen(BaseScreen):
         """Show the receipt screen for a finished transaction."""
         self.waiting_for = ""
         self.app.go("receipt", outcome=outcome, title_key=title_key)
+        self.app.prompt(title_key)
 
     # ---- step builders ---------------------------------------------------------------------
     @property
@@ -268,8 +270,9 @@ class FlowScreen(BaseScreen):
         return self.ids.body
 
     def say(self, line: Line) -> None:
-        """Speak a step's instruction (a message id line; raw text has no prompt)."""
-        if isinstance(line, tuple):
+        """Speak a step's instruction: a message id without parameters (a prompt is rendered
+        once, at set-up; raw text and filled-in messages have none)."""
+        if isinstance(line, tuple) and not line[1]:
             self.app.prompt(line[0])
 
     def two_columns(self) -> tuple[BoxLayout, BoxLayout]:

@@ -21,7 +21,7 @@ class IdCardStepScreen(FlowScreen):
         super().reset()
 
     def wait_for_id_card(self, on_card: Callable[[Any], None], *,
-                         title: str = "idcard.place", hint: str = "idcard.place_hint",
+                         title: str = "id_card.prompt.place", hint: str = "idcard.place_hint",
                          on_type: Callable[[], None] | None = None) -> None:
         """Ask for the ID card; ``on_card(IdCardData)`` when one is read. ``on_type`` (typing
         by hand) is offered in staff mode only. A card already lying on the reader is not
