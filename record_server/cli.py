@@ -113,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(purge)
     purge.add_argument("--retention-days", type=int, default=None,
                        help="override the configured retention (days, at least 1)")
+    from record_server.imports.cli import add_import_commands
+    add_import_commands(sub, _common)
     unlock = sub.add_parser("unlock-staff", help="unlock a staff account after wrong PINs")
     _common(unlock)
     unlock.add_argument("--staff-no", required=True)
@@ -354,6 +356,9 @@ def _run(args: argparse.Namespace, config: ServerConfig) -> int:
                                                 else args.retention_days))
         _out(f"purged {purged.visits} visits, {purged.events} events before {purged.cutoff}")
         return 0
+    if args.command in ("import-items", "import-readers"):
+        from record_server.imports.cli import run_import
+        return run_import(args, db, config, clock, _out)
     if args.command == "unlock-staff":
         from record_server.passwords import unlock_password
         with db.write() as conn:  # the web password's lock too

@@ -414,3 +414,26 @@ audit_log = Table(
     Column("after", Text, nullable=False, default="{}"),
     Column("reason", String(300), nullable=False, default=""),
 )
+
+# each import of readers or items (record_server.imports.jobs): its dry run, then its commit,
+# run as a background job; the page polls its phase and progress (done of total rows)
+import_jobs = Table(
+    "import_jobs", metadata,
+    Column("job_id", String(32), primary_key=True),
+    Column("kind", String(16), nullable=False),  # readers | items | marc
+    Column("file_name", String(200), nullable=False),
+    Column("options", Text, nullable=False, default="{}"),  # MARC flavour and fields (JSON)
+    Column("staff_no", String(8), nullable=False),
+    # checking | checked | refused | writing | done | failed
+    Column("status", String(16), nullable=False),
+    Column("total", BigInteger, nullable=False, default=0),
+    Column("done", BigInteger, nullable=False, default=0),
+    Column("good_rows", BigInteger, nullable=False, default=0),
+    Column("error_count", BigInteger, nullable=False, default=0),
+    Column("errors", Text, nullable=False, default="[]"),  # the first MAX_LISTED_ERRORS (JSON)
+    Column("encoding", String(16), nullable=False, default=""),
+    Column("reason", String(300), nullable=False, default=""),  # why refused or failed
+    Column("counts", Text, nullable=False, default="{}"),  # what the commit wrote (JSON)
+    Column("created_at", String(40), nullable=False),
+    Column("finished_at", String(40)),
+)
