@@ -181,8 +181,8 @@ class VisitRecord:
     visit_id: str
     visit_no: int
     name: str
-    phone: str
-    id_number: str | None
+    phone: str  # masked (138****5678): the kiosk keeps no visitor's clear phone
+    id_number: str | None  # masked, or None
     purpose: str
     host_department: str
     opened_at: dt.datetime

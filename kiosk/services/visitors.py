@@ -69,7 +69,7 @@ class SignOutResult:
 def _visit(row: VisitRecord) -> Visit:
     return Visit(
         visit_id=row.visit_id, name_masked=mask_name(row.name),
-        phone_masked=mask_mobile(row.phone), purpose=row.purpose,
+        phone_masked=row.phone, purpose=row.purpose,  # stored masked
         host_department=row.host_department, opened_at=row.opened_at,
         expires_at=row.expires_at, closed_at=row.closed_at, closed_how=row.closed_how)
 
@@ -121,10 +121,12 @@ class VisitorService:
             visit_id = f"{self.cfg.kiosk_id}-V{visit_no:06d}"
             pass_text = encode_visitor_pass(VisitorPass(self.cfg.kiosk_no, visit_no, closing),
                                             self.cfg.library_key)
+            # the kiosk keeps the phone and ID number masked; the clear values go to the
+            # server in the event only (scrubbed from the outbox once it is answered)
             visit = VisitRecord(
-                visit_id=visit_id, visit_no=visit_no, name=name, phone=phone,
-                id_number=id_number, purpose=purpose, host_department=dept, opened_at=now,
-                expires_at=closing, pass_token=pass_text)
+                visit_id=visit_id, visit_no=visit_no, name=name, phone=mask_mobile(phone),
+                id_number=mask_resident_id(id_number) if id_number else None, purpose=purpose,
+                host_department=dept, opened_at=now, expires_at=closing, pass_token=pass_text)
             uow.visits.add(visit, consent_at=now)
             uow.outbox.emit(events.VISIT_OPENED, {
                 "visit_id": visit_id, "name": name, "phone": phone, "id_number": id_number,
@@ -191,7 +193,7 @@ class VisitorService:
         now = self.clock.now()
         with self.repos.transaction() as uow:
             rows = uow.visits.open_visits()
-            lines = tuple(ReceiptLine(text=f"{mask_name(r.name)} {mask_mobile(r.phone)}",
+            lines = tuple(ReceiptLine(text=f"{mask_name(r.name)} {r.phone}",
                                       detail_key="receipt.line.host_since",
                                       params={"department": self.department_value(
                                                   r.host_department),

@@ -16,12 +16,13 @@ log = logging.getLogger(__name__)
 
 PUSH_STATUSES = frozenset({"applied", "duplicate", "conflict", "rejected"})
 CURSOR_KEY = "pull_cursor"
-_SCRUBBED_KINDS = frozenset({events.READER_REGISTERED})
+_SCRUBBED_KINDS = frozenset({events.READER_REGISTERED, events.VISIT_OPENED})
 
 
 def scrubbed(payload: dict[str, Any]) -> dict[str, Any]:
-    """A pushed registration as the kiosk keeps it: the ID number and phone masked, the PIN
-    hash gone (the server has them; the kiosk holds no reader's identity or PIN hash)."""
+    """A pushed registration (a reader's or a visitor's) as the kiosk keeps it: the ID number
+    and phone masked, the PIN hash gone (the server has them; the kiosk holds no one's identity
+    or PIN hash)."""
     out = {k: v for k, v in payload.items() if k != "pin_hash"}
     if isinstance(out.get("id_number"), str):
         out["id_number"] = mask_resident_id(out["id_number"])

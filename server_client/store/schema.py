@@ -300,7 +300,22 @@ CREATE UNIQUE INDEX ils_queue_pending ON ils_queue(kind, key) WHERE status = 'pe
 CREATE INDEX ils_queue_status ON ils_queue(status, queue_id);
 """
 
-VACUUM_AFTER: Final = frozenset({4, STAFF_AUTHORITY_VERSION})
+# Visitors (issue 11.3, PIPL minimisation): the kiosk keeps a visitor's phone and optional ID
+# number masked only (the pass, the roster and the receipt show no more); the clear values travel
+# to the server in visit.opened and leave the outbox once it is answered
+# (``outbox.scrubbed``), as a reader's registration does. Vacuumed.
+SCHEMA_VISITORS_MASKED: Final = f"""
+UPDATE visitors SET phone = {_mask_sql("phone")},
+    id_number = CASE WHEN id_number IS NULL THEN NULL ELSE {_mask_sql("id_number")} END;
+UPDATE outbox SET payload = json_set(payload,
+    '$.phone', {_mask_sql("json_extract(payload, '$.phone')")},
+    '$.id_number', CASE WHEN json_extract(payload, '$.id_number') IS NULL THEN NULL
+                   ELSE {_mask_sql("json_extract(payload, '$.id_number')")} END)
+ WHERE kind = 'visit.opened' AND status <> 'pending';
+"""
+VISITORS_MASKED_VERSION: Final = 9
+
+VACUUM_AFTER: Final = frozenset({4, STAFF_AUTHORITY_VERSION, VISITORS_MASKED_VERSION})
 """Steps after which the store is vacuumed (values they dropped must not stay in free pages)."""
 
 # (version, description, SQL script). Applied in order inside one transaction each.
@@ -316,6 +331,8 @@ MIGRATIONS: Final[tuple[tuple[int, str, str], ...]] = (
      SCHEMA_ILS_QUEUE),
     (STAFF_AUTHORITY_VERSION, "staff: no PIN hash (the server checks log-ins); offline "
      "verifiers; staff proofs", SCHEMA_STAFF_AUTHORITY),
+    (VISITORS_MASKED_VERSION, "visitors: phone and ID number masked only (PIPL minimisation)",
+     SCHEMA_VISITORS_MASKED),
 )
 
 LATEST_VERSION: Final = MIGRATIONS[-1][0]

@@ -209,3 +209,30 @@ def test_the_reader_pin_endpoint_refuses_forged_readers_and_hostile_bodies(
     # the answer is kiosk-bound: a client that lies about the PIN gets nothing for it
     with pytest.raises(NotFound):
         _client(server, token).verify_reader_pin("forged-reader", one.id_number, one.pin)
+
+
+def test_a_visitors_phone_and_id_number_leave_the_kiosk_once_pushed(
+        tmp_path: Path, server_factory: Any) -> None:  # noqa: F811
+    """A visitor registered at the kiosk (with the optional ID number): the kiosk shows and keeps
+    the masked forms only; the clear values reach the server in visit.opened and leave the
+    outbox once it is answered, so the store file holds them nowhere."""
+    from kiosk.services.visitors import VisitorRequest
+
+    server, token, env, _ = _online(tmp_path, server_factory)
+    phone, id_number = "13912345678", make_reader(7).id_number
+    result = env.services.visitors.register(VisitorRequest(
+        name="访客王", phone=phone, purpose="reading", host_department="office", consent=True,
+        id_number=id_number))
+    assert result.visit.phone_masked == mask_mobile(phone)
+    row = env.store.read_one("SELECT phone, id_number FROM visitors")
+    assert tuple(row) == (mask_mobile(phone), mask_resident_id(id_number))
+    roster = env.services.visitors.roster()
+    assert [v.phone_masked for v in roster] == [mask_mobile(phone)]
+    waiting = env.store.read_one("SELECT payload FROM outbox WHERE kind = 'visit.opened'")[0]
+    assert phone in waiting and id_number in waiting  # what the server needs, until answered
+    report = SyncEngine(env.store, _client(server, token), clock=env.clock).sync_once()
+    assert env.store.pending_count() == 0, report
+    dump = _dump(env.store.path)
+    assert phone not in dump and id_number not in dump
+    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("k01"))
+    assert phone.encode() not in raw and id_number.encode() not in raw
