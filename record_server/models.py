@@ -219,6 +219,7 @@ visits = Table(
     Column("expires_at", String(40), nullable=False),
     Column("closed_at", String(40)),
     Column("how", String(16)),
+    Column("purged_at", String(40)),  # personal data removed after the retention period
 )
 
 events = Table(
@@ -226,7 +227,6 @@ events = Table(
     Column("event_id", String(36), primary_key=True),
     Column("kiosk_id", String(8), nullable=False),
     Column("seq", BigInteger, nullable=False),
-    Column("purged_at", String(40)),  # personal data removed after the retention period
     Column("kind", String(32), nullable=False),
     Column("occurred_at", String(40), nullable=False),
     Column("occurred_day", String(10), nullable=False),
@@ -384,35 +384,6 @@ offline_staff_actions = Table(
     Column("kind", String(24), nullable=False),
     Column("amount", BigInteger, nullable=False),
     Index("ix_offline_staff_actions_kiosk_day", "kiosk_id", "day"),
-)
-
-# a browser's console session (record_server.console.sessions): the cookie's token hashed, the
-# CSRF token of its forms, the idle clock (last_seen_at) and the hard end (expires_at)
-console_sessions = Table(
-    "console_sessions", metadata,
-    Column("token_hash", String(64), primary_key=True),
-    Column("staff_no", String(8), nullable=False, index=True),
-    Column("csrf_token", String(64), nullable=False),
-    Column("created_at", String(40), nullable=False),
-    Column("last_seen_at", String(40), nullable=False),
-    Column("expires_at", String(40), nullable=False),
-)
-
-# every change made in the console, and every reveal of a full ID number or phone
-# (record_server.console.audit): who, when, what, before and after (JSON)
-audit_log = Table(
-    "audit_log", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("at", String(40), nullable=False),
-    Column("day", String(10), nullable=False, index=True),
-    Column("staff_no", String(8), nullable=False),
-    Column("action", String(48), nullable=False),
-    Column("target", String(64), nullable=False, default=""),
-    Column("reader_id", String(64)),
-    Column("kiosk_id", String(8)),
-    Column("before", Text, nullable=False, default="{}"),
-    Column("after", Text, nullable=False, default="{}"),
-    Column("reason", String(300), nullable=False, default=""),
 )
 
 # each import of readers or items (record_server.imports.jobs): its dry run, then its commit,
