@@ -254,9 +254,12 @@ def run_commit(db: Database, job_id: str, *, clock: Clock, data_dir: Path,
         reason = (f"{err.reason}|{err.detail}" if isinstance(err, FileRefused)
                   else f"blocked|{err}" if isinstance(err, ImportBlocked)
                   else f"error|{type(err).__name__}")
+        errors = err.checked.errors if isinstance(err, ImportBlocked) else []
         with db.write() as conn:
             _set(conn, job_id, status="failed", reason=reason[:300],
-                 finished_at=clock.now().isoformat())
+                 finished_at=clock.now().isoformat(), error_count=len(errors),
+                 errors=json.dumps([e.to_dict() for e in errors[:MAX_LISTED_ERRORS]],
+                                   ensure_ascii=False))
     finally:
         LIVE.pop(job_id, None)
         path.unlink(missing_ok=True)
