@@ -185,9 +185,22 @@ def start_app(parts: Any) -> Any:
     app = build_app(parts.settings, store=parts.store, clock=parts.clock,
                     card_reader=parts.card_reader, scanner=parts.scanner, printer=parts.printer,
                     gateway=parts.gateway, monotonic=parts.monotonic,
-                    sync_status=lambda: None, wedge=parts.wedge)
+                    sync_status=lambda: None, wedge=parts.wedge,
+                    staff_authority=staff_authority(parts.settings))
     app._run_prepare()
     return app
+
+
+def staff_authority(settings: Any) -> Any:
+    """Staff log-ins checked by the record server that ``bench.start`` runs for the walk
+    (``BENCH_RECORD_SERVER``, ``BENCH_KIOSK_TOKEN``); None without one (no staff log-in)."""
+    url, token = os.environ.get("BENCH_RECORD_SERVER"), os.environ.get("BENCH_KIOSK_TOKEN")
+    if not url or not token:
+        return None
+    from kiosk.services.staff_auth import ServerStaffAuthority
+    from server_client.sync import RecordServerClient
+
+    return ServerStaffAuthority(RecordServerClient(url, settings.kiosk.id, token, retries=0))
 
 
 class FlowErrors(logging.Handler):

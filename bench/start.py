@@ -32,6 +32,19 @@ START_TARGET_S = 3.0
 RSS_EXTRA_MB = 60.0  # over bare Kivy
 
 
+def _staff_server(tmp: Path) -> tuple[Any, str]:
+    """A record server for the walk's staff log-in (the server checks staff PINs; the kiosk
+    holds no PIN hash): the demo profile's staff, kiosk K01 enrolled; (server, kiosk token)."""
+    from tests.support.server_process import ServerProcess
+
+    server = ServerProcess(tmp / "server")
+    server.cli("migrate")
+    server.create_staff("S0001", role="desk", pin="246810", name="王芳")
+    server.create_staff("S0002", role="supervisor", pin="135790", name="李强")
+    server.start()
+    return server, server.enroll("K01")
+
+
 def spawn(mode: str) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="bench-start-") as tmp:
         out = Path(tmp) / "out.jsonl"
@@ -39,10 +52,17 @@ def spawn(mode: str) -> list[dict[str, Any]]:
             (Path(tmp) / "store").mkdir()
             subprocess.run([sys.executable, "-m", "bench.kiosk_worker", "store", str(out)],
                            cwd=ROOT, check=True, timeout=300, stdout=subprocess.DEVNULL)
+        server = _staff_server(Path(tmp)) if mode == "app" else None
+        extra = {} if server is None else {"BENCH_RECORD_SERVER": server[0].url,
+                                           "BENCH_KIOSK_TOKEN": server[1]}
         t0 = time.time()
-        subprocess.run([sys.executable, "-m", "bench.kiosk_worker", mode, str(out)], cwd=ROOT,
-                       env={**os.environ, "KIVY_HOME": tmp}, check=True, timeout=300,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            subprocess.run([sys.executable, "-m", "bench.kiosk_worker", mode, str(out)],
+                           cwd=ROOT, env={**os.environ, "KIVY_HOME": tmp, **extra}, check=True,
+                           timeout=300, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        finally:
+            if server is not None:
+                server[0].kill()
         rows = [json.loads(line) for line in out.read_text().splitlines()]
     rows[0]["start_s"] = rows[0]["home_drawn"] - t0
     return rows
