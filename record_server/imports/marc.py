@@ -108,7 +108,12 @@ def _records(data: bytes, flavour: str) -> Iterator[tuple[Any, str]]:
                                file_encoding="gb18030" if flavour == "cnmarc" else "iso8859-1")
     for record in reader:
         if record is None:
-            yield None, type(reader.current_exception).__name__
+            problem = reader.current_exception
+            fatal = isinstance(problem, pymarc.exceptions.FatalReaderError)
+            # after a fatal error pymarc cannot find the next record: the file ends here, and
+            # the error (which blocks the commit) says so
+            yield None, type(problem).__name__ + (": the rest of the file is unreadable" if fatal
+                                              else "")
         else:
             yield record, ""
 
