@@ -13,6 +13,7 @@ from tests.support.server_process import (  # noqa: F401
     resident_id,
     server_factory_fixture,
     server_fixture,
+    sign_staff_event,
 )
 
 
@@ -43,7 +44,8 @@ def test_each_conflict_is_decided_by_its_rule_and_listed(server: ServerProcess) 
     assert _push(server, t1, "K01", [fine])[0]["status"] == "applied"
     pay1 = k1.pay("r11", "fine-11", 500, "pay-k1-fine")
     pay2 = k2.pay("r11", "fine-11", 500, "pay-k2-fine", method="cash")
-    pay2["payload"]["staff_no"] = "S0002"  # cash is taken by desk staff
+    pay2["payload"]["staff_no"] = "S0002"  # cash is taken by desk staff, logged in at K02
+    sign_staff_event(pay2, server.staff_session(t2, "K02", "S0002"))
     assert _push(server, t1, "K01", [pay1])[0]["status"] == "applied"
     res = _push(server, t2, "K02", [pay2])
     assert (res[0]["status"], res[0]["rule"]) == ("conflict", "double_payment_becomes_credit")

@@ -163,6 +163,16 @@ class ServerProcess:
         resp.raise_for_status()
         return str(resp.json()["token"])
 
+    def staff_session(self, token: str, kiosk_id: str, staff_no: str,
+                      pin: str = STAFF_PIN) -> dict[str, Any]:
+        """A kiosk staff session (``POST /api/v1/kiosks/{id}/staff-sessions``): what
+        ``sign_staff_event`` signs a hand-made staff event with."""
+        resp = self.post(f"/api/v1/kiosks/{kiosk_id}/staff-sessions", token,
+                         json={"staff": staff_no, "pin": pin})
+        resp.raise_for_status()
+        body: dict[str, Any] = resp.json()
+        return body
+
     def reader_grant(self, token: str, kiosk_id: str, reader_id: str, serial: int) -> str:
         """The grant the server gives kiosk ``kiosk_id`` for a ``KioskEvents.new_reader`` reader
         who gave their ID number and PIN (record_server/grants.py)."""
@@ -226,6 +236,18 @@ def resident_id(serial: int) -> str:
     born = dt.date(1950, 1, 1) + dt.timedelta(days=serial // 1000)
     first17 = f"110105{born:%Y%m%d}{serial % 1000:03d}"
     return first17 + id_check_char(first17)
+
+
+def sign_staff_event(event: dict[str, Any], session: dict[str, Any]) -> dict[str, Any]:
+    """``event`` as a kiosk emits it under ``session`` (``ServerProcess.staff_session``): dated
+    at the session's start, with its online staff proof (docs/security.md 5.2)."""
+    from library_core import contract
+
+    event["occurred_at"] = session["started_at"]
+    event["staff_proof"] = {"kind": "online", "session_id": session["session_id"],
+                            "mac": contract.event_mac(bytes.fromhex(session["session_key"]),
+                                                      contract.canonical_event_bytes(event))}
+    return event
 
 
 class KioskEvents:
