@@ -45,6 +45,7 @@ from pydantic import (
 
 from config.id_card import IdCardSection
 from config.payment import PaymentSecrets, PaymentSection, check_payment
+from config.receipts import ReceiptsSection, check_receipts
 from config.senior import SeniorSection
 from config.sip2 import CirculationSection, check_circulation
 from config.staff import StaffSection
@@ -215,6 +216,7 @@ class Settings:
     circulation: CirculationSection = field(default_factory=CirculationSection)  # config/sip2.py
     senior: SeniorSection = field(default_factory=SeniorSection)
     staff: StaffSection = field(default_factory=StaffSection)  # [staff.offline]
+    receipts: ReceiptsSection = field(default_factory=ReceiptsSection)  # config/receipts.py
     payment_secrets: PaymentSecrets = field(default_factory=PaymentSecrets, repr=False)
     source: str = ""
     library_key: bytes = b""
@@ -281,6 +283,7 @@ class ConfigFile(BaseModel):
     circulation: CirculationSection = Field(default_factory=CirculationSection)
     senior: SeniorSection = Field(default_factory=SeniorSection)
     staff: StaffSection = Field(default_factory=StaffSection)
+    receipts: ReceiptsSection = Field(default_factory=ReceiptsSection)
     departments: Annotated[list[DepartmentEntry], Field(min_length=1)] | None = None
 
 
@@ -405,7 +408,7 @@ def load_settings(path: Path | str, *, env: Mapping[str, str] | None = None) -> 
                         scanner=doc.scanner, printer=doc.printer, server=doc.server,
                         payment=doc.payment, fees_file=doc.fees, circulation=doc.circulation,
                         senior=doc.senior,
-                        staff=doc.staff,
+                        staff=doc.staff, receipts=doc.receipts,
                         id_card=doc.id_card, voice=doc.voice, source=str(path),
                         departments=departments)
 
@@ -432,6 +435,7 @@ def load_settings(path: Path | str, *, env: Mapping[str, str] | None = None) -> 
     payment, payment_secrets = check_payment(settings.payment, demo=demo, config_dir=path.parent)
     return dataclasses.replace(
         settings, server=server, payment=payment, payment_secrets=payment_secrets,
+        receipts=check_receipts(settings.receipts, server_url=server.url, demo=demo),
         library_key=key_text.encode(), card_master_key=master,
         kiosk_token=token, fee_schedule=schedule)
 

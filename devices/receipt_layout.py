@@ -11,10 +11,7 @@ receipt's language, money printed as ``￥12.50``.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
-from collections.abc import Mapping
-from typing import Any
 
 from devices.escpos_output import encode_blocks
 from devices.receipt_text import (
@@ -30,58 +27,23 @@ from devices.receipt_text import (
     text_columns,
     wrap_columns,
 )
-from library_core.i18n import has_message, translate
-from library_core.money import format_fen
-from library_core.receipts import Receipt, ReceiptKind, ReceiptLine, localized_text
+from library_core.i18n import has_message
+from library_core.receipt_words import (
+    fmt_params,
+    method_text,
+    money,
+    time_text,
+    value_text,
+    words,
+)
+from library_core.receipts import Receipt, ReceiptKind, ReceiptLine
 
 log = logging.getLogger(__name__)
 
-MONEY_SYMBOL = "￥"  # full-width yen sign: GB2312 A3A4, present in every Chinese printer font
-
-
-def _money(amount: int) -> str:
-    return format_fen(amount, symbol=MONEY_SYMBOL)
-
-
-def _fmt_params(params: Mapping[str, Any], language: str) -> dict[str, Any]:
-    """Money params (``amount`` or ``*_fen``, integers) become ``￥12.50``; ids get translated."""
-    out: dict[str, Any] = {}
-    for key, value in params.items():
-        if (
-            (key == "amount" or key.endswith("_fen"))
-            and isinstance(value, int)
-            and not isinstance(value, bool)
-        ):
-            out[key] = _money(value)
-        elif key == "method" and isinstance(value, str):
-            out[key] = _method_text(value, language)
-        elif isinstance(value, dict):
-            out[key] = localized_text(value, language)
-        else:
-            out[key] = value
-    return out
-
-
-def _t(message_id: str, language: str, **params: Any) -> str:
-    return translate(message_id, language, **_fmt_params(params, language))
-
-
-def _value_text(value: str | dict[str, str], language: str) -> str:
-    """A field value as printed: a known message id is translated, a Localized name picked."""
-    if isinstance(value, dict):
-        return localized_text(value, language)
-    if value.startswith("receipt.") and has_message(value, language):
-        return translate(value, language)
-    return value
-
-
-def _method_text(method: str, language: str) -> str:
-    key = f"receipt.method.{method}"
-    return translate(key, language) if has_message(key, language) else method
-
-
-def _time_text(when: dt.datetime) -> str:
-    return when.strftime("%Y-%m-%d %H:%M:%S")
+# the receipt's words (money, message ids, methods) are library_core.receipt_words: the
+# e-receipt page on the record server shows the same
+_money, _fmt_params, _t = money, fmt_params, words
+_value_text, _method_text, _time_text = value_text, method_text, time_text
 
 
 class _Builder:

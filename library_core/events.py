@@ -30,6 +30,8 @@ Payloads by kind (keys; all required unless marked optional):
 - ``visit.opened``: visit_id, name, phone, id_number (opt), purpose, host_department, expires_at
 - ``visit.closed``: visit_id, closed_at, how ("scanned" | "auto" | "staff")
 - ``day.closed``: report (the end-of-day report dict), staff_no
+- ``receipt.issued``: receipt_no, token_sha256 (of the e-receipt token), document (the receipt
+  as printed, masked data only; ``library_core.contract.receipt_doc``)
 """
 
 from __future__ import annotations
@@ -50,11 +52,12 @@ LOAN_RETURNED: Final = "loan.returned"
 VISIT_OPENED: Final = "visit.opened"
 VISIT_CLOSED: Final = "visit.closed"
 DAY_CLOSED: Final = "day.closed"
+RECEIPT_ISSUED: Final = "receipt.issued"
 
 ALL_KINDS: Final = frozenset({
     READER_REGISTERED, CARD_ISSUED, CARD_RENEWED, CARD_BLOCKED, CARD_REPLACED, CARD_CANCELLED,
     FEE_ASSESSED, FEE_WAIVED, PAYMENT_RECORDED, DEPOSIT_REFUNDED, LOAN_RETURNED,
-    VISIT_OPENED, VISIT_CLOSED, DAY_CLOSED,
+    VISIT_OPENED, VISIT_CLOSED, DAY_CLOSED, RECEIPT_ISSUED,
 })
 
 PRIORITY_KINDS: Final = frozenset({CARD_BLOCKED})

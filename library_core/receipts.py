@@ -76,6 +76,7 @@ class Receipt:
     qr_data: str = ""
     footer_key: str = ""
     reprint: bool = False  # a copy printed again from the journal: marked on paper
+    ereceipt_token: str = ""  # the e-receipt's token (library_core.ereceipts); qr_data is its URL
 
     @property
     def qr(self) -> str:
@@ -101,4 +102,5 @@ class Receipt:
         data["fields"] = tuple(tuple(f) for f in data["fields"])
         data["lines"] = tuple(ReceiptLine(**line) for line in data["lines"])
         data.setdefault("reprint", False)  # journal bodies written before the field existed
+        data.setdefault("ereceipt_token", "")
         return cls(**data)

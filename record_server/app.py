@@ -30,6 +30,7 @@ from record_server.config import ServerConfig
 from record_server.console import mount_console
 from record_server.crud.errors import DataError
 from record_server.db import Database
+from record_server.ereceipts.page import router as ereceipt_router
 from record_server.ingest.push import PushPause
 
 log = logging.getLogger(__name__)
@@ -89,4 +90,5 @@ def create_app(config: ServerConfig, *, clock: Clock | None = None,
     for router in routers.ALL:
         app.include_router(router)
     mount_console(app)  # the back office's pages at /console/ (record_server.console)
+    app.include_router(ereceipt_router)  # the public e-receipt page /r/{token}
     return app

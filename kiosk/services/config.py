@@ -38,6 +38,7 @@ class ServicesConfig:
     fee_source: FeeScheduleSource | None = None
     departments: tuple[Department, ...] = DEFAULT_DEPARTMENTS  # visitors' host departments
     offline_staff: OfflineStaffPolicy = OfflineStaffPolicy()  # [staff.offline]
+    ereceipt_base_url: str = ""  # [receipts]: reader receipts' QR is <this>/r/<token>; "" none
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> ServicesConfig:
@@ -51,6 +52,7 @@ class ServicesConfig:
             "offline_max_payment_fen": k.offline_max_payment_fen,
             "departments": settings.departments,
             "offline_staff": settings.staff.offline.policy(),
+            "ereceipt_base_url": settings.receipts.ereceipt_base_url,
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from kiosk.services.common import mask_card_no, mask_name
 from kiosk.services.config import ServicesConfig
+from library_core.ereceipts import with_ereceipt
 from library_core.fees import FeeKind, days_overdue
 from library_core.money import Fen
 from library_core.receipts import Receipt, ReceiptKind, ReceiptLine
@@ -105,8 +106,9 @@ def reader_receipt(cfg: ServicesConfig, *, receipt_no: str, kind: ReceiptKind,
                    fields: Sequence[tuple[str, str]] = (), total: Fen | None = None,
                    method: str = "", staff_no: str = "", qr_data: str = "",
                    footer_key: str = "receipt.footer.default") -> Receipt:
-    """A receipt with the reader's name, ID and phone masked."""
-    return Receipt(
+    """A receipt with the reader's name, ID and phone masked; with a ``[receipts]`` base URL
+    its QR is its e-receipt's URL (``library_core.ereceipts``)."""
+    return with_ereceipt(Receipt(
         receipt_no=receipt_no, kind=kind, kiosk_id=cfg.kiosk_id, issued_at=now,
         language=cfg.language, library_name=cfg.library_name,
         library_name_en=cfg.library_name_en,
@@ -116,4 +118,4 @@ def reader_receipt(cfg: ServicesConfig, *, receipt_no: str, kind: ReceiptKind,
         phone_masked=reader.phone_masked if reader is not None else "",
         fields=tuple(fields), lines=tuple(lines), total=total, payment_method=method,
         staff_no=staff_no, qr_data=qr_data, footer_key=footer_key,
-    )
+    ), cfg.ereceipt_base_url)

@@ -12,6 +12,7 @@ from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from library_core import events as ev
 from library_core.contract.proof import StaffProof
+from library_core.contract.receipt_doc import ReceiptIssued
 from library_core.contract.types import (
     CONTRACT_VERSION,
     MAX_SEQ,
@@ -44,7 +45,7 @@ ProviderRef = text(64, pattern=r"^[0-9A-Za-z_-]+$")
 EventKind = Literal[
     "reader.registered", "card.issued", "card.renewed", "card.blocked", "card.replaced",
     "card.cancelled", "fee.assessed", "fee.waived", "payment.recorded", "deposit.refunded",
-    "loan.returned", "visit.opened", "visit.closed", "day.closed",
+    "loan.returned", "visit.opened", "visit.closed", "day.closed", "receipt.issued",
 ]
 
 
@@ -232,6 +233,7 @@ PAYLOADS: Final[dict[str, type[Strict]]] = {
     ev.VISIT_OPENED: VisitOpened,
     ev.VISIT_CLOSED: VisitClosed,
     ev.DAY_CLOSED: DayClosed,
+    ev.RECEIPT_ISSUED: ReceiptIssued,  # library_core.contract.receipt_doc
 }
 if set(EventKind.__args__) != set(ev.ALL_KINDS) or set(PAYLOADS) != set(ev.ALL_KINDS):  # type: ignore[attr-defined]
     raise RuntimeError("library_core.contract: event kinds and payload models disagree")

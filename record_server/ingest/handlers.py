@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from library_core import events as ev
+from record_server.ereceipts.ingest import receipt_issued
 from record_server.ingest.cards import (
     card_blocked,
     card_cancelled,
@@ -52,5 +53,6 @@ _HANDLERS: dict[str, Handler] = {
     ev.VISIT_OPENED: visit_opened,
     ev.VISIT_CLOSED: visit_closed,
     ev.DAY_CLOSED: day_closed,
+    ev.RECEIPT_ISSUED: receipt_issued,  # record_server.ereceipts
 }
 HANDLERS: dict[str, Handler] = {kind: _checked(h) for kind, h in _HANDLERS.items()}

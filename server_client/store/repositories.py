@@ -26,6 +26,8 @@ from kiosk.services.ports import (
     StoredVerifier,
     VisitRecord,
 )
+from library_core import events
+from library_core.ereceipts import issued_payload
 from library_core.errors import StoreError
 from library_core.money import Fen
 from library_core.receipts import Receipt
@@ -320,7 +322,12 @@ class SqliteReceipts(_Repo):
         return str(self.db.next_receipt_no(day))
 
     def add(self, receipt: Receipt) -> None:
+        """Journal ``receipt``; one with an e-receipt token is pushed too (``receipt.issued``,
+        in the same transaction: the QR's URL works once the kiosk has synced)."""
         self.db.add_receipt(receipt)
+        if receipt.ereceipt_token:
+            self.db.emit(events.RECEIPT_ISSUED, issued_payload(receipt),
+                         occurred_at=receipt.issued_at)
 
 
 class SqliteCounters(_Repo):

@@ -97,9 +97,13 @@ def real_day_amounts(name: str) -> set[int]:
     return {abs(v) for v in values if abs(v) >= 100}
 
 
+EBASE = "https://lib.example.cn"  # the library's public host in receipt tests
+
+
 def make_receipt_env(path: Path) -> ServicesEnv:
-    """A services env whose config names the library in both languages."""
-    return make_env(path, library_name_en=LIBRARY_NAME_EN)
+    """A services env whose config names the library in both languages; its reader receipts
+    carry e-receipts on ``EBASE`` (``[receipts] public_base_url``)."""
+    return make_env(path, library_name_en=LIBRARY_NAME_EN, ereceipt_base_url=EBASE)
 
 
 @functools.lru_cache(maxsize=1)

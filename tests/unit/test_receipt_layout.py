@@ -20,10 +20,12 @@ from devices.receipt_text import (
     text_columns,
     wrap_columns,
 )
+from library_core.ereceipts import well_formed
 from library_core.i18n import has_message, translate
 from library_core.receipts import Receipt, ReceiptKind, ReceiptLine
 from tests.support.printer_socket import SAMPLE_TIME
 from tests.support.receipts import (
+    EBASE,
     LIBRARY_NAME,
     LIBRARY_NAME_EN,
     real_day_amounts,
@@ -201,8 +203,9 @@ def test_preview_png_qr_decodes_to_the_receipt_data(
     assert image.width == PAPERS[width].dots + 32
     decoded = [r.text for r in zxingcpp.read_barcodes(image)]
     assert decoded == [receipt.qr]
-    if kind is not ReceiptKind.VISITOR_PASS:
-        assert decoded == [receipt.receipt_no]
+    if kind is not ReceiptKind.VISITOR_PASS:  # a reader receipt's QR is its e-receipt's URL
+        assert well_formed(receipt.ereceipt_token)
+        assert decoded == [f"{EBASE}/r/{receipt.ereceipt_token}"]
 
 
 def test_preview_draws_chinese_glyphs_not_boxes(tmp_path: Path) -> None:
@@ -306,6 +309,7 @@ CUT_NOW = "\x1dV\x00"  # GS V 0: full cut
 
 def returns_job(tmp_path: Path, titles: tuple[str, str], width: int) -> bytes:
     """The real returns receipt for two items with ``titles``, as printer bytes."""
+    import dataclasses
     import datetime as dt
 
     from tests.support.receipts import make_receipt_env
@@ -320,6 +324,8 @@ def returns_job(tmp_path: Path, titles: tuple[str, str], width: int) -> bytes:
             session.scan(barcode)
         receipt = session.finish()
         assert receipt is not None and [line.text for line in receipt.lines] == list(titles)
+        assert receipt.ereceipt_token  # random per receipt: both jobs get the same QR here
+        receipt = dataclasses.replace(receipt, qr_data=receipt.receipt_no)
         return render_receipt(receipt, paper_width_mm=width, chinese_mode="fs")
     finally:
         env.store.close()
