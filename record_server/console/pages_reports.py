@@ -101,9 +101,13 @@ def report_page(request: Request, user: Reader,
                 ) -> Response:
     report = _report(request, period, day, month, start, end)
     figures = _scope(report, scope)
-    t_days = [(d[5:], v["cards_issued"] + v["cards_renewed"] + v["cards_replaced"])
-              for d, v in report["by_day"].items()]
-    money_days = [(d[5:], v["payments_total"]) for d, v in report["by_day"].items()]
+    days = exports.day_range(dt.date.fromisoformat(report["from"]),
+                             dt.date.fromisoformat(report["to"]))
+    blank = {"cards_issued": 0, "cards_renewed": 0, "cards_replaced": 0, "payments_total": 0}
+    per_day = [(d.isoformat()[5:], report["by_day"].get(d.isoformat(), blank)) for d in days]
+    t_days = [(d, v["cards_issued"] + v["cards_renewed"] + v["cards_replaced"])
+              for d, v in per_day]
+    money_days = [(d, v["payments_total"]) for d, v in per_day]
     return render(request, "c2/reports.html", {
         "report": report, "figures": figures, "scope": scope, "period": period,
         "day": day or report["from"], "month": month or report["from"][:7],

@@ -4,7 +4,7 @@ record server process, kiosk stores and use cases (``VisitorService``), the real
 Debian's Chromium driving the console.
 
 - the dashboard shows a kiosk's "paper near end" after the one sync that follows the printer
-  saying so (and nothing before it);
+  saying so (and nothing before it); ``CONSOLE_SCREENSHOTS=<dir>`` saves it there (zh, en);
 - the A4 evacuation roster lists visitors registered at two different kiosks;
 - the retention purge removes visitor data older than the retention and nothing younger, is
   recorded and audited, and shows on the visitors page; a retention below a day is refused.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,14 @@ def kiosks_fixture(tmp_path: Path) -> Iterator[list[Kiosk]]:
         k.close()
 
 
+def _shot(page: Any, tmp_path: Path, name: str) -> None:
+    """``CONSOLE_SCREENSHOTS=<dir>`` keeps the page there (the README's pictures)."""
+    target = Path(os.environ.get("CONSOLE_SCREENSHOTS") or tmp_path)
+    target.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(target / name), full_page=True)
+    assert (target / name).stat().st_size > 10_000
+
+
 def _rows(server: ServerProcess, sql: str) -> list[Any]:
     engine = create_engine(server.database_url)
     try:
@@ -132,6 +141,7 @@ def test_dashboard_shows_paper_near_end_after_one_sync(
     assert row.locator(near_end).inner_text() == ("纸将用完" if lang == "zh_CN"
                                                   else "Paper near end")
     assert visible_keys(page) == []
+    _shot(page, tmp_path, f"console-dashboard-{'zh' if lang == 'zh_CN' else 'en'}.png")
 
     kiosk.printer.set_state(paper="out")  # paper out and a reader gone are alerts
     kiosk.card_reader.set_status("no_reader")

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+from pathlib import Path
 from typing import Any
 
 import openpyxl
@@ -80,15 +82,20 @@ def console_fixture(tmp_path_factory: pytest.TempPathFactory) -> ServerProcess:
 
 @pytest.mark.parametrize("lang", ["zh_CN", "en"])
 def test_every_page_renders_in_both_languages(browser: Browser, console: ServerProcess,
-                                              lang: str) -> None:
+                                              lang: str, tmp_path: Path) -> None:
+    """... and ``CONSOLE_SCREENSHOTS=<dir>`` saves the month's report there (zh, en)."""
     page = log_in(browser, console, "auditor", lang=lang)
     for path in PAGES:
         resp = page.goto(path)
         assert resp is not None and resp.status == 200, (path, resp and resp.status)
         assert page.locator("main h1").count() == 1, path
         assert visible_keys(page) == [], (path, visible_keys(page))
-    page.goto(f"/console/reports?period=range&start={DAY}&end={DAY}")
+    page.goto(f"/console/reports?period=month&month={DAY[:7]}")
     assert page.locator("svg.chart").count() >= 2  # charts drawn on the server
+    target = Path(os.environ.get("CONSOLE_SCREENSHOTS") or tmp_path)
+    name = f"console-report-{'zh' if lang == 'zh_CN' else 'en'}.png"
+    page.screenshot(path=str(target / name), full_page=True)
+    assert (target / name).stat().st_size > 10_000
     page.context.close()
 
 
