@@ -34,6 +34,7 @@ class OfflineGrant:
     verifier: bytes  # V
     valid_until: str
     offline_key: bytes  # K_k: the kiosk holds it in memory only
+    policy: OfflineStaffPolicy  # the server's: the kiosk applies the stricter of it and its own
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,8 @@ def open_session(db: Database, *, kiosk_id: str, identifier: str, pin: str, cloc
             verifier_id=verifier_id, kiosk_id=kiosk_id, staff_no=who.staff_no, role=who.role,
             mac_key=c.offline_mac_key(key, **ctx).hex(), valid_from=now.isoformat(),
             valid_until=until))
-        grants.append(OfflineGrant(verifier_id, c.offline_verifier(key, **ctx), until, key))
+        grants.append(OfflineGrant(verifier_id, c.offline_verifier(key, **ctx), until, key,
+                                   offline))
 
     who = auth.check_staff_pin(db, staff_no, pin, clock, policy=policy, on_success=store)
     log.info("kiosk staff session for %s at %s until %s", who.staff_no, kiosk_id, expires)

@@ -296,6 +296,7 @@ class OfflineGrant:
     verifier: bytes  # V: stored
     valid_until: str
     offline_key: bytes  # K_k: memory only
+    policy: OfflineStaffPolicy | None = None  # the server's (the stricter of it and ours applies)
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,7 +82,10 @@ class ServerStaffAuthority:
                 expires_at=dt.datetime.fromisoformat(body["expires_at"]),
                 offline=None if not off else OfflineGrant(
                     str(off["verifier_id"]), bytes.fromhex(off["verifier"]),
-                    str(off["valid_until"]), bytes.fromhex(off["offline_key"])))
+                    str(off["valid_until"]), bytes.fromhex(off["offline_key"]),
+                    OfflineStaffPolicy(cash_limit_fen=int(off["cash_limit_fen"]),
+                                       day_cash_limit_fen=int(off["day_cash_limit_fen"]),
+                                       allow_close_day=bool(off["allow_close_day"]))))
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise SyncError(detail="staff session answer is malformed") from err
 
@@ -95,16 +98,23 @@ class OfflineStaffLogin:
         self.clock = clock
         self.cfg = config
         self._offline_key: bytes | None = None  # K_k: memory only, never the store
+        self._server_policy: OfflineStaffPolicy | None = None  # from the last online log-in
 
     def remember(self, grant: StaffGrant) -> None:
         """Keep the grant's verifier (store) and offline key (memory)."""
         if grant.offline is None:
             return
         self._offline_key = grant.offline.offline_key
+        self._server_policy = grant.offline.policy
         with self.repos.transaction() as uow:
             uow.verifiers.put(StoredVerifier(grant.offline.verifier_id, grant.staff_no,
                                              grant.role, grant.offline.valid_until,
                                              grant.offline.verifier))
+
+    def policy(self) -> OfflineStaffPolicy:
+        """The kiosk's ``[staff.offline]``, made stricter by the server's where it is."""
+        own = self.cfg.offline_staff
+        return own if self._server_policy is None else own.stricter(self._server_policy)
 
     def check(self, member: StaffMember, pin: str) -> tuple[StoredVerifier, StaffProver]:
         """The verifier and prover of an offline log-in. Raises StaffOfflineUnavailable,
@@ -128,8 +138,7 @@ class OfflineStaffLogin:
                 uow.audit.append(at=now, actor=member.staff_no, action="staff.login_offline",
                                  subject=member.staff_no, detail={"role": verifier.role})
                 return verifier, StaffProver("offline", verifier.verifier_id,
-                                             c.offline_mac_key(key, **ctx),
-                                             self.cfg.offline_staff)
+                                             c.offline_mac_key(key, **ctx), self.policy())
             state = policy.after_wrong(verifier.failures, now)
             uow.verifiers.set_state(verifier.verifier_id, state.failures, state.locked_until)
             uow.audit.append(at=now, actor=member.staff_no, action="pin.failed",

@@ -261,8 +261,9 @@ def test_offline_staff_actions_keep_the_offline_policy(tmp_path: Path,
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_the_server_refuses_an_offline_action_over_its_own_limit(
         tmp_path: Path, server: ServerProcess) -> None:
-    """A kiosk configured looser than the server: its offline cash over the server's limit
-    (20,000 fen a payment by default) is refused there, and changes nothing."""
+    """A kiosk configured looser than the server takes the server's limit (20,000 fen a
+    payment by default); offline cash over it, signed anyway, is refused there and changes
+    nothing."""
     env, client, engine = _kiosk(tmp_path, server, offline_staff=OfflineStaffPolicy(
         cash_limit_fen=10**7, day_cash_limit_fen=10**8))
     env.services.staff.login(DESK, STAFF_PIN)
@@ -270,6 +271,8 @@ def test_the_server_refuses_an_offline_action_over_its_own_limit(
     env.services.staff.authority = ServerStaffAuthority(
         RecordServerClient("http://127.0.0.1:9", "K01", "kt_x", retries=0, backoff_s=0.01))
     desk = env.services.staff.login(DESK, STAFF_PIN)
+    # the kiosk applies the stricter of its policy and the server's (20,000 fen a payment)
+    assert env.services.staff.offline.policy().cash_limit_fen == 20_000
     env.writer.place_blank()
     env.services.cards.new_card(make_reader(4, category="adult"), Tender.cash_by(desk))
     payment = _push_before(client, env, "payment.recorded")

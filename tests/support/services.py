@@ -293,7 +293,8 @@ class ServerDbStaffAuthority:
                           dt.datetime.fromisoformat(g.started_at),
                           dt.datetime.fromisoformat(g.expires_at),
                           None if off is None else OfflineGrant(off.verifier_id, off.verifier,
-                                                                off.valid_until, off.offline_key))
+                                                                off.valid_until, off.offline_key,
+                                                                off.policy))
 
 
 def add_staff(store: Store) -> None:

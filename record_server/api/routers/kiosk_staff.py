@@ -42,6 +42,10 @@ class OfflineVerifier(Strict):
     verifier: str  # V, hex
     valid_until: str
     offline_key: str  # K_k, hex: the kiosk keeps it in memory only
+    # the server's offline staff policy: the kiosk applies the stricter of it and its own
+    cash_limit_fen: int
+    day_cash_limit_fen: int
+    allow_close_day: bool
 
 
 class KioskStaffSession(Strict):
@@ -78,4 +82,7 @@ def open_staff_session(kiosk_id: KioskIdPath, body: KioskStaffLogin, request: Re
         started_at=grant.started_at, expires_at=grant.expires_at,
         offline=None if off is None else OfflineVerifier(
             verifier_id=off.verifier_id, verifier=off.verifier.hex(),
-            valid_until=off.valid_until, offline_key=off.offline_key.hex()))
+            valid_until=off.valid_until, offline_key=off.offline_key.hex(),
+            cash_limit_fen=off.policy.cash_limit_fen,
+            day_cash_limit_fen=off.policy.day_cash_limit_fen,
+            allow_close_day=off.policy.allow_close_day))
