@@ -112,6 +112,17 @@ def publish(conn: Connection, touched: dict[str, set[str]], *,
     return seq
 
 
+def publish_document(conn: Connection, entity: str, entity_id: str,
+                     data: dict[str, Any]) -> int:
+    """Publish one document-like change (a dated fee schedule, ``from:<date>``) at the next
+    sequence number; returns it."""
+    seq = allocate_seq_block(conn) + 1
+    _upsert(conn, [{"entity": entity, "entity_id": entity_id, "seq": seq,
+                    "data": json.dumps(data, ensure_ascii=False, sort_keys=True)}])
+    conn.execute(_SET_LAST_SEQ, {"seq": seq})
+    return seq
+
+
 def kiosk_reader(data: dict[str, Any], library_key: bytes) -> dict[str, Any]:
     """A reader snapshot as a kiosk may hold it (``ReaderEntity``): the contract's fields only,
     the ID number as its keyed hash and masked, the phone masked; nothing else passes."""

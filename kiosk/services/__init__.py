@@ -58,7 +58,7 @@ def build_services(store: RepositorySource, clock: Clock, gateway: PaymentGatewa
     repos = store.repositories()
     offline = OfflineLimit(connectivity or AlwaysOnline(), config.offline_max_payment_fen)
     # every use case prices from the schedule last pulled; the config's schedule seeds it
-    source = config.fee_source or PulledFeeSchedule(repos, config.fees)
+    source = config.fee_source or PulledFeeSchedule(repos, config.fees, clock)
     config = dataclasses.replace(config, fee_source=source)
     ils = IlsAccountService(desk, repos, clock, gateway, config, offline=offline) if desk else None
     cards = (IlsCardService if desk else CardService)(repos, clock, gateway, writer, config,

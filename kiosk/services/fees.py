@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import threading
@@ -22,7 +23,7 @@ from kiosk.services.errors import FeesOwed
 from kiosk.services.ports import PaymentGateway
 from kiosk.services.views import FeeView, fee_line, open_fees, reader_receipt
 from library_core import events
-from library_core.clock import Clock
+from library_core.clock import CHINA_TZ, Clock
 from library_core.errors import ConfigError, NotFound, ValidationError
 from library_core.fees import FeeSchedule, fee_schedule_from_dict
 from library_core.money import Fen
@@ -35,8 +36,9 @@ log = logging.getLogger(__name__)
 
 
 class PulledScheduleStore(Protocol):
-    def pulled_fee_schedule(self) -> dict[str, Any] | None:
-        """The fee schedule last pulled from the record server (its ``to_dict`` form), or None."""
+    def pulled_fee_schedule(self, on: dt.date | None = None) -> dict[str, Any] | None:
+        """The fee schedule last pulled from the record server (its ``to_dict`` form), or None;
+        with ``on``, the one in force that day (a schedule published from a later day waits)."""
         ...
 
 
@@ -48,15 +50,18 @@ class PulledFeeSchedule:
     distinct pulled value. Thread-safe (the UI thread quotes while a service thread charges).
     """
 
-    def __init__(self, store: PulledScheduleStore, seed: FeeSchedule) -> None:
+    def __init__(self, store: PulledScheduleStore, seed: FeeSchedule,
+                 clock: Clock | None = None) -> None:
         self.store = store
         self.seed = seed
+        self.clock = clock  # with a clock: the schedule in force on its (library-local) day
         self._lock = threading.Lock()
         self._raw: str | None = None
         self._parsed: FeeSchedule = seed
 
     def current(self) -> FeeSchedule:
-        data = self.store.pulled_fee_schedule()
+        today = self.clock.now().astimezone(CHINA_TZ).date() if self.clock else None
+        data = self.store.pulled_fee_schedule(today)
         if data is None:
             return self.seed
         raw = json.dumps(data, sort_keys=True)

@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from library_core import contract as c
 from library_core import events as ev
 from library_core.fees import FeeSchedule
+from record_server.fee_schedules import on_event_day
 from record_server.ingest import numbering, rowcache
 from record_server.ingest.context import Context, Outcome, Reject, local_day
 from record_server.ingest.handlers import HANDLERS
@@ -124,8 +125,9 @@ def _apply(conn: Connection, *, kiosk_id: str, envelopes: list[c.EventEnvelope],
             by_id[eid] = {"event_id": eid, "status": "rejected",
                           "detail": f"gap: expected seq {next_seq}"}
             continue
-        ctx = Context(conn, kiosk_id, eid, env.occurred_at, now, schedule, touched,
-                      envelope=env)
+        ctx = Context(conn, kiosk_id, eid, env.occurred_at, now,
+                      on_event_day(conn, schedule, env.occurred_at),  # the day's schedule
+                      touched, envelope=env)
         try:
             payload = c.PAYLOADS[env.kind].model_validate(env.payload)
             if guarded:

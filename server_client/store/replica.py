@@ -345,6 +345,13 @@ class ReplicaStore(StoreCore):
     def quarantine_count(self) -> int:
         return self.count("pull_quarantine")
 
-    def pulled_fee_schedule(self) -> dict[str, Any] | None:
+    def pulled_fee_schedule(self, on: dt.date | None = None) -> dict[str, Any] | None:
+        """The pulled fee schedule: with ``on``, the latest published for a day up to ``on``
+        (``from:<YYYY-MM-DD>``, record_server.fee_schedules), else the server's ``current``."""
+        if on is not None:
+            row = self.read_one("SELECT data FROM fee_schedule WHERE id LIKE 'from:%'"
+                                " AND id <= ? ORDER BY id DESC LIMIT 1", (f"from:{on.isoformat()}",))
+            if row is not None:
+                return dict(json.loads(row[0]))
         row = self.read_one("SELECT data FROM fee_schedule WHERE id = 'current'")
         return None if row is None else dict(json.loads(row[0]))

@@ -406,8 +406,8 @@ class StoreRepositories:
     def read(self) -> Iterator[SqliteUnitOfWork]:
         yield SqliteUnitOfWork(_ReadOnly(self.store))
 
-    def pulled_fee_schedule(self) -> dict[str, Any] | None:
-        return self.store.pulled_fee_schedule()
+    def pulled_fee_schedule(self, on: dt.date | None = None) -> dict[str, Any] | None:
+        return self.store.pulled_fee_schedule(on)
 
 
 __all__ = ["SqliteUnitOfWork", "StoreRepositories"]
