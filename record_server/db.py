@@ -4,6 +4,12 @@ Writes that touch the change log lock the ``server_state`` row before they numbe
 and hold it to the commit: that serialises publishing, so change sequence numbers are committed
 in order and a pull never skips a change. On SQLite a
 process-wide lock plus ``BEGIN IMMEDIATE`` avoids busy errors between writers.
+
+SQLite commits with ``synchronous=FULL`` (an answered write survives a power cut): one fsync
+per commit, and commits take turns. ``write_grouped`` (kiosk pushes) lets the pushes that
+queued meanwhile share one commit: each runs in its own savepoint of one transaction (undone
+alone if it fails), and each returns only once that transaction is committed, so nothing is
+answered before it is on disk. A plain ``write`` commits any open group first.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +29,32 @@ from record_server import models
 
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+GROUP_MAX_WRITES = 32  # a group commits once it holds this many writes ...
+GROUP_MAX_AGE_S = 0.1  # ... or is this old, even with more queued
+
+
+class _Group:
+    """An open SQLite transaction shared by grouped writes, until one of them commits it."""
+
+    def __init__(self, conn: Connection, txn: Any) -> None:
+        self.conn, self.txn = conn, txn
+        self.writes = 0
+        self.opened = time.monotonic()
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+    def finish(self) -> None:
+        """Commit (one fsync for every write in it); on failure every writer gets the error."""
+        try:
+            self.txn.commit()
+        except BaseException as err:
+            self.error = err
+            with contextlib.suppress(Exception):
+                self.txn.rollback()
+            raise
+        finally:
+            self.conn.close()
+            self.done.set()
 
 
 class Database:
@@ -31,6 +64,9 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self._write_lock = threading.Lock()
+        self._gate = threading.Lock()  # guards _queued
+        self._queued = 0  # grouped writes waiting for the write lock
+        self._group: _Group | None = None
         kwargs: dict[str, Any] = {}
         if self.is_sqlite:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
@@ -51,10 +87,84 @@ class Database:
     def write(self) -> Iterator[Connection]:
         """A write transaction, committed on success and rolled back on any error."""
         lock = self._write_lock if self.is_sqlite else contextlib.nullcontext()
-        with lock, self.engine.connect() as conn:
-            conn = conn.execution_options(immediate=True)
-            with conn.begin():
+        with lock:
+            if self._group is not None:
+                self._finish_group()
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(immediate=True)
+                with conn.begin():
+                    yield conn
+
+    @contextlib.contextmanager
+    def write_grouped(self) -> Iterator[Connection]:
+        """``write`` whose commit (SQLite) is shared with the grouped writes queued meanwhile.
+
+        The body runs in a savepoint of the group's transaction: an error undoes this write
+        alone and is raised. On success it returns once the group has committed; if that
+        commit fails, the commit's error is raised here too (nothing was written). PostgreSQL
+        groups concurrent commits itself: there this is ``write``."""
+        if not self.is_sqlite:
+            with self.write() as conn:
                 yield conn
+            return
+        with self._gate:
+            self._queued += 1
+        self._write_lock.acquire()
+        with self._gate:
+            self._queued -= 1
+        try:
+            group = self._group if self._group is not None else self._open_group()
+        except BaseException:
+            self._write_lock.release()
+            raise
+        group.writes += 1
+        conn = group.conn
+        conn.exec_driver_sql("SAVEPOINT grouped_write")
+        failed = True
+        try:
+            yield conn
+            conn.exec_driver_sql("RELEASE SAVEPOINT grouped_write")
+            failed = False
+        finally:
+            try:
+                if failed:  # undo this write alone; the group's others still commit
+                    conn.exec_driver_sql("ROLLBACK TO SAVEPOINT grouped_write")
+                    conn.exec_driver_sql("RELEASE SAVEPOINT grouped_write")
+            finally:
+                self._leave_group(group, wait=not failed)
+
+    def _open_group(self) -> _Group:
+        conn = self.engine.connect().execution_options(immediate=True)
+        try:
+            txn = conn.begin()
+        except BaseException:
+            conn.close()
+            raise
+        self._group = _Group(conn, txn)
+        return self._group
+
+    def _finish_group(self) -> None:
+        group, self._group = self._group, None
+        if group is not None:
+            group.finish()
+
+    def _leave_group(self, group: _Group, *, wait: bool) -> None:
+        """Holding the write lock: commit the group now, or leave that to the next in line
+        (one is queued) and wait for it. Raises the commit's error."""
+        with self._gate:
+            queued = self._queued
+        if (queued and group.writes < GROUP_MAX_WRITES
+                and time.monotonic() - group.opened < GROUP_MAX_AGE_S):
+            self._write_lock.release()
+            if wait:
+                group.done.wait()
+        else:
+            try:
+                self._finish_group()
+            finally:
+                self._write_lock.release()
+        if wait and group.error is not None:
+            raise group.error
 
     def migrate(self) -> None:
         migrate(self.engine)

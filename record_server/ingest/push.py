@@ -79,7 +79,7 @@ def _push_once(db: Database, *, kiosk_id: str, envelopes: list[c.EventEnvelope],
     events concurrently on PostgreSQL and serialise only while publishing their changes.
     """
     now = clock.now().isoformat()
-    with db.write() as conn:
+    with db.write_grouped() as conn:  # answered only once committed (SQLite: shared fsync)
         kiosk = conn.execute(_KIOSK if db.is_sqlite else _KIOSK_FOR_UPDATE,
                              {"kiosk_id": kiosk_id}).first()
         if kiosk is None or kiosk.revoked_at:
