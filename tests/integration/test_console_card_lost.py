@@ -19,8 +19,7 @@ from sqlalchemy import create_engine, text
 from kiosk.services.common import Tender
 from library_core.errors import DomainError
 from server_client.sync import RecordServerClient, SyncEngine
-from tests.support.console_browser import browser_fixture, log_in  # noqa: F401
-from tests.support.console_browser import start_console_server
+from tests.support.console_browser import browser_fixture, log_in, start_console_server  # noqa: F401
 from tests.support.server_process import ServerProcess, server_factory_fixture  # noqa: F401
 from tests.support.services import WECHAT_CODE, make_reader
 
