@@ -107,8 +107,16 @@ def run(config_path: str, *, fullscreen: bool | None = None) -> int:
     printer = build_printer(settings.printer, preview_dir=data / "receipts")
     id_card_reader = _id_card_reader(settings, clock)
     voice = _voice_player(settings)
+    ils = None
+    if settings.circulation.adapter == "sip2":  # returns, ILS fines and lost cards at the ILS
+        from server_client.sip2.wiring import build_ils
+
+        ils = build_ils(settings.circulation, store, clock)
+        ils.start()
+    # each sync round reports the devices and, with SIP2, the ILS link (issue 15.3)
     sync = _start_sync(settings, store, clock,
-                       devices={"printer": printer, "card_reader": card_reader, "scanner": scanner})
+                       devices={"printer": printer, "card_reader": card_reader, "scanner": scanner,
+                                "ils": ils})
     settings = _server_kiosk_no(settings, store)
     # payment.type: the simulator (demo), none, or WeChat Pay / Alipay with durable intents;
     # intents a crash or a lost answer left open are settled before the first reader pays
@@ -117,12 +125,6 @@ def run(config_path: str, *, fullscreen: bool | None = None) -> int:
     # offline payment limit: online only while the sync loop's last round reached the server
     connectivity = StatusConnectivity((lambda: sync.status) if sync is not None else (lambda: None))
     wedge = scanner if type(scanner).__name__ == "KeyboardWedgeScanner" else None
-    ils = None
-    if settings.circulation.adapter == "sip2":  # returns, ILS fines and lost cards at the ILS
-        from server_client.sip2.wiring import build_ils
-
-        ils = build_ils(settings.circulation, store, clock)
-        ils.start()
     app = build_app(settings, store=store, clock=clock, card_reader=card_reader,
                     scanner=None if wedge else scanner, printer=printer, gateway=gateway,
                     sync_status=(lambda: sync.status) if sync is not None else None,

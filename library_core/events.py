@@ -32,6 +32,8 @@ Payloads by kind (keys; all required unless marked optional):
 - ``day.closed``: report (the end-of-day report dict), staff_no
 - ``receipt.issued``: receipt_no, token_sha256 (of the e-receipt token), document (the receipt
   as printed, masked data only; ``library_core.contract.receipt_doc``)
+- ``ils.refused``: queue_kind, key, answer, queued_at, amount (fee_paid) — a queued SIP2
+  transaction the ILS refused when forwarded (``library_core.contract.ils``)
 """
 
 from __future__ import annotations
@@ -53,11 +55,12 @@ VISIT_OPENED: Final = "visit.opened"
 VISIT_CLOSED: Final = "visit.closed"
 DAY_CLOSED: Final = "day.closed"
 RECEIPT_ISSUED: Final = "receipt.issued"
+ILS_REFUSED: Final = "ils.refused"
 
 ALL_KINDS: Final = frozenset({
     READER_REGISTERED, CARD_ISSUED, CARD_RENEWED, CARD_BLOCKED, CARD_REPLACED, CARD_CANCELLED,
     FEE_ASSESSED, FEE_WAIVED, PAYMENT_RECORDED, DEPOSIT_REFUNDED, LOAN_RETURNED,
-    VISIT_OPENED, VISIT_CLOSED, DAY_CLOSED, RECEIPT_ISSUED,
+    VISIT_OPENED, VISIT_CLOSED, DAY_CLOSED, RECEIPT_ISSUED, ILS_REFUSED,
 })
 
 PRIORITY_KINDS: Final = frozenset({CARD_BLOCKED})

@@ -115,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="override the configured retention (days, at least 1)")
     from record_server.imports.cli import add_import_commands
     add_import_commands(sub, _common)
+    from record_server.ils.cli import add_export_command
+    add_export_command(sub, _common)
     unlock = sub.add_parser("unlock-staff", help="unlock a staff account after wrong PINs")
     _common(unlock)
     unlock.add_argument("--staff-no", required=True)
@@ -359,6 +361,9 @@ def _run(args: argparse.Namespace, config: ServerConfig) -> int:
     if args.command in ("import-items", "import-readers"):
         from record_server.imports.cli import run_import
         return run_import(args, db, config, clock, _out)
+    if args.command == "export-readers":
+        from record_server.ils.cli import run_export
+        return run_export(args, db, clock, _out)
     if args.command == "unlock-staff":
         from record_server.passwords import unlock_password
         with db.write() as conn:  # the web password's lock too

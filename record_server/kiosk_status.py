@@ -18,7 +18,19 @@ def status_row(kiosk_id: str, status: DeviceStatus, received_at: str) -> dict[st
         "printer_online": status.printer.online, "printer_paper": status.printer.paper,
         "printer_cover_open": status.printer.cover_open, "scanner": status.scanner,
         "pending_events": status.pending_events, "last_sync_error": status.last_sync_error,
+        **_ils_columns(status),
     }
+
+
+def _ils_columns(status: DeviceStatus) -> dict[str, Any]:
+    """The ILS link's columns (issue 15.3); all empty for a kiosk with no ILS."""
+    ils = status.ils
+    if ils is None:
+        return {"ils_state": None, "ils_last_error": "", "ils_last_error_detail": "",
+                "ils_last_error_at": None, "ils_queued": None}
+    return {"ils_state": ils.state, "ils_last_error": ils.last_error,
+            "ils_last_error_detail": ils.last_error_detail,
+            "ils_last_error_at": ils.last_error_at, "ils_queued": ils.queued}
 
 
 def record(conn: Connection, *, kiosk_id: str, status: DeviceStatus, received_at: str) -> None:

@@ -286,6 +286,12 @@ kiosk_status = Table(
     Column("scanner", String(16), nullable=False),
     Column("pending_events", BigInteger, nullable=False, default=0),
     Column("last_sync_error", String(200), nullable=False, default=""),
+    # the ILS link of a SIP2 kiosk (issue 15.3; migration 0015); ils_state NULL: no ILS
+    Column("ils_state", String(8)),
+    Column("ils_last_error", String(64), nullable=False, server_default=""),
+    Column("ils_last_error_detail", String(200), nullable=False, server_default=""),
+    Column("ils_last_error_at", String(40)),
+    Column("ils_queued", BigInteger),
 )
 
 # how a review item (a conflict, a rejected event) was resolved in the console, by whom

@@ -84,6 +84,7 @@ from library_core.contract.proof import (
 from library_core.contract.status import (
     CardReaderState,
     DeviceStatus,
+    IlsLinkStatus,
     PaperState,
     PrinterState,
     ScannerState,
@@ -165,6 +166,7 @@ __all__ = [
     "PaymentRecorded",
     "Pin",
     "PrinterState",
+    "IlsLinkStatus",
     "PinHash",
     "QuarantinedRow",
     "ReaderEntity",

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from library_core import events as ev
+from library_core.contract.ils import IlsRefused
 from library_core.contract.proof import StaffProof
 from library_core.contract.receipt_doc import ReceiptIssued
 from library_core.contract.types import (
@@ -46,6 +47,7 @@ EventKind = Literal[
     "reader.registered", "card.issued", "card.renewed", "card.blocked", "card.replaced",
     "card.cancelled", "fee.assessed", "fee.waived", "payment.recorded", "deposit.refunded",
     "loan.returned", "visit.opened", "visit.closed", "day.closed", "receipt.issued",
+    "ils.refused",
 ]
 
 
@@ -234,6 +236,7 @@ PAYLOADS: Final[dict[str, type[Strict]]] = {
     ev.VISIT_CLOSED: VisitClosed,
     ev.DAY_CLOSED: DayClosed,
     ev.RECEIPT_ISSUED: ReceiptIssued,  # library_core.contract.receipt_doc
+    ev.ILS_REFUSED: IlsRefused,  # library_core.contract.ils
 }
 if set(EventKind.__args__) != set(ev.ALL_KINDS) or set(PAYLOADS) != set(ev.ALL_KINDS):  # type: ignore[attr-defined]
     raise RuntimeError("library_core.contract: event kinds and payload models disagree")

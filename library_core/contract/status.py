@@ -18,12 +18,24 @@ from library_core.contract.types import IsoDateTime, Strict, text
 CardReaderState = Literal["ready", "no_reader", "no_service", "recovering", "unknown"]
 PaperState = Literal["ok", "near_end", "out", "unknown"]
 ScannerState = Literal["online", "offline", "stopped", "none", "unknown"]
+IlsState = Literal["up", "down"]
 
 
 class PrinterState(Strict):
     online: bool
     paper: PaperState = "unknown"
     cover_open: bool = False
+
+
+class IlsLinkStatus(Strict):
+    """The kiosk's SIP2 link to the library's ILS (only when its circulation adapter is sip2):
+    up or down, the last failure (a message id and a short detail), transactions queued."""
+
+    state: IlsState
+    last_error: text(64, min_length=0, pattern=r"^[a-z0-9_.]*$") = ""
+    last_error_detail: text(200, min_length=0) = ""
+    last_error_at: IsoDateTime | None = None
+    queued: int = Field(default=0, ge=0, le=10**9, strict=True)
 
 
 class DeviceStatus(Strict):
@@ -37,6 +49,8 @@ class DeviceStatus(Strict):
     pending_events: int = Field(default=0, ge=0, le=10**9, strict=True)
     # the previous sync round's error (empty when it went through): message id or short text
     last_sync_error: text(200, min_length=0) = ""
+    # additive: the ILS link (issue 15.3); None when the kiosk checks in against our server
+    ils: IlsLinkStatus | None = None
 
 
 def device_status(**fields: Any) -> DeviceStatus:

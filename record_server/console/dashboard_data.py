@@ -32,6 +32,12 @@ class KioskHealth:
     scanner: str
     software_version: str
     last_sync_error: str
+    # the ILS link of a SIP2 kiosk (issue 15.3): "up" | "down" | None (no ILS)
+    ils_state: str | None = None
+    ils_last_error: str = ""
+    ils_last_error_detail: str = ""
+    ils_last_error_at: str | None = None
+    ils_queued: int | None = None
     alerts: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -63,6 +69,8 @@ def _alerts(h: dict[str, Any], *, now: dt.datetime, silent: dt.timedelta) -> tup
             warnings.append("console.alert.scanner_offline")
         if h["last_sync_error"]:
             alerts.append("console.alert.sync_error")
+        if h["ils_state"] == "down":
+            alerts.append("console.alert.ils_down")
     return alerts, warnings
 
 
@@ -75,7 +83,8 @@ def kiosk_health(conn: Connection, *, now: dt.datetime,
         select(k.kiosk_id, k.branch, k.revoked_at, k.last_push_at, name_col.label("name"),
                s.received_at, s.software_version, s.card_reader, s.printer_online,
                s.printer_paper, s.printer_cover_open, s.scanner, s.pending_events,
-               s.last_sync_error)
+               s.last_sync_error, s.ils_state, s.ils_last_error, s.ils_last_error_detail,
+               s.ils_last_error_at, s.ils_queued)
         .select_from(m.kiosks.outerjoin(m.kiosk_status, k.kiosk_id == s.kiosk_id))
         .order_by(k.revoked_at.is_not(None), k.kiosk_id)).all()
     out = []
@@ -92,6 +101,10 @@ def kiosk_health(conn: Connection, *, now: dt.datetime,
             "cover_open": bool(r.printer_cover_open), "scanner": r.scanner or "unknown",
             "software_version": r.software_version or "", "last_sync_error": r.last_sync_error or "",
             "has_status": has_status,
+            "ils_state": r.ils_state, "ils_last_error": r.ils_last_error or "",
+            "ils_last_error_detail": r.ils_last_error_detail or "",
+            "ils_last_error_at": r.ils_last_error_at,
+            "ils_queued": int(r.ils_queued) if r.ils_queued is not None else None,
         }
         alerts, warnings = ([], []) if h["revoked"] else _alerts(
             h, now=now, silent=dt.timedelta(minutes=silent_minutes))

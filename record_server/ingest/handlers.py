@@ -7,6 +7,7 @@ from typing import Any
 
 from library_core import events as ev
 from record_server.ereceipts.ingest import receipt_issued
+from record_server.ils.ingest import ils_refused
 from record_server.ingest.cards import (
     card_blocked,
     card_cancelled,
@@ -54,5 +55,6 @@ _HANDLERS: dict[str, Handler] = {
     ev.VISIT_CLOSED: visit_closed,
     ev.DAY_CLOSED: day_closed,
     ev.RECEIPT_ISSUED: receipt_issued,  # record_server.ereceipts
+    ev.ILS_REFUSED: ils_refused,  # record_server.ils
 }
 HANDLERS: dict[str, Handler] = {kind: _checked(h) for kind, h in _HANDLERS.items()}

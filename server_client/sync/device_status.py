@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from library_core.clock import Clock
-from library_core.contract import DeviceStatus, PrinterState
+from library_core.contract import DeviceStatus, IlsLinkStatus, PrinterState
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +30,14 @@ class DeviceStatusReporter:
 
     def __init__(self, *, clock: Clock, software_version: str, printer: Any = None,
                  card_reader: Any = None, scanner: Any = None,
-                 pending: Callable[[], int] | None = None) -> None:
+                 pending: Callable[[], int] | None = None, ils: Any = None) -> None:
         self.clock = clock
         self.software_version = software_version[:32] or "unknown"
         self.printer = printer
         self.card_reader = card_reader
         self.scanner = scanner
         self.pending = pending
+        self.ils = ils  # server_client.sip2.wiring.IlsRuntime when circulation is sip2
 
     def _printer(self) -> PrinterState:
         if self.printer is None:
@@ -83,12 +84,32 @@ class DeviceStatusReporter:
             log.exception("pending count unavailable")
             return 0
 
+    def _ils(self) -> IlsLinkStatus | None:
+        if self.ils is None:
+            return None
+        try:
+            link = self.ils.client.link()
+            queued = int(self.ils.desk.queue.pending_count())
+            err_at = link.last_error_at.isoformat() if link.last_error_at else None
+            return IlsLinkStatus(state="up" if link.up else "down",
+                                 last_error=str(link.last_error)[:64],
+                                 last_error_detail=str(link.last_error_detail)[:200],
+                                 last_error_at=err_at, queued=max(0, queued))
+        except Exception as err:  # a bad message id or detail: the link's state still goes
+            log.warning("ILS link status incomplete: %s", err)
+            try:
+                return IlsLinkStatus(state="up" if self.ils.client.link().up else "down")
+            except Exception:
+                log.exception("ILS link status unavailable")
+                return None
+
     def snapshot(self, last_sync_error: str = "") -> DeviceStatus:
         return DeviceStatus(
             reported_at=self.clock.now().isoformat(), software_version=self.software_version,
             card_reader=self._card_reader(),  # type: ignore[arg-type]
             printer=self._printer(), scanner=self._scanner(),  # type: ignore[arg-type]
-            pending_events=self._pending(), last_sync_error=last_sync_error[:200])
+            pending_events=self._pending(), last_sync_error=last_sync_error[:200],
+            ils=self._ils())
 
     def __call__(self, last_sync_error: str = "") -> dict[str, Any] | None:
         """The push body's ``device_status``; None (and a log line) if it cannot be built."""
