@@ -91,6 +91,13 @@ def within(when: dt.datetime, start: dt.datetime, end: dt.datetime) -> bool:
     return start - CLOCK_DRIFT <= when <= end + CLOCK_DRIFT
 
 
+class StaffSessionEnded(DomainError):
+    """The staff session (or offline verifier) an action would be signed with has ended: the
+    server would refuse the event (``staff_session_expired``), so the kiosk refuses it first."""
+
+    message_id = "staff.session_ended"
+
+
 class OfflineStaffRefused(DomainError):
     """An action a staff member logged in offline may not take (``reason`` is the server's
     name for it; the message names the limits)."""

@@ -131,7 +131,8 @@ class StaffService:
             uow.audit.append(at=now, actor=grant.staff_no, action="staff.login",
                              subject=grant.staff_no, detail={"role": grant.role})
         return StaffSession(grant.staff_no, grant.name, Role(grant.role), now,
-                            prover=StaffProver("online", grant.session_id, grant.session_key))
+                            prover=StaffProver("online", grant.session_id, grant.session_key,
+                                               valid_until=grant.expires_at))
 
     def _offline_login(self, identifier: str, pin: str) -> StaffSession:
         with self.repos.read() as view:

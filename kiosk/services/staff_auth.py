@@ -53,6 +53,7 @@ class StaffProver:
     proof_id: str  # session_id | verifier_id
     key: bytes = field(repr=False)
     offline_policy: OfflineStaffPolicy | None = None
+    valid_until: dt.datetime | None = None  # the session's (verifier's) end: signs nothing later
 
     def proof(self, message: bytes) -> dict[str, str]:
         id_field = "session_id" if self.kind == "online" else "verifier_id"
@@ -138,7 +139,8 @@ class OfflineStaffLogin:
                 uow.audit.append(at=now, actor=member.staff_no, action="staff.login_offline",
                                  subject=member.staff_no, detail={"role": verifier.role})
                 return verifier, StaffProver("offline", verifier.verifier_id,
-                                             c.offline_mac_key(key, **ctx), self.policy())
+                                             c.offline_mac_key(key, **ctx), self.policy(),
+                                             dt.datetime.fromisoformat(verifier.valid_until))
             state = policy.after_wrong(verifier.failures, now)
             uow.verifiers.set_state(verifier.verifier_id, state.failures, state.locked_until)
             uow.audit.append(at=now, actor=member.staff_no, action="pin.failed",

@@ -12,7 +12,12 @@ from typing import TYPE_CHECKING, Any
 from library_core import events as ev
 from library_core.clock import CHINA_TZ
 from library_core.contract import canonical_event_bytes
-from library_core.staff_rules import OfflineStaffRefused, offline_amount, offline_refusal
+from library_core.staff_rules import (
+    OfflineStaffRefused,
+    StaffSessionEnded,
+    offline_amount,
+    offline_refusal,
+)
 
 if TYPE_CHECKING:
     from server_client.store.connection import Tx
@@ -33,7 +38,11 @@ def offline_total_of_day(tx: Tx, day: dt.date) -> int:
 
 def prove(tx: Tx, prover: Any, envelope: dict[str, Any]) -> str:
     """The JSON of the event's ``staff_proof``. Raises OfflineStaffRefused (offline action
-    over the limit, or one never allowed offline): the use case's transaction rolls back."""
+    over the limit, or one never allowed offline), StaffSessionEnded (after the session's end):
+    the use case's transaction rolls back."""
+    until = getattr(prover, "valid_until", None)
+    if until is not None and dt.datetime.fromisoformat(envelope["occurred_at"]) > until:
+        raise StaffSessionEnded(None, f"staff session ended at {until.isoformat()}")
     policy = prover.offline_policy
     if policy is not None:
         day = _local_day(envelope["occurred_at"])

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from kiosk.services.common import Tender
 from library_core import contract as c
 from tests.support.receipts import business_day
@@ -41,3 +43,23 @@ def test_every_staff_event_carries_a_proof_that_verifies(services_env: ServicesE
         key = env.staff.sessions[proof["session_id"]]
         assert c.mac_matches(key, c.canonical_event_bytes(event), proof["mac"]), event["kind"]
     assert not [e for e in events if not e["payload"].get("staff_no") and "staff_proof" in e]
+
+
+def test_an_action_after_the_session_ended_is_refused_at_the_kiosk(
+        services_env: ServicesEnv) -> None:  # noqa: F811
+    """The server's session lasts 30 minutes; an event signed later would be refused there
+    (``staff_session_expired``), so the kiosk refuses it with a message and leaves nothing."""
+    from library_core.i18n import translate
+    from library_core.staff_rules import StaffSessionEnded
+
+    env = services_env
+    desk = env.desk()
+    env.clock.advance(minutes=31)
+    env.writer.place_blank()
+    before = env.snapshot()
+    with pytest.raises(StaffSessionEnded) as ended:
+        env.services.cards.new_card(make_reader(3), Tender.cash_by(desk))
+    assert env.snapshot() == before
+    assert "重新登录" in translate(ended.value.message_id, "zh_CN")
+    assert "log in again" in translate(ended.value.message_id, "en")
+    env.services.cards.new_card(make_reader(3), Tender.cash_by(env.desk()))  # a new log-in
