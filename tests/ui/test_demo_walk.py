@@ -36,6 +36,13 @@ def test_demo_walks_every_flow_in_both_languages(tmp_path: Path) -> None:
         for end in FLOW_ENDS:
             assert any(s.startswith(f"{lang}-") and s.endswith(f"-{end}.png") for s in shots), \
                 f"{lang}: no {end} screenshot"
+    # the resident ID card's refusals and senior mode (长者模式), in both languages
+    for lang in ("zh_CN", "en"):
+        for end in ("new-card-identity", "id-card-expired", "id-card-guardian", "senior-home",
+                    "senior-identity"):
+            assert any(s.startswith(f"{lang}-") and s.endswith(f"-{end}.png") for s in shots), \
+                f"{lang}: no {end} screenshot"
+    assert any(s.startswith("zh_CN-") and s.endswith("-senior-receipt.png") for s in shots)
     with sqlite3.connect(out / "data" / "kiosk.db") as db:
         kinds = {k for (k,) in db.execute("SELECT kind FROM receipts")}
         unprinted = db.execute("SELECT count(*) FROM receipts WHERE print_status != 'printed'")

@@ -18,6 +18,7 @@ from config.senior import MIN_TYPE_SCALE  # noqa: E402
 from kiosk.ui.widgets import KButton, KLabel, StepChip  # noqa: E402
 from library_core import i18n  # noqa: E402
 from tests.support.kivy_app import kiosk_session, kiosk_ui  # noqa: F401, E402
+from tests.support.services import resident_id  # noqa: E402
 from tests.support.xvfb import xvfb_display  # noqa: F401, E402
 from tests.ui.helpers import READER_PIN, id_card_of, make_id, place_id_card  # noqa: E402
 
@@ -41,6 +42,7 @@ def window(kiosk_ui) -> Iterator[Any]:  # noqa: ANN001, F811
 def _problems(d: Any, where: str) -> list[str]:
     """Targets under 15 mm, widgets outside the window, text larger than its widget."""
     from kivy.core.window import Window
+    from kivy.uix.scrollview import ScrollView
 
     d.pump()
     out = []
@@ -59,7 +61,19 @@ def _problems(d: Any, where: str) -> list[str]:
         tw, th = w.texture_size
         if tw > w.width + 1 or th > w.height + 1:
             out.append(f"{label}: text {tw}x{th} clipped in {w.width:.0f}x{w.height:.0f}")
+        scroll = next((p for p in _ancestors(w) if isinstance(p, ScrollView)), None)
+        if scroll is not None:  # a line a reader would have to scroll to is clipped too
+            sx, sy = scroll.to_window(scroll.x, scroll.y)
+            if y < sy - 1 or y + w.height > sy + scroll.height + 1:
+                out.append(f"{label}: hidden in its scroll view ({y:.0f}-{y + w.height:.0f} "
+                           f"outside {sy:.0f}-{sy + scroll.height:.0f})")
     return out
+
+
+def _ancestors(w: Any) -> Any:
+    while w.parent is not None and w.parent is not w:
+        w = w.parent
+        yield w
 
 
 def _walk_senior(d: Any, lang: str, serial: int) -> list[str]:
@@ -72,10 +86,18 @@ def _walk_senior(d: Any, lang: str, serial: int) -> list[str]:
     d.press(key="home.new_card")
     problems += _problems(d, f"{lang}/new_card-id_card")
     place_id_card(d, id_card_of("欧阳志远", make_id(serial)))
-    problems += _problems(d, f"{lang}/new_card-identity")
     d.press(key="nav.next")
     problems += _problems(d, f"{lang}/new_card-category")
-    d.tap(d.app.screen.choices[0])
+    d.press(key="nav.cancel")
+    # the longest path: a child's card (age and guardian lines), the guardian, the payment
+    d.press(key="home.senior")
+    d.press(key="home.new_card")
+    place_id_card(d, id_card_of("欧阳小远", resident_id(serial, birth="20160501")))
+    problems += _problems(d, f"{lang}/new_card-identity")
+    d.press(key="nav.next")
+    problems += _problems(d, f"{lang}/new_card-guardian")
+    d.type_digits("13700001111")
+    d.press(key="nav.next")
     problems += _problems(d, f"{lang}/new_card-phone")
     d.type_digits("13812345678")
     d.press(key="nav.next")

@@ -381,16 +381,26 @@ class FlowScreen(BaseScreen):
         for line in lines:
             inner.add_widget(label_for(line))
         scroll.add_widget(inner)
-        box.add_widget(scroll)
-        row = BoxLayout(spacing=dp(14), size_hint_y=None, height=dp(100))
+        # senior mode: the actions in a column beside the lines, which keep the full height
+        senior = bool(self.app.senior and actions)
+        row = BoxLayout(orientation="vertical" if senior else "horizontal", spacing=dp(14),
+                        size_hint=(0.34, 1) if senior else (1, None), height=dp(100))
         buttons = []
         for key, kind, fn in actions:
             btn = KButton(key=key, kind=kind, height=dp(96))
             btn.bind(on_release=lambda _b, f=fn: f())
             row.add_widget(btn)
             buttons.append(btn)
-        if actions:
-            box.add_widget(row)
+        if senior:
+            row.add_widget(Widget())
+            beside = BoxLayout(spacing=dp(20))
+            beside.add_widget(scroll)
+            beside.add_widget(row)
+            box.add_widget(beside)
+        else:
+            box.add_widget(scroll)
+            if actions:
+                box.add_widget(row)
         self.body.add_widget(box)
         self.info_lines = inner
         self.actions = buttons

@@ -110,8 +110,8 @@ class NewCardScreen(IdCardStepScreen):
         ]
         if len(ident.categories) == 1:
             lines.append(("idcard.category_by_age", {"category_key": f"category.{ident.categories[0]}"}))
-        if ident.guardian_needed:
-            lines.append(("guardian.hint", {}))
+        if ident.guardian_needed and not self.app.senior:  # senior mode: fewer lines; the
+            lines.append(("guardian.hint", {}))  # guardian's step says it again anyway
         lines.append(("idcard.locked" if ident.from_card else "idcard.typed", {}))
         self.show_info(("idcard.confirm_title", {}), lines,
                        [("nav.next", "primary", self._identity_ok)])
@@ -205,7 +205,9 @@ class NewCardScreen(IdCardStepScreen):
             ("summary.category", {"category_key": f"category.{self.form['category']}"}),
             ("summary.phone", {"value": mask_mobile(self.form["phone"])}),
         ]
-        if self.form.get("guardian_phone"):
+        if self.app.senior:  # fewer items: the ID number was confirmed on the card's step
+            del lines[1]
+        if self.form.get("guardian_phone") and not self.app.senior:
             lines.append(("summary.guardian_phone",
                           {"value": mask_mobile(self.form["guardian_phone"])}))
         lines.append(("summary.fee_deposit", {"fee": format_fen(fee),
