@@ -35,7 +35,7 @@ def _query(day_from: str, day_to: str, kiosk: str, name: str, department: str,
     if state not in STATES:
         raise Refused(422, "console.error.bad_filter")
     for day in (day_from, day_to):
-        parse_day(day, dt.date.today())  # refuses a malformed date; empty means no bound
+        parse_day(day, dt.date.min)  # refuses a malformed date; empty means no bound
     return visitors_data.VisitQuery(day_from=day_from, day_to=day_to, kiosk_id=kiosk,
                                     name=name.strip(), department=department.strip(),
                                     state=state)
