@@ -34,7 +34,6 @@ PAGE_MODULES: tuple[str, ...] = (
     "record_server.console.fees",  # the fee schedule (helper H)
     "record_server.console.imports",  # readers, items, MARC (helper G)
     "record_server.console.pages_ils",  # ILS exceptions, reader export (helper I)
-    "record_server.console.pages_ils",  # ILS exceptions, reader export (helper I)
     "record_server.console.placeholders",  # last: the pages still to come
 )
 
