@@ -173,7 +173,7 @@ def test_new_readers_export_for_the_ils(browser: Browser, console: ServerProcess
     rows = list(csv.DictReader(io.StringIO(body)))
     assert list(rows[0]) == ["cardnumber", "surname", "firstname", "categorycode", "branchcode",
                              "dateenrolled", "dateexpiry", "phone", "userid"]
-    assert [(r["cardnumber"], r["surname"], r["categorycode"], r["phone"]) for r in rows] == [
+    assert sorted((r["cardnumber"], r["surname"], r["categorycode"], r["phone"]) for r in rows) == [
         (issued[0], "张小明1", "ADULT", "13800000001"), (issued[1], "张小明2", "ADULT", "13800000002")]
     assert all(r["dateenrolled"] == since and r["branchcode"] == "main" for r in rows)
     assert make_reader(1).id_number not in body  # not unless the library asks
@@ -182,9 +182,9 @@ def test_new_readers_export_for_the_ils(browser: Browser, console: ServerProcess
     out = tmp_path / "generic.csv"
     console.cli("export-readers", "--since", since, "--format", "generic-csv", "--output", str(out))
     generic = list(csv.DictReader(io.StringIO(out.read_bytes().decode("utf-8-sig"))))
-    assert [r["card_no"] for r in generic] == issued and "id_number" not in generic[0]
+    assert sorted(r["card_no"] for r in generic) == issued and "id_number" not in generic[0]
     folio = json.loads(console.cli("export-readers", "--since", since, "--format", "folio-json"))
-    assert folio["totalRecords"] == 2 and folio["users"][0]["barcode"] == issued[0]
+    assert folio["totalRecords"] == 2 and {u["barcode"] for u in folio["users"]} == set(issued)
     assert console.cli("export-readers", "--since", "2099-01-01", "--format",
                        "koha-csv").strip().splitlines() == [",".join(
                            ["\ufeffcardnumber", "surname", "firstname", "categorycode",
