@@ -12,6 +12,7 @@ CLI calls ``dry_run`` and ``commit`` directly.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import logging
 import secrets
@@ -29,7 +30,7 @@ from record_server import models as m
 from record_server.console import audit
 from record_server.db import Database
 from record_server.imports import store
-from record_server.imports.checks import check_items, check_readers
+from record_server.imports.checks import check_items, check_readers, iter_items
 from record_server.imports.marc import MarcProfile, check_marc
 from record_server.imports.rows import MAX_LISTED_ERRORS, Checked, FileRefused
 from record_server.imports.tabular import Table, read_table
@@ -61,10 +62,15 @@ def estimate_rows(f: ImportFile) -> int:
 
 def _counted(table: Table, progress: Progress) -> Table:
     def rows() -> Iterator[tuple[int, list[str]]]:
-        for n, row in enumerate(table.rows, start=1):
-            if n % EVERY == 0:
-                progress(n)
-            yield row
+        source = iter(table.rows)
+        done = 0
+        while True:
+            chunk = list(itertools.islice(source, EVERY))
+            if not chunk:
+                return
+            yield from chunk
+            done += len(chunk)
+            progress(done)
 
     return Table(table.header, rows(), table.encoding)
 
@@ -102,6 +108,9 @@ def commit(db: Database, f: ImportFile, *, now: dt.datetime, schedule: FeeSchedu
            staff_no: str, progress: Progress = lambda n: None, job_id: str = "") -> dict[str, int]:
     """Check the file again and write every row in one transaction, audited; the counts.
     Raises FileRefused, ImportBlocked (nothing written) or the database's error (rolled back)."""
+    if f.kind == "items":
+        return _commit_items(db, f, now=now, staff_no=staff_no, progress=progress,
+                             job_id=job_id)
     checked = check_file(f, today=now.date())
     if checked.errors:
         raise ImportBlocked(checked)
@@ -115,14 +124,35 @@ def commit(db: Database, f: ImportFile, *, now: dt.datetime, schedule: FeeSchedu
             counts = {"readers": readers, "cards": cards}
         else:
             counts = {"items": store.write_items(conn, checked.items, progress)}
-        audit.record(conn, staff_no=staff_no, action=f"import.{f.kind}", now=now,
-                     target=f.file_name[:64],
-                     after={"file": f.file_name, "job": job_id, **counts})
-        if job_id:
-            _set(conn, job_id, status="done", done=checked.rows, counts=json.dumps(counts),
-                 finished_at=now.isoformat())
+        _done(conn, f, now=now, staff_no=staff_no, job_id=job_id, counts=counts,
+              rows=checked.rows)
     log.info("import %s of %s by %s: %s", f.kind, f.file_name, staff_no, counts)
     return counts
+
+
+def _commit_items(db: Database, f: ImportFile, *, now: dt.datetime, staff_no: str,
+                  progress: Progress, job_id: str) -> dict[str, int]:
+    """Items from a table: each batch checked and written while the next is read (the
+    database works while Python checks), in one transaction rolled back at any error."""
+    table = read_table(f.data)
+    with db.write() as conn:
+        written, errors = store.write_item_batches(conn, iter_items(table), progress)
+        if errors:
+            raise ImportBlocked(Checked(errors=errors, encoding=table.encoding))
+        counts = {"items": written}
+        _done(conn, f, now=now, staff_no=staff_no, job_id=job_id, counts=counts, rows=written)
+    log.info("import %s of %s by %s: %s", f.kind, f.file_name, staff_no, counts)
+    return counts
+
+
+def _done(conn: Connection, f: ImportFile, *, now: dt.datetime, staff_no: str, job_id: str,
+          counts: dict[str, int], rows: int) -> None:
+    """The audit row and the job's end, in the import's own transaction."""
+    audit.record(conn, staff_no=staff_no, action=f"import.{f.kind}", now=now,
+                 target=f.file_name[:64], after={"file": f.file_name, "job": job_id, **counts})
+    if job_id:
+        _set(conn, job_id, status="done", done=rows, counts=json.dumps(counts),
+             finished_at=now.isoformat())
 
 
 # ---- jobs in the database -----------------------------------------------------------------

@@ -2,7 +2,7 @@
 active reader's ID number, a card number or an active card's UID already there), and the write
 of every row in the caller's one transaction, published to the kiosks' change log.
 
-Large imports: the existence checks ask for 5,000 keys per query (``= ANY`` of an array on
+Large imports: the existence checks ask for 20,000 keys per query (``= ANY`` of an array on
 PostgreSQL); the rows and their change-log snapshots go in with ``COPY`` on PostgreSQL and
 ``executemany`` in batches on SQLite. Every row of an import is new, so each gets its snapshot
 and a fresh change sequence number here, as ``changes.publish`` would give it (same JSON), without
@@ -34,7 +34,7 @@ from record_server.db import allocate_seq_block
 from record_server.imports.rows import Checked, ItemRow, ReaderRow, RowError
 
 NO_PIN = "!no-pin"  # not a scrypt hash: verify_pin is False for every PIN (as for auditors)
-CHUNK = 5000
+CHUNK = 20_000  # keys per existence query
 BATCH = 10_000
 Progress = Callable[[int], None]
 ITEM_SNAPSHOT = entity_columns("item")
@@ -111,8 +111,12 @@ def _insert(conn: Connection, table: Any, columns: Sequence[str],
         conn.execute(insert(table), [dict(zip(columns, r, strict=True)) for r in rows])
 
 
+# the JSON of changes.publish (json.dumps with these options), one encoder for every row
+_ENCODE = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
+
+
 def _snapshot(entity: str, key: str, data: dict[str, Any], seq: int) -> tuple[Any, ...]:
-    return (entity, key, seq, json.dumps(data, ensure_ascii=False, sort_keys=True))
+    return (entity, key, seq, _ENCODE(data))
 
 
 _CHANGE_COLS = ("entity", "entity_id", "seq", "data")
@@ -120,22 +124,61 @@ _SET_LAST = update(m.server_state).where(m.server_state.c.id == 1).values(
     last_change_seq=bindparam("seq"))
 
 
+# an available item's snapshot, exactly as ``_ENCODE`` writes it (keys sorted, ", " and ": "),
+# filled with JSON strings: a million rows without building and sorting a dict each
+_ITEM_JSON = ('{{"author": {author}, "barcode": {barcode}, "call_no": {call_no}, '
+              '"hold": false, "status": "available", "title": {title}}}')
+_JSON_STR = json.encoder.encode_basestring
+
+
+def item_snapshot_json(r: ItemRow) -> str:
+    """An imported item's change-log JSON (``changes.publish``'s for the same row)."""
+    return _ITEM_JSON.format(author=_JSON_STR(r.author), barcode=_JSON_STR(r.barcode),
+                             call_no=_JSON_STR(r.call_no), title=_JSON_STR(r.title))
+
+
 def write_items(conn: Connection, rows: Sequence[ItemRow], progress: Progress) -> int:
     """Insert every item (``available``, no hold) and its change; returns how many."""
     seq = allocate_seq_block(conn)
-    cols = ITEM_SNAPSHOT
     for start in range(0, len(rows), BATCH):
         batch = rows[start:start + BATCH]
-        values = [(r.barcode, r.title, r.author, r.call_no, "available", False) for r in batch]
-        _insert(conn, m.items, cols, values)
-        changes = []
-        for v in values:
-            seq += 1
-            changes.append(_snapshot("item", v[0], dict(zip(cols, v, strict=True)), seq))
-        _insert(conn, m.changes, _CHANGE_COLS, changes)
+        _insert(conn, m.items, ITEM_SNAPSHOT,
+                [(r.barcode, r.title, r.author, r.call_no, "available", False) for r in batch])
+        _insert(conn, m.changes, _CHANGE_COLS,
+                [("item", r.barcode, seq + i, item_snapshot_json(r))
+                 for i, r in enumerate(batch, start=1)])
+        seq += len(batch)
         progress(start + len(batch))
     conn.execute(_SET_LAST, {"seq": seq})
     return len(rows)
+
+
+def write_item_batches(conn: Connection, batches: Iterable[Checked],
+                       progress: Progress) -> tuple[int, list[RowError]]:
+    """Check each batch against the database and write it (items and changes) while the next
+    is read; after the first error nothing more is written but every later error is still
+    listed. Returns (items written, errors): with errors the caller rolls the transaction
+    back, so all or nothing."""
+    seq = allocate_seq_block(conn)
+    errors: list[RowError] = []
+    written = 0
+    for part in batches:
+        check_against_db(conn, part)
+        errors.extend(part.errors)
+        if errors or not part.items:
+            continue
+        rows = part.items
+        _insert(conn, m.items, ITEM_SNAPSHOT,
+                [(r.barcode, r.title, r.author, r.call_no, "available", False) for r in rows])
+        _insert(conn, m.changes, _CHANGE_COLS,
+                [("item", r.barcode, seq + i, item_snapshot_json(r))
+                 for i, r in enumerate(rows, start=1)])
+        seq += len(rows)
+        written += len(rows)
+        progress(written)
+    if not errors:
+        conn.execute(_SET_LAST, {"seq": seq})
+    return written, sorted(errors, key=lambda e: e.line)
 
 
 def write_readers(conn: Connection, rows: Sequence[ReaderRow], *, now: dt.datetime,

@@ -55,7 +55,7 @@ def _csv_rows(text: str) -> Iterator[tuple[int, list[str]]]:
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         for cells in reader:
-            if any(c.strip() for c in cells):
+            if any(cells):  # not a blank line ("", or only commas)
                 yield reader.line_num, cells
     except csv.Error as err:
         if "field larger" in str(err):
