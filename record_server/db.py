@@ -70,6 +70,12 @@ class Database:
         kwargs: dict[str, Any] = {}
         if self.is_sqlite:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+            # A request holds its read connection between thread-pool hops (its dependency,
+            # its route): with a bounded pool, 40 threads all waiting for a connection while
+            # the holders wait for a thread stalled every request for the 30 s pool timeout
+            # (bench 5, 200 kiosks). A SQLite connection is a file handle: open more at a peak
+            # and close them after (10 are kept).
+            kwargs.update(pool_size=10, max_overflow=-1)
             if ":memory:" in url or url in ("sqlite://", "sqlite:///"):
                 raise ValueError("use a SQLite file, not an in-memory database")
         else:
