@@ -238,3 +238,45 @@ def test_desk_is_refused_the_imports(browser: Browser, office: Pusher) -> None:
                                              "buffer": data}}).status
     assert status == 403  # no CSRF token and no role: refused either way
     assert _count(office.server, "import_jobs") == 0
+
+
+def test_the_job_page_follows_the_progress_and_shows_the_end(browser: Browser,
+                                                             office: Pusher) -> None:
+    """A job as its background writer leaves it in ``import_jobs`` mid-way: the page shows
+    the progress, follows it by polling, and reloads on its own when the job is done."""
+    server = office.server
+    job_id = "0123456789abcdef"
+    engine = create_engine(server.database_url)
+
+    def update(**values: Any) -> None:
+        sets = ", ".join(f"{k} = :{k}" for k in values)
+        with engine.begin() as conn:
+            conn.execute(text(f"UPDATE import_jobs SET {sets} WHERE job_id = :j"),  # noqa: S608
+                         {"j": job_id, **values})
+
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO import_jobs (job_id, kind, file_name, options, staff_no, status, "
+                "total, done, good_rows, error_count, errors, encoding, reason, counts, "
+                "created_at) VALUES (:j, 'items', '大文件.csv', '{}', :s, 'writing', 100000, "
+                "40000, 100000, 0, '[]', 'utf-8', '', '{}', :at)"),
+                {"j": job_id, "s": SUPERVISOR[0], "at": dt.datetime.now(CHINA_TZ).isoformat()})
+        page = log_in(browser, server, "supervisor", staff_no=SUPERVISOR[0], lang="zh_CN")
+        page.goto(f"/console/imports/{job_id}")
+        assert page.get_attribute("#import-progress", "value") == "40000"
+        assert "正在写入" in page.inner_text("[data-field=status]")
+        _no_keys(page)
+        update(done=70000)
+        page.wait_for_function(
+            "document.getElementById('import-progress').value == 70000", timeout=JOB_DONE_MS)
+        assert page.inner_text("[data-field=progress]") == "70000 / 100000"
+        polled = page.context.request.get(f"{server.url}/console/imports/{job_id}/progress")
+        assert polled.json() == {"status": "writing", "done": 70000, "total": 100000,
+                                 "final": False}
+        update(status="done", done=100000, counts='{"items": 100000}')
+        page.wait_for_selector("#job[data-status=done]", timeout=JOB_DONE_MS)
+        assert "已导入 100000 册馆藏" in page.inner_text("[data-field=counts]")
+        assert page.locator("#import-progress").count() == 0
+    finally:
+        engine.dispose()

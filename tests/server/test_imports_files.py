@@ -215,3 +215,11 @@ def test_the_command_line_imports_with_the_same_checks(tmp_path: Path) -> None:
                                      m.audit_log.c.target)).all()
     assert [tuple(a) for a in audits] == [("cli", "import.items", "items.csv"),
                                           ("cli", "import.marc", "c.mrc")]
+
+
+def test_a_dry_run_reports_its_progress(db: Database) -> None:
+    seen: list[int] = []
+    data = csv_bytes(ITEM_HEADER, _items(12_000))
+    checked = jobs.dry_run(db, jobs.ImportFile("items", "p.csv", data), today=NOW.date(),
+                           progress=seen.append)
+    assert seen == [5000, 10000, 12000] and checked.rows == 12_000
