@@ -78,7 +78,7 @@ def _counted(table: Table, progress: Progress) -> Table:
 def check_file(f: ImportFile, *, today: dt.date, progress: Progress = lambda n: None) -> Checked:
     """The file's own checks (no database). Raises FileRefused."""
     if f.kind == "marc":
-        return check_marc(f.data, f.profile)
+        return check_marc(f.data, f.profile, progress)
     table = _counted(read_table(f.data), progress)
     if f.kind == "items":
         return check_items(table)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,15 +118,19 @@ def _records(data: bytes, flavour: str) -> Iterator[tuple[Any, str]]:
             yield record, ""
 
 
-def check_marc(data: bytes, profile: MarcProfile) -> Checked:
+def check_marc(data: bytes, profile: MarcProfile,
+               progress: Callable[[int], None] = lambda n: None) -> Checked:
     """Item rows from every record's holdings; a record without a title, without a barcode or
-    that cannot be read is an error of that record (its number, from 1)."""
+    that cannot be read is an error of that record (its number, from 1). ``progress`` hears
+    the records read every 5,000."""
     if profile.flavour not in FLAVOURS:
         raise FileRefused("bad_field_spec", profile.flavour)
     out = Checked(encoding="marc")
     seen: dict[str, int] = {}
     number = 0
     for number, (record, why) in enumerate(_records(data, profile.flavour), start=1):
+        if number % 5000 == 0:
+            progress(number)
         if record is None:
             out.errors.append(RowError(number, "", "marc_record_unreadable", why))
             continue
