@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from playwright.sync_api import Browser, Page
 from sqlalchemy import create_engine, text
 
@@ -280,3 +281,26 @@ def test_the_job_page_follows_the_progress_and_shows_the_end(browser: Browser,
         assert page.locator("#import-progress").count() == 0
     finally:
         engine.dispose()
+
+
+def test_a_commit_blocked_by_a_change_since_the_dry_run_writes_nothing(
+        browser: Browser, office: Pusher) -> None:
+    server = office.server
+    b = [make_item_barcode(n) for n in range(6001, 6004)]
+    data = csv_bytes(ITEM_HEADER, [[x, f"图书{x[-4:]}", "", ""] for x in b])
+    page = log_in(browser, server, "supervisor", staff_no=SUPERVISOR[0], lang="zh_CN")
+    _upload(page, "馆藏.csv", data, "items")
+    assert page.locator("button[data-action=commit]").count() == 1
+    staff = server.staff_token(SUPERVISOR[0])  # meanwhile the desk catalogues one of them
+    put = requests.put(f"{server.url}/api/v1/items/{b[1]}", timeout=10,
+                       headers={"Authorization": f"Bearer {staff}"},
+                       json={"barcode": b[1], "title": "别的书"})
+    assert put.status_code == 200, put.text
+    items, changes = _count(server, "items"), _count(server, "changes")
+    page.click("button[data-action=commit]")
+    page.wait_for_selector("#job[data-status=failed]", timeout=JOB_DONE_MS)
+    assert page.get_attribute("#job .error", "data-reason") == "blocked"
+    assert _errors(page) == {3: "barcode_exists"}
+    _no_keys(page)
+    assert (_count(server, "items"), _count(server, "changes")) == (items, changes)
+    assert _rows(server, "SELECT * FROM audit_log WHERE action LIKE 'import.%'") == []
