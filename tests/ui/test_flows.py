@@ -86,7 +86,11 @@ def test_printer_out_of_paper_shows_receipt_qr(kiosk_ui) -> None:  # noqa: F811
         assert d.app.sm.current == "receipt"
         screen = d.app.screen
         assert not screen.printed
-        assert screen.qr_data == screen.receipt_no
+        # the on-screen QR is the receipt's e-receipt URL, the one the paper would have had
+        receipt = d.parts.store.receipt(screen.receipt_no)
+        assert screen.qr_data == receipt.qr == (
+            f"{d.parts.settings.receipts.ereceipt_base_url}/r/{receipt.ereceipt_token}")
+        assert len(receipt.ereceipt_token) == 22
         assert screen.ids.qr.texture is not None
         assert "凭条未能打印" in d.texts()
     finally:
