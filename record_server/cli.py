@@ -307,6 +307,8 @@ def _run(args: argparse.Namespace, config: ServerConfig) -> int:
             db.migrate()
             from record_server.seed import publish_fee_schedule
             publish_fee_schedule(db, config.fee_schedule)
+            from record_server.imports.jobs import fail_interrupted
+            fail_interrupted(db, clock.now(), config.data_dir)
         # kiosks sync every 5 s: keep their connections open longer than uvicorn's 5 s default
         options: dict[str, Any] = dict(host=args.host, port=args.port, log_level="warning",
                                        access_log=False, timeout_keep_alive=30, **tls)

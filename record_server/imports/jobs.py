@@ -303,6 +303,23 @@ def start(target: Callable[..., None], *args: Any, **kwargs: Any) -> threading.T
     return thread
 
 
+def fail_interrupted(db: Database, now: dt.datetime, data_dir: Path) -> int:
+    """At the server's start: jobs left ``checking`` or ``writing`` by a process that ended
+    (a commit's transaction was rolled back with it) become ``failed`` (``interrupted``), and
+    their files go. Returns how many."""
+    c = m.import_jobs.c
+    with db.write() as conn:
+        stale = [str(j) for j in conn.execute(select(c.job_id).where(
+            c.status.in_(("checking", "writing")))).scalars()]
+        for job_id in stale:
+            _set(conn, job_id, status="failed", reason="interrupted|", finished_at=now.isoformat())
+    for job_id in stale:
+        (upload_dir(data_dir) / job_id).unlink(missing_ok=True)
+    if stale:
+        log.warning("imports interrupted by the last shutdown, marked failed: %s", stale)
+    return len(stale)
+
+
 def mark_writing(db: Database, job_id: str) -> bool:
     """``checked`` without errors -> ``writing``; False when the job is not in that state
     (nothing to commit, or committed already: a second click does nothing)."""

@@ -241,6 +241,36 @@ def test_desk_is_refused_the_imports(browser: Browser, office: Pusher) -> None:
     assert _count(office.server, "import_jobs") == 0
 
 
+def _running_job(server: ServerProcess, job_id: str) -> None:
+    """A job as its background writer leaves it mid-way: writing, 40,000 of 100,000 rows."""
+    engine = create_engine(server.database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO import_jobs (job_id, kind, file_name, options, staff_no, status, "
+                "total, done, good_rows, error_count, errors, encoding, reason, counts, "
+                "created_at) VALUES (:j, 'items', '大文件.csv', '{}', :s, 'writing', 100000, "
+                "40000, 100000, 0, '[]', 'utf-8', '', '{}', :at)"),
+                {"j": job_id, "s": SUPERVISOR[0], "at": dt.datetime.now(CHINA_TZ).isoformat()})
+    finally:
+        engine.dispose()
+
+
+def test_a_job_the_server_stopped_in_is_failed_at_its_next_start(browser: Browser,
+                                                                 office: Pusher) -> None:
+    server = office.server
+    _running_job(server, "fedcba9876543210")
+    server.restart()
+    (row,) = _rows(server, "SELECT status, reason FROM import_jobs")
+    assert (row.status, row.reason) == ("failed", "interrupted|")
+    page = log_in(browser, server, "supervisor", staff_no=SUPERVISOR[0], lang="en")
+    page.goto("/console/imports/fedcba9876543210")
+    assert page.get_attribute("#job .error", "data-reason") == "interrupted"
+    assert "restarted during the import" in page.inner_text("#job")
+    assert page.locator("#import-progress").count() == 0
+    _no_keys(page)
+
+
 def test_the_job_page_follows_the_progress_and_shows_the_end(browser: Browser,
                                                              office: Pusher) -> None:
     """A job as its background writer leaves it in ``import_jobs`` mid-way: the page shows
@@ -256,13 +286,7 @@ def test_the_job_page_follows_the_progress_and_shows_the_end(browser: Browser,
                          {"j": job_id, **values})
 
     try:
-        with engine.begin() as conn:
-            conn.execute(text(
-                "INSERT INTO import_jobs (job_id, kind, file_name, options, staff_no, status, "
-                "total, done, good_rows, error_count, errors, encoding, reason, counts, "
-                "created_at) VALUES (:j, 'items', '大文件.csv', '{}', :s, 'writing', 100000, "
-                "40000, 100000, 0, '[]', 'utf-8', '', '{}', :at)"),
-                {"j": job_id, "s": SUPERVISOR[0], "at": dt.datetime.now(CHINA_TZ).isoformat()})
+        _running_job(server, job_id)
         page = log_in(browser, server, "supervisor", staff_no=SUPERVISOR[0], lang="zh_CN")
         page.goto(f"/console/imports/{job_id}")
         assert page.get_attribute("#import-progress", "value") == "40000"
