@@ -83,5 +83,7 @@ def priority_of(kind: str) -> int:
 #   fee:    fee_id, reader_id, kind, amount, paid (fen), status ("open"|"paid"|"waived"),
 #           description, created_at, loan_id (or None), item_barcode (or None)
 #   staff:  staff_no, name, role ("desk"|"supervisor"), pin_hash, card_no (or None), active (bool)
-#   fee_schedule: id "current", data = FeeSchedule.to_dict()
+#   fee_schedule: id "current", data = FeeSchedule.to_dict() (the server's configured one);
+#                 id "from:YYYY-MM-DD": one set in the console, in force from that day
+#                 (record_server.fee_schedules; the kiosk prices by the latest up to today)
 PULL_ENTITIES: Final = ("reader", "card", "item", "loan", "fee", "staff", "fee_schedule")
