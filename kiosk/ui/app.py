@@ -318,6 +318,13 @@ class KioskApp(App):
         if self.staff is None:
             self.voice.say(key, self.lang)
 
+    def repeat_prompt(self) -> None:
+        """The speaker button: say the current step's instruction again, even with the voice
+        off (outside senior mode it is the reader asking); silent in staff mode."""
+        if self.staff is None:
+            self.touch_activity()
+            self.voice.repeat(self.lang)
+
     def idle_limits(self) -> tuple[float, float]:
         """(warning, reset) idle seconds: the senior ones in senior mode."""
         cfg = self.ctx.senior

@@ -45,11 +45,13 @@ class VoiceGuide:
         except Exception:  # a voice failure must never stop a flow
             log.exception("prompt %s failed", prompt_id)
 
-    def repeat(self) -> None:
-        """Say the last prompt again (even if the voice was off when it was shown)."""
+    def repeat(self, language: str | None = None) -> None:
+        """Say the last prompt again (even if the voice was off when it was shown), in
+        ``language`` when given (the reader may have switched since)."""
         if self.last is None or self.player is None:
             return
-        prompt_id, language = self.last
+        prompt_id, said_in = self.last
+        language = language or said_in
         self.history.append(prompt_id)
         try:
             self.player.play(prompt_id, language)

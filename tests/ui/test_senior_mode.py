@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -235,4 +236,37 @@ def test_prompts_spoken_at_each_step_of_a_senior_new_card(window, audio_dir: Pat
         assert player.played[-1] == ("id_card.prompt.place", "en")
         assert i18n.has_message("id_card.prompt.place", "en")
     finally:
+        guide.player = old
+
+
+def test_the_speaker_button_says_the_step_again(window, audio_dir: Path) -> None:  # noqa: ANN001
+    """Everywhere but staff mode, the header's speaker button says the current step's
+    instruction again, in the language on screen, with the voice off as well as on."""
+    from kiosk.ui.sound_player import KivyVoicePlayer
+
+    d = window
+    player = KivyVoicePlayer(audio_dir)
+    guide = d.app.voice
+    old, guide.player = guide.player, player
+    try:
+        d.press(key="home.new_card")  # not senior mode: the voice is off, nothing said
+        assert player.played == []
+        d.press(key="voice.repeat")
+        assert player.played == [("id_card.prompt.place", "zh_CN")]
+        d.press(raw="English")
+        d.press(key="voice.repeat")
+        assert player.played[-1] == ("id_card.prompt.place", "en")
+        assert player.current is not None and type(player.current).__name__ == "SoundSDL2"
+        d.app.home()
+        d.pump()
+        speaker = d.find(key="voice.repeat")
+        d.app.staff = SimpleNamespace(staff_no="S0001", name="王芳", role="desk")  # staff mode:
+        # no speaker button, nothing said
+        d.pump()
+        assert speaker.disabled and speaker.opacity == 0 and speaker.width == 0
+        d.app.repeat_prompt()
+        assert len(player.played) == 2
+    finally:
+        d.app.staff = None
+        d.press(raw="中文")
         guide.player = old
