@@ -1,8 +1,9 @@
 """The printed receipt's QR is the e-receipt's URL (issue 12.12), through the real parts: the
 kiosk's config ([receipts] checked by ``config.receipts``), its UI backend's renewal flow
 printing to a real ESC/POS socket printer on loopback, the job's bytes drawn to a PNG and read
-back by zxing-cpp, the sync client pushing to a real record server process, and the URL
-answering with that receipt. With the printer out of paper, the screen's QR is the same URL."""
+back by zxing-cpp, the sync client pushing to a real record server process (SQLite and
+PostgreSQL), and the URL answering with that receipt. With the printer out of paper, the
+screen's QR is the same URL."""
 
 from __future__ import annotations
 
@@ -29,19 +30,24 @@ from library_core.clock import CHINA_TZ, FixedClock
 from library_core.ereceipts import well_formed
 from server_client.store import Store
 from server_client.sync import RecordServerClient, SyncEngine
+from tests.support.postgres import postgres_cluster_fixture  # noqa: F401
 from tests.support.printer_socket import PrinterState, SocketPrinter, printer_socket  # noqa: F401
-from tests.support.server_process import ServerProcess, server_factory_fixture  # noqa: F401
+from tests.support.server_process import (  # noqa: F401
+    ServerProcess,
+    db_url_fixture,
+    server_factory_fixture,
+)
 from tests.support.services import WECHAT_CODE, MemoryCardWriter, add_staff, make_reader
 
 
 @pytest.fixture
 def kiosk(server_factory: Any, printer_socket: SocketPrinter,  # noqa: F811
-          tmp_path: Path) -> Iterator[tuple[Backend, SyncEngine, ServerProcess]]:
+          db_url: str, tmp_path: Path) -> Iterator[tuple[Backend, SyncEngine, ServerProcess]]:
     import datetime as dt
 
     from kiosk.services.payment import SimulatedPaymentGateway
 
-    server: ServerProcess = server_factory()
+    server: ServerProcess = server_factory(db_url)
     server.cli("migrate")
     server.start()
     token = server.enroll("K01")

@@ -3,7 +3,7 @@ day (issue 12.10): a schedule in force since ten days ago (stored and published 
 own ``record_server.fee_schedules.save``) makes a renewal a kiosk priced from the old schedule
 after that day refused, while one from before that day applies; after its pull the kiosk prices
 from it and its renewal applies. The kiosk's own use cases, its real sync client and the real
-record server process."""
+record server process, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -22,14 +22,19 @@ from library_core.fees import load_fee_schedule
 from record_server import fee_schedules
 from record_server.config import FEES_PATH
 from server_client.sync import RecordServerClient, SyncEngine
-from tests.support.server_process import ServerProcess, server_factory_fixture  # noqa: F401
+from tests.support.postgres import postgres_cluster_fixture  # noqa: F401
+from tests.support.server_process import (  # noqa: F401
+    ServerProcess,
+    db_url_fixture,
+    server_factory_fixture,
+)
 from tests.support.services import WECHAT_CODE, ServicesEnv, make_env
 
 
 @pytest.fixture
 def setup(server_factory: Callable[..., ServerProcess],  # noqa: F811
-          tmp_path: Path) -> Iterator[tuple[ServerProcess, ServicesEnv, SyncEngine]]:
-    server = server_factory()
+          db_url: str, tmp_path: Path) -> Iterator[tuple[ServerProcess, ServicesEnv, SyncEngine]]:
+    server = server_factory(db_url)
     server.cli("migrate")
     server.start()
     token = server.enroll("K01")
