@@ -11,11 +11,13 @@ from typing import Any
 
 import pytest
 
+from kiosk.services.circulation import QUEUE_CHECKIN
 from kiosk.services.common import Tender
 from kiosk.services.visitors import VisitorRequest
 from library_core import contract, events
 from library_core.errors import StoreError
 from record_server import schemas as server_models
+from server_client.sip2.queue import StoreForwardQueue
 from server_client.store import InvalidEvent, Tx
 from tests.support.receipts import business_day, make_receipt_env
 from tests.support.services import (
@@ -29,7 +31,7 @@ from tests.support.services import (
 
 def _more_use_cases(env: ServicesEnv) -> None:
     """The use cases a business day does not run: a fine waived, a card reported lost, a
-    visitor signed out by staff."""
+    visitor signed out by staff, a queued return the ILS refused."""
     svc = env.services
     today = env.clock.now().date()
     env.writer.place_blank()
@@ -47,6 +49,10 @@ def _more_use_cases(env: ServicesEnv) -> None:
         name="访客甲", phone="13900002222", purpose="reading", host_department="reading_room",
         consent=True))
     svc.visitors.close_by_staff(env.desk(), visit.visit.visit_id)
+    # a return queued while the ILS was down, refused when forwarded (the SIP2 queue's own step)
+    queue = StoreForwardQueue(env.store)
+    queued = queue.add(QUEUE_CHECKIN, {"item": late}, at=env.clock.now())
+    queue.settle(queued, "refused", "未借出 item not checked out", at=env.clock.now())
 
 
 @pytest.fixture(scope="module")
