@@ -21,6 +21,7 @@ from library_core.clock import Clock
 from library_core.pins import hash_pin, validate_pin, verify_pin
 from library_core.rules import PinLockout
 from record_server import models as m
+from record_server import staff_tables as st
 from record_server.changes import publish
 from record_server.db import Database
 
@@ -140,7 +141,7 @@ def revoke_kiosk(db: Database, kiosk_id: str, clock: Clock) -> str | None:
 def _forget_offline_key(conn: Connection, kiosk_id: str) -> None:
     """A re-enrolled or revoked kiosk gets a new offline key at its next staff log-in
     (``kiosk_staff.offline_key``): verifiers on its disk check no PIN any more."""
-    conn.execute(delete(m.kiosk_offline_keys).where(m.kiosk_offline_keys.c.kiosk_id == kiosk_id))
+    conn.execute(delete(st.kiosk_offline_keys).where(st.kiosk_offline_keys.c.kiosk_id == kiosk_id))
 
 
 _KIOSK_BY_TOKEN = select(m.kiosks.c.kiosk_id, m.kiosks.c.revoked_at).where(

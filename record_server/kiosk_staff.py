@@ -23,6 +23,7 @@ from library_core.rules import PinLockout
 from library_core.staff_rules import OfflineStaffPolicy
 from record_server import auth
 from record_server import models as m
+from record_server import staff_tables as st
 from record_server.db import Database
 
 log = logging.getLogger(__name__)
@@ -64,19 +65,19 @@ def _staff_no_of(db: Database, identifier: str) -> str:
 def offline_key(conn: Connection, kiosk_id: str, now: str) -> bytes:
     """This kiosk's offline key ``K_k``, made on first use (replaced at re-enrollment and
     revocation: ``forget_offline_key``)."""
-    row = conn.execute(select(m.kiosk_offline_keys.c.offline_key)
-                       .where(m.kiosk_offline_keys.c.kiosk_id == kiosk_id)).scalar()
+    row = conn.execute(select(st.kiosk_offline_keys.c.offline_key)
+                       .where(st.kiosk_offline_keys.c.kiosk_id == kiosk_id)).scalar()
     if row:
         return bytes.fromhex(str(row))
     key = secrets.token_bytes(32)
-    conn.execute(m.kiosk_offline_keys.insert().values(kiosk_id=kiosk_id, offline_key=key.hex(),
+    conn.execute(st.kiosk_offline_keys.insert().values(kiosk_id=kiosk_id, offline_key=key.hex(),
                                                       created_at=now))
     return key
 
 
 def forget_offline_key(conn: Connection, kiosk_id: str) -> None:
     """Drop a kiosk's offline key (its verifiers' MAC keys stay, to check what it made before)."""
-    conn.execute(delete(m.kiosk_offline_keys).where(m.kiosk_offline_keys.c.kiosk_id == kiosk_id))
+    conn.execute(delete(st.kiosk_offline_keys).where(st.kiosk_offline_keys.c.kiosk_id == kiosk_id))
 
 
 def open_session(db: Database, *, kiosk_id: str, identifier: str, pin: str, clock: Clock,
@@ -93,7 +94,7 @@ def open_session(db: Database, *, kiosk_id: str, identifier: str, pin: str, cloc
     names: list[str] = []
 
     def store(conn: Connection, who: auth.StaffPrincipal) -> None:
-        conn.execute(m.kiosk_staff_sessions.insert().values(
+        conn.execute(st.kiosk_staff_sessions.insert().values(
             session_id=session_id, kiosk_id=kiosk_id, staff_no=who.staff_no, role=who.role,
             session_key=session_key.hex(), started_at=now.isoformat(), expires_at=expires))
         names.append(str(conn.execute(select(m.staff.c.name)
@@ -105,7 +106,7 @@ def open_session(db: Database, *, kiosk_id: str, identifier: str, pin: str, cloc
         ctx = dict(kiosk_id=kiosk_id, staff_no=who.staff_no, role=who.role, valid_until=until,
                    pin=pin)
         verifier_id = secrets.token_urlsafe(24)
-        conn.execute(m.offline_verifiers.insert().values(
+        conn.execute(st.offline_verifiers.insert().values(
             verifier_id=verifier_id, kiosk_id=kiosk_id, staff_no=who.staff_no, role=who.role,
             mac_key=c.offline_mac_key(key, **ctx).hex(), valid_from=now.isoformat(),
             valid_until=until))

@@ -22,7 +22,7 @@ from sqlalchemy import bindparam, func, select
 
 from library_core import contract as c
 from library_core import staff_rules as r
-from record_server import models as m
+from record_server import staff_tables as st
 
 if TYPE_CHECKING:
     from record_server.ingest.context import Context
@@ -49,13 +49,13 @@ def proof_policy(policy: ProofPolicy) -> Iterator[None]:
         _POLICY.reset(token)
 
 
-_SESSION = select(m.kiosk_staff_sessions).where(
-    m.kiosk_staff_sessions.c.session_id == bindparam("id"))
-_VERIFIER = select(m.offline_verifiers).where(
-    m.offline_verifiers.c.verifier_id == bindparam("id"))
-_OFFLINE_TODAY = select(func.coalesce(func.sum(m.offline_staff_actions.c.amount), 0)).where(
-    m.offline_staff_actions.c.kiosk_id == bindparam("kiosk_id"),
-    m.offline_staff_actions.c.day == bindparam("day"))
+_SESSION = select(st.kiosk_staff_sessions).where(
+    st.kiosk_staff_sessions.c.session_id == bindparam("id"))
+_VERIFIER = select(st.offline_verifiers).where(
+    st.offline_verifiers.c.verifier_id == bindparam("id"))
+_OFFLINE_TODAY = select(func.coalesce(func.sum(st.offline_staff_actions.c.amount), 0)).where(
+    st.offline_staff_actions.c.kiosk_id == bindparam("kiosk_id"),
+    st.offline_staff_actions.c.day == bindparam("day"))
 
 
 def _message(ctx: Context, env: Any) -> bytes:
@@ -115,7 +115,7 @@ def proof_refusal(ctx: Context, staff_no: str) -> str | None:
     if reason is not None:
         return reason
     amount = r.offline_amount(env.kind, env.payload)
-    ctx.conn.execute(m.offline_staff_actions.insert().values(
+    ctx.conn.execute(st.offline_staff_actions.insert().values(
         event_id=ctx.event_id, kiosk_id=ctx.kiosk_id, day=day, staff_no=staff_no,
         verifier_id=proof.verifier_id, kind=env.kind, amount=amount))
     ctx.conflict(r.OFFLINE_REVIEW_RULE, "staff", staff_no,
