@@ -76,8 +76,8 @@ def test_new_card_from_the_id_card_fills_and_locks_the_identity(kiosk_ui) -> Non
     assert i18n.translate("idcard.locked", "zh_CN") in shown
     # locked: the step has nothing that edits them, back returns to the ID card, not a form
     assert not d.find_all(cls=NameEntry) and not d.find_all(cls=DigitEntry)
-    assert {b.key for b in d.find_all(cls=KButton) if b.key} == {"nav.next", "nav.back",
-                                                                "nav.cancel"}
+    assert {b.key for b in d.find_all(cls=KButton) if b.key} == {
+        "nav.next", "nav.back", "nav.cancel", "voice.repeat"}  # and the header's speaker
     d.press(key="nav.back")
     assert d.app.screen.waiting_for == "id_card"
     place_id_card(d, card)
