@@ -166,6 +166,7 @@ def test_a_card_pulled_mid_write_is_refunded_and_the_screen_says_so(
             d.press(key="nav.next")
             d.scan(WECHAT_CODE)
             assert d.app.screen.step == 5, d.app.screen.error
+            jobs_before = len(d.parts.printer.jobs)  # the session's printer served other tests
             card.fail_on(b"\xff\xd6\x00\x05")  # pulled after the first token block
             card.insert()
             pump_until(d, lambda: d.app.screen.error_key == "payment.refunded_after_failure",
@@ -183,9 +184,11 @@ def test_a_card_pulled_mid_write_is_refunded_and_the_screen_says_so(
             pump_until(d, lambda: store.count("receipts") == 1, "refund slip")
             slip = store.receipts(d.parts.clock.now().date())[0]
             assert (slip.kind, slip.total, slip.payment_method) == ("refund", trade.amount, "wechat")
-            pump_until(d, lambda: any(j[0] == slip.receipt_no for j in d.parts.printer.jobs),
+            pump_until(d, lambda: any(j[0] == slip.receipt_no
+                                      for j in d.parts.printer.jobs[jobs_before:]),
                        "slip printed")
-            printed = next(j[1] for j in d.parts.printer.jobs if j[0] == slip.receipt_no)
+            printed = next(j[1] for j in d.parts.printer.jobs[jobs_before:]
+                           if j[0] == slip.receipt_no)
             # the footer as printed, its wrapped lines joined (ESC/POS: FS & ... FS . per line)
             flat = re.sub(r"\x1c[&.]|[\x00-\x20]", "", printed.decode("gb18030", "replace"))
             assert "上述款项已原路退回" in flat, flat
