@@ -80,27 +80,34 @@ def _free_kiosk_no(conn: Connection, kiosk_id: str) -> int:
 def enroll_kiosk(db: Database, kiosk_id: str, clock: Clock, *, branch: str = "main",
                  hours: int = 24) -> str:
     """Create or re-enroll a kiosk; returns a one-time code (only its hash is stored).
+    ``enroll_kiosk_on`` in its own transaction."""
+    with db.write() as conn:
+        return enroll_kiosk_on(conn, kiosk_id, clock.now(), branch=branch, hours=hours)
+
+
+def enroll_kiosk_on(conn: Connection, kiosk_id: str, now: dt.datetime, *, branch: str = "main",
+                    hours: int = 24) -> str:
+    """``enroll_kiosk`` in the caller's transaction (the console writes its audit row in it
+    too). Raises KioskNumbersExhausted.
 
     A new kiosk is given its number (``kiosks.kiosk_no``, unique, 1..65535) here; a kiosk
     enrolled again keeps the number it had, so its ranges of card, receipt and visit numbers
     stay its own."""
     code = secrets.token_hex(8).upper()
-    now = clock.now()
     expires = (now + dt.timedelta(hours=hours)).isoformat()
-    with db.write() as conn:
-        row = conn.execute(select(m.kiosks.c.kiosk_id, m.kiosks.c.kiosk_no)
-                           .where(m.kiosks.c.kiosk_id == kiosk_id)).first()
-        if row is None:
-            conn.execute(m.kiosks.insert().values(
-                kiosk_id=kiosk_id, branch=branch, created_at=now.isoformat(), next_seq=1,
-                kiosk_no=_free_kiosk_no(conn, kiosk_id),
-                enroll_code_hash=token_hash(code), enroll_expires_at=expires))
-        else:
-            values: dict[str, Any] = dict(branch=branch, enroll_code_hash=token_hash(code),
-                                          enroll_expires_at=expires)
-            if row.kiosk_no is None:
-                values["kiosk_no"] = _free_kiosk_no(conn, kiosk_id)
-            conn.execute(update(m.kiosks).where(m.kiosks.c.kiosk_id == kiosk_id).values(**values))
+    row = conn.execute(select(m.kiosks.c.kiosk_id, m.kiosks.c.kiosk_no)
+                       .where(m.kiosks.c.kiosk_id == kiosk_id)).first()
+    if row is None:
+        conn.execute(m.kiosks.insert().values(
+            kiosk_id=kiosk_id, branch=branch, created_at=now.isoformat(), next_seq=1,
+            kiosk_no=_free_kiosk_no(conn, kiosk_id),
+            enroll_code_hash=token_hash(code), enroll_expires_at=expires))
+    else:
+        values: dict[str, Any] = dict(branch=branch, enroll_code_hash=token_hash(code),
+                                      enroll_expires_at=expires)
+        if row.kiosk_no is None:
+            values["kiosk_no"] = _free_kiosk_no(conn, kiosk_id)
+        conn.execute(update(m.kiosks).where(m.kiosks.c.kiosk_id == kiosk_id).values(**values))
     return code
 
 
@@ -130,12 +137,19 @@ def exchange_code(db: Database, kiosk_id: str, code: str, clock: Clock) -> str |
 
 
 def revoke_kiosk(db: Database, kiosk_id: str, clock: Clock) -> str | None:
-    when = clock.now().isoformat()
+    """Revoke a kiosk (its token and any code stop working); when, or None for no such kiosk.
+    ``revoke_kiosk_on`` in its own transaction."""
     with db.write() as conn:
-        res = conn.execute(update(m.kiosks).where(m.kiosks.c.kiosk_id == kiosk_id).values(
-            revoked_at=when, token_hash=None, enroll_code_hash=None))
-        _forget_offline_key(conn, kiosk_id)
-        return when if res.rowcount else None
+        return revoke_kiosk_on(conn, kiosk_id, clock.now())
+
+
+def revoke_kiosk_on(conn: Connection, kiosk_id: str, now: dt.datetime) -> str | None:
+    """``revoke_kiosk`` in the caller's transaction (the console audits it in the same one)."""
+    when = now.isoformat()
+    res = conn.execute(update(m.kiosks).where(m.kiosks.c.kiosk_id == kiosk_id).values(
+        revoked_at=when, token_hash=None, enroll_code_hash=None))
+    _forget_offline_key(conn, kiosk_id)
+    return when if res.rowcount else None
 
 
 def _forget_offline_key(conn: Connection, kiosk_id: str) -> None:

@@ -89,25 +89,25 @@ def enroll(request: Request, user: Supervisor, kiosk_id: KioskIdForm, branch: Br
     """A new kiosk, or a new code for one (re-enrollment: the old token stays until the code
     is used). The code is shown once, here; only its hash is kept."""
     db, clock, config = db_of(request), clock_of(request), config_of(request)
-    with db.read() as conn:
-        before = conn.execute(select(m.kiosks.c.branch, m.kiosks.c.name, m.kiosks.c.kiosk_no)
-                              .where(m.kiosks.c.kiosk_id == kiosk_id)).first()
+    now = clock.now()
     try:
-        code = auth.enroll_kiosk(db, kiosk_id, clock, branch=branch.strip(),
-                                 hours=config.enroll_code_hours)
+        with db.write() as conn:  # the code, the name and the audit row: one transaction
+            before = conn.execute(select(m.kiosks.c.branch, m.kiosks.c.name, m.kiosks.c.kiosk_no)
+                                  .where(m.kiosks.c.kiosk_id == kiosk_id)).first()
+            code = auth.enroll_kiosk_on(conn, kiosk_id, now, branch=branch.strip(),
+                                        hours=config.enroll_code_hours)
+            conn.execute(update(m.kiosks).where(m.kiosks.c.kiosk_id == kiosk_id)
+                         .values(name=name.strip() or None))
+            row = conn.execute(select(m.kiosks.c.kiosk_no, m.kiosks.c.enroll_expires_at)
+                               .where(m.kiosks.c.kiosk_id == kiosk_id)).one()
+            audit.record(conn, staff_no=user.staff_no, action="kiosk.enroll", now=now,
+                         target=kiosk_id, kiosk_id=kiosk_id,
+                         before=dict(before._mapping) if before else {},
+                         after={"branch": branch.strip(), "name": name.strip(),
+                                "kiosk_no": row.kiosk_no,
+                                "code_expires_at": row.enroll_expires_at})
     except auth.KioskNumbersExhausted:
         return _page(request, user, error="console.kiosks.numbers_exhausted", status=409)
-    now = clock.now()
-    with db.write() as conn:
-        conn.execute(update(m.kiosks).where(m.kiosks.c.kiosk_id == kiosk_id)
-                     .values(name=name.strip() or None))
-        row = conn.execute(select(m.kiosks.c.kiosk_no, m.kiosks.c.enroll_expires_at)
-                           .where(m.kiosks.c.kiosk_id == kiosk_id)).one()
-        audit.record(conn, staff_no=user.staff_no, action="kiosk.enroll", now=now,
-                     target=kiosk_id, kiosk_id=kiosk_id,
-                     before=dict(before._mapping) if before else {},
-                     after={"branch": branch.strip(), "name": name.strip(),
-                            "kiosk_no": row.kiosk_no, "code_expires_at": row.enroll_expires_at})
     log.info("console: kiosk %s enrollment code issued by %s", kiosk_id, user.staff_no)
     return _page(request, user, enrolled={"kiosk_id": kiosk_id, "code": code,
                                           "qr": qr_svg(code), "kiosk_no": row.kiosk_no,
@@ -117,12 +117,12 @@ def enroll(request: Request, user: Supervisor, kiosk_id: KioskIdForm, branch: Br
 @router.post("/{kiosk_id}/revoke")
 def revoke(request: Request, kiosk_id: KioskId, user: Supervisor,
            reason: Annotated[str, Form(min_length=1, max_length=300)]) -> Response:
-    db, clock = db_of(request), clock_of(request)
-    when = auth.revoke_kiosk(db, kiosk_id, clock)
-    if when is None:
-        raise Refused(404, "console.error.not_found")
-    with db.write() as conn:
-        audit.record(conn, staff_no=user.staff_no, action="kiosk.revoke", now=clock.now(),
+    db, now = db_of(request), clock_of(request).now()
+    with db.write() as conn:  # the revocation and its audit row: one transaction
+        when = auth.revoke_kiosk_on(conn, kiosk_id, now)
+        if when is None:
+            raise Refused(404, "console.error.not_found")
+        audit.record(conn, staff_no=user.staff_no, action="kiosk.revoke", now=now,
                      target=kiosk_id, kiosk_id=kiosk_id, after={"revoked_at": when},
                      reason=reason)
     log.info("console: kiosk %s revoked by %s", kiosk_id, user.staff_no)

@@ -28,6 +28,7 @@ from record_server.api.deps import (
     SupervisorDep,
     rate_limit,
 )
+from record_server.console import audit
 from record_server.ingest import numbering, staff_proof
 
 log = logging.getLogger("record_server.app")
@@ -102,8 +103,13 @@ def pull_changes(kiosk_id: KioskIdPath, read: KioskReadDep, config: ConfigDep,
              responses=ERRORS | NOT_FOUND)
 def revoke(kiosk_id: KioskIdPath, staff: SupervisorDep, db: DbDep,
            clock: ClockDep) -> s.RevokeResponse:
-    when = auth.revoke_kiosk(db, kiosk_id, clock)
-    if when is None:
-        raise HTTPException(404, "no such kiosk")
+    now = clock.now()
+    with db.write() as conn:  # the revocation and its audit row: one transaction
+        when = auth.revoke_kiosk_on(conn, kiosk_id, now)
+        if when is None:
+            raise HTTPException(404, "no such kiosk")
+        audit.record(conn, staff_no=staff.staff_no, action="kiosk.revoke", now=now,
+                     target=kiosk_id, kiosk_id=kiosk_id, after={"revoked_at": when},
+                     reason="api")
     log.info("kiosk %s revoked by %s", kiosk_id, staff.staff_no)
     return s.RevokeResponse(kiosk_id=kiosk_id, revoked_at=when)
