@@ -76,7 +76,8 @@ class IlsLink:
 
 def sip_datetime(at: dt.datetime) -> str:
     """SIP2's 18-character date: ``YYYYMMDD    HHMMSS`` (local time of the kiosk's clock)."""
-    return at.strftime("%Y%m%d") + "    " + at.strftime("%H%M%S")
+    return (f"{at.year:04d}{at.month:02d}{at.day:02d}    "
+            f"{at.hour:02d}{at.minute:02d}{at.second:02d}")
 
 
 def sip_amount(fen: Fen) -> str:
@@ -263,9 +264,11 @@ class Sip2Client:
     def _ok(self) -> None:
         self._backoff = 0.0
         self._retry_at = 0.0
-        self._last_exchange = time.monotonic()
+        now = time.monotonic()
         was_up = self._link.up
-        self._link = replace(self._link, up=True, last_ok_at=self.clock.now())
+        if not was_up or now - self._last_exchange >= 1.0:  # last_ok_at to the second is enough
+            self._link = replace(self._link, up=True, last_ok_at=self.clock.now())
+        self._last_exchange = now
         if not was_up:
             self._notify()
 

@@ -2,8 +2,10 @@
 AY/AZ checksums and the resend handshake (96 from the ILS: we send again; a frame whose
 checksum fails: we ask with 97, unless the connection is checksum-lenient).
 
-Encoding and decoding are pysip2's codec (typed models, AY/AZ); only the socket, the CR
-framing and the resend rule are written here, because pysip2 implements the server side only.
+Encoding and decoding are pysip2's codec (typed models, AY/AZ), except check-in 09/10, the
+hot path of every return, which ``hotcodec`` encodes and decodes by hand (same bytes, same
+fields; pysip2 whenever a frame is not plainly well-formed). Only the socket, the CR framing
+and the resend rule are written here, because pysip2 implements the server side only.
 Every exchange has a deadline (``time.monotonic``); a socket error, a timeout or a frame that
 cannot be made sense of closes the connection and raises ``IlsUnreachable`` /
 ``IlsProtocolError``.
@@ -17,9 +19,11 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from pysip2 import (
+    CheckinRequest,
+    CheckinResponse,
     DecodedMessage,
     RequestACSResend,
     RequestSCResend,
@@ -35,6 +39,7 @@ from pysip2 import (
 )
 
 from server_client.sip2.errors import IlsInvalidValue, IlsProtocolError, IlsUnreachable
+from server_client.sip2.hotcodec import decode_checkin_response, encode_checkin
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +116,11 @@ class Sip2Wire:
         resends = 0
         while True:
             answer = self._receive(deadline)
+            if expect is CheckinResponse:
+                hot = decode_checkin_response(answer, encoding=self.endpoint.encoding)
+                if hot is not None and (not self.endpoint.checksums or hot[1] is None
+                                        or hot[1] == self._seq):
+                    return cast(ResponseT, hot[0])  # expect is CheckinResponse
             try:
                 decoded = decode_message(answer, encoding=self.endpoint.encoding)
             except SIP2ChecksumError as err:
@@ -149,6 +159,12 @@ class Sip2Wire:
 
     def encode(self, request: SIPRequest, seq: int) -> bytes:
         try:
+            if isinstance(request, CheckinRequest):
+                frame = encode_checkin(request, seq if self.endpoint.checksums else None,
+                                       checksum_on=self.endpoint.checksums,
+                                       encoding=self.endpoint.encoding)
+                if frame is not None:
+                    return frame
             return encode_message(request, sequence_number=seq if self.endpoint.checksums else None,
                                   checksum=self.endpoint.checksums,
                                   encoding=self.endpoint.encoding)
