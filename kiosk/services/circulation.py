@@ -33,6 +33,8 @@ class OfflinePolicy(enum.StrEnum):
 
 
 QUEUE_CHECKIN, QUEUE_FEE_PAID, QUEUE_BLOCK = "checkin", "fee_paid", "block_patron"
+# the settled answer of a queued return whose first, late-answered 09 had checked it in
+ALREADY_CHECKED_IN = "already checked in (an earlier answer came late)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +182,12 @@ class Forwarder:
         ils, p = self.desk.ils, entry.payload
         if entry.kind == QUEUE_CHECKIN:
             answer = ils.check_in(str(p["item"]), returned_at=entry.queued_at)
+            if not answer.ok and p.get("maybe_checked_in") and answer.title:
+                # the first 09 reached the ILS and was answered late: the ILS knows the item
+                # and has it back already ("not checked out"), so this return is done
+                log.info("queued check-in of %s: already checked in at the ILS (%s)", p["item"],
+                         answer.screen_messages)
+                return Posting(True, (ALREADY_CHECKED_IN, *answer.screen_messages))
             return Posting(answer.ok, answer.screen_messages)
         if entry.kind == QUEUE_FEE_PAID:
             return ils.fee_paid(str(p["patron"]), int(p["amount"]),

@@ -39,7 +39,11 @@ def ils_check_in(desk: CirculationDesk, repos: Repositories, clock: Clock, barco
                 uow.audit.append(at=now, actor=actor, action="ils.checkin_refused_offline",
                                  subject=barcode, detail={"policy": str(desk.policy)})
                 return ReturnResult(barcode, ReturnOutcome.ILS_UNREACHABLE)
-            queue_id = desk.queue.add(QUEUE_CHECKIN, {"item": barcode}, at=now)
+            payload: dict[str, object] = {"item": barcode}
+            if getattr(err, "maybe_delivered", False):
+                # the 09 went out and its answer came too late: the ILS may have checked it in
+                payload["maybe_checked_in"] = True
+            queue_id = desk.queue.add(QUEUE_CHECKIN, payload, at=now)
             uow.audit.append(at=now, actor=actor, action="ils.checkin_queued", subject=barcode,
                              detail={"queue_id": queue_id})
         return ReturnResult(barcode, ReturnOutcome.QUEUED)

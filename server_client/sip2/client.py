@@ -214,6 +214,11 @@ class Sip2Client:
                 raise IlsUnreachable(None, f"backing off after: {self._link.last_error_detail}")
             try:
                 wire = self._connected(deadline)
+            except IlsUnreachable as err:
+                err.maybe_delivered = False  # the log-in failed: the request never went out
+                self._failed(err)
+                raise
+            try:
                 answer = wire.exchange(request, expect, deadline)
             except IlsUnreachable as err:
                 self._failed(err)

@@ -17,6 +17,9 @@ class IlsUnreachable(IlsError):
     store and forward, or tells the reader to go to the desk."""
 
     message_id = "ils.unreachable"
+    # the request had gone out when the answer failed (a timeout, a drop): the ILS may have
+    # acted on it (a late answer to a check-in: the item may be checked in there already)
+    maybe_delivered = False
 
 
 class IlsLoginRefused(IlsUnreachable):

@@ -113,6 +113,13 @@ class Sip2Wire:
         self._seq = (self._seq + 1) % 10
         frame = self.encode(request, self._seq)
         self._send(frame, deadline)
+        try:
+            return self._answer(frame, expect, deadline)
+        except IlsUnreachable as err:
+            err.maybe_delivered = True  # it went out: the ILS may have acted on it
+            raise
+
+    def _answer(self, frame: bytes, expect: type[ResponseT], deadline: float) -> ResponseT:
         resends = 0
         while True:
             answer = self._receive(deadline)
