@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from library_core.clock import Clock, SystemClock
 from record_server import __doc__ as package_doc
-from record_server import auth
+from record_server import auth, reader_hashes
 from record_server.api import routers
 from record_server.config import ServerConfig
 from record_server.console import mount_console
@@ -48,6 +48,8 @@ def create_app(config: ServerConfig, *, clock: Clock | None = None,
                   description=package_doc or "", openapi_url="/openapi.json",
                   max_body_size=config.max_body_bytes)
     app.state.db = db or Database(config.database_url)
+    app.state.db.use_library_key(config.library_key)
+    reader_hashes.fill_missing_at_start(app.state.db, config.library_key)
     app.state.config = config
     app.state.clock = clock or SystemClock()
     app.state.login_limiter = auth.RateLimiter(app.state.db, config.login_rate_per_minute,

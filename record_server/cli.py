@@ -244,6 +244,7 @@ def _purge_timer(app: Any, config: ServerConfig, clock: Clock) -> None:
 def _db(config: ServerConfig) -> Database:
     db = Database(config.database_url)
     db.migrate()
+    db.use_library_key(config.library_key)
     return db
 
 

@@ -84,6 +84,10 @@ class Database:
         if self.is_sqlite:
             _sqlite_setup(self.engine)
 
+    def use_library_key(self, key: bytes) -> None:
+        """Carry the library key on every connection (``record_server.reader_hashes``)."""
+        self.engine = self.engine.execution_options(library_key=key)
+
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
         with self.engine.connect() as conn, conn.begin():

@@ -102,6 +102,8 @@ readers = Table(
     Column("registered_at", String(40), nullable=False),
     Column("merged_into", String(64)),
     Column("kiosk_id", String(8)),
+    # the keyed hash of the ID number (record_server.reader_hashes): the console's search
+    Column("id_hash", String(64), index=True),
 )
 
 # One active reader per ID number, enforced by the database: two kiosks registering the same

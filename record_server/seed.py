@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from library_core.fees import FeeSchedule
 from record_server import models as m
+from record_server import reader_hashes
 from record_server.changes import publish
 from record_server.db import Database
 
@@ -42,6 +43,8 @@ def seed_rows(db: Database, data: Mapping[str, list[dict[str, Any]]]) -> dict[st
                 if conn.execute(select(table.c[key]).where(table.c[key] == row[key])).first():
                     continue
                 values = {k: v for k, v in row.items() if k in table.c}
+                if entity == "reader" and "id_number" in values:
+                    values.setdefault("id_hash", reader_hashes.of(conn, values["id_number"]))
                 conn.execute(table.insert().values(**values))
                 touched.setdefault(entity, set()).add(str(row[key]))
                 counts[entity] = counts.get(entity, 0) + 1

@@ -16,6 +16,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import Connection
 
 from library_core.errors import ValidationError
+from library_core.identity import mask_resident_id, normalize_resident_id
 from library_core.money import format_fen
 from record_server.console import audit
 from record_server.console import readers_data as data
@@ -24,6 +25,7 @@ from record_server.console.web import (
     NavItem,
     Refused,
     clock_of,
+    config_of,
     console_staff,
     db_of,
     render,
@@ -45,14 +47,27 @@ NOTICES = {"lost": "console.readers.done_lost", "unlock": "console.readers.done_
            "refund": "console.readers.done_refund"}
 
 
-@router.get("")
-def search_page(request: Request, user: Viewer, q: str = "") -> Response:
+def _search_page(request: Request, user: ConsoleUser, q: str) -> Response:
     q = q[:40]
     with db_of(request).read() as conn:
-        matched, rows = data.search(conn, q)
+        matched, rows = data.search(conn, q, library_key=config_of(request).library_key)
+    shown = mask_resident_id(normalize_resident_id(q)) if matched == "id_number" else q
     return render(request, "readers/search.html",
-                  {"q": q, "matched": matched, "rows": rows, "searched": bool(q.strip())},
+                  {"q": shown, "matched": matched, "rows": rows, "searched": bool(q.strip())},
                   user=user)
+
+
+@router.get("")
+def search_page(request: Request, user: Viewer, q: str = "") -> Response:
+    return _search_page(request, user, q)
+
+
+@router.post("")
+def search_posted(request: Request, user: Viewer,
+                  q: Annotated[str, Form(max_length=80)] = "") -> Response:
+    """The search form's own way in: a typed ID number stays out of every URL (history, proxy
+    logs) and the page repeats it masked only."""
+    return _search_page(request, user, q)
 
 
 def _reader_page(request: Request, user: ConsoleUser, reader_id: str, *,

@@ -18,6 +18,7 @@ from library_core.clock import CHINA_TZ
 from library_core.errors import ValidationError
 from library_core.fees import FeeKind
 from library_core.identity import (
+    id_number_hash,
     mask_mobile,
     mask_resident_id,
     normalize_resident_id,
@@ -49,10 +50,12 @@ _READER_COLS = (m.readers.c.reader_id, m.readers.c.name, m.readers.c.id_number,
                 m.readers.c.phone, m.readers.c.status, m.readers.c.category)
 
 
-def search(conn: Connection, query: str) -> tuple[str, list[dict[str, Any]]]:
-    """Readers matching ``query``: a card number (exact), an ID number (exact, on its
-    normalised form: the full number is never shown, only masked), else a name prefix.
-    Returns (what was matched: ``card``/``id_number``/``name``, rows)."""
+def search(conn: Connection, query: str, *,
+           library_key: bytes) -> tuple[str, list[dict[str, Any]]]:
+    """Readers matching ``query``: a card number (exact), a whole ID number (its keyed hash
+    with ``library_key`` against the indexed ``readers.id_hash``: clear numbers are never
+    compared, and shown only masked), else a name prefix. Returns (what was matched:
+    ``card``/``id_number``/``name``, rows)."""
     q = query.strip()
     if not q:
         return "name", []
@@ -62,7 +65,8 @@ def search(conn: Connection, query: str) -> tuple[str, list[dict[str, Any]]]:
         return "card", [_brief(r) for r in conn.execute(stmt)]
     id_number = normalize_resident_id(q)
     if _ID_NUMBER.match(id_number):
-        stmt = select(*_READER_COLS).where(m.readers.c.id_number == id_number)
+        stmt = select(*_READER_COLS).where(
+            m.readers.c.id_hash == id_number_hash(id_number, library_key))
         return "id_number", [_brief(r) for r in conn.execute(stmt.limit(SEARCH_LIMIT))]
     stmt = (select(*_READER_COLS).where(m.readers.c.name.startswith(q, autoescape=True))
             .order_by(m.readers.c.name, m.readers.c.reader_id).limit(SEARCH_LIMIT))

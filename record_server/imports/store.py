@@ -29,6 +29,7 @@ from library_core.contract import entity_columns
 from library_core.fees import FeeSchedule
 from library_core.rules import new_card_expiry
 from record_server import models as m
+from record_server import reader_hashes
 from record_server.changes import READER_SNAPSHOT
 from record_server.db import allocate_seq_block
 from record_server.imports.rows import Checked, ItemRow, ReaderRow, RowError
@@ -189,14 +190,15 @@ def write_readers(conn: Connection, rows: Sequence[ReaderRow], *, now: dt.dateti
     at = now.isoformat()
     default_expiry = new_card_expiry(schedule, now.date()).isoformat()
     reader_cols = ("reader_id", "name", "id_number", "phone", "category", "pin_hash",
-                   "status", "credit", "registered_at")
+                   "status", "credit", "registered_at", "id_hash")
     n_cards = 0
     for start in range(0, len(rows), BATCH):
         batch = rows[start:start + BATCH]
         readers, cards, changes = [], [], []
         for r in batch:
             reader_id = str(uuid.uuid4())
-            row = (reader_id, r.name, r.id_number, r.phone, r.category, NO_PIN, "active", 0, at)
+            row = (reader_id, r.name, r.id_number, r.phone, r.category, NO_PIN, "active", 0, at,
+                   reader_hashes.of(conn, r.id_number))
             readers.append(row)
             data = dict(zip(reader_cols, row, strict=True))
             seq += 1

@@ -14,6 +14,7 @@ from library_core.ages import claimed_category_refusal, guardian_refusal
 from library_core.identity import birth_date_from_id
 from library_core.rules import PIN_HASH_MIN_N, ReaderRecord, holder_of_id_number, pin_hash_refusal
 from record_server import models as m
+from record_server import reader_hashes
 from record_server.ingest.context import Context, Reject
 from record_server.ingest.rules import RULE_SAME_ID_NUMBER
 from record_server.ingest.statements import by_key, insert_into
@@ -78,7 +79,8 @@ def reader_registered(ctx: Context, p: c.ReaderRegistered) -> None:
     first = _holder(conn, p.id_number)
     row = dict(reader_id=p.reader_id, name=p.name, id_number=p.id_number, phone=p.phone,
                category=p.category, pin_hash=p.pin_hash, status="active", credit=0,
-               registered_at=p.registered_at, merged_into=None, kiosk_id=ctx.kiosk_id)
+               registered_at=p.registered_at, merged_into=None, kiosk_id=ctx.kiosk_id,
+               id_hash=reader_hashes.of(conn, p.id_number))
     if first is None:
         if conn.dialect.name != "postgresql":
             insert_into(conn, m.readers, row)  # SQLite: one writer at a time, the check above holds
