@@ -11,16 +11,37 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from library_core.i18n import has_message, translate
+from library_core.money import format_fen
 from record_server import apply
 from record_server.console import review_data
 from record_server.console.sessions import ConsoleUser
-from record_server.console.web import NavItem, Refused, clock_of, console_staff, db_of, render
+from record_server.console.web import (
+    NavItem,
+    Refused,
+    clock_of,
+    console_staff,
+    db_of,
+    language,
+    render,
+)
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 NAV = (NavItem("console.nav.review", "/console/review", "auditor", 70),)
 Reader = Annotated[ConsoleUser, Depends(console_staff("auditor"))]
 Supervisor = Annotated[ConsoleUser, Depends(console_staff("supervisor"))]
 TABS = ("conflict", "offline", "rejected")
+
+
+def rule_texts(rules: set[str], lang: str) -> dict[str, str]:
+    """What each rule decided, in ``lang`` (``console.rev.rule.<rule>``); a rule the catalogs
+    do not name yet shows the server's own (English) description."""
+    out = {}
+    for rule in rules:
+        key = f"console.rev.rule.{rule}"
+        out[rule] = (translate(key, lang) if has_message(key, lang)
+                     else dict(apply.RULES).get(rule, ""))
+    return out
 
 
 @router.get("/review")
@@ -37,8 +58,10 @@ def review(request: Request, user: Reader,
             items = review_data.rejected(conn, open_only=open_only)
         else:
             items = review_data.conflicts(conn, offline=tab == "offline", open_only=open_only)
+    rules = rule_texts({str(it["rule"]) for it in items if it.get("rule")}, language(request))
     return render(request, "c2/review.html", {
-        "tab": tab, "show": show, "items": items, "counts": counts, "rules": dict(apply.RULES),
+        "tab": tab, "show": show, "items": items, "counts": counts, "rules": rules,
+        "fen": format_fen,
         "decisions": review_data.DECISIONS,
         "notice": "console.review.resolved" if done else None}, user=user)
 
