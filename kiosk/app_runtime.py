@@ -88,7 +88,7 @@ def run(config_path: str, *, fullscreen: bool | None = None) -> int:
     """Run the kiosk from a config file until the window closes. Returns an exit code."""
     from config.settings import load_settings
     from devices.factory import build_card_reader, build_printer, build_scanner
-    from kiosk.payments.factory import build_gateway, recover_open_intents
+    from kiosk.payments.factory import build_gateway, recover_open_intents, start_recovery_loop
     from kiosk.services.ports import StatusConnectivity
     from library_core.clock import SystemClock
     from server_client.store import Store
@@ -122,6 +122,7 @@ def run(config_path: str, *, fullscreen: bool | None = None) -> int:
     # intents a crash or a lost answer left open are settled before the first reader pays
     gateway = build_gateway(settings, store=store, clock=clock, kiosk_no=settings.kiosk.kiosk_no)
     recover_open_intents(gateway)
+    recovery = start_recovery_loop(gateway)  # and while running, off the UI thread
     # offline payment limit: online only while the sync loop's last round reached the server
     connectivity = StatusConnectivity((lambda: sync.status) if sync is not None else (lambda: None))
     wedge = scanner if type(scanner).__name__ == "KeyboardWedgeScanner" else None
@@ -138,6 +139,8 @@ def run(config_path: str, *, fullscreen: bool | None = None) -> int:
         log.error("kiosk stopped: %s", err)
         return 1
     finally:
+        if recovery is not None:
+            recovery.stop()
         if sync is not None and hasattr(sync, "stop"):
             sync.stop()
         if ils is not None:

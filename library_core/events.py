@@ -26,6 +26,11 @@ Payloads by kind (keys; all required unless marked optional):
 - ``payment.recorded``: payment_id, reader_id (opt), receipt_no, method, amount,
   allocations: [{fee_id, amount}], staff_no (opt)
 - ``deposit.refunded``: payment_id, reader_id, receipt_no, amount, staff_no
+- ``payment.unapplied``: payment_id, reader_id (opt), receipt_no, method, amount, transaction_id,
+  out_trade_no, purpose — money a provider took for an action that never happened (the kiosk
+  died before its commit), booked by the payment recovery (``library_core.contract.unapplied``)
+- ``payment.refunded``: payment_id, refund_of, receipt_no, method, amount, transaction_id,
+  out_trade_no, out_refund_no — the provider's refund of an unapplied payment
 - ``loan.returned``: loan_id, item_barcode, reader_id, returned_at, fine_fee_id (opt), hold (bool)
 - ``visit.opened``: visit_id, name, phone, id_number (opt), purpose, host_department, expires_at
 - ``visit.closed``: visit_id, closed_at, how ("scanned" | "auto" | "staff")
@@ -34,6 +39,9 @@ Payloads by kind (keys; all required unless marked optional):
   as printed, masked data only; ``library_core.contract.receipt_doc``)
 - ``ils.refused``: queue_kind, key, answer, queued_at, amount (fee_paid) — a queued SIP2
   transaction the ILS refused when forwarded (``library_core.contract.ils``)
+- ``ils.fee_paid``: payment_id, receipt_no, patron, reader_id (opt), method, amount, staff_no
+  (opt), transaction_id (opt), out_trade_no (opt) — fines of the library's ILS paid at the
+  kiosk, booked by the record server as a payment to the ILS (``library_core.contract.ils``)
 """
 
 from __future__ import annotations
@@ -56,11 +64,15 @@ VISIT_CLOSED: Final = "visit.closed"
 DAY_CLOSED: Final = "day.closed"
 RECEIPT_ISSUED: Final = "receipt.issued"
 ILS_REFUSED: Final = "ils.refused"
+PAYMENT_UNAPPLIED: Final = "payment.unapplied"
+PAYMENT_REFUNDED: Final = "payment.refunded"
+ILS_FEE_PAID: Final = "ils.fee_paid"
 
 ALL_KINDS: Final = frozenset({
     READER_REGISTERED, CARD_ISSUED, CARD_RENEWED, CARD_BLOCKED, CARD_REPLACED, CARD_CANCELLED,
     FEE_ASSESSED, FEE_WAIVED, PAYMENT_RECORDED, DEPOSIT_REFUNDED, LOAN_RETURNED,
     VISIT_OPENED, VISIT_CLOSED, DAY_CLOSED, RECEIPT_ISSUED, ILS_REFUSED,
+    PAYMENT_UNAPPLIED, PAYMENT_REFUNDED, ILS_FEE_PAID,
 })
 
 PRIORITY_KINDS: Final = frozenset({CARD_BLOCKED})

@@ -9,11 +9,14 @@
   ``#`` lines are comments; header ``支付宝交易号,商户订单号,业务类型,...,订单金额（元）,...``;
   业务类型 交易 (payment) or 退款 (refund).
 
-``reconcile(bill, books)`` is pure: each trade's net at the provider (payments minus refunds,
-fen) against our recorded payments, keyed by the provider's transaction id (else our
-out-trade-number). Mismatches: ``not_in_books`` (money kept at the provider, no payment of
-ours), ``not_at_provider`` (a payment of ours the provider does not list), ``amount_differs``.
-A trade taken and refunded in full (a later step failed) nets to zero and is no mismatch.
+``reconcile(bill, books)`` is pure: our rows of each trade, keyed by the provider's transaction
+id (else our out-trade-number), against the provider's rows of it: the net of our payments
+minus our refunds against the provider's net (a payment the kiosk's recovery booked as
+unapplied and then refunded is a payment and a refund row on both sides: each of ours counts
+as matched). Mismatches: ``not_in_books`` (money kept at the provider, no row of ours),
+``not_at_provider`` (a row of ours the provider does not list), ``amount_differs`` (the nets
+differ). A trade taken and refunded in full with no row of ours (a later step failed and the
+refund was accepted at once) nets to zero and is no mismatch. Totals are nets.
 ``books_for`` loads our side from the record server's database; the console's finance page
 and ``record-server reconcile`` call ``reconcile_file``.
 """
@@ -56,6 +59,7 @@ class BookedPayment:
     amount: int
     kiosk_id: str = ""
     day: str = ""
+    kind: str = "payment"  # payment | refund (of an unapplied payment, by the provider)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,43 +169,57 @@ def parse_bill(provider: str, data: bytes) -> list[BillRow]:
 
 
 def reconcile(provider: str, bill: Sequence[BillRow], books: Iterable[BookedPayment]) -> Reconciliation:
-    """Pure: the provider's net per trade against our payments (see the module doc)."""
-    net: dict[str, int] = {}
+    """Pure: the provider's rows per trade against ours (see the module doc)."""
+    at_provider: dict[str, dict[str, int]] = {}  # key -> {"payment": fen, "refund": fen}
     otn_of: dict[str, str] = {}
     for row in bill:
         key = row.transaction_id or row.out_trade_no
-        net[key] = net.get(key, 0) + (row.amount if row.kind == "payment" else -row.amount)
+        sums = at_provider.setdefault(key, {"payment": 0, "refund": 0})
+        sums[row.kind] += row.amount
         otn_of.setdefault(key, row.out_trade_no)
     by_otn = {otn: key for key, otn in otn_of.items() if otn}
+    ours: dict[str, list[BookedPayment]] = {}
     mismatches: list[Mismatch] = []
-    seen: set[str] = set()
-    matched = books_total = 0
+    books_total = 0
     for p in books:
-        books_total += p.amount
-        key = p.transaction_id if p.transaction_id in net else by_otn.get(p.out_trade_no, "")
+        sign = -1 if p.kind == "refund" else 1
+        books_total += sign * p.amount
+        key = p.transaction_id if p.transaction_id in at_provider else by_otn.get(p.out_trade_no, "")
         if not key:
             mismatches.append(Mismatch("not_at_provider", p.transaction_id, p.out_trade_no, 0,
-                                       p.amount, p.receipt_no))
+                                       sign * p.amount, p.receipt_no))
             continue
-        seen.add(key)
-        if net[key] != p.amount:
-            mismatches.append(Mismatch("amount_differs", key, otn_of.get(key, p.out_trade_no),
-                                       net[key], p.amount, p.receipt_no))
-        else:
-            matched += 1
+        ours.setdefault(key, []).append(p)
+    matched = 0
+    for key, rows in ours.items():
+        theirs = at_provider[key]
+        mine = {"payment": 0, "refund": 0}
+        for p in rows:
+            mine["refund" if p.kind == "refund" else "payment"] += p.amount
+        if mine["payment"] - mine["refund"] == theirs["payment"] - theirs["refund"]:
+            matched += len(rows)  # each of our rows (a payment, its refund) is matched
+            continue
+        first = next((p for p in rows if p.kind != "refund"), rows[0])
+        mismatches.append(Mismatch("amount_differs", key, otn_of.get(key, first.out_trade_no),
+                                   theirs["payment"] - theirs["refund"],
+                                   mine["payment"] - mine["refund"], first.receipt_no))
+    net = {key: sums["payment"] - sums["refund"] for key, sums in at_provider.items()}
     for key, amount in sorted(net.items()):
-        if key not in seen and amount != 0:
+        if key not in ours and amount != 0:
             mismatches.append(Mismatch("not_in_books", key, otn_of.get(key, ""), amount, 0))
     return Reconciliation(provider, matched, sum(net.values()), books_total, mismatches)
 
 
 def books_for(conn: Connection, provider: str, days: Iterable[str]) -> list[BookedPayment]:
-    """Our payments by ``provider`` on ``days`` (``YYYY-MM-DD``, the library's local days)."""
+    """Our payments by ``provider`` on ``days`` (``YYYY-MM-DD``, the library's local days), and
+    the refunds through it (``payment.refunded``: a provider's method is never a deposit's)."""
     t = m.payments
-    rows = conn.execute(sa.select(t).where(t.c.method == provider, t.c.kind == "payment",
+    rows = conn.execute(sa.select(t).where(t.c.method == provider,
+                                           t.c.kind.in_(("payment", "refund", "ils")),
                                            t.c.occurred_day.in_(sorted(set(days))))).all()
     return [BookedPayment(r.payment_id, r.receipt_no, r.method, r.transaction_id or "",
-                          r.out_trade_no or "", int(r.amount), r.kiosk_id, r.occurred_day)
+                          r.out_trade_no or "", int(r.amount), r.kiosk_id, r.occurred_day,
+                          str(r.kind))
             for r in rows]
 
 

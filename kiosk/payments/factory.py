@@ -63,12 +63,16 @@ def build_gateway(settings: Any, *, store: Any, clock: Clock, kiosk_no: int) -> 
         return SimulatedPaymentGateway(refuse_suffix=p.simulated_refuse_suffix)
     if p.type == "none":
         return NoPaymentGateway()
+    from kiosk.payments.books import ReceiptHeader, UnappliedBooks
     from kiosk.payments.lifecycle import DurablePaymentGateway
     from server_client.store.intents import IntentStore
 
-    return DurablePaymentGateway(build_provider(settings, clock), IntentStore(store), clock,
+    intents = IntentStore(store)
+    return DurablePaymentGateway(build_provider(settings, clock), intents, clock,
                                  kiosk_no=kiosk_no, wait_s=p.wait_s,
-                                 query_interval_s=p.query_interval_s)
+                                 query_interval_s=p.query_interval_s,
+                                 books=UnappliedBooks(intents, clock,
+                                                      ReceiptHeader.from_settings(settings)))
 
 
 def recover_open_intents(gateway: Any) -> None:
@@ -82,3 +86,13 @@ def recover_open_intents(gateway: Any) -> None:
             log.warning("payment intent %s settled at start-up: %s", done.out_trade_no, done.outcome)
     except Exception:
         log.exception("payment recovery failed; open intents are retried at the next start")
+
+
+def start_recovery_loop(gateway: Any, *, interval_s: float | None = None) -> Any:
+    """The periodic recovery (``kiosk.payments.recovery.RecoveryLoop``) of a gateway that has
+    one, started; None for the simulator and ``none``."""
+    if getattr(gateway, "recover", None) is None:
+        return None
+    from kiosk.payments.recovery import INTERVAL_S, RecoveryLoop
+
+    return RecoveryLoop(gateway, interval_s=interval_s or INTERVAL_S).start()

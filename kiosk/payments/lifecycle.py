@@ -8,10 +8,15 @@ without a record.
    (USERPAYING / WAIT_BUYER_PAY) or no usable answer -> queried every ``query_interval_s`` while
    ``PaymentProgress`` events count down; nothing within ``wait_s`` -> reversed (WeChat reverse
    / Alipay cancel) and ``payment.reversed`` ("nothing was taken") raised.
-3. A later step fails -> ``refund`` (``refunded``; ``refund_failed`` is retried at start-up).
-4. ``recover()`` at start-up: every intent left open is queried and booked, refunded or
-   reversed: a paid trade our books do not have is refunded (the use case's steps were rolled
-   back), never booked twice.
+3. A later step fails -> ``refund`` (``refunded``; ``refund_failed`` is retried by recovery).
+4. ``recover()`` at start-up, and every ``RecoveryLoop`` period while the kiosk is up (then
+   only intents older than ``wait_s`` that no screen is waiting on: ``active``): every intent
+   left open is queried and settled. Not paid -> reversed; paid and in our books (the use case
+   committed) -> ``booked``; paid and not in our books (the use case was rolled back: a card
+   write cannot be replayed) -> booked as an unapplied payment and refunded through the
+   provider, the refund booked too (``kiosk.payments.books``: why a refund and not the
+   reader's credit) -- each booking in the transaction that moves the intent, so nothing is
+   booked twice however often recovery runs or is killed.
 
 ``on_settled`` hooks run after a payment is booked (e.g. telling the library system the fee was
 paid); a failing hook is logged and never undoes the payment.
@@ -29,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from kiosk.payments.books import UnappliedBooks, out_refund_no
 from kiosk.payments.provider import PaymentProvider, ProviderAnswer, TradeState
 from kiosk.services.errors import PaymentRefused
 from kiosk.services.ports import Charge
@@ -84,7 +90,8 @@ class DurablePaymentGateway:
                  kiosk_no: int, wait_s: float = 30.0, query_interval_s: float = 2.0,
                  subject: str = "图书馆缴费 Library fees",
                  sleep: Callable[[float], None] = time.sleep,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 books: UnappliedBooks | None = None) -> None:
         self.provider = provider
         self.intents = intents
         self.clock = clock
@@ -97,6 +104,11 @@ class DurablePaymentGateway:
         self.on_settled: list[Callable[[Intent], None]] = []
         self._watchers: list[Callable[[object], None]] = []
         self._lock = threading.Lock()
+        # recovery books unapplied payments and their refunds; None: refunded, not booked
+        self.books = books
+        self._active: set[str] = set()  # intents a screen is still waiting on (charge..settle)
+        self._provider_lock = threading.Lock()  # one provider call at a time (one session)
+        self._recover_lock = threading.Lock()
 
     # ---- observers -------------------------------------------------------------------------
     def subscribe(self, fn: Callable[[object], None]) -> Callable[[], None]:
@@ -118,7 +130,8 @@ class DurablePaymentGateway:
     # ---- the provider, with no exception escaping ------------------------------------------
     def _ask(self, what: str, fn: Callable[[], ProviderAnswer]) -> ProviderAnswer:
         try:
-            return fn()
+            with self._provider_lock:
+                return fn()
         except PaymentError as err:  # unreachable, bad signature: not an answer to act on
             log.warning("%s %s: %s (%s)", self.provider.name, what, err.message_id, err.detail)
             return ProviderAnswer(TradeState.UNKNOWN, code=err.message_id or "")
@@ -130,8 +143,29 @@ class DurablePaymentGateway:
         now = self.clock.now()
         otn = out_trade_no(self.kiosk_no, now.strftime("%y%m%d"), self.intents.next_seq(),
                            reference, amount)
-        self.intents.create(Intent(otn, self.provider.name, amount, reference, "open"), at=now)
-        log.info("payment intent %s: %s fen by %s (%s)", otn, amount, self.provider.name, reference)
+        with self._lock:
+            self._active.add(otn)
+        try:
+            self.intents.create(Intent(otn, self.provider.name, amount, reference, "open"),
+                                at=now)
+            log.info("payment intent %s: %s fen by %s (%s)", otn, amount, self.provider.name,
+                     reference)
+            return self._charge(otn, code, amount)
+        except BaseException:
+            self._done(otn)
+            raise
+
+    @property
+    def active(self) -> frozenset[str]:
+        """The intents a screen is waiting on: from ``charge`` until ``settled`` / ``refund``."""
+        with self._lock:
+            return frozenset(self._active)
+
+    def _done(self, otn: str) -> None:
+        with self._lock:
+            self._active.discard(otn)
+
+    def _charge(self, otn: str, code: str, amount: Fen) -> Charge:
         answer = self._ask("pay", lambda: self.provider.pay(
             out_trade_no=otn, auth_code=code, amount=amount, subject=self.subject))
         deadline = self.monotonic() + self.wait_s
@@ -183,20 +217,32 @@ class DurablePaymentGateway:
         return False
 
     def refund(self, charge: Charge, *, reason: str) -> None:
-        intent = self.intents.get(charge.out_trade_no)
-        if intent is None or intent.state not in ("paid", "refund_failed"):
-            raise PaymentError("payment.refund_failed", f"no refundable intent {charge.out_trade_no}")
-        self._refund(intent, reason)
+        try:
+            intent = self.intents.get(charge.out_trade_no)
+            if intent is None or intent.state not in ("paid", "refund_failed"):
+                raise PaymentError("payment.refund_failed",
+                                   f"no refundable intent {charge.out_trade_no}")
+            self._refund(intent, reason)
+        finally:
+            self._done(charge.out_trade_no)
 
     def _refund(self, intent: Intent, reason: str) -> None:
+        """Refund ``intent`` (its refund number is one per trade). An unapplied payment (booked
+        by recovery) gets its refund booked; a failure leaves it ``unapplied`` for the next
+        round, any other intent ``refund_failed``."""
         otn = intent.out_trade_no
         answer = self._ask("refund", lambda: self.provider.refund(
-            out_trade_no=otn, out_refund_no=otn + "R", amount=intent.amount, total=intent.amount))
+            out_trade_no=otn, out_refund_no=out_refund_no(intent), amount=intent.amount,
+            total=intent.amount))
         if answer.state is TradeState.PAID:
-            self.intents.move(otn, "refunded", at=self.clock.now(), detail=reason[:200])
+            if intent.payment_id and self.books is not None:
+                self.books.book_refund(intent)
+            else:
+                self.intents.move(otn, "refunded", at=self.clock.now(), detail=reason[:200])
             log.warning("intent %s refunded (%s)", otn, reason)
             return
-        self.intents.move(otn, "refund_failed", at=self.clock.now(), detail=reason[:200])
+        self.intents.move(otn, "unapplied" if intent.payment_id else "refund_failed",
+                          at=self.clock.now(), detail=reason[:200])
         raise PaymentError("payment.refund_failed", f"{otn}: refund not accepted ({answer.code})")
 
     def _refund_unrecorded(self, otn: str, amount: Fen) -> None:
@@ -212,6 +258,7 @@ class DurablePaymentGateway:
 
     def settled(self, charge: Charge) -> None:
         """The use case committed the payment: the intent is ``booked``; then the hooks."""
+        self._done(charge.out_trade_no)
         intent = self.intents.get(charge.out_trade_no)
         if intent is None:
             return
@@ -222,20 +269,35 @@ class DurablePaymentGateway:
             except Exception:
                 log.exception("settle hook failed for %s (the payment stands)", intent.out_trade_no)
 
-    # ---- start-up ----------------------------------------------------------------------------
-    def recover(self) -> list[Recovered]:
-        """Settle every intent left open by a crash or a lost answer (see the module doc)."""
-        done: list[Recovered] = []
-        for intent in self.intents.unfinished():
-            if intent.provider != self.provider.name:
-                continue  # another gateway's intent (the config changed): left for a human
-            done.append(Recovered(intent.out_trade_no, self._recover_one(intent)))
-            log.warning("recovered payment intent %s: %s", intent.out_trade_no, done[-1].outcome)
-        return done
+    # ---- recovery: at start-up and periodically -------------------------------------------
+    def recover(self, *, older_than_s: float | None = None) -> list[Recovered]:
+        """Settle every intent left open by a crash or a lost answer (see the module doc).
+        ``older_than_s`` (the periodic round): only intents created at least that long ago by
+        the clock, and never one a screen is waiting on (``active``)."""
+        with self._recover_lock:
+            done: list[Recovered] = []
+            now = self.clock.now()
+            for intent in self.intents.unfinished():
+                if intent.provider != self.provider.name:
+                    continue  # another gateway's intent (the config changed): left for a human
+                if older_than_s is not None and not self._stale(intent, now, older_than_s):
+                    continue
+                done.append(Recovered(intent.out_trade_no, self._recover_one(intent)))
+                log.warning("recovered payment intent %s: %s", intent.out_trade_no,
+                            done[-1].outcome)
+            return done
+
+    def _stale(self, intent: Intent, now: dt.datetime, older_than_s: float) -> bool:
+        if intent.out_trade_no in self.active:
+            return False
+        try:
+            created = dt.datetime.fromisoformat(intent.created_at)
+        except ValueError:
+            return True
+        return (now - created).total_seconds() >= older_than_s
 
     def _recover_one(self, intent: Intent) -> str:
         otn = intent.out_trade_no
-        tid = intent.transaction_id
         if intent.state == "open":
             answer = self._ask("query", lambda: self.provider.query(otn))
             if answer.state is TradeState.FAILED and answer.code in ("ORDERNOTEXIST",
@@ -244,14 +306,19 @@ class DurablePaymentGateway:
                 return "failed"
             if answer.state is not TradeState.PAID:
                 return "reversed" if self._reverse(otn) else "pending"
-            tid = answer.transaction_id
-            self.intents.move(otn, "paid", at=self.clock.now(), transaction_id=tid)
-        if tid and self.intents.booked(tid):
-            self.intents.move(otn, "booked", at=self.clock.now())
-            return "booked"
-        current = self.intents.get(otn) or intent
+            self.intents.move(otn, "paid", at=self.clock.now(),
+                              transaction_id=answer.transaction_id)
+            intent = self.intents.get(otn) or intent
+        if not intent.payment_id:  # paid (or a refund not accepted), not booked by us yet
+            tid = intent.transaction_id
+            if tid and self.intents.booked(tid):  # the use case committed it
+                self.intents.move(otn, "booked", at=self.clock.now())
+                return "booked"
+            if self.books is not None:
+                intent = self.books.book_payment(intent)
         try:
-            self._refund(current, "recovery: paid at the provider, not in our books")
+            self._refund(intent, "recovery: paid at the provider, the paid-for action did not "
+                                 "happen")
         except PaymentError:
             return "pending"
         return "refunded"

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from library_core import events as ev
-from library_core.contract.ils import IlsRefused
+from library_core.contract.ils import IlsFeePaid, IlsRefused
 from library_core.contract.proof import StaffProof
 from library_core.contract.receipt_doc import ReceiptIssued
 from library_core.contract.types import (
@@ -38,6 +38,7 @@ from library_core.contract.types import (
     first_error,
     text,
 )
+from library_core.contract.unapplied import PaymentRefunded, PaymentUnapplied
 
 ProviderRef = text(64, pattern=r"^[0-9A-Za-z_-]+$")
 
@@ -47,7 +48,7 @@ EventKind = Literal[
     "reader.registered", "card.issued", "card.renewed", "card.blocked", "card.replaced",
     "card.cancelled", "fee.assessed", "fee.waived", "payment.recorded", "deposit.refunded",
     "loan.returned", "visit.opened", "visit.closed", "day.closed", "receipt.issued",
-    "ils.refused",
+    "ils.refused", "payment.unapplied", "payment.refunded", "ils.fee_paid",
 ]
 
 
@@ -237,6 +238,9 @@ PAYLOADS: Final[dict[str, type[Strict]]] = {
     ev.DAY_CLOSED: DayClosed,
     ev.RECEIPT_ISSUED: ReceiptIssued,  # library_core.contract.receipt_doc
     ev.ILS_REFUSED: IlsRefused,  # library_core.contract.ils
+    ev.PAYMENT_UNAPPLIED: PaymentUnapplied,  # library_core.contract.unapplied
+    ev.PAYMENT_REFUNDED: PaymentRefunded,
+    ev.ILS_FEE_PAID: IlsFeePaid,  # library_core.contract.ils
 }
 if set(EventKind.__args__) != set(ev.ALL_KINDS) or set(PAYLOADS) != set(ev.ALL_KINDS):  # type: ignore[attr-defined]
     raise RuntimeError("library_core.contract: event kinds and payload models disagree")

@@ -8,6 +8,7 @@ from typing import Any
 from library_core import events as ev
 from record_server.ereceipts.ingest import receipt_issued
 from record_server.ils.ingest import ils_refused
+from record_server.ils.payments import ils_fee_paid
 from record_server.ingest.cards import (
     card_blocked,
     card_cancelled,
@@ -24,6 +25,7 @@ from record_server.ingest.payments import (
     payment_recorded,
 )
 from record_server.ingest.readers import reader_registered
+from record_server.ingest.unapplied import payment_refunded, payment_unapplied
 from record_server.ingest.visits import day_closed, visit_closed, visit_opened
 
 Handler = Callable[[Context, Any], None]
@@ -56,5 +58,8 @@ _HANDLERS: dict[str, Handler] = {
     ev.DAY_CLOSED: day_closed,
     ev.RECEIPT_ISSUED: receipt_issued,  # record_server.ereceipts
     ev.ILS_REFUSED: ils_refused,  # record_server.ils
+    ev.ILS_FEE_PAID: ils_fee_paid,  # record_server.ils.payments
+    ev.PAYMENT_UNAPPLIED: payment_unapplied,  # record_server.ingest.unapplied
+    ev.PAYMENT_REFUNDED: payment_refunded,
 }
 HANDLERS: dict[str, Handler] = {kind: _checked(h) for kind, h in _HANDLERS.items()}

@@ -4,19 +4,25 @@ provider is called and moved on as its answers come (``kiosk.payments.lifecycle`
 States: ``open`` (committed; the provider may or may not have the trade), ``paid`` (the
 provider took the money; our books do not have it yet), ``booked`` (the use case committed the
 payment: final), ``reversed`` / ``failed`` (nothing taken: final), ``refunded`` (taken and given
-back: final), ``refund_failed`` (taken, the refund not yet accepted: retried at start-up).
+back: final), ``refund_failed`` (taken, the refund not yet accepted: retried at start-up),
+``unapplied`` (taken for an action that never happened; the payment is booked as unapplied,
+its refund still due: retried). ``payment_id`` / ``refund_id``: the rows of ``payments`` the
+recovery booked for it (store schema 10), each in the transaction that moved the intent.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from server_client.store.connection import StoreCore
+    from server_client.store.repositories import SqliteUnitOfWork
 
-OPEN_STATES = ("open", "paid", "refund_failed")
+OPEN_STATES = ("open", "paid", "refund_failed", "unapplied")
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +35,8 @@ class Intent:
     transaction_id: str = ""
     detail: str = ""
     created_at: str = ""
+    payment_id: str = ""
+    refund_id: str = ""
 
 
 class IntentStore:
@@ -66,13 +74,35 @@ class IntentStore:
 
     def unfinished(self) -> list[Intent]:
         rows = self.store.read(
-            "SELECT * FROM payment_intents WHERE state IN (?, ?, ?) ORDER BY created_at",
+            "SELECT * FROM payment_intents WHERE state IN (?, ?, ?, ?) ORDER BY created_at",
             OPEN_STATES)
         return [_intent(r) for r in rows]
 
     def all(self) -> list[Intent]:
         return [_intent(r) for r in self.store.read(
             "SELECT * FROM payment_intents ORDER BY created_at, out_trade_no")]
+
+    @contextmanager
+    def booking(self, out_trade_no: str, state: str, *, at: dt.datetime,
+                **ids: str) -> Iterator[SqliteUnitOfWork]:
+        """One transaction: what the caller books through the unit of work it is given (a
+        payment row, its receipt, its event), then the intent moved to ``state`` with ``ids``
+        (``payment_id``, ``refund_id``). Raises StoreError (nothing of it is kept)."""
+        from server_client.store.repositories import SqliteUnitOfWork
+
+        with self.store.transaction() as tx:
+            yield SqliteUnitOfWork(tx)
+            tx.update("payment_intents", "out_trade_no", out_trade_no,
+                      {"state": state, "updated_at": at.isoformat(), **ids})
+
+    def reader_of(self, reference: str) -> str | None:
+        """The reader in our books that ``reference`` (``new-card:<reader>``,
+        ``renewal:<card no>``, ...) names, or None (e.g. a new reader that was rolled back)."""
+        _, _, key = reference.partition(":")
+        row = self.store.read_one(
+            "SELECT reader_id FROM readers WHERE reader_id = ? UNION ALL "
+            "SELECT reader_id FROM cards WHERE card_no = ? LIMIT 1", (key, key))
+        return None if row is None else str(row["reader_id"])
 
     def booked(self, transaction_id: str) -> bool:
         """Whether a payment with this provider transaction id is in the books."""
@@ -84,4 +114,5 @@ class IntentStore:
 def _intent(row: object) -> Intent:
     r = dict(row)  # type: ignore[call-overload]
     return Intent(r["out_trade_no"], r["provider"], int(r["amount"]), r["reference"], r["state"],
-                  r["transaction_id"], r["detail"], r["created_at"])
+                  r["transaction_id"], r["detail"], r["created_at"], r.get("payment_id", ""),
+                  r.get("refund_id", ""))

@@ -315,6 +315,35 @@ UPDATE outbox SET payload = json_set(payload,
 """
 VISITORS_MASKED_VERSION: Final = 9
 
+# Payment recovery (issue 13): a trade the provider took for an action that never happened is
+# booked (``payment.unapplied``) and refunded (``payment.refunded``); the intent keeps the ids
+# of both rows it booked (``server_client.store.intents``) and gains the state ``unapplied``
+# (booked, the refund still due). SQLite cannot widen a CHECK: the table is rebuilt.
+SCHEMA_INTENT_BOOKINGS: Final = """
+CREATE TABLE payment_intents_new (
+    out_trade_no   TEXT PRIMARY KEY,
+    provider       TEXT NOT NULL,
+    amount         INTEGER NOT NULL CHECK (amount > 0),
+    reference      TEXT NOT NULL,
+    state          TEXT NOT NULL CHECK (state IN ('open','paid','booked','reversed','failed',
+                                                  'refunded','refund_failed','unapplied')),
+    transaction_id TEXT NOT NULL DEFAULT '',
+    detail         TEXT NOT NULL DEFAULT '',
+    created_at     TEXT NOT NULL,
+    updated_at     TEXT NOT NULL,
+    payment_id     TEXT NOT NULL DEFAULT '',
+    refund_id      TEXT NOT NULL DEFAULT ''
+);
+INSERT INTO payment_intents_new (out_trade_no, provider, amount, reference, state,
+    transaction_id, detail, created_at, updated_at)
+    SELECT out_trade_no, provider, amount, reference, state, transaction_id, detail,
+           created_at, updated_at FROM payment_intents;
+DROP TABLE payment_intents;
+ALTER TABLE payment_intents_new RENAME TO payment_intents;
+CREATE INDEX payment_intents_state ON payment_intents(state);
+"""
+INTENT_BOOKINGS_VERSION: Final = 10
+
 VACUUM_AFTER: Final = frozenset({4, STAFF_AUTHORITY_VERSION, VISITORS_MASKED_VERSION})
 """Steps after which the store is vacuumed (values they dropped must not stay in free pages)."""
 
@@ -333,6 +362,8 @@ MIGRATIONS: Final[tuple[tuple[int, str, str], ...]] = (
      "verifiers; staff proofs", SCHEMA_STAFF_AUTHORITY),
     (VISITORS_MASKED_VERSION, "visitors: phone and ID number masked only (PIPL minimisation)",
      SCHEMA_VISITORS_MASKED),
+    (INTENT_BOOKINGS_VERSION, "payment intents: unapplied payments and their refunds booked "
+     "by the recovery", SCHEMA_INTENT_BOOKINGS),
 )
 
 LATEST_VERSION: Final = MIGRATIONS[-1][0]

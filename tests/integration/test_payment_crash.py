@@ -1,22 +1,37 @@
 """Crash drills of the payment lifecycle: a real kiosk process (``tests.support.pay_child``)
 issues a card paid through the real WeChat Pay / Alipay adapter against the emulator and is
-SIGKILLed at a step; a fresh process then recovers the open intents as ``kiosk run`` does.
-Money is never kept without a record and never settled twice."""
+SIGKILLed at a step; a fresh process then recovers the open intents as ``kiosk run`` does and
+pushes its outbox to a real record server process. Money is never kept without a record, a
+payment is booked exactly once, and a trade is never both settled and reversed.
+
+A trade the provider took for a card that was never made is booked as an unapplied payment and
+refunded, the refund booked too (``kiosk.payments.books``): the server then has one payment
+and one refund for it, and the provider's bill of the emulator's ledger reconciles with no
+mismatch."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.bills import alipay_bill, trades_of, wechat_bill
 from tests.support.pay_emulator_base import Books, Script
-from tests.support.pay_setup import pay_setup
+from tests.support.pay_setup import PaySetup, pay_setup
+from tests.support.server_process import (  # noqa: F401
+    PYTHON,
+    REPO,
+    ServerProcess,
+    server_factory_fixture,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,28 +56,107 @@ def _calls(books: Books, kind: str, what: str) -> int:
     return books.count(names[kind][what])
 
 
+class Kiosk:
+    """The drill's kiosk store and config, and the record server it pushes to."""
+
+    def __init__(self, setup: PaySetup, store: Path, server: ServerProcess) -> None:
+        self.setup, self.store, self.server = setup, store, server
+        self.token = server.enroll("K01")
+
+    def issue(self, *extra: str) -> tuple[int, dict[str, Any] | None]:
+        return _run("issue", self.setup.config, self.store, *extra)
+
+    def restart(self, *extra: str) -> dict[str, Any] | None:
+        """A start-up: recovery, then a push of the outbox."""
+        _, state = _run("recover", self.setup.config, self.store, "--server", self.server.url,
+                        "--token", self.token, *extra)
+        return state
+
+    def server_rows(self) -> list[tuple[str, str, str, int]]:
+        """The record server's payments: (kind, method, transaction id, amount)."""
+        path = self.server.database_url.removeprefix("sqlite:///")
+        with sqlite3.connect(path) as db:
+            return [tuple(r) for r in db.execute(  # type: ignore[misc]
+                "SELECT kind, method, transaction_id, amount FROM payments ORDER BY kind")]
+
+    def reconcile(self, tmp_path: Path) -> dict[str, Any]:
+        """``record-server reconcile`` of the provider's bill written from the emulator."""
+        kind = self.setup.kind
+        bill = tmp_path / f"{kind}-bill.csv"
+        trades = trades_of(self.setup.emulator.books, "2026-11-24 10:00:00")
+        bill.write_bytes((wechat_bill if kind == "wechat" else alipay_bill)(trades))
+        res = subprocess.run([str(PYTHON), "-m", "record_server", "reconcile", "--provider", kind,
+                              "--bill", str(bill), "--day", "2026-11-24",
+                              "--data-dir", str(self.server.data_dir),
+                              "--database-url", self.server.database_url],
+                             cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert res.returncode in (0, 1), res.stderr
+        return dict(json.loads(res.stdout))
+
+
 @pytest.fixture(params=["wechat", "alipay"])
 def kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+@pytest.fixture
+def server(server_factory: Callable[..., ServerProcess]) -> ServerProcess:
+    srv = server_factory()
+    srv.cli("migrate")
+    return srv.start()
+
+
+def _booked_once_and_refunded(k: Kiosk, state: dict[str, Any] | None, tmp_path: Path) -> None:
+    """One payment and one refund of the trade, in our books, pushed, at the server, and in
+    the provider's ledger; the reconciliation matches both rows."""
+    assert state is not None
+    books = k.setup.emulator.books
+    (trade,) = books.trades.values()
+    (intent,) = state["intents"]
+    assert intent["state"] == "refunded" and intent["transaction_id"] == trade.transaction_id
+    assert state["payments"] == [
+        {"kind": "payment", "transaction_id": trade.transaction_id, "amount": trade.amount},
+        {"kind": "refund", "transaction_id": trade.transaction_id, "amount": trade.amount}]
+    assert state["cards"] == 0  # the card was never made
+    assert state["outbox"] == ["payment.unapplied: applied", "payment.refunded: applied"]
+    method = k.setup.kind
+    assert k.server_rows() == [("payment", method, trade.transaction_id, trade.amount),
+                               ("refund", method, trade.transaction_id, trade.amount)]
+    assert books.kept() == 0 and trade.refunded == trade.amount
+    assert _calls(books, method, "reverse") == 0  # settled, never also reversed
+    result = k.reconcile(tmp_path)
+    assert result["mismatches"] == [] and result["matched"] == 2
+    assert result["books_total"] == result["provider_total"] == 0
+
+
 @pytest.mark.parametrize("kill", ["paid_mark", "card_write"])
-def test_killed_after_the_provider_took_the_money_is_refunded_once(
-        kind: str, kill: str, tmp_path: Path) -> None:
+def test_killed_after_the_provider_took_the_money_is_booked_once_and_refunded(
+        kind: str, kill: str, tmp_path: Path, server: ServerProcess) -> None:
     with pay_setup(kind, tmp_path / "pay") as setup:
-        store = tmp_path / "kiosk.sqlite3"
-        code, _ = _run("issue", setup.config, store, "--kill", kill)
+        k = Kiosk(setup, tmp_path / "kiosk.sqlite3", server)
+        code, _ = k.issue("--kill", kill)
         assert code == -signal.SIGKILL
         books = setup.emulator.books
         assert books.kept() > 0 and len(books.trades) == 1  # taken, and we died
-        _, after = _run("recover", setup.config, store)
-        assert after is not None
-        assert [i["state"] for i in after["intents"]] == ["refunded"]
-        assert after["payments"] == [] and after["cards"] == 0  # the use case never committed
-        assert books.kept() == 0 and _calls(books, kind, "refund") == 1
-        assert _calls(books, kind, "reverse") == 0
-        _, again = _run("recover", setup.config, store)  # a second start changes nothing
+        after = k.restart()
+        _booked_once_and_refunded(k, after, tmp_path)
+        assert _calls(books, kind, "refund") == 1
+        again = k.restart()  # a second start changes nothing, here or there
         assert again == after and _calls(books, kind, "refund") == 1
+        _booked_once_and_refunded(k, again, tmp_path)
+
+
+def test_killed_between_the_refund_and_its_booking_refunds_once(
+        kind: str, tmp_path: Path, server: ServerProcess) -> None:
+    with pay_setup(kind, tmp_path / "pay") as setup:
+        k = Kiosk(setup, tmp_path / "kiosk.sqlite3", server)
+        assert k.issue("--kill", "card_write")[0] == -signal.SIGKILL
+        books = setup.emulator.books
+        assert k.restart("--kill", "refund_booking") is None  # killed in the recovery
+        assert books.kept() == 0 and _calls(books, kind, "refund") == 1  # the provider refunded
+        after = k.restart()  # the refund asked again under the same refund number: no second
+        _booked_once_and_refunded(k, after, tmp_path)
+        assert _calls(books, kind, "refund") == 2
 
 
 def test_killed_after_our_commit_is_booked_once_and_not_refunded(kind: str, tmp_path: Path) -> None:
@@ -78,28 +172,32 @@ def test_killed_after_our_commit_is_booked_once_and_not_refunded(kind: str, tmp_
         assert [p["transaction_id"] for p in after["payments"]] == [intent["transaction_id"]]
         assert after["cards"] == 1 and books.kept() == after["payments"][0]["amount"]
         assert _calls(books, kind, "refund") == 0 and _calls(books, kind, "reverse") == 0
+        assert not any(e.startswith(("payment.unapplied", "payment.refunded"))
+                       for e in after["outbox"])
 
 
 @pytest.mark.parametrize("after", ["paid", "none"])
 def test_killed_before_the_provider_answered_is_settled_or_reversed_never_both(
-        kind: str, after: str, tmp_path: Path) -> None:
+        kind: str, after: str, tmp_path: Path, server: ServerProcess) -> None:
     with pay_setup(kind, tmp_path / "pay", timeout_s=30) as setup:
         books = setup.emulator.books
         books.script = Script("timeout", hold_s=5, after=after)
-        store = tmp_path / "kiosk.sqlite3"
-        proc = _child("issue", setup.config, store)
+        k = Kiosk(setup, tmp_path / "kiosk.sqlite3", server)
+        proc = _child("issue", setup.config, k.store)
         assert books.pay_seen.wait(30), proc.stderr.read() if proc.stderr else ""
         os.kill(proc.pid, signal.SIGKILL)  # the pay call is still waiting for its answer
         proc.communicate(timeout=30)
         assert proc.returncode == -signal.SIGKILL
         books.script = Script("success")
-        _, state = _run("recover", setup.config, store)
+        state = k.restart()
         assert state is not None
-        (intent,) = state["intents"]
         refunds, reversals = _calls(books, kind, "refund"), _calls(books, kind, "reverse")
         assert refunds + reversals <= 1  # never both
-        assert books.kept() == 0 and state["payments"] == [] and state["cards"] == 0
-        if after == "paid":
-            assert intent["state"] == "refunded" and refunds == 1
-        else:
+        if after == "paid":  # settled: booked once and refunded (the card was never made)
+            _booked_once_and_refunded(k, state, tmp_path)
+            assert refunds == 1
+        else:  # never made at the provider: nothing taken, nothing booked
+            (intent,) = state["intents"]
             assert intent["state"] == "failed" and refunds == reversals == 0
+            assert state["payments"] == [] and k.server_rows() == [] and books.kept() == 0
+        assert k.restart() == state and _calls(books, kind, "refund") == refunds

@@ -167,10 +167,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if books.script.refund_fails:
                 self._send(method, {"code": "20000", "msg": "Service Currently Unavailable"})
                 return
-            if t is None or t.state not in ("paid", "refunded") or t.refunded + fee > t.amount:
+            number = str(biz.get("out_request_no", ""))
+            again = t is not None and bool(number) and number in t.refund_nos
+            if not again and (t is None or t.state not in ("paid", "refunded")
+                              or t.refunded + fee > t.amount):
                 self._fail(method, "ACQ.TRADE_STATUS_ERROR")
                 return
-            t.state, t.refunded = "refunded", t.refunded + fee
+            assert t is not None
+            if not again:
+                t.state, t.refunded = "refunded", t.refunded + fee
+                t.refund_nos.add(number)
         self._send(method, {"code": "10000", "msg": "Success", "trade_no": t.transaction_id,
                             "out_trade_no": t.out_trade_no, "fund_change": "Y",
                             "refund_fee": yuan(t.refunded)})

@@ -1,9 +1,13 @@
 """A kiosk process for the payment crash drills: ``issue`` a new card paid through the real
 gateway of ``kiosk.toml`` (optionally SIGKILLing itself at a named step), or ``recover`` the
-open intents the way ``kiosk run`` does at start-up. Prints one JSON line.
+open intents the way ``kiosk run`` does at start-up, then push the outbox to the record server
+(``--server URL --token TOKEN``) as its sync loop would. ``--kill refund_booking`` dies in the
+recovery after the provider accepted the refund, before its booking commits. Prints one JSON
+line: intents, payments (kind, transaction id, amount), cards, outbox (kind: status).
 
     python -m tests.support.pay_child issue CONFIG STORE [--kill paid_mark|card_write|settled]
-    python -m tests.support.pay_child recover CONFIG STORE
+    python -m tests.support.pay_child recover CONFIG STORE [--server URL --token T]
+        [--kill refund_booking]
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from kiosk.services.common import Tender
 from library_core.clock import FixedClock
 from server_client.store import Store
 from server_client.store.intents import IntentStore
+from server_client.sync import RecordServerClient, SyncEngine
 from tests.support.pay_setup import LIBRARY_KEY, code_for
 from tests.support.services import START, make_env, make_reader
 
@@ -35,8 +40,11 @@ def _die(*_a: Any, **_k: Any) -> None:
 def _report(store: Store, **extra: Any) -> None:
     intents = [{"out_trade_no": i.out_trade_no, "state": i.state, "transaction_id": i.transaction_id}
                for i in IntentStore(store).all()]
-    payments = [dict(r) for r in store.read("SELECT transaction_id, amount FROM payments")]
-    print(json.dumps({"intents": intents, "payments": payments,
+    payments = [dict(r) for r in store.read(
+        "SELECT kind, transaction_id, amount FROM payments ORDER BY created_at, kind")]
+    outbox = [f"{r['kind']}: {r['status']}" for r in store.read(
+        "SELECT kind, status FROM outbox ORDER BY seq")]
+    print(json.dumps({"intents": intents, "payments": payments, "outbox": outbox,
                       "cards": store.count("cards"), **extra}), flush=True)
 
 
@@ -46,13 +54,20 @@ def main() -> int:
     p.add_argument("config")
     p.add_argument("store")
     p.add_argument("--kill", default="")
+    p.add_argument("--server", default="")
+    p.add_argument("--token", default="")
     args = p.parse_args()
     settings = load_settings(args.config, env={"LIBRARY_KEY": LIBRARY_KEY})
     clock = FixedClock(START)
     if args.mode == "recover":
         store = Store.open(args.store, kiosk_id="K01")
         gateway = build_gateway(settings, store=store, clock=clock, kiosk_no=1)
+        if args.kill == "refund_booking":  # the provider refunded; our booking not committed
+            gateway.books.book_refund = _die
         recover_open_intents(gateway)
+        if args.server:
+            SyncEngine(store, RecordServerClient(args.server, "K01", args.token,
+                                                 retries=1)).push_all()
         _report(store)
         return 0
     env = make_env(args.store, clock=clock)

@@ -50,6 +50,9 @@ class Trade:
     waits_left: int | None = 0
     refunded: int = 0
     paid_at: str = ""
+    # refunds taken, by the merchant's refund number: a repeated number is the same refund
+    # (both providers answer it again, nothing more is paid back)
+    refund_nos: set[str] = field(default_factory=set)
 
 
 @dataclass

@@ -165,10 +165,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if books.script.refund_fails:
                 self._err("SYSTEMERROR", sign_type)
                 return
-            if t is None or t.state not in ("paid", "refunded") or t.refunded + fee > t.amount:
+            again = t is not None and req["out_refund_no"] in t.refund_nos
+            if not again and (t is None or t.state not in ("paid", "refunded")
+                              or t.refunded + fee > t.amount):
                 self._err("TRADE_STATE_ERROR" if t else "ORDERNOTEXIST", sign_type)
                 return
-            t.state, t.refunded = "refunded", t.refunded + fee
+            assert t is not None
+            if not again:
+                t.state, t.refunded = "refunded", t.refunded + fee
+                t.refund_nos.add(req["out_refund_no"])
         self._ok({"refund_id": books.next_id("5030"), "refund_fee": str(fee),
                   "out_refund_no": req["out_refund_no"], "transaction_id": t.transaction_id},
                  sign_type)
