@@ -29,6 +29,7 @@ ENV_CONSOLE_HOURS = "RECORD_SERVER_CONSOLE_SESSION_HOURS"
 ENV_VISITOR_RETENTION = "RECORD_SERVER_VISITOR_RETENTION_DAYS"
 ENV_PURGE_INTERVAL = "RECORD_SERVER_VISITOR_PURGE_INTERVAL_SECONDS"
 ENV_KIOSK_SILENT = "RECORD_SERVER_KIOSK_SILENT_MINUTES"  # the dashboard's "silent too long"
+ENV_ERECEIPT_DAYS = "RECORD_SERVER_ERECEIPT_DAYS"  # e-receipt links expire after this many days
 # "0": staff events without a staff proof apply, flagged as a conflict (docs/security.md 5.2)
 ENV_REQUIRE_STAFF_PROOF = "RECORD_SERVER_REQUIRE_STAFF_PROOF"
 DEMO_LIBRARY_KEY = b"demo-library-key-not-for-production"  # the kiosk demo's placeholder
@@ -66,6 +67,7 @@ class ServerConfig:
     visitor_retention_days: int = 30
     visitor_purge_interval_s: int = 86400
     kiosk_silent_minutes: int = 15
+    ereceipt_days: int = 365  # days after issue that /r/<token> shows the receipt
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -89,7 +91,8 @@ def load_config(
                       ("console_session_hours", ENV_CONSOLE_HOURS),
                       ("visitor_retention_days", ENV_VISITOR_RETENTION),
                       ("visitor_purge_interval_s", ENV_PURGE_INTERVAL),
-                      ("kiosk_silent_minutes", ENV_KIOSK_SILENT)):
+                      ("kiosk_silent_minutes", ENV_KIOSK_SILENT),
+                      ("ereceipt_days", ENV_ERECEIPT_DAYS)):
         if os.environ.get(env):
             try:
                 extra[name] = int(os.environ[env])

@@ -3,13 +3,16 @@
 No log-in; at most ``RATE_PER_MINUTE`` look-ups per client address per minute (429 after,
 counted in the database like the log-in limit, so every worker shares it); a token that is not
 well formed, unknown, or altered in any character answers the same 404 page, so the answers
-tell nothing about other receipts. Only what the printed receipt shows (masked) is shown, in
+tell nothing about other receipts. A receipt issued more than ``ereceipt_days`` ago (server
+config, ``RECORD_SERVER_ERECEIPT_DAYS``, default 365) answers 410 "expired", showing nothing of
+it. Only what the printed receipt shows (masked) is shown, in
 Chinese or English (``?lang=``; default the receipt's language). The page is never cached,
 sends no referrer (the token is in its address) and asks not to be indexed.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any, cast
@@ -52,13 +55,17 @@ def _limiter(request: Request) -> RateLimiter:
     return cast(RateLimiter, limiter)
 
 
-def _find(db: Database, token: str) -> tuple[Receipt, bool] | None:
-    """The receipt of ``token`` and whether it agrees with the server's payment, or None."""
+def _find(db: Database, token: str, expires_before: dt.datetime
+          ) -> tuple[Receipt, bool] | str | None:
+    """The receipt of ``token`` and whether it agrees with the server's payment; ``expired``
+    for one issued before ``expires_before``; None for no such token."""
     with db.read() as conn:
         row = conn.execute(select(ereceipts).where(
             ereceipts.c.token_hash == token_hash(token))).first()
         if row is None:
             return None
+        if dt.datetime.fromisoformat(row.issued_at) < expires_before:
+            return "expired"
         paid = conn.execute(select(m.payments.c.amount, m.payments.c.method).where(
             m.payments.c.receipt_no == row.receipt_no)).first()
     receipt = receipt_from_document(row.receipt_no, json.loads(row.body))
@@ -88,11 +95,16 @@ async def ereceipt(request: Request, token: str, lang: str = "") -> Response:
                         {"reason": "ereceipt.too_many"})
         refused.headers["Retry-After"] = str(wait)
         return refused
-    found = await run_in_threadpool(_find, request.app.state.db, token) \
+    state = request.app.state
+    oldest = state.clock.now() - dt.timedelta(days=state.config.ereceipt_days)
+    found = await run_in_threadpool(_find, state.db, token, oldest) \
         if well_formed(token) else None
     if found is None:
         return _page(request, "ereceipt_missing.html", language or "zh_CN", 404,
                      {"reason": "ereceipt.not_found"})
+    if isinstance(found, str):  # "expired"
+        return _page(request, "ereceipt_missing.html", language or "zh_CN", 410,
+                     {"reason": "ereceipt.expired", "days": state.config.ereceipt_days})
     receipt, agrees = found
     language = language or (receipt.language if receipt.language in LANGUAGES else "zh_CN")
     return _page(request, "ereceipt.html", language, 200,
