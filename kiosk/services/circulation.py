@@ -70,6 +70,7 @@ class PatronAccount:
     fines: tuple[IlsFine, ...] = ()
     charged_items: tuple[str, ...] = ()
     screen_messages: tuple[str, ...] = ()
+    password_ok: bool | None = None  # the ILS's answer on the PIN sent (None: none sent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +95,7 @@ class Circulation(Protocol):
     answer in time (then the offline policy applies)."""
 
     def check_in(self, item: str, *, returned_at: dt.datetime | None = None) -> CheckinAnswer: ...
-    def account(self, patron: str) -> PatronAccount: ...
+    def account(self, patron: str, *, password: str | None = None) -> PatronAccount: ...
     def fee_paid(self, patron: str, amount: Fen, *, transaction_id: str,
                  fee_id: str | None = None) -> Posting: ...
     def block_patron(self, patron: str, message: str) -> Posting: ...

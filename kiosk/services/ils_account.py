@@ -10,6 +10,7 @@ goes into the exception report too: a payment taken here always reaches the ILS 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -20,10 +21,19 @@ from kiosk.services.circulation import (
     PatronAccount,
     Posting,
 )
-from kiosk.services.common import OfflineLimit, StaffSession, Tender, charged
+from kiosk.services.common import (
+    OfflineLimit,
+    StaffSession,
+    Tender,
+    charged,
+    new_id,
+    prover_of,
+    provider_refs,
+)
 from kiosk.services.config import ServicesConfig
-from kiosk.services.ports import PaymentGateway
+from kiosk.services.ports import Payment, PaymentGateway
 from kiosk.services.views import reader_receipt
+from library_core import events
 from library_core.clock import Clock
 from library_core.errors import SyncError, ValidationError
 from library_core.money import Fen
@@ -35,6 +45,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 POSTED, QUEUED, REFUSED = "posted", "queued", "refused"
+PATRON_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")  # library_core.contract.ils.PatronId
+
+
+def check_patron_id(patron: str) -> str:
+    """Raises ValidationError ``ils.patron_invalid`` for a patron id we will not send."""
+    if not isinstance(patron, str) or not PATRON_ID.fullmatch(patron):
+        raise ValidationError("ils.patron_invalid", "not a patron identifier")
+    return patron
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,14 +77,31 @@ class IlsAccountService:
         self.cfg = config
         self.offline = offline or OfflineLimit.unlimited()
 
-    def account(self, patron: str) -> PatronAccount:
-        return self.desk.ils.account(patron)
+    def account(self, patron: str, *, password: str | None = None) -> PatronAccount:
+        """The patron's status and fines at the ILS (63/64). With ``password`` (a reader the
+        ILS knows and we do not: their ILS PIN is the proof), raises ValidationError
+        ``ils.patron_unknown`` / ``ils.patron_pin_wrong`` unless the ILS confirms both."""
+        check_patron_id(patron)
+        account = self.desk.ils.account(patron, password=password)
+        if password is not None:
+            if not account.valid:
+                raise ValidationError("ils.patron_unknown", "the ILS does not know the patron")
+            if account.password_ok is not True:
+                raise ValidationError("ils.patron_pin_wrong", "the ILS refused the PIN")
+        return account
+
+    def owed(self, patron: str) -> Fen:
+        """What the patron owes the ILS now (renewal checks this, not our store)."""
+        return self.account(patron).owed
 
     def pay(self, patron: str, tender: Tender | None, *, amount: Fen | None = None,
-            staff: StaffSession | None = None) -> IlsPaymentResult:
+            staff: StaffSession | None = None, reader_id: str | None = None,
+            password: str | None = None) -> IlsPaymentResult:
         """Pay ``amount`` (all that is owed when None) of the patron's ILS fines: charge,
-        commit receipt and audit, then post 37 (or queue it / report it)."""
-        account = self.desk.ils.account(patron)  # what is owed now, from the ILS
+        commit receipt, payment, audit and the ``ils.fee_paid`` event for the record server's
+        books, then post 37 (or queue it / report it). ``reader_id``: the patron is a reader of
+        ours (a tapped card); ``password``: the ILS PIN of one who is not."""
+        account = self.account(patron, password=password)  # what is owed now, from the ILS
         amount = account.owed if amount is None else amount
         if not isinstance(amount, int) or isinstance(amount, bool):
             raise ValidationError("money.invalid", "amount must be integer fen")
@@ -87,6 +122,18 @@ class IlsAccountService:
                                      method=paid.method, staff_no=staff.staff_no if staff else "",
                                      fields=(("receipt.field.ils_patron", patron),))
             uow.receipts.add(receipt)
+            # the money in our books too (the day's Z-report counts it), allocated to no fee
+            # of ours: the fines are the ILS's
+            payment_id = new_id()
+            staff_no = staff.staff_no if staff else None
+            uow.payments.add(Payment(payment_id, "payment", reader_id, receipt_no,
+                                     str(paid.method), paid.transaction_id, paid.amount,
+                                     staff_no, now), [])
+            uow.outbox.emit(events.ILS_FEE_PAID, {
+                "payment_id": payment_id, "receipt_no": receipt_no, "patron": patron,
+                "reader_id": reader_id, "method": str(paid.method), "amount": paid.amount,
+                "staff_no": staff_no, **provider_refs(paid)}, occurred_at=now,
+                prover=prover_of(staff))
             uow.audit.append(at=now, actor=staff.staff_no if staff else "self-service",
                              action="ils.fee_paid", subject=receipt_no,
                              detail={"patron": patron, "amount": amount, "method": paid.method,

@@ -1,17 +1,26 @@
 """Reader cards beside an ILS: cards are still issued and renewed by us (SIP2 cannot create
 patrons), and a card reported lost here is also blocked at the ILS (01, patron id = our card
-number; queued when the ILS cannot answer)."""
+number; queued when the ILS cannot answer). A renewal checks the fees the reader owes at the
+ILS (its fines), not our store's: the ILS holds them."""
 
 from __future__ import annotations
+
+import dataclasses
+import datetime as dt
 
 from kiosk.services.cards import CardService
 from kiosk.services.cards.replacement import ReaderAuth
 from kiosk.services.common import StaffSession
 from kiosk.services.ils_account import IlsAccountService
+from kiosk.services.views import ReaderSummary
+from library_core.fees import FeeSchedule
+from library_core.rules import RenewalTerms
 
 
 class IlsCardService(CardService):
-    """``CardService`` whose report-lost (and so replacement) also blocks the patron at the ILS."""
+    """``CardService`` whose report-lost (and so replacement) also blocks the patron at the ILS,
+    and whose renewal quote and renewal weigh what the reader owes the ILS. Raises SyncError
+    from a renewal while the ILS cannot say what is owed (to the desk)."""
 
     ils_account: IlsAccountService | None = None
 
@@ -20,3 +29,9 @@ class IlsCardService(CardService):
         if self.ils_account is not None and blocked:
             self.ils_account.block_lost(blocked)
         return blocked
+
+    def _renewal_terms(self, schedule: FeeSchedule, card: ReaderSummary,  # type: ignore[override]
+                       months: int, today: dt.date) -> RenewalTerms:
+        if self.ils_account is not None:
+            card = dataclasses.replace(card, balance_owed=self.ils_account.owed(card.card_no))
+        return CardService._renewal_terms(schedule, card, months, today)

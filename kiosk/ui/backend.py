@@ -17,6 +17,7 @@ from typing import Any
 from kiosk.ui.flows.cards import CardFlows
 from kiosk.ui.flows.counter import CounterFlows
 from kiosk.ui.flows.id_card import IdCardFlows
+from kiosk.ui.flows.ils_fees import IlsFeeFlows
 from kiosk.ui.flows.results import TappedCard
 from kiosk.ui.flows.staff import StaffFlows
 from kiosk.ui.ils_status import show_ils_link
@@ -25,7 +26,7 @@ from library_core.errors import KioskError
 log = logging.getLogger(__name__)
 
 
-class Backend(CardFlows, CounterFlows, StaffFlows, IdCardFlows):
+class Backend(CardFlows, CounterFlows, StaffFlows, IdCardFlows, IlsFeeFlows):
     """Adapter from screens to ``kiosk.services`` and ``devices``: the Kivy-thread side here
     (wiring device events, status strip, closing time), the per-flow helpers in
     ``kiosk.ui.flows``."""

@@ -62,14 +62,16 @@ class Sip2Circulation:
                              screen_messages=tuple(r.screen_message),
                              print_lines=tuple(r.print_line))
 
-    def account(self, patron: str) -> PatronAccount:
-        info = self.client.patron_information(patron, summary=FINE_ITEMS)
+    def account(self, patron: str, *, password: str | None = None) -> PatronAccount:
+        info = self.client.patron_information(patron, summary=FINE_ITEMS, password=password)
         charged = self.client.patron_information(patron, summary=CHARGED_ITEMS).charged_items
+        checked = info.valid_patron_password
         return PatronAccount(
             patron_id=patron, name=info.personal_name, valid=info.valid_patron != "N",
             blocked="Y" in info.patron_status[:4], owed=fen_of(info.fee_amount),
             fines=tuple(parse_fine_item(f) for f in info.fine_items),
-            charged_items=tuple(charged), screen_messages=tuple(info.screen_message))
+            charged_items=tuple(charged), screen_messages=tuple(info.screen_message),
+            password_ok=None if password is None else checked == "Y")
 
     def fee_paid(self, patron: str, amount: Fen, *, transaction_id: str,
                  fee_id: str | None = None) -> Posting:

@@ -6,7 +6,7 @@ shelf, screen messages, print lines), fee paid 37 (our transaction id kept, a re
 applied twice), block patron 01, renew 29 and end session 35. ``fault(code, kind)`` makes the
 next frame of that command misbehave once: ``resend`` (answer 96), ``drop`` (close the
 connection on it), ``late`` (answer after ``late_s``), ``bad_checksum`` (the answer's AZ wrong;
-a 97 gets the right one). ``refuse_login`` answers 94 with ok=0. ``frames`` keeps every frame
+a 97 gets the right one). ``refuse_login`` answers 94 with ok=0; ``refuse_payments`` (a screen message) refuses the next 37. ``frames`` keeps every frame
 received, as bytes, for an independent checksum check.
 
 Use the ``test_ils`` fixture (UTF-8) or ``with TestIls(encoding="gb18030") as ils:``.
@@ -150,6 +150,7 @@ class TestIls:
         self.tls = tls
         self.late_s = 4.0
         self.refuse_login = False
+        self.refuse_payments = ""  # the next 37 is refused with this screen message
         self.lock = threading.Lock()
         self.frames: list[bytes] = []
         self.faults: dict[str, list[str]] = {}
@@ -282,7 +283,8 @@ class TestIls:
                     patron_identifier=req.patron_identifier, personal_name=p.name if p else "",
                     valid_patron="Y" if p else "N", currency_type="CNY",
                     fee_amount=_amount(p.owed if p else 0), charged_items=charged,
-                    fine_items=fines)
+                    fine_items=fines, valid_patron_password=None if req.patron_password is None
+                    else "Y" if p and p.password and req.patron_password == p.password else "N")
 
         @srv.route(CHECKIN)
         async def checkin(req: CheckinRequest, _ctx: Any) -> CheckinResponse:
@@ -360,7 +362,10 @@ class TestIls:
             amount = _fen(req.fee_amount)
             tid = req.transaction_id or ""
             accepted, message = True, ""
-            if tid in self.payments:
+            if self.refuse_payments:
+                accepted, message = False, self.refuse_payments
+                self.refuse_payments = ""  # once
+            elif tid in self.payments:
                 pass  # the same payment again: acknowledged, not applied twice
             elif p is None:
                 accepted, message = False, "无此读者 / unknown patron"

@@ -11,13 +11,17 @@ from typing import Any
 
 import pytest
 
-from kiosk.services.circulation import QUEUE_CHECKIN
+from kiosk.services.circulation import QUEUE_CHECKIN, CirculationDesk
 from kiosk.services.common import Tender
+from kiosk.services.ils_account import IlsAccountService
 from kiosk.services.visitors import VisitorRequest
 from library_core import contract, events
 from library_core.errors import StoreError
 from record_server import schemas as server_models
+from server_client.sip2.circulation import Sip2Circulation
+from server_client.sip2.client import Sip2Client, Sip2Login
 from server_client.sip2.queue import StoreForwardQueue
+from server_client.sip2.wire import Endpoint
 from server_client.store import InvalidEvent, Tx
 from tests.support.receipts import business_day, make_receipt_env
 from tests.support.services import (
@@ -27,6 +31,7 @@ from tests.support.services import (
     resident_id,
     services_env,  # noqa: F401 - fixture
 )
+from tests.support.test_ils import INSTITUTION, LOCATION, PASSWORD, USER, TestIls
 
 
 def _more_use_cases(env: ServicesEnv) -> None:
@@ -53,6 +58,17 @@ def _more_use_cases(env: ServicesEnv) -> None:
     queue = StoreForwardQueue(env.store)
     queued = queue.add(QUEUE_CHECKIN, {"item": late}, at=env.clock.now())
     queue.settle(queued, "refused", "未借出 item not checked out", at=env.clock.now())
+    # fines of the library's ILS paid at the kiosk (ils.fee_paid), against the test ILS
+    with TestIls() as ils:
+        client = Sip2Client(Endpoint("127.0.0.1", ils.port),
+                            Sip2Login(USER, PASSWORD, LOCATION, INSTITUTION), env.clock)
+        try:
+            desk = CirculationDesk(Sip2Circulation(client), queue)
+            IlsAccountService(desk, env.store.repositories(), env.clock, env.gateway,
+                              env.config).pay("P0001", Tender.payment_code(WECHAT_CODE),
+                                              password="1234")
+        finally:
+            client.close()
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.scrollview import ScrollView
 
 from kiosk.ui.screens.base import CardFlowScreen
+from kiosk.ui.screens.ils_fees import IlsFeeSteps
 from kiosk.ui.widgets import KButton, KLabel
 from library_core.money import format_fen
 
@@ -19,11 +20,20 @@ Builder.load_file(str(Path(__file__).with_name("fees.kv")))
 STEPS = ["step.tap_card", "step.fees", "step.payment"]
 
 
-class FeesScreen(CardFlowScreen):
+class FeesScreen(IlsFeeSteps, CardFlowScreen):
+    """Our own fees; beside a library ILS its fines instead (``IlsFeeSteps``)."""
+
     def wipe(self) -> None:
         self.card: Any = None
         self.fees: list[Any] = []
         self.selected: set[str] = set()
+        self.ils_patron = None
+
+    def show_tap(self) -> None:
+        if self.backend.has_ils():
+            self.show_ils_tap()
+        else:
+            super().show_tap()
 
     def start(self, card: Any = None, **kw: Any) -> None:
         self.steps = STEPS
@@ -31,6 +41,9 @@ class FeesScreen(CardFlowScreen):
 
     def card_tapped(self, card: Any) -> None:
         self.card = card
+        if self.backend.has_ils():
+            self.ils_card_tapped(card)
+            return
 
         def done(fees: list[Any]) -> None:
             self.fees = fees

@@ -16,12 +16,13 @@ Builder.load_file(str(Path(__file__).with_name("renewal.kv")))
 STEPS = ["step.tap_card", "step.account", "step.period", "step.payment"]
 
 
-def account_lines(card: Any) -> list[Any]:
+def account_lines(card: Any, owed: int | None = None) -> list[Any]:
+    """``owed``: what the reader owes the library's ILS, when there is one (else our store's)."""
     return [
         ("summary.name", {"value": card.name_masked}),
         ("summary.card_no", {"value": card.card_no_masked}),
         ("summary.expires", {"value": card.expires_on.isoformat()}),
-        ("summary.owed", {"value": format_fen(card.owed)}),
+        ("summary.owed", {"value": format_fen(card.owed if owed is None else owed)}),
     ]
 
 
@@ -29,6 +30,7 @@ class RenewalScreen(CardFlowScreen):
     def wipe(self) -> None:
         self.card: Any = None
         self.months = 0
+        self.owed: int | None = None  # owed at the ILS (None: no ILS, our store's)
 
     def start(self, card: Any = None, **kw: Any) -> None:
         self.steps = STEPS
@@ -36,11 +38,18 @@ class RenewalScreen(CardFlowScreen):
 
     def card_tapped(self, card: Any) -> None:
         self.card = card
+        if self.backend.has_ils():  # fees owed are the ILS's to say
+            def got(owed: int) -> None:
+                self.owed = owed
+                self.goto(self.show_account, 1)
+
+            self.work(lambda: self.backend.ils_owed(card), got)
+            return
         self.goto(self.show_account, 1)
 
     def show_account(self) -> None:
         self.step = 1
-        self.show_info(("renewal.account", {}), account_lines(self.card), [
+        self.show_info(("renewal.account", {}), account_lines(self.card, self.owed), [
             ("home.fees", "neutral", lambda: self.app.go("fees", card=self.card)),
             ("renewal.renew", "primary", lambda: self.goto(self.show_period, 2)),
         ])
@@ -66,7 +75,7 @@ class RenewalScreen(CardFlowScreen):
         def failed(err: BaseException) -> None:
             if isinstance(err, KioskError) and err.message_id == "fees.owed_above_limit":
                 self.body.clear_widgets()
-                self.show_info(("renewal.refused", {}), account_lines(card), [
+                self.show_info(("renewal.refused", {}), account_lines(card, self.owed), [
                     ("home.fees", "primary", lambda: self.app.go("fees", card=card)),
                 ])
             self.refuse(err)
@@ -75,7 +84,7 @@ class RenewalScreen(CardFlowScreen):
 
     def show_payment(self, quote: Any) -> None:
         self.step = 3
-        lines = [*account_lines(self.card),
+        lines = [*account_lines(self.card, self.owed),
                  ("renewal.new_expiry", {"value": quote.new_expires_on.isoformat()})]
         if quote.fee == 0:
             self.show_info(("summary.title", {}), lines, [("nav.next", "primary", lambda: self._paid(None))])
