@@ -306,8 +306,11 @@ class StaffService:
             fields=(("receipt.field.business_date", report.day),),
             footer_key="receipt.footer.end_of_day")
 
-    def close_day(self, session: StaffSession) -> tuple[EndOfDayReport, Receipt]:
-        """Supervisor only: the report, its receipt and a ``day.closed`` event, once per day."""
+    def close_day(self, session: StaffSession, *,
+                  cash_counted: Fen | None = None) -> tuple[EndOfDayReport, Receipt]:
+        """Supervisor only: the report, its receipt and a ``day.closed`` event, once per day.
+        ``cash_counted``: the drawer as the supervisor counted it, carried in the event's report
+        (the console sets it against the server's cash expected)."""
         require_role(session, *map(Role, sorted(STAFF_ROLES[ACTION_CLOSE_DAY])))
         now = self.clock.now()
         day = now.date()
@@ -319,8 +322,11 @@ class StaffService:
             receipt = self._report_receipt(report, receipt_no=uow.receipts.next_receipt_no(day),
                                            now=now, staff_no=session.staff_no)
             uow.receipts.add(receipt)
-            uow.days.close(report.day, staff_no=session.staff_no, at=now, report=report.to_dict())
-            uow.outbox.emit(events.DAY_CLOSED, {"report": report.to_dict(),
+            closed = report.to_dict()
+            if cash_counted is not None:
+                closed["cash_counted"] = cash_counted
+            uow.days.close(report.day, staff_no=session.staff_no, at=now, report=closed)
+            uow.outbox.emit(events.DAY_CLOSED, {"report": closed,
                                                 "staff_no": session.staff_no}, occurred_at=now,
                             prover=prover_of(session))
             uow.audit.append(at=now, actor=session.staff_no, action="day.closed",
