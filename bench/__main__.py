@@ -1,6 +1,6 @@
 """Run the benchmarks and print one table: ``python -m bench [name ...]``.
 
-Names: receipt, returns, ingest, catchup, kiosks, tap, start, sip2, import (default: all, in that order).
+Names: receipt, returns, ingest, catchup, kiosks, tap, start, sip2, import, console (default: all, in that order).
 Each benchmark runs in this process, one after the other; a benchmark that fails to run prints
 a row saying so and the others still run. Exit status 0 unless a benchmark could not run.
 """
@@ -30,6 +30,8 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "start": ("bench.start", "kiosk cold start and resident memory after every flow"),
     "sip2": ("bench.sip2", "SIP2 check-in round trip via the adapter vs a bare socket"),
     "import": ("bench.imports", "record-server import-items of 1M items on PostgreSQL"),
+    "console": ("bench.console", "console dashboard and reader search, 1M readers, a year of "
+                "events from 20 kiosks, PostgreSQL"),
 }
 
 

@@ -1,5 +1,6 @@
-"""The dashboard's figures: today's counts and money from the one report implementation
-(``record_server.reports.range_report``), and each kiosk's health with its alerts."""
+"""The dashboard's figures: today's counts and money, as the report API gives them
+(``today_report``: ``reports.range_report``'s one day, grouped by the database), and each
+kiosk's health with its alerts."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from record_server import models as m
-from record_server import reports
+from record_server.console import today_report
 
 READER_GONE = ("no_reader", "no_service")
 
@@ -114,9 +115,9 @@ def kiosk_health(conn: Connection, *, now: dt.datetime,
 
 
 def today(conn: Connection, *, now: dt.datetime) -> dict[str, Any]:
-    """Today's report (the same figures as ``GET /api/v1/reports/daily``)."""
-    day = now.date()
-    return reports.range_report(conn, day, day, now)
+    """Today's report (the same figures as ``GET /api/v1/reports/daily``), grouped by the
+    database (``today_report``)."""
+    return today_report.one_day(conn, now.date(), now)
 
 
 def dashboard(conn: Connection, *, now: dt.datetime, silent_minutes: int) -> dict[str, Any]:

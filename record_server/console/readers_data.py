@@ -68,9 +68,28 @@ def search(conn: Connection, query: str, *,
         stmt = select(*_READER_COLS).where(
             m.readers.c.id_hash == id_number_hash(id_number, library_key))
         return "id_number", [_brief(r) for r in conn.execute(stmt.limit(SEARCH_LIMIT))]
-    stmt = (select(*_READER_COLS).where(m.readers.c.name.startswith(q, autoescape=True))
-            .order_by(m.readers.c.name, m.readers.c.reader_id).limit(SEARCH_LIMIT))
+    name = m.readers.c.name
+    if conn.dialect.name == "postgresql":  # code-point order, as ix_readers_name_prefix has it
+        name = name.collate("C")  # type: ignore[assignment]
+    after = _prefix_end(q)
+    stmt = (select(*_READER_COLS)
+            .where(name >= q, *([name < after] if after is not None else []))
+            .order_by(name, m.readers.c.reader_id).limit(SEARCH_LIMIT))
     return "name", [_brief(r) for r in conn.execute(stmt)]
+
+
+def _prefix_end(prefix: str) -> str | None:
+    """The least text after every text that starts with ``prefix`` (code-point order): its
+    last character's successor; None when there is none. ``name >= prefix AND name < end`` is
+    the name prefix as an index range (a LIKE with a bound pattern is not, under a prepared
+    statement's generic plan, nor under a linguistic collation)."""
+    for cut in range(len(prefix) - 1, -1, -1):
+        code = ord(prefix[cut]) + 1
+        if 0xD800 <= code <= 0xDFFF:
+            code = 0xE000  # no text holds a lone surrogate
+        if code <= 0x10FFFF:
+            return prefix[:cut] + chr(code)
+    return None
 
 
 def reader_file(conn: Connection, reader_id: str) -> dict[str, Any] | None:
