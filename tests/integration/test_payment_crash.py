@@ -22,16 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
+from record_server.reconcile import reconcile_file
 from tests.support.bills import alipay_bill, trades_of, wechat_bill
 from tests.support.pay_emulator_base import Books, Script
 from tests.support.pay_setup import PaySetup, pay_setup
-from tests.support.server_process import (  # noqa: F401
-    PYTHON,
-    REPO,
-    ServerProcess,
-    server_factory_fixture,
-)
+from tests.support.server_process import ServerProcess, server_factory_fixture  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,19 +54,25 @@ def _calls(books: Books, kind: str, what: str) -> int:
 
 
 class Kiosk:
-    """The drill's kiosk store and config, and the record server it pushes to."""
+    """The drill's kiosk store and config, and the record server it pushes to (if any)."""
 
-    def __init__(self, setup: PaySetup, store: Path, server: ServerProcess) -> None:
-        self.setup, self.store, self.server = setup, store, server
-        self.token = server.enroll("K01")
+    def __init__(self, setup: PaySetup, store: Path, server: ServerProcess | None) -> None:
+        self.setup, self.store = setup, store
+        self._server = server
+        self.token = server.enroll("K01") if server is not None else ""
+
+    @property
+    def server(self) -> ServerProcess:
+        assert self._server is not None, "this drill has no record server"
+        return self._server
 
     def issue(self, *extra: str) -> tuple[int, dict[str, Any] | None]:
         return _run("issue", self.setup.config, self.store, *extra)
 
     def restart(self, *extra: str) -> dict[str, Any] | None:
         """A start-up: recovery, then a push of the outbox."""
-        _, state = _run("recover", self.setup.config, self.store, "--server", self.server.url,
-                        "--token", self.token, *extra)
+        push = ("--server", self.server.url, "--token", self.token) if self._server else ()
+        _, state = _run("recover", self.setup.config, self.store, *push, *extra)
         return state
 
     def server_rows(self) -> list[tuple[str, str, str, int]]:
@@ -79,19 +82,18 @@ class Kiosk:
             return [tuple(r) for r in db.execute(  # type: ignore[misc]
                 "SELECT kind, method, transaction_id, amount FROM payments ORDER BY kind")]
 
-    def reconcile(self, tmp_path: Path) -> dict[str, Any]:
-        """``record-server reconcile`` of the provider's bill written from the emulator."""
+    def reconcile(self) -> dict[str, Any]:
+        """The server's reconciliation (``reconcile_file``, as the console and the CLI call it)
+        of the provider's bill written from the emulator's ledger."""
         kind = self.setup.kind
-        bill = tmp_path / f"{kind}-bill.csv"
         trades = trades_of(self.setup.emulator.books, "2026-11-24 10:00:00")
-        bill.write_bytes((wechat_bill if kind == "wechat" else alipay_bill)(trades))
-        res = subprocess.run([str(PYTHON), "-m", "record_server", "reconcile", "--provider", kind,
-                              "--bill", str(bill), "--day", "2026-11-24",
-                              "--data-dir", str(self.server.data_dir),
-                              "--database-url", self.server.database_url],
-                             cwd=REPO, capture_output=True, text=True, timeout=120)
-        assert res.returncode in (0, 1), res.stderr
-        return dict(json.loads(res.stdout))
+        bill = (wechat_bill if kind == "wechat" else alipay_bill)(trades)
+        engine = sa.create_engine(self.server.database_url)
+        try:
+            with engine.connect() as conn:
+                return reconcile_file(conn, kind, bill, days=["2026-11-24"]).to_dict()
+        finally:
+            engine.dispose()
 
 
 @pytest.fixture(params=["wechat", "alipay"])
@@ -106,7 +108,7 @@ def server(server_factory: Callable[..., ServerProcess]) -> ServerProcess:
     return srv.start()
 
 
-def _booked_once_and_refunded(k: Kiosk, state: dict[str, Any] | None, tmp_path: Path) -> None:
+def _booked_once_and_refunded(k: Kiosk, state: dict[str, Any] | None) -> None:
     """One payment and one refund of the trade, in our books, pushed, at the server, and in
     the provider's ledger; the reconciliation matches both rows."""
     assert state is not None
@@ -124,7 +126,7 @@ def _booked_once_and_refunded(k: Kiosk, state: dict[str, Any] | None, tmp_path: 
                                ("refund", method, trade.transaction_id, trade.amount)]
     assert books.kept() == 0 and trade.refunded == trade.amount
     assert _calls(books, method, "reverse") == 0  # settled, never also reversed
-    result = k.reconcile(tmp_path)
+    result = k.reconcile()
     assert result["mismatches"] == [] and result["matched"] == 2
     assert result["books_total"] == result["provider_total"] == 0
 
@@ -139,11 +141,11 @@ def test_killed_after_the_provider_took_the_money_is_booked_once_and_refunded(
         books = setup.emulator.books
         assert books.kept() > 0 and len(books.trades) == 1  # taken, and we died
         after = k.restart()
-        _booked_once_and_refunded(k, after, tmp_path)
+        _booked_once_and_refunded(k, after)
         assert _calls(books, kind, "refund") == 1
         again = k.restart()  # a second start changes nothing, here or there
         assert again == after and _calls(books, kind, "refund") == 1
-        _booked_once_and_refunded(k, again, tmp_path)
+        _booked_once_and_refunded(k, again)
 
 
 def test_killed_between_the_refund_and_its_booking_refunds_once(
@@ -155,7 +157,7 @@ def test_killed_between_the_refund_and_its_booking_refunds_once(
         assert k.restart("--kill", "refund_booking") is None  # killed in the recovery
         assert books.kept() == 0 and _calls(books, kind, "refund") == 1  # the provider refunded
         after = k.restart()  # the refund asked again under the same refund number: no second
-        _booked_once_and_refunded(k, after, tmp_path)
+        _booked_once_and_refunded(k, after)
         assert _calls(books, kind, "refund") == 2
 
 
@@ -178,7 +180,8 @@ def test_killed_after_our_commit_is_booked_once_and_not_refunded(kind: str, tmp_
 
 @pytest.mark.parametrize("after", ["paid", "none"])
 def test_killed_before_the_provider_answered_is_settled_or_reversed_never_both(
-        kind: str, after: str, tmp_path: Path, server: ServerProcess) -> None:
+        kind: str, after: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    server = request.getfixturevalue("server") if after == "paid" else None
     with pay_setup(kind, tmp_path / "pay", timeout_s=30) as setup:
         books = setup.emulator.books
         books.script = Script("timeout", hold_s=5, after=after)
@@ -194,10 +197,10 @@ def test_killed_before_the_provider_answered_is_settled_or_reversed_never_both(
         refunds, reversals = _calls(books, kind, "refund"), _calls(books, kind, "reverse")
         assert refunds + reversals <= 1  # never both
         if after == "paid":  # settled: booked once and refunded (the card was never made)
-            _booked_once_and_refunded(k, state, tmp_path)
+            _booked_once_and_refunded(k, state)
             assert refunds == 1
         else:  # never made at the provider: nothing taken, nothing booked
             (intent,) = state["intents"]
             assert intent["state"] == "failed" and refunds == reversals == 0
-            assert state["payments"] == [] and k.server_rows() == [] and books.kept() == 0
+            assert state["payments"] == [] and state["outbox"] == [] and books.kept() == 0
         assert k.restart() == state and _calls(books, kind, "refund") == refunds

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from kiosk.payments.books import ReceiptHeader, UnappliedBooks
 from kiosk.services.circulation import QUEUE_CHECKIN, CirculationDesk
 from kiosk.services.common import Tender
 from kiosk.services.ils_account import IlsAccountService
@@ -23,6 +24,7 @@ from server_client.sip2.client import Sip2Client, Sip2Login
 from server_client.sip2.queue import StoreForwardQueue
 from server_client.sip2.wire import Endpoint
 from server_client.store import InvalidEvent, Tx
+from server_client.store.intents import Intent, IntentStore
 from tests.support.receipts import business_day, make_receipt_env
 from tests.support.services import (
     WECHAT_CODE,
@@ -69,6 +71,13 @@ def _more_use_cases(env: ServicesEnv) -> None:
                                               password="1234")
         finally:
             client.close()
+    # money a provider took for a card never made: booked and refunded by the payment recovery
+    intents = IntentStore(env.store)
+    otn = "LK000012611240000000912AB"
+    intents.create(Intent(otn, "wechat", 2000, "new-card:gone", "open"), at=env.clock.now())
+    intents.move(otn, "paid", at=env.clock.now(), transaction_id="4200000000000091")
+    books = UnappliedBooks(intents, env.clock, ReceiptHeader(env.config.kiosk_id))
+    books.book_refund(books.book_payment(intents.get(otn)))  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
