@@ -161,21 +161,30 @@ def test_killed_between_the_refund_and_its_booking_refunds_once(
         assert _calls(books, kind, "refund") == 2
 
 
-def test_killed_after_our_commit_is_booked_once_and_not_refunded(kind: str, tmp_path: Path) -> None:
+def test_killed_after_our_commit_is_booked_once_and_not_refunded(
+        kind: str, tmp_path: Path, server: ServerProcess) -> None:
     with pay_setup(kind, tmp_path / "pay") as setup:
-        store = tmp_path / "kiosk.sqlite3"
-        code, _ = _run("issue", setup.config, store, "--kill", "settled")
+        k = Kiosk(setup, tmp_path / "kiosk.sqlite3", server)
+        code, _ = k.issue("--kill", "settled")  # the card and its payment committed
         assert code == -signal.SIGKILL
-        _, after = _run("recover", setup.config, store)
+        after = k.restart()
         assert after is not None
         books = setup.emulator.books
+        (trade,) = books.trades.values()
         (intent,) = after["intents"]
-        assert intent["state"] == "booked"
-        assert [p["transaction_id"] for p in after["payments"]] == [intent["transaction_id"]]
-        assert after["cards"] == 1 and books.kept() == after["payments"][0]["amount"]
+        assert intent["state"] == "booked"  # nothing more is done
+        assert after["payments"] == [{"kind": "payment", "transaction_id": trade.transaction_id,
+                                      "amount": trade.amount}]
+        assert after["cards"] == 1 and books.kept() == trade.amount
         assert _calls(books, kind, "refund") == 0 and _calls(books, kind, "reverse") == 0
+        assert "payment.recorded: applied" in after["outbox"]
         assert not any(e.startswith(("payment.unapplied", "payment.refunded"))
                        for e in after["outbox"])
+        assert k.server_rows() == [("payment", kind, trade.transaction_id, trade.amount)]
+        result = k.reconcile()
+        assert result["mismatches"] == [] and result["matched"] == 1
+        assert k.restart() == after and k.server_rows() == [
+            ("payment", kind, trade.transaction_id, trade.amount)]
 
 
 @pytest.mark.parametrize("after", ["paid", "none"])
