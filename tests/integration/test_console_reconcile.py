@@ -249,5 +249,10 @@ def test_only_a_supervisor_imports_and_only_with_the_csrf_token(
         resp = page.context.request.post(url, max_redirects=0, multipart={
             "provider": "wechat", "file": bill})
         assert resp.status == 403, role  # no CSRF token
+        if role == "supervisor":  # over 4x the bill limit: the server's 413 before reading it
+            resp = page.context.request.post(url, max_redirects=0, multipart={
+                "csrf_token": csrf_of(page), "provider": "wechat",
+                "file": {**bill, "buffer": b"0" * (33 * 1024 * 1024)}})
+            assert resp.status == 413
         page.context.close()
     assert _stored(server) == before
