@@ -92,6 +92,16 @@ def renewal_fee_id(kiosk_id: str, card_no: str, expires_on: dt.date) -> str:
     return f"renewal:{kiosk_id}:{card_no}:{expires_on.isoformat()}"
 
 
+def card_fee_id(kiosk_id: str, card_no: str, kind: str) -> str:
+    """The id of a fee that pays for the card ``card_no`` made at ``kiosk_id``: its ``deposit``
+    and ``card`` fee (a new card) or its ``replacement`` fee. As with a renewal, the kiosk
+    assesses and pays (or staff waive) these before it emits ``card.issued`` / ``card.replaced``,
+    and the server makes the card only when each fee the schedule asks for (amount above 0)
+    exists under this id, is the reader's, of the schedule's amount, and is paid or waived. The
+    id names the card, so one payment buys one card."""
+    return f"{kind}:{kiosk_id}:{card_no}"
+
+
 # ---- cards --------------------------------------------------------------------------------------
 
 CARD_ACTIVE = "active"

@@ -3,8 +3,9 @@
 Each claim is re-checked against the server's records with the kiosk's own rules
 (``library_core.rules``): a card belongs to the reader the event names, a new card's expiry is
 the schedule's, a replacement is the next generation of a live card of the same reader, a
-renewal is the schedule's period and expiry and its fee is paid or waived, a cancellation is a
-supervisor's.
+renewal is the schedule's period and expiry and its fee is paid or waived, a new card's deposit
+and card fee and a replacement's fee (the schedule's, under ``rules.card_fee_id``) are paid or
+waived before the card is made, a cancellation is a supervisor's.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from library_core import contract as c
 from library_core.errors import ValidationError
+from library_core.fees import FeeKind
 from library_core.rules import (
     ACTION_CANCEL,
     ACTION_DESK,
@@ -21,6 +23,7 @@ from library_core.rules import (
     CARD_REPLACED,
     LIVE_CARD_STATUSES,
     blocked_status,
+    card_fee_id,
     new_card_expiry,
     next_generation,
     renewal_fee_id,
@@ -61,21 +64,44 @@ def card_issued(ctx: Context, p: c.CardIssued) -> None:
     if reader_id == p.reader_id and by_key(ctx.conn, m.cards, m.cards.c.reader_id,
                                            reader_id) is not None:
         raise Reject("reader_has_card")  # a second card is a replacement, not an issue
+    reader = by_key(ctx.conn, m.readers, m.readers.c.reader_id, reader_id)
+    fees = ctx.schedule.for_category(reader.category)  # the schedule in force on its day
+    _card_fees_paid(ctx, reader_id, p.card_no, (
+        (FeeKind.DEPOSIT, fees.deposit, "deposit_not_paid"),
+        (FeeKind.CARD, fees.card_fee, "card_fee_not_paid")))
     insert_into(ctx.conn, m.cards, dict(
         card_no=p.card_no, reader_id=reader_id, uid=str(p.uid).upper(), generation=p.generation,
         status="active", issued_at=ctx.occurred_at.isoformat(), expires_on=p.expires_on))
     ctx.touch("card", p.card_no)
 
 
-def _renewal_fee(ctx: Context, reader_id: str, fee_id: str, amount: int) -> Any:
-    """The fee that pays for this renewal: the reader's renewal fee of the schedule's amount,
-    paid or waived. Raises Reject(renewal_not_paid)."""
+def _fee_paid(ctx: Context, reader_id: str, fee_id: str, kind: str, amount: int,
+              reason: str) -> Any:
+    """The fee that pays for a renewal or a card: the reader's fee of ``kind`` and the
+    schedule's amount under ``fee_id``, paid or waived (by staff with proof: ``fee_waived``).
+    Raises Reject(reason). One lookup by key (the batch's cache holds the fee it just wrote)."""
     fee = by_key(ctx.conn, m.fees, m.fees.c.fee_id, fee_id)
-    if (fee is None or fee.kind != "renewal" or fee.amount != amount
+    if (fee is None or fee.kind != kind or fee.amount != amount
             or fee.status not in ("paid", "waived")
             or (fee.reader_id != reader_id and resolve_reader(ctx, fee.reader_id) != reader_id)):
-        raise Reject("renewal_not_paid")
+        raise Reject(reason)
     return fee
+
+
+def _renewal_fee(ctx: Context, reader_id: str, fee_id: str, amount: int) -> Any:
+    """The fee that pays for this renewal. Raises Reject(renewal_not_paid)."""
+    return _fee_paid(ctx, reader_id, fee_id, "renewal", amount, "renewal_not_paid")
+
+
+def _card_fees_paid(ctx: Context, reader_id: str, card_no: str,
+                    due: tuple[tuple[str, int, str], ...]) -> None:
+    """Each fee the schedule asks for this card (kind, amount, refusal; none for 0) was
+    assessed under ``card_fee_id`` and is paid or waived. The kiosk sends them before the
+    card's event (``kiosk/services/cards``), in the same push or an earlier one."""
+    for kind, amount, reason in due:
+        if amount > 0:
+            _fee_paid(ctx, reader_id, card_fee_id(ctx.kiosk_id, card_no, kind), kind, amount,
+                      reason)
 
 
 def card_renewed(ctx: Context, p: c.CardRenewed) -> None:
@@ -146,6 +172,8 @@ def card_replaced(ctx: Context, p: c.CardReplaced) -> None:
                      else "card_cancelled")
     if p.expires_on > old.expires_on:
         raise Reject("replacement_extends_expiry")  # the fee buys a card, not time
+    _card_fees_paid(ctx, reader_id, p.card_no, (
+        (FeeKind.REPLACEMENT, ctx.schedule.replacement_fee, "replacement_not_paid"),))
     set_card(ctx, p.old_card_no, status=CARD_REPLACED)
     insert_into(ctx.conn, m.cards, dict(
         card_no=p.card_no, reader_id=reader_id, uid=str(p.uid).upper(), generation=p.generation,

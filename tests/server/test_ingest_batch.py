@@ -38,24 +38,24 @@ def _entities(server: ServerProcess, token: str) -> dict[tuple[str, str], dict[s
             return out
 
 
-def _second_payment(k: KioskEvents, reader_id: str) -> dict[str, Any]:
+def _second_payment(k: KioskEvents, reader_id: str, card_no: str) -> dict[str, Any]:
     """The card fee of ``reader_id`` paid again in the same batch: it becomes credit."""
-    return k.pay(reader_id, f"fee-{reader_id}-card", 1000, f"pay-{reader_id}-again")
+    return k.pay(reader_id, k.fee_of(card_no), 1000, f"pay-{reader_id}-again")
 
 
 def test_dependent_events_in_one_batch_apply_as_one_by_one(server: ServerProcess) -> None:
     token = server.enroll("K01")
     k = KioskEvents("K01")
     batch = (k.new_reader("rb1", 501, k.card(1)) + k.new_reader("rb2", 502, k.card(2))
-             + [_second_payment(k, "rb1")])
+             + [_second_payment(k, "rb1", k.card(1))])
     results = _push(server, token, batch)
-    assert [r["status"] for r in results] == ["applied"] * 8 + ["conflict"]
+    assert [r["status"] for r in results] == ["applied"] * 10 + ["conflict"]
     assert results[-1]["rule"] == "double_payment_becomes_credit"
 
     seen = _entities(server, token)
-    assert seen[("fee", "fee-rb1-card")]["status"] == "paid"
-    assert seen[("fee", "fee-rb1-card")]["paid"] == 1000  # the first payment, not both
-    assert seen[("fee", "fee-rb2-card")]["status"] == "paid"
+    assert seen[("fee", k.fee_of(k.card(1)))]["status"] == "paid"
+    assert seen[("fee", k.fee_of(k.card(1)))]["paid"] == 1000  # the first payment, not both
+    assert seen[("fee", k.fee_of(k.card(2)))]["status"] == "paid"
     assert seen[("reader", "rb1")]["credit"] == 1000  # the second became credit
     assert seen[("reader", "rb2")]["credit"] == 0
     assert {seen[("card", k.card(n))]["reader_id"] for n in (1, 2)} == {"rb1", "rb2"}
@@ -82,14 +82,14 @@ def test_an_event_refused_mid_batch_leaves_no_trace(server: ServerProcess) -> No
     rest = k.new_reader("rc2", 602, k.card(2))
     results = _push(server, token, first + [stray, twice] + rest)
     statuses = [(r["status"], r.get("detail")) for r in results]
-    assert statuses[4] == ("rejected", "unknown_reader")
-    assert statuses[5] == ("rejected", "card_exists")
-    assert [s for s, _ in statuses[:4] + statuses[6:]] == ["applied"] * 8
+    assert statuses[5] == ("rejected", "unknown_reader")
+    assert statuses[6] == ("rejected", "card_exists")
+    assert [s for s, _ in statuses[:5] + statuses[7:]] == ["applied"] * 10
 
     seen = _entities(server, token)
     assert ("card", k.card(99)) not in seen
     assert seen[("card", k.card(1))]["uid"] == f"{601:08X}"  # the first issue, not the second
     assert seen[("card", k.card(2))]["reader_id"] == "rc2"
-    assert seen[("fee", "fee-rc2-card")]["status"] == "paid"
+    assert seen[("fee", k.fee_of(k.card(2)))]["status"] == "paid"
     pos = server.get("/api/v1/kiosks/K01/position", token).json()
     assert pos["card_serial"] == 2  # the refused card's number 99 is not counted as used

@@ -37,11 +37,11 @@ def db(tmp_path: Path) -> Database:
     database.migrate()
     auth.enroll_kiosk(database, "K01", CLOCK)
     k = KioskEvents("K01")
-    events = [*k.new_reader("r1", 1, CARD), k.pay("r1", "fee-r1-card", 1000, "p-again")]
+    events = [*k.new_reader("r1", 1, CARD), k.pay("r1", k.fee_of(CARD), 1000, "p-again")]
     results, _ = apply.push(database, kiosk_id="K01", schedule=load_fee_schedule(FEES_PATH),
                             envelopes=[EventEnvelope.model_validate(e) for e in events],
                             clock=CLOCK)
-    assert [r["status"] for r in results] == ["applied"] * 4 + ["conflict"]
+    assert [r["status"] for r in results] == ["applied"] * 5 + ["conflict"]
     with database.write() as conn:
         items.upsert_item(conn, barcode=BOOK, title="三体", author="刘慈欣", call_no="I247",
                           hold=False)
@@ -141,8 +141,8 @@ def test_conflicts_summary_and_ping(db: Database) -> None:
         assert conflicts.list_conflicts(conn, rule=apply.RULE_RETURNED_TWICE, limit=10) == []
         totals = summary.summary(conn)
     assert totals["readers"] == 1 and totals["credit"] == 1000
-    assert totals["events"] == {"applied": 4, "conflict": 1}
-    assert totals["payments"] == {"payment": {"count": 2, "amount": 2000}}
+    assert totals["events"] == {"applied": 5, "conflict": 1}
+    assert totals["payments"] == {"payment": {"count": 2, "amount": KioskEvents.NEW_CARD_FEN + 1000}}
 
 
 def test_report_and_summary_answers_carry_every_key_the_data_functions_make(
@@ -166,4 +166,5 @@ def test_report_and_summary_answers_carry_every_key_the_data_functions_make(
         assert report.json() == reports.daily_report(conn, dt.date(2026, 11, 24), CLOCK.now())
         assert totals.json() == summary.summary(conn)
     assert report.json()["totals"]["payments"] == {"alipay": {"count": 1, "amount": 1000},
-                                                   "wechat": {"count": 1, "amount": 1000}}
+                                                   "wechat": {"count": 1,
+                                                              "amount": KioskEvents.NEW_CARD_FEN}}

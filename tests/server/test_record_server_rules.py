@@ -60,7 +60,7 @@ def test_block_in_the_same_kiosk_before_issue_waits_for_order(db: Database) -> N
     res = push(db, "K01", [block])  # priority first, but its card is not on the server yet
     assert res[0]["status"] == "rejected" and res[0]["detail"].startswith("gap")
     res = push(db, "K01", [block, *events])
-    assert [r["status"] for r in res] == ["applied"] * 5
+    assert [r["status"] for r in res] == ["applied"] * 6
 
 
 def test_same_fee_paid_twice_in_one_batch_credits_the_second(db: Database) -> None:
@@ -80,7 +80,7 @@ def test_same_fee_paid_twice_in_one_batch_credits_the_second(db: Database) -> No
 def test_receipt_number_reused_is_rejected(db: Database) -> None:
     k = KioskEvents("K01")
     setup = k.new_reader("r1", 1, k.card(1))
-    again = k.pay("r1", "fee-r1-card", 1000, "p-other")
+    again = k.pay("r1", k.fee_of(k.card(1)), 1000, "p-other")
     again["payload"]["receipt_no"] = setup[3]["payload"]["receipt_no"]
     res = push(db, "K01", [*setup, again])
     assert res[-1] == {"event_id": again["event_id"], "status": "rejected",
@@ -96,6 +96,11 @@ def test_replacement_needs_a_higher_generation_and_old_card_is_replaced(db: Data
         "expires_on": "2029-11-24"}))
     res = push(db, "K01", [*setup, same_gen])
     assert res[-1]["detail"] == "generation_not_higher"
+    fee = k.fee_of(new, "replacement")  # the kiosk assesses and pays it before the card
+    paid = [k.env("fee.assessed", {"fee_id": fee, "reader_id": "r1", "kind": "replacement",
+                                   "amount": SCHEDULE.replacement_fee, "description": ""}),
+            k.pay("r1", fee, SCHEDULE.replacement_fee, "p-replacement")]
+    assert [r["status"] for r in push(db, "K01", paid)] == ["applied"] * 2
     ok = granted(db, k.env("card.replaced", {"old_card_no": old, "card_no": new,
                                              "reader_id": "r1", "uid": "AB", "generation": 2,
                                              "expires_on": "2029-11-24"}))

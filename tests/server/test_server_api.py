@@ -46,10 +46,10 @@ def test_push_applies_once_and_pull_rebuilds(server: ServerProcess) -> None:
     kiosk = KioskEvents("K01")
     events = kiosk.new_reader("r1", 1, make_card_no(CARD_SPAN + 1)) + [kiosk.visit("K01-V000001")]
     first = _push(server, token, "K01", events)
-    assert [r["status"] for r in first["results"]] == ["applied"] * 5
-    assert first["next_seq"] == 6
+    assert [r["status"] for r in first["results"]] == ["applied"] * 6
+    assert first["next_seq"] == 7
     again = _push(server, token, "K01", events)
-    assert [r["status"] for r in again["results"]] == ["duplicate"] * 5
+    assert [r["status"] for r in again["results"]] == ["duplicate"] * 6
 
     changes, cursor = [], 0
     while True:
@@ -62,13 +62,13 @@ def test_push_applies_once_and_pull_rebuilds(server: ServerProcess) -> None:
     entities = {(c["entity"], c["id"]): c["data"] for c in changes}
     assert entities[("reader", "r1")]["status"] == "active"
     assert entities[("card", make_card_no(CARD_SPAN + 1))]["status"] == "active"
-    assert entities[("fee", "fee-r1-card")]["status"] == "paid"
+    assert entities[("fee", kiosk.fee_of(make_card_no(CARD_SPAN + 1)))]["status"] == "paid"
     assert ("fee_schedule", "current") in entities
     assert ("staff", "S0001") in entities
 
     summary = server.get("/api/v1/summary", server.staff_token("S0001")).json()
-    assert summary["payments"]["payment"] == {"count": 1, "amount": 1000}
-    assert summary["events"] == {"applied": 5}
+    assert summary["payments"]["payment"] == {"count": 1, "amount": kiosk.NEW_CARD_FEN}
+    assert summary["events"] == {"applied": 6}
 
 
 def test_gap_is_refused_until_sent_in_order(server: ServerProcess) -> None:
@@ -78,7 +78,7 @@ def test_gap_is_refused_until_sent_in_order(server: ServerProcess) -> None:
     res = _push(server, token, "K01", events[2:])
     assert all(r["status"] == "rejected" and r["detail"].startswith("gap") for r in res["results"])
     res = _push(server, token, "K01", events)
-    assert [r["status"] for r in res["results"]] == ["applied"] * 4
+    assert [r["status"] for r in res["results"]] == ["applied"] * 5
 
 
 def _now() -> str:
@@ -186,7 +186,8 @@ def test_daily_report_json_and_csv(server: ServerProcess) -> None:
     report = server.get("/api/v1/reports/daily", staff, params={"date": "2026-11-24"}).json()
     total = report["totals"]
     assert (total["cards_issued"], total["cards_renewed"], total["visitors"]) == (2, 1, 1)
-    assert total["payments"]["wechat"] == {"count": 3, "amount": 3000}  # 2 cards, 1 renewal
+    assert total["payments"]["wechat"] == {  # 2 cards, 1 renewal
+        "count": 3, "amount": 2 * kiosk.NEW_CARD_FEN + 1000}
     assert report["by_kiosk"]["K01"]["cards_issued"] == 2
     assert report["by_branch"]["main"]["fees_assessed"]["card"] == {"count": 2, "amount": 2000}
     text = server.get("/api/v1/reports/daily", staff,

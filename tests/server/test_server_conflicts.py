@@ -80,7 +80,7 @@ def test_each_conflict_is_decided_by_its_rule_and_listed(server: ServerProcess) 
     assert _push(server, t1, "K01", reg1)[0]["status"] == "applied"
     res = _push(server, t2, "K02", reg2)
     assert (res[0]["status"], res[0]["rule"]) == ("conflict", "same_id_number_merges_into_first_reader")
-    assert [r["status"] for r in res[1:]] == ["applied"] * 3
+    assert [r["status"] for r in res[1:]] == ["applied"] * 4
     assert server.get(f"/api/v1/cards/{k2.card(41)}", desk).json()["reader_id"] == "rA"
 
     # the staff list shows every rule, and the money adds up
@@ -105,7 +105,7 @@ def test_each_conflict_is_decided_by_its_rule_and_listed(server: ServerProcess) 
     assert pulled[("item", barcode)]["status"] == "available"
     assert pulled[("reader", "rB")]["status"] == "cancelled"
     summary = server.get("/api/v1/summary", desk).json()
-    # every yuan taken is on record: 3 card fees, the renewal fee + 2 fine payments, credits
+    # every yuan taken is on record: 3 new cards, the renewal fee + 2 fine payments, credits
     # make up the rest
-    assert summary["payments"]["payment"]["amount"] == 4 * 1000 + 2 * 500
+    assert summary["payments"]["payment"]["amount"] == 3 * k1.NEW_CARD_FEN + 1000 + 2 * 500
     assert summary["credit"] == 1500

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.support import server_setup as setup
 from tests.support.postgres import PostgresCluster, free_port, postgres_cluster_fixture  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,6 +55,10 @@ class ServerProcess:
         self.login_rate = login_rate
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir / "server.log"
+        # the set-up commands run so far on a fresh database (None once anything else ran): the
+        # key of the template that ``cli`` may copy instead of running them again
+        self._setup: tuple[Any, ...] | None = ()
+        self._stamp: tuple[int, int] | None = None
 
     @property
     def url(self) -> str:
@@ -66,7 +71,26 @@ class ServerProcess:
         return str(PYTHON)
 
     def cli(self, *args: str, env: dict[str, str] | None = None) -> str:
-        """Run a ``record-server`` command against this server's database; returns stdout."""
+        """Run a ``record-server`` command against this server's database; returns stdout.
+
+        ``migrate`` and ``create-staff`` on a fresh database run for real once per session
+        for each sequence of them; later servers get a copy of the database they made
+        (tests/support/server_setup.py)."""
+        if (self._setup == () and not setup.is_fresh(self.database_url)) or (
+                self._setup and setup.stamp(self.database_url) != self._stamp):
+            self._setup = None
+        if self._setup is not None and args and args[0] in setup.SETUP_COMMANDS:
+            self._setup = key = setup.setup_key(self._setup, args, env, self.database_url)
+            out = setup.copy_in(key, self.database_url)
+            if out is None:
+                out = self._cli(*args, env=env)
+                setup.keep(key, self.database_url, out)
+            self._stamp = setup.stamp(self.database_url)
+            return out
+        self._setup = None
+        return self._cli(*args, env=env)
+
+    def _cli(self, *args: str, env: dict[str, str] | None = None) -> str:
         full_env = {**os.environ, **(env or {})}
         res = subprocess.run(
             [self._python(), "-m", "record_server", *args, "--data-dir", str(self.data_dir),
@@ -77,6 +101,7 @@ class ServerProcess:
         return res.stdout.strip()
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
+        self._setup = None
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [self._python(), "-m", self.entry, "serve", "--host", "127.0.0.1",
@@ -137,7 +162,10 @@ class ServerProcess:
 
     # ---- set-up helpers -------------------------------------------------------------------
     def enroll(self, kiosk_id: str, branch: str = "main") -> str:
-        code = self.cli("enroll-kiosk", "--kiosk-id", kiosk_id, "--branch", branch).splitlines()[-1]
+        """Enroll ``kiosk_id`` and return its token. The one-time code is made in this process
+        by what ``record-server enroll-kiosk`` runs (``auth.enroll_kiosk`` with the configured
+        lifetime), not by a new Python process each time; that command's own tests call it."""
+        code = setup.enroll_code(self.data_dir, self.database_url, kiosk_id, branch)
         resp = requests.post(f"{self.url}/api/v1/kiosks/enroll",
                              json={"kiosk_id": kiosk_id, "code": code}, timeout=10,
                              verify=self.verify)
@@ -261,6 +289,14 @@ class KioskEvents:
         # the number the server gives a kiosk named K<n> (record_server.auth), so its range
         self.kiosk_no = int(kiosk_id.lstrip("K"))
 
+    NEW_CARD_FEN = 11000  # an adult's deposit (10000) and card fee (1000), record_server/fees.toml
+
+    def fee_of(self, card_no: str, kind: str = "card") -> str:
+        """The id of the ``kind`` fee that pays for ``card_no`` (``rules.card_fee_id``)."""
+        from library_core.rules import card_fee_id
+
+        return card_fee_id(self.kiosk_id, card_no, kind)
+
     def card(self, n: int) -> str:
         """Card number ``n`` of this kiosk's range (serials kiosk_no * 10^8 + n)."""
         from library_core.codes import make_card_no
@@ -282,23 +318,28 @@ class KioskEvents:
         return f"{self.kiosk_id}-{self.day.replace('-', '')}-{self.receipts:04d}"
 
     def new_reader(self, reader_id: str, serial: int, card_no: str) -> list[dict[str, Any]]:
-        """reader.registered + card.issued + card fee assessed + paid (wechat)."""
-        fee_id = f"fee-{reader_id}-card"
+        """What a kiosk's new card pushes: reader.registered, the adult deposit and card fee
+        (``rules.card_fee_id``), their payment (wechat), then card.issued (the server makes the
+        card only once its fees are paid): five events, the payment ``NEW_CARD_FEN``."""
+        deposit, card_fee = self.fee_of(card_no, "deposit"), self.fee_of(card_no)
         return [
             self.env("reader.registered", {
                 "reader_id": reader_id, "name": f"读者{serial}", "id_number": resident_id(serial),
                 "phone": f"138{serial:08d}", "category": "adult",
                 "pin_hash": reader_pin_hash(),
                 "registered_at": f"{self.day}T10:00:00+08:00"}),
-            self.env("card.issued", {"card_no": card_no, "reader_id": reader_id,
-                                     "uid": f"{serial:08X}", "generation": 1,
-                                     "expires_on": "2029-11-24"}),
-            self.env("fee.assessed", {"fee_id": fee_id, "reader_id": reader_id, "kind": "card",
+            self.env("fee.assessed", {"fee_id": deposit, "reader_id": reader_id,
+                                      "kind": "deposit", "amount": 10000, "description": ""}),
+            self.env("fee.assessed", {"fee_id": card_fee, "reader_id": reader_id, "kind": "card",
                                       "amount": 1000, "description": "card fee"}),
             self.env("payment.recorded", {
                 "payment_id": f"pay-{reader_id}-card", "reader_id": reader_id,
-                "receipt_no": self.receipt_no(), "method": "wechat", "amount": 1000,
-                "allocations": [{"fee_id": fee_id, "amount": 1000}]}),
+                "receipt_no": self.receipt_no(), "method": "wechat", "amount": self.NEW_CARD_FEN,
+                "allocations": [{"fee_id": deposit, "amount": 10000},
+                                {"fee_id": card_fee, "amount": 1000}]}),
+            self.env("card.issued", {"card_no": card_no, "reader_id": reader_id,
+                                     "uid": f"{serial:08X}", "generation": 1,
+                                     "expires_on": "2029-11-24"}),
         ]
 
     def renew(self, card_no: str, reader_id: str, months: int = 12) -> dict[str, Any]:

@@ -69,7 +69,7 @@ def test_a_renewal_for_a_period_not_offered_is_rejected(db: Database, clock: Fix
     assert 7 not in SCHEDULE.renewal_periods_months
     k = KioskEvents("K01")
     card = make_card_no(10**8 + 1)  # K01's range
-    assert [r["status"] for r in push(db, clock, k.new_reader("r1", 1, card))] == ["applied"] * 4
+    assert [r["status"] for r in push(db, clock, k.new_reader("r1", 1, card))] == ["applied"] * 5
     before = _expiry(db, card)
     res = push(db, clock, [k.renew(card, "r1", months=7)])
     assert (res[0]["status"], res[0]["detail"]) == ("rejected", "renewal_period_not_offered")

@@ -33,7 +33,7 @@ from library_core.errors import TokenError
 from library_core.fees import FeeSchedule
 from library_core.money import Fen, format_fen
 from library_core.receipts import Receipt
-from library_core.rules import CARD_ACTIVE, card_refusal, fees_owed_refuse
+from library_core.rules import CARD_ACTIVE, card_fee_id, card_refusal, fees_owed_refuse
 from library_core.tokens import CardToken, check_card_token, decode_card_token, encode_card_token
 
 if TYPE_CHECKING:
@@ -141,14 +141,21 @@ class CardDesk:
 
     def _paid_fees(self, uow: UnitOfWork, *, reader_id: str, fees: list[tuple[str, Fen, str]],
                    paid: Paid, receipt_no: str, staff: StaffSession | None,
-                   now: dt.datetime, fee_id: str | None = None) -> str | None:
+                   now: dt.datetime, fee_id: str | None = None,
+                   card_no: str | None = None) -> str | None:
         """Insert fees paid at once (kind, amount, description), their events and the payment;
-        ``fee_id`` names the fee when there is one (a renewal's: ``rules.renewal_fee_id``)."""
+        ``fee_id`` names the fee when there is one (a renewal's: ``rules.renewal_fee_id``),
+        ``card_no`` the card the fees pay for (``rules.card_fee_id``, one per kind). The caller
+        emits the card's own event after these: the server makes the card only once they are
+        paid."""
         allocations: list[tuple[str, Fen]] = []
         for kind, amount, description in fees:
             if amount <= 0:
                 continue
-            fee_id = fee_id if fee_id is not None and len(fees) == 1 else new_id()
+            if card_no is not None:
+                fee_id = card_fee_id(self.cfg.kiosk_id, card_no, kind)
+            else:
+                fee_id = fee_id if fee_id is not None and len(fees) == 1 else new_id()
             uow.fees.add(Fee(fee_id, reader_id, kind, amount, amount, "paid", description,
                              now.isoformat()))
             uow.outbox.emit(events.FEE_ASSESSED, {"fee_id": fee_id, "reader_id": reader_id, "kind": kind,

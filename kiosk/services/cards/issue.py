@@ -92,10 +92,6 @@ class CardIssue(CardLookup):
             if guardian:
                 registered["guardian_phone"] = guardian
             uow.outbox.emit(events.READER_REGISTERED, registered, occurred_at=now)
-            uow.outbox.emit(events.CARD_ISSUED, {"card_no": card_no, "reader_id": reader_id,
-                                                 "uid": uid.hex(), "generation": 1,
-                                                 "expires_on": expires_on.isoformat()},
-                            occurred_at=now)
             receipt_no = uow.receipts.next_receipt_no(today)
             lines = [fee_line(FeeKind.DEPOSIT, cat_fees.deposit), fee_line(FeeKind.CARD, cat_fees.card_fee)]
             receipt = reader_receipt(
@@ -108,7 +104,13 @@ class CardIssue(CardLookup):
             uow.receipts.add(receipt)
             payment_id = self._paid_fees(
                 uow, reader_id=reader_id, paid=paid, receipt_no=receipt_no, staff=staff, now=now,
-                fees=[(FeeKind.DEPOSIT, cat_fees.deposit, ""), (FeeKind.CARD, cat_fees.card_fee, "")])
+                fees=[(FeeKind.DEPOSIT, cat_fees.deposit, ""), (FeeKind.CARD, cat_fees.card_fee, "")],
+                card_no=card_no)
+            # after its fees and payment: the server makes the card only once they are paid
+            uow.outbox.emit(events.CARD_ISSUED, {"card_no": card_no, "reader_id": reader_id,
+                                                 "uid": uid.hex(), "generation": 1,
+                                                 "expires_on": expires_on.isoformat()},
+                            occurred_at=now)
             uow.audit.append(at=now, actor=actor_of(staff), action="card.issued",
                              subject=card_no, detail={"reader_id": reader_id, "amount": total,
                                                       "receipt_no": receipt_no})

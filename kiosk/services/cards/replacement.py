@@ -141,11 +141,6 @@ class CardReplacement(CardLookup):
             uow.cards.set_status(old.card_no, CARD_REPLACED)
             uow.cards.add(Card(card_no, auth.reader_id, uid.hex(), generation, CARD_ACTIVE,
                                expires_on, now.isoformat()))
-            uow.outbox.emit(events.CARD_REPLACED, {
-                "old_card_no": old.card_no, "card_no": card_no, "reader_id": auth.reader_id,
-                "uid": uid.hex(), "generation": generation,
-                "expires_on": expires_on.isoformat(), "reader_grant": auth.grant},
-                occurred_at=now)
             receipt_no = uow.receipts.next_receipt_no(today)
             receipt = reader_receipt(
                 self.cfg, receipt_no=receipt_no, kind=ReceiptKind.REPLACEMENT, now=now,
@@ -158,7 +153,14 @@ class CardReplacement(CardLookup):
             uow.receipts.add(receipt)
             payment_id = self._paid_fees(uow, reader_id=auth.reader_id, paid=paid,
                                          receipt_no=receipt_no, staff=staff, now=now,
-                                         fees=[(FeeKind.REPLACEMENT, fee, "")])
+                                         fees=[(FeeKind.REPLACEMENT, fee, "")],
+                                         card_no=card_no)
+            # after its fee and payment: the server replaces the card only once it is paid
+            uow.outbox.emit(events.CARD_REPLACED, {
+                "old_card_no": old.card_no, "card_no": card_no, "reader_id": auth.reader_id,
+                "uid": uid.hex(), "generation": generation,
+                "expires_on": expires_on.isoformat(), "reader_grant": auth.grant},
+                occurred_at=now)
             uow.audit.append(at=now, actor=actor_of(staff, f"reader:{auth.reader_id}"),
                              action="card.replaced", subject=card_no,
                              detail={"old_card_no": old.card_no, "generation": generation})
