@@ -304,6 +304,10 @@ class DurablePaymentGateway:
                                                                      "ACQ.TRADE_NOT_EXIST"):
                 self.intents.move(otn, "failed", at=self.clock.now(), detail=answer.code)
                 return "failed"
+            if answer.state is TradeState.PAID and answer.amount not in (0, intent.amount):
+                log.error("intent %s: provider says %s fen were taken, %s asked: reversing", otn,
+                          answer.amount, intent.amount)  # never booked: given back whole
+                answer = ProviderAnswer(TradeState.UNKNOWN, code="amount_differs")
             if answer.state is not TradeState.PAID:
                 return "reversed" if self._reverse(otn) else "pending"
             self.intents.move(otn, "paid", at=self.clock.now(),

@@ -1,7 +1,8 @@
 """The payment recovery while the kiosk is up (``kiosk.payments.recovery.RecoveryLoop``), with
 the real adapters against the providers' emulators: an intent left open longer than the wait
 whose screen is gone is settled by a round on the loop's own thread; the intent a screen is
-still waiting on is never touched, paid or not."""
+still waiting on is never touched, paid or not; a provider that claims another amount than
+was asked gets its trade reversed, nothing booked."""
 
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ from kiosk.payments.recovery import RecoveryLoop
 from kiosk.services import build_services
 from kiosk.services.common import Tender
 from library_core.errors import DeviceError
-from server_client.store.intents import IntentStore
-from tests.support.pay_emulator_base import Script
+from server_client.store.intents import Intent, IntentStore
+from tests.support.pay_emulator_base import Script, Trade
 from tests.support.pay_setup import PaySetup, code_for, pay_setup
 from tests.support.services import ServicesEnv, make_env, make_reader
 
@@ -125,3 +126,16 @@ def test_a_round_never_touches_the_intent_a_screen_is_waiting_on(paying: Paying)
     paying.gateway.refund(result["charge"], reason="test: the use case gives it back")
     assert paying.gateway.active == frozenset()
     assert paying.states() == ["refunded", "refunded"] and paying.books.kept() == 0
+
+
+def test_a_trade_the_provider_says_took_another_amount_is_reversed_not_booked(
+        paying: Paying) -> None:
+    otn = "LK000012611240000000512AB"
+    paying.intents.create(Intent(otn, paying.setup.kind, 500, "fees:R1", "open"),
+                          at=paying.env.clock.now())
+    with paying.books.lock:  # the provider's side of a trade it says took 5.01 for 5.00
+        paying.books.trades[otn] = Trade(otn, 501, "paid", paying.books.next_id("4200"))
+    paying.env.clock.advance(seconds=WAIT_S + 1)
+    assert [d.outcome for d in RecoveryLoop(paying.gateway).run_once()] == ["reversed"]
+    assert paying.states() == ["reversed"] and paying.books.kept() == 0
+    assert paying.env.store.count("payments") == 0 and paying.env.store.pending_events(10) == []
