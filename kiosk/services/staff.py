@@ -200,6 +200,7 @@ class StaffService:
                 raise FeesOwed("fees.owed_pay_first", "fees owed", owed=owed, owed_text=format_fen(owed))
             deposit = uow.fees.paid_of_kind(reader_id, str(FeeKind.DEPOSIT))
             cards = {c.card_no: c.status for c in uow.cards.of_reader(reader_id, LIVE_CARD_STATUSES)}
+            last = next(reversed(cards), None)
             for card_no, status in cards.items():
                 after = blocked_status(status, "cancelled")
                 assert after is not None  # a live card always takes the cancellation
@@ -207,9 +208,12 @@ class StaffService:
                 uow.outbox.emit(events.CARD_BLOCKED, {
                     "card_no": card_no, "reader_id": reader_id, "reason": "cancelled",
                     "staff_no": session.staff_no}, occurred_at=now, prover=prover_of(session))
+                # the deposit goes back once, with the last card: the server refuses a refund
+                # while another card of the reader is still live (rules.deposit_refund_refusal)
                 uow.outbox.emit(events.CARD_CANCELLED, {
                     "card_no": card_no, "reader_id": reader_id, "staff_no": session.staff_no,
-                    "deposit_refunded": deposit}, occurred_at=now, prover=prover_of(session))
+                    "deposit_refunded": deposit if card_no == last else 0}, occurred_at=now,
+                    prover=prover_of(session))
             uow.readers.set_status(reader_id, "cancelled")
             receipt_no = uow.receipts.next_receipt_no(now.date())
             receipt = reader_receipt(

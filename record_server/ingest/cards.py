@@ -5,7 +5,8 @@ Each claim is re-checked against the server's records with the kiosk's own rules
 the schedule's, a replacement is the next generation of a live card of the same reader, a
 renewal is the schedule's period and expiry and its fee is paid or waived, a new card's deposit
 and card fee and a replacement's fee (the schedule's, under ``rules.card_fee_id``) are paid or
-waived before the card is made, a cancellation is a supervisor's.
+waived before the card is made, a cancellation is a supervisor's, and the deposit it says was
+refunded is at most the deposit held, with the reader's cards cancelled (``payments``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from library_core.fees import FeeKind
 from library_core.rules import (
     ACTION_CANCEL,
     ACTION_DESK,
+    ACTION_REFUND,
     CARD_CANCELLED,
     CARD_REPLACED,
     LIVE_CARD_STATUSES,
@@ -41,6 +43,7 @@ from record_server.ingest.context import (
     staff_or_reject,
 )
 from record_server.ingest.numbering import check_card_no
+from record_server.ingest.payments import refuse_deposit_refund
 from record_server.ingest.rules import RULE_BLOCK_BEATS_RENEWAL
 from record_server.ingest.statements import by_key, insert_into
 
@@ -183,7 +186,10 @@ def card_replaced(ctx: Context, p: c.CardReplaced) -> None:
 
 def card_cancelled(ctx: Context, p: c.CardCancelled) -> None:
     card = card_or_reject(ctx, p.card_no)
-    card_of_reader(ctx, card, p.reader_id)
+    reader_id = card_of_reader(ctx, card, p.reader_id)
     staff_or_reject(ctx, p.staff_no, ACTION_CANCEL)
+    if p.deposit_refunded:  # a supervisor's, with proof; the deposit held, the cards cancelled
+        staff_or_reject(ctx, p.staff_no, ACTION_REFUND)
+        refuse_deposit_refund(ctx, reader_id, p.deposit_refunded, cancelling=p.card_no)
     if card.status != CARD_CANCELLED:
         set_card(ctx, p.card_no, status=CARD_CANCELLED)

@@ -19,6 +19,7 @@ from library_core.rules import (
     ACTION_DESK,
     ACTION_REFUND,
     ACTION_WAIVE,
+    CARD_CANCELLED,
     credit_refusal,
     deposit_refund_refusal,
     payment_refusal,
@@ -39,7 +40,8 @@ _DEPOSIT_PAID = select(func.coalesce(func.sum(m.fees.c.paid), 0)).where(
     m.fees.c.reader_id == bindparam("reader_id"), m.fees.c.kind == str(FeeKind.DEPOSIT))
 _REFUNDED = select(func.coalesce(func.sum(m.payments.c.amount), 0)).where(
     m.payments.c.reader_id == bindparam("reader_id"), m.payments.c.kind == "refund")
-_CARD_STATUSES = select(m.cards.c.status).where(m.cards.c.reader_id == bindparam("reader_id"))
+_CARD_STATUSES_BY_NO = select(m.cards.c.card_no, m.cards.c.status).where(
+    m.cards.c.reader_id == bindparam("reader_id"))
 _CREDIT = select(m.readers.c.credit).where(m.readers.c.reader_id == bindparam("reader_id"))
 
 
@@ -142,6 +144,24 @@ def payment_recorded(ctx: Context, p: c.PaymentRecorded) -> None:
                      reader_id=reader_id)
 
 
+def refuse_deposit_refund(ctx: Context, reader_id: str, amount: int,
+                          cancelling: str | None = None) -> None:
+    """Raises Reject(refund_exceeds_deposit | card_not_cancelled | refund_nothing) unless
+    ``amount`` may be paid back to the reader now (``rules.deposit_refund_refusal``): at most the
+    deposit paid less what was refunded, with every card of the reader cancelled (counting the
+    card ``cancelling``, which the event being checked cancels). Three small queries: only
+    cancellations and refunds, rare events, ask them."""
+    args = {"reader_id": reader_id}
+    statuses = [(r.card_no, r.status) for r in ctx.conn.execute(_CARD_STATUSES_BY_NO, args)]
+    refusal = deposit_refund_refusal(
+        amount, deposit_paid=int(ctx.conn.execute(_DEPOSIT_PAID, args).scalar_one()),
+        refunded=int(ctx.conn.execute(_REFUNDED, args).scalar_one()),
+        card_statuses=[CARD_CANCELLED if no == cancelling else status
+                       for no, status in statuses])
+    if refusal is not None:
+        raise Reject(refusal)
+
+
 def deposit_refunded(ctx: Context, p: c.DepositRefunded) -> None:
     check_receipt_no(ctx, p.receipt_no)
     staff_or_reject(ctx, p.staff_no, ACTION_REFUND)
@@ -150,13 +170,7 @@ def deposit_refunded(ctx: Context, p: c.DepositRefunded) -> None:
         raise Reject("payment_exists")
     if by_key(ctx.conn, m.payments, m.payments.c.receipt_no, p.receipt_no) is not None:
         raise Reject("receipt_no_exists")
-    args = {"reader_id": reader_id}
-    refusal = deposit_refund_refusal(
-        p.amount, deposit_paid=int(ctx.conn.execute(_DEPOSIT_PAID, args).scalar_one()),
-        refunded=int(ctx.conn.execute(_REFUNDED, args).scalar_one()),
-        card_statuses=[r.status for r in ctx.conn.execute(_CARD_STATUSES, args)])
-    if refusal is not None:
-        raise Reject(refusal)
+    refuse_deposit_refund(ctx, reader_id, p.amount)
     insert_into(ctx.conn, m.payments, dict(
         payment_id=p.payment_id, kind="refund", reader_id=reader_id, receipt_no=p.receipt_no,
         method="cash", amount=p.amount, credited=0, kiosk_id=ctx.kiosk_id, staff_no=p.staff_no,
