@@ -21,6 +21,7 @@ from library_core.clock import Clock
 from library_core.pins import hash_pin, validate_pin, verify_pin
 from library_core.rules import PinLockout
 from record_server import models as m
+from record_server import pin_change
 from record_server import staff_tables as st
 from record_server.changes import publish
 from record_server.db import Database
@@ -149,6 +150,8 @@ def revoke_kiosk_on(conn: Connection, kiosk_id: str, now: dt.datetime) -> str | 
     res = conn.execute(update(m.kiosks).where(m.kiosks.c.kiosk_id == kiosk_id).values(
         revoked_at=when, token_hash=None, enroll_code_hash=None))
     _forget_offline_key(conn, kiosk_id)
+    if res.rowcount:  # whoever logged in there must change their PIN (docs/security.md 5.6)
+        pin_change.mark_kiosk(conn, kiosk_id, when)
     return when if res.rowcount else None
 
 

@@ -4,7 +4,8 @@
 the one lockout, for every kiosk and worker alike) and, in the transaction that clears the
 count, stores a kiosk staff session with a random MAC key, and an offline verifier for this
 kiosk: ``V`` and the kiosk's offline key ``K_k`` go back to the kiosk, the MAC key ``M`` of
-offline proofs stays here. Nothing in the answer logs in anywhere: no ``st_`` token.
+offline proofs stays here. Nothing in the answer logs in anywhere: no ``st_`` token. A member
+marked *PIN must change* (``record_server.pin_change``, a revoked kiosk) gets no session.
 """
 
 from __future__ import annotations
@@ -21,12 +22,21 @@ from library_core.clock import Clock
 from library_core.codes import is_card_no
 from library_core.rules import PinLockout
 from library_core.staff_rules import OfflineStaffPolicy
-from record_server import auth
+from record_server import auth, pin_change
 from record_server import models as m
 from record_server import staff_tables as st
 from record_server.db import Database
 
 log = logging.getLogger(__name__)
+
+
+class PinMustChange(Exception):
+    """A right PIN of a member who must change it (``record_server.pin_change``): no session.
+    The API answers 403 ``pin_must_change``; a supervisor's PIN reset clears it."""
+
+    def __init__(self, staff_no: str) -> None:
+        super().__init__(staff_no)
+        self.staff_no = staff_no
 
 
 @dataclass(frozen=True)
@@ -94,6 +104,9 @@ def open_session(db: Database, *, kiosk_id: str, identifier: str, pin: str, cloc
     names: list[str] = []
 
     def store(conn: Connection, who: auth.StaffPrincipal) -> None:
+        if pin_change.required(conn, who.staff_no):  # the PIN was right, and must change
+            names.append(pin_change.MUST_CHANGE)
+            return
         conn.execute(st.kiosk_staff_sessions.insert().values(
             session_id=session_id, kiosk_id=kiosk_id, staff_no=who.staff_no, role=who.role,
             session_key=session_key.hex(), started_at=now.isoformat(), expires_at=expires))
@@ -114,6 +127,10 @@ def open_session(db: Database, *, kiosk_id: str, identifier: str, pin: str, cloc
                                    offline))
 
     who = auth.check_staff_pin(db, staff_no, pin, clock, policy=policy, on_success=store)
+    if names == [pin_change.MUST_CHANGE]:
+        log.info("kiosk staff log-in of %s at %s refused: PIN must change", who.staff_no,
+                 kiosk_id)
+        raise PinMustChange(who.staff_no)
     log.info("kiosk staff session for %s at %s until %s", who.staff_no, kiosk_id, expires)
     return KioskStaffGrant(session_id, session_key, who.staff_no, names[0] if names else "",
                            who.role, now.isoformat(), expires, grants[0] if grants else None)

@@ -53,3 +53,12 @@ offline_staff_actions = Table(
     Column("amount", BigInteger, nullable=False),
     Index("ix_offline_staff_actions_kiosk_day", "kiosk_id", "day"),
 )
+
+# staff who must change their kiosk PIN before their next kiosk log-in (docs/security.md 5.6,
+# 5.7 step 4): everyone who logged in at a kiosk when it is revoked (record_server.pin_change)
+staff_pin_must_change = Table(
+    "staff_pin_must_change", metadata,
+    Column("staff_no", String(8), primary_key=True),
+    Column("kiosk_id", String(8), nullable=False),  # the revoked kiosk that caused it
+    Column("since", String(40), nullable=False),
+)

@@ -38,6 +38,13 @@ class StaffLoginRefused(DomainError):
     message_id = "staff.login_refused"
 
 
+class StaffPinMustChange(DomainError):
+    """The PIN was right but must change first: this member logged in at a kiosk that has since
+    been revoked (the server's ``pin_must_change``). A supervisor resets it; no offline try."""
+
+    message_id = "staff.pin_must_change"
+
+
 class StaffOfflineUnavailable(DomainError):
     """The record server is out of reach and this kiosk holds no offline verifier for the
     member (or no offline key since it started): staff log-in needs the network."""
@@ -73,6 +80,8 @@ class ServerStaffAuthority:
         except SyncError as err:
             if getattr(err, "status", None) in (401, 429):
                 raise StaffLoginRefused(None, "refused by the record server") from err
+            if getattr(err, "status", None) == 403 and "pin_must_change" in str(err):
+                raise StaffPinMustChange(None, "the PIN must change first") from err
             raise
         try:
             off = body.get("offline")

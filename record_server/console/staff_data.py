@@ -17,6 +17,7 @@ from sqlalchemy import Connection, select, update
 from library_core.errors import ValidationError
 from library_core.pins import hash_pin, validate_pin
 from record_server import models as m
+from record_server import pin_change
 from record_server.changes import publish
 from record_server.console.sessions import end_sessions_of
 
@@ -109,6 +110,7 @@ def reset_pin(conn: Connection, staff_no: str, *, pin_cost: int | None = None) -
     conn.execute(update(m.staff).where(m.staff.c.staff_no == staff_no).values(
         pin_hash=hash_pin(pin) if pin_cost is None else hash_pin(pin, n=pin_cost),
         failed_attempts=0, locked=False, locked_until=None))
+    pin_change.clear(conn, staff_no)  # a new PIN: no longer one a revoked kiosk may have seen
     _publish(conn, staff_no, str(before["role"]))
     return pin
 

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from library_core.contract.types import Pin, Strict
 from library_core.rules import PinLockout
-from record_server import auth, kiosk_staff
+from record_server import auth, kiosk_staff, pin_change
 from record_server.api.deps import (
     ERRORS,
     ClockDep,
@@ -75,6 +75,8 @@ def open_staff_session(kiosk_id: KioskIdPath, body: KioskStaffLogin, request: Re
         log.info("kiosk staff log-in refused at %s: %s (%s)", kiosk.kiosk_id, body.staff,
                  err.reason)
         raise HTTPException(401, REFUSED) from None
+    except kiosk_staff.PinMustChange:  # a right PIN that must change: named (5.7 step 4)
+        raise HTTPException(403, pin_change.MUST_CHANGE) from None
     off = grant.offline
     return KioskStaffSession(
         session_id=grant.session_id, session_key=grant.session_key.hex(),
