@@ -13,18 +13,17 @@ in ``record_server.api.deps``, from the objects this function puts on ``app.stat
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from library_core.clock import Clock, SystemClock
 from record_server import __doc__ as package_doc
 from record_server import auth, reader_hashes
+from record_server.access_log import AccessLog
 from record_server.api import routers
 from record_server.config import ServerConfig
 from record_server.console import mount_console
@@ -34,7 +33,6 @@ from record_server.ereceipts.page import router as ereceipt_router
 from record_server.ingest.push import PushPause
 
 log = logging.getLogger(__name__)
-access_log = logging.getLogger("record_server.access")
 
 
 def create_app(config: ServerConfig, *, clock: Clock | None = None,
@@ -56,20 +54,7 @@ def create_app(config: ServerConfig, *, clock: Clock | None = None,
                                                app.state.clock)
     app.state.push_pause = push_pause
 
-    @app.middleware("http")
-    async def log_requests(request: Request,
-                           call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        finally:
-            who = getattr(request.state, "principal", "-")
-            access_log.info("%s %s %s %.1fms client=%s who=%s", request.method,
-                            request.url.path, status, (time.perf_counter() - started) * 1000,
-                            request.client.host if request.client else "-", who)
+    app.add_middleware(AccessLog)  # record_server.access_log: plain ASGI, no task per request
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -28,6 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from library_core.contract import CONTRACT_VERSION, ENTITY_KEYS, QuarantinedRow, entity_columns
 from library_core.fees import FeeSchedule
 from library_core.identity import id_number_hash, mask_mobile, mask_resident_id
+from record_server import bulk
 from record_server import models as m
 from record_server.db import allocate_seq_block
 
@@ -84,7 +85,7 @@ def _upsert(conn: Connection, rows: list[dict[str, Any]]) -> None:
             index_elements=[m.changes.c.entity, m.changes.c.entity_id],
             set_={"seq": stmt.excluded.seq, "data": stmt.excluded.data},
         )
-    conn.execute(stmt, rows)
+    bulk.insert_many(conn, m.changes, rows, stmt=stmt)
 
 
 def publish(conn: Connection, touched: dict[str, set[str]], *,

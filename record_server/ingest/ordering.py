@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from pydantic import ValidationError as PydanticError
@@ -13,7 +12,7 @@ from library_core import contract as c
 from library_core import events as ev
 from library_core.fees import FeeSchedule
 from record_server.fee_schedules import on_event_day
-from record_server.ingest import numbering, rowcache
+from record_server.ingest import numbering, prepared, rowcache
 from record_server.ingest.context import Context, Outcome, Reject, local_day
 from record_server.ingest.handlers import HANDLERS
 from record_server.ingest.retry import is_transient, savepoint
@@ -31,7 +30,8 @@ class Redo(Exception):
 
 # the keys each kind's payload names as new: their absence is learnt for the whole batch at once
 _NEW_KEYS: dict[str, tuple[tuple[str, str, str], ...]] = {
-    ev.READER_REGISTERED: (("readers", "reader_id", "reader_id"),),
+    ev.READER_REGISTERED: (("readers", "reader_id", "reader_id"),
+                           ("readers", "id_number", "id_number")),  # no live holder yet
     ev.CARD_ISSUED: (("cards", "card_no", "card_no"),),
     ev.CARD_REPLACED: (("cards", "card_no", "card_no"),),
     ev.FEE_ASSESSED: (("fees", "fee_id", "fee_id"),),
@@ -55,7 +55,7 @@ def _new_keys(envelopes: list[c.EventEnvelope]) -> dict[tuple[str, str], set[str
 
 def apply_batch(conn: Connection, *, kiosk_id: str, envelopes: list[c.EventEnvelope],
                 now: str, schedule: FeeSchedule, next_seq: int, seen: dict[str, Any],
-                present: set[int], guarded: bool,
+                present: set[int], guarded: bool, ready: prepared.Prepared | None = None,
                 ) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]],
                            dict[str, set[str]], int]:
     """``_apply`` with the batch's row cache (``rowcache``): the absence of the keys its events
@@ -66,7 +66,8 @@ def apply_batch(conn: Connection, *, kiosk_id: str, envelopes: list[c.EventEnvel
         if not guarded:
             cache.numbers, cache.defer = {}, True
         out = _apply(conn, kiosk_id=kiosk_id, envelopes=envelopes, now=now, schedule=schedule,
-                     next_seq=next_seq, seen=seen, present=present, guarded=guarded)
+                     next_seq=next_seq, seen=seen, present=present, guarded=guarded,
+                     ready=ready)
         try:
             cache.flush()
             if cache.numbers:
@@ -80,14 +81,15 @@ def apply_batch(conn: Connection, *, kiosk_id: str, envelopes: list[c.EventEnvel
 
 def _apply(conn: Connection, *, kiosk_id: str, envelopes: list[c.EventEnvelope],
            now: str, schedule: FeeSchedule, next_seq: int, seen: dict[str, Any],
-           present: set[int], guarded: bool,
+           present: set[int], guarded: bool, ready: prepared.Prepared | None = None,
            ) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]],
                       dict[str, set[str]], int]:
     """Run the batch's events; returns (results by event id, event rows, touched, next seq).
 
     ``guarded``: a savepoint around each event, so a refused one leaves no trace. Unguarded, the
     first handler that raises stops the batch with ``Redo`` (the caller rolls back and reruns
-    it guarded): most batches have no refusal and save two statements per event.
+    it guarded): most batches have no refusal and save two statements per event. ``ready``:
+    the payloads checked before the write lock (``ingest.prepared``).
     """
     by_id: dict[str, dict[str, Any]] = {}
     touched: dict[str, set[str]] = {}
@@ -128,8 +130,9 @@ def _apply(conn: Connection, *, kiosk_id: str, envelopes: list[c.EventEnvelope],
         ctx = Context(conn, kiosk_id, eid, env.occurred_at, now,
                       on_event_day(conn, schedule, env.occurred_at),  # the day's schedule
                       touched, envelope=env)
+        prep = prepared.get(ready, env)
         try:
-            payload = c.PAYLOADS[env.kind].model_validate(env.payload)
+            payload = prep.payload()  # raises the payload's ValidationError
             if guarded:
                 with savepoint(conn):
                     HANDLERS[env.kind](ctx, payload)
@@ -159,7 +162,7 @@ def _apply(conn: Connection, *, kiosk_id: str, envelopes: list[c.EventEnvelope],
             "occurred_at": env.occurred_at.isoformat(), "occurred_day": local_day(env.occurred_at),
             "received_at": now, "status": out.status, "rule": out.rule,
             "detail": (out.detail or "")[:300] or None,
-            "payload": json.dumps(env.payload, ensure_ascii=True, sort_keys=True)})
+            "payload": prep.payload_json})
         present.add(env.seq)
         while next_seq in present:
             next_seq += 1

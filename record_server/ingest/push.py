@@ -8,15 +8,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import DBAPIError
 
 from library_core import contract as c
 from library_core.clock import Clock
 from library_core.fees import FeeSchedule
+from record_server import bulk
 from record_server import models as m
 from record_server.changes import publish
 from record_server.db import Database
+from record_server.ingest import prepared
 from record_server.ingest.ordering import Redo, apply_batch
 from record_server.ingest.retry import PUSH_ATTEMPTS, Busy, is_transient
 
@@ -29,7 +31,6 @@ _SEEN = select(m.events.c.event_id, m.events.c.status, m.events.c.kiosk_id).wher
     m.events.c.event_id.in_(bindparam("ids", expanding=True)))
 _PRESENT = select(m.events.c.seq).where(m.events.c.kiosk_id == bindparam("kiosk_id"),
                                         m.events.c.seq >= bindparam("next_seq"))
-_INSERT_EVENTS = insert(m.events)
 _KIOSK_DONE = (update(m.kiosks).where(m.kiosks.c.kiosk_id == bindparam("_key"))
                .values(next_seq=bindparam("next_seq"), last_push_at=bindparam("last_push_at")))
 
@@ -79,6 +80,7 @@ def _push_once(db: Database, *, kiosk_id: str, envelopes: list[c.EventEnvelope],
     events concurrently on PostgreSQL and serialise only while publishing their changes.
     """
     now = clock.now().isoformat()
+    ready = prepared.prepare(envelopes)  # outside the write lock: it needs no database
     with db.write_grouped() as conn:  # answered only once committed (SQLite: shared fsync)
         kiosk = conn.execute(_KIOSK if db.is_sqlite else _KIOSK_FOR_UPDATE,
                              {"kiosk_id": kiosk_id}).first()
@@ -90,7 +92,8 @@ def _push_once(db: Database, *, kiosk_id: str, envelopes: list[c.EventEnvelope],
         present = {int(r[0]) for r in conn.execute(
             _PRESENT, {"kiosk_id": kiosk_id, "next_seq": next_seq})}
         args: dict[str, Any] = dict(kiosk_id=kiosk_id, envelopes=envelopes, now=now,
-                                    schedule=schedule, next_seq=next_seq, seen=seen)
+                                    schedule=schedule, next_seq=next_seq, seen=seen,
+                                    ready=ready)
         conn.exec_driver_sql("SAVEPOINT batch")
         try:
             by_id, rows, touched, next_seq = apply_batch(conn, present=set(present),
@@ -102,8 +105,7 @@ def _push_once(db: Database, *, kiosk_id: str, envelopes: list[c.EventEnvelope],
             by_id, rows, touched, next_seq = apply_batch(conn, present=set(present),
                                                        guarded=True, **args)
         conn.exec_driver_sql("RELEASE SAVEPOINT batch")
-        if rows:
-            conn.execute(_INSERT_EVENTS, rows)
+        bulk.insert_many(conn, m.events, rows)
         conn.execute(_KIOSK_DONE, {"_key": kiosk_id, "next_seq": next_seq, "last_push_at": now})
         publish(conn, touched)
         if pause is not None:

@@ -9,7 +9,12 @@ reader for its card, fee and payment). ``RowCache`` answers both without a state
   unique (primary key, unique index): if another transaction inserts one meanwhile, this batch's
   insert fails on the constraint and the batch runs again (``ordering.Redo``), as before;
 - *rows this batch wrote*: inserted, or updated through ``statements`` (a row this transaction
-  wrote is locked by it until the commit, so nobody else changes it meanwhile).
+  wrote is locked by it until the commit, so nobody else changes it meanwhile);
+- *ID numbers no live reader holds* (``holder``): learnt for the batch's new readers in one
+  query, then the batch's own active readers. Only absence and this batch's rows are kept: an ID
+  number some reader already held is asked of the database, as before. On PostgreSQL a holder
+  committed meanwhile by another kiosk is found by the unique index the insert relies on
+  (``readers.reader_registered``), which then asks the database.
 
 While a batch runs without per-event savepoints (``defer``: any failure undoes the whole batch
 and it runs again with them), its inserts into these tables wait and go as one executemany per
@@ -34,14 +39,15 @@ import contextlib
 import contextvars
 import weakref
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, bindparam, event, insert, select
+from sqlalchemy import Connection, Engine, bindparam, event, select
 from sqlalchemy.dialects.postgresql.dml import OnConflictDoNothing as _PgDoNothing
 from sqlalchemy.dialects.sqlite.dml import OnConflictDoNothing as _SqliteDoNothing
 from sqlalchemy.sql.dml import Insert, UpdateBase
 from sqlalchemy.sql.util import find_tables
 
+from record_server import bulk
 from record_server import models as m
 
 ABSENT = None
@@ -72,9 +78,12 @@ LOOKUP_KEYS: dict[str, tuple[str, ...]] = {
     "readers": ("reader_id",), "cards": ("card_no", "reader_id"), "fees": ("fee_id",),
     "payments": ("payment_id", "receipt_no"), "visits": ("visit_id",)}
 _DO_NOTHING = (_PgDoNothing, _SqliteDoNothing)
-_INSERTS = {name: insert(m.metadata.tables[name]) for name in LOOKUP_KEYS}
 _ORDER = [t.name for t in m.metadata.sorted_tables if t.name in LOOKUP_KEYS]
 _TABLES_OF: dict[int, tuple[Any, frozenset[str]]] = {}  # statement -> the tables it names
+HOLDER = "holder_of_id_number"  # the cache's key for "the live reader of this ID number"
+_LIVE_HOLDERS = select(m.readers.c.id_number).where(
+    m.readers.c.id_number.in_(bindparam("values", expanding=True)),
+    m.readers.c.status == "active", m.readers.c.merged_into.is_(None))
 _PREFETCH = {
     (table, key): select(m.metadata.tables[table].c[key]).where(
         m.metadata.tables[table].c[key].in_(bindparam("values", expanding=True)))
@@ -82,23 +91,29 @@ _PREFETCH = {
 
 
 class CachedRow:
-    """A row this batch wrote, read like a ``Row`` (``row.column``)."""
+    """A row this batch wrote, read like a ``Row`` (``row.column``).
 
-    __slots__ = ("_values", "_waiting")
+    Its values dict is the object's ``__dict__``: ``row.column`` is a plain attribute read (a
+    ``__getattr__`` per read was a visible part of a push), and ``_values`` is that same dict.
+    """
+
+    __slots__ = ("__dict__", "_waiting")
+    _waiting: bool
 
     def __init__(self, values: dict[str, Any], waiting: bool) -> None:
-        object.__setattr__(self, "_values", values)
+        object.__setattr__(self, "__dict__", values)
         object.__setattr__(self, "_waiting", waiting)  # its insert not yet written
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self._values[name]
-        except KeyError:
-            raise AttributeError(name) from None
+    if TYPE_CHECKING:
+        def __getattr__(self, name: str) -> Any: ...  # a column's value
+
+    @property
+    def _values(self) -> dict[str, Any]:
+        return self.__dict__
 
     @property
     def _mapping(self) -> dict[str, Any]:
-        return dict(self._values)
+        return dict(self.__dict__)
 
 
 class RowCache:
@@ -130,19 +145,30 @@ class RowCache:
         else:
             self._rows.pop((table.name, key, value), None)
 
+    def holder(self, id_number: str) -> Any:
+        """The live reader of ``id_number`` this batch knows (its own row), ABSENT (none), or
+        ``MISSING`` (ask the database)."""
+        row = self._rows.get(("readers", HOLDER, id_number), MISSING)
+        if isinstance(row, CachedRow) and (row.status != "active" or row.merged_into):
+            return MISSING  # changed since: who holds it now is the database's answer
+        return row
+
     def prefetch(self, wanted: dict[tuple[str, str], set[str]]) -> None:
-        """Learn which of ``wanted`` (table, key) -> values do not exist (one query each)."""
+        """Learn which of ``wanted`` (table, key) -> values do not exist (one query each);
+        (readers, id_number): which ID numbers no live reader holds."""
         for (table, key), values in wanted.items():
-            if (table, key) not in UNIQUE_KEYS or not values:
+            holders = (table, key) == ("readers", "id_number")
+            if (table, key) not in UNIQUE_KEYS and not holders or not values:
                 continue
+            stmt = _LIVE_HOLDERS if holders else _PREFETCH[(table, key)]
             todo = sorted(values)
             found: set[str] = set()
             for start in range(0, len(todo), _CHUNK):
                 found.update(str(v) for v in self.conn.execute(
-                    _PREFETCH[(table, key)], {"values": todo[start:start + _CHUNK]}).scalars())
+                    stmt, {"values": todo[start:start + _CHUNK]}).scalars())
             for value in todo:
                 if value not in found:
-                    self._rows[(table, key, value)] = ABSENT
+                    self._rows[(table, HOLDER if holders else key, value)] = ABSENT
 
     # ---- this batch's writes (statements)
     def insert_later(self, table: Any, values: dict[str, Any]) -> bool:
@@ -164,13 +190,11 @@ class RowCache:
         if not keys:
             return None
         full: dict[str, Any] = {}
-        for col in table.columns:
-            if col.name in values:
-                full[col.name] = values[col.name]
-            elif col.default is not None and col.default.is_scalar:
-                full[col.name] = col.default.arg
-            elif col.nullable and col.default is None and col.server_default is None:
-                full[col.name] = None
+        for name, fill in _fills(table):
+            if name in values:
+                full[name] = values[name]
+            elif fill is not _UNKNOWN:
+                full[name] = fill
             else:  # a value only the database knows: ask it next time
                 self.drop(table.name, values)
                 return None
@@ -178,6 +202,8 @@ class RowCache:
         for key in keys:
             self._rows[(table.name, key, str(full[key]))] = row
         if table.name == "readers":
+            if full["status"] == "active" and not full["merged_into"]:
+                self._rows[("readers", HOLDER, str(full["id_number"]))] = row
             # no card names a reader that did not exist until now (cards are issued to
             # readers that exist): the new reader has no card
             self._rows.setdefault(("cards", "reader_id", str(full["reader_id"])), ABSENT)
@@ -186,7 +212,7 @@ class RowCache:
     def update_waiting(self, table: Any, key: str, value: str, values: dict[str, Any]) -> bool:
         """Change a row whose insert is still waiting; False if there is none (run the UPDATE)."""
         row = self._rows.get((table.name, key, value))
-        if (not isinstance(row, CachedRow) or not row._waiting
+        if (not isinstance(row, CachedRow) or not row._waiting or "id_number" in values
                 or any(k in values for k in LOOKUP_KEYS.get(table.name, ()))):
             return False
         row._values.update(values)
@@ -200,14 +226,15 @@ class RowCache:
             for row in rows:
                 object.__setattr__(row, "_waiting", False)
             with self.own_statement():
-                self.conn.execute(_INSERTS[name], [row._values for row in rows])
+                bulk.insert_many(self.conn, m.metadata.tables[name], [row._values for row in rows])
 
     def updated(self, table: Any, key: str, value: str, values: dict[str, Any]) -> None:
         keys = LOOKUP_KEYS.get(table.name)
         if not keys:
             return
         row = self._rows.get((table.name, key, value))
-        if not isinstance(row, CachedRow) or any(k in values for k in keys):
+        if (not isinstance(row, CachedRow) or "id_number" in values
+                or any(k in values for k in keys)):
             self.clear_table(table.name)  # a row read from the database, or a key changed
             return
         row._values.update(values)  # filed under every key: they all see the change
@@ -215,6 +242,7 @@ class RowCache:
     def insert_seen(self, table: str, values: dict[str, Any]) -> None:
         """An insert not made through ``statements`` (it may have done nothing, on conflict):
         a key known absent is asked again (Recheck), any other entry of its keys dropped."""
+        self._drop_holder(table, values)
         for key in LOOKUP_KEYS.get(table, ()):
             if key in values:
                 entry = (table, key, str(values[key]))
@@ -224,9 +252,15 @@ class RowCache:
                     self._rows.pop(entry, None)
 
     def drop(self, table: str, values: dict[str, Any]) -> None:
+        self._drop_holder(table, values)
         for key in LOOKUP_KEYS.get(table, ()):
             if key in values:
                 self._rows.pop((table, key, str(values[key])), None)
+
+    def _drop_holder(self, table: str, values: dict[str, Any]) -> None:
+        """A reader written with this ID number outside the cache: ask the database next."""
+        if table == "readers" and "id_number" in values:
+            self._rows.pop(("readers", HOLDER, str(values["id_number"])), None)
 
     def clear_table(self, table: str) -> None:
         for k in [k for k in self._rows if k[0] == table]:
@@ -243,6 +277,27 @@ class RowCache:
             yield
         finally:
             self.own = False
+
+
+_UNKNOWN = object()
+_FILLS: dict[str, tuple[tuple[str, Any], ...]] = {}
+
+
+def _fills(table: Any) -> tuple[tuple[str, Any], ...]:
+    """Each column of ``table`` and the value a row that does not name it gets (its scalar
+    default, None when nullable without one), or ``_UNKNOWN`` (the database decides)."""
+    found = _FILLS.get(table.name)
+    if found is None:
+        out = []
+        for col in table.columns:
+            if col.default is not None and col.default.is_scalar:
+                out.append((col.name, col.default.arg))
+            elif col.nullable and col.default is None and col.server_default is None:
+                out.append((col.name, None))
+            else:
+                out.append((col.name, _UNKNOWN))
+        found = _FILLS[table.name] = tuple(out)
+    return found
 
 
 def current(conn: Connection) -> RowCache | None:
