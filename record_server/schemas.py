@@ -107,7 +107,7 @@ class KioskPosition(BaseModel):
     next_seq: int
     card_serial: int  # highest card serial counter (the card number is kiosk_no * 10^8 + it)
     visit_no: int
-    receipts: dict[str, int]  # day (YYYY-MM-DD) -> highest receipt number of that day
+    receipts: dict[str, int]  # day (YYYY-MM-DD) -> highest receipt number used or reserved
 
 
 class StaffLogin(Strict):

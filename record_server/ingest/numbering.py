@@ -108,7 +108,39 @@ def position(conn: Connection, kiosk_id: str, *, receipts_since: str) -> dict[st
     rows = conn.execute(select(m.kiosk_numbers.c.name, m.kiosk_numbers.c.value)
                         .where(m.kiosk_numbers.c.kiosk_id == kiosk_id)).all()
     used = {r.name: int(r.value) for r in rows}
-    receipts = {name[len(RECEIPT_PREFIX):]: value for name, value in used.items()
-                if name.startswith(RECEIPT_PREFIX) and name[len(RECEIPT_PREFIX):] >= receipts_since}
+    receipts: dict[str, int] = {}
+    for name, value in used.items():  # a day's highest number used, or reserved (below)
+        for prefix in (RECEIPT_PREFIX, RESERVED_PREFIX):
+            day = name[len(prefix):]
+            if name.startswith(prefix) and day >= receipts_since:
+                receipts[day] = max(receipts.get(day, 0), value)
     return {"card_serial": used.get(CARD_SERIAL, 0), "visit_no": used.get(VISIT_NO, 0),
             "receipts": dict(sorted(receipts.items()))}
+
+
+# ---- receipt number blocks (docs/security.md 4.7) --------------------------------------------
+# A kiosk prints a receipt number only from a block the server has reserved for it: every
+# sync it tops up today's and tomorrow's ceiling (server_client/sync/receipt_blocks.py). The
+# ceiling is kept with the numbers used, and ``position`` answers the higher of the two, so a
+# kiosk whose store is wiped resumes above every number it could have printed, pushed or not.
+
+RESERVED_PREFIX = "reserved:receipt:"
+RECEIPT_BLOCK = 100  # numbers per reservation: a day's receipts at a busy kiosk, give or take
+RECEIPT_MAX = 9999  # the number's four digits (format_receipt_no)
+
+
+def reserve_receipts(conn: Connection, kiosk_id: str, day: str, after: int) -> int:
+    """Reserve ``day``'s receipt numbers of ``kiosk_id`` up to a block above its counter
+    ``after`` (believed only up to the ceiling already reserved, or the highest number seen
+    used: a claimed counter beyond buys one block, not the day); returns the ceiling now
+    reserved, never lowered."""
+    rows = conn.execute(select(m.kiosk_numbers.c.name, m.kiosk_numbers.c.value).where(
+        m.kiosk_numbers.c.kiosk_id == kiosk_id,
+        m.kiosk_numbers.c.name.in_([f"{RECEIPT_PREFIX}{day}", f"{RESERVED_PREFIX}{day}"]))).all()
+    have = {r.name: int(r.value) for r in rows}
+    reserved = have.get(f"{RESERVED_PREFIX}{day}", 0)
+    counter = max(min(after, reserved), have.get(f"{RECEIPT_PREFIX}{day}", 0))
+    ceiling = min(RECEIPT_MAX, max(reserved, counter + RECEIPT_BLOCK))
+    conn.execute(_upsert(conn), {"kiosk_id": kiosk_id, "name": f"{RESERVED_PREFIX}{day}",
+                                 "value": ceiling})
+    return ceiling

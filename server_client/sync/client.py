@@ -229,6 +229,13 @@ class RecordServerClient:
         body: dict[str, Any] = self.request("GET", f"/api/v1/kiosks/{self.kiosk_id}/position")
         return body
 
+    def reserve_receipts(self, day: str, after: int) -> int:
+        """Reserve the next block of ``day``'s receipt numbers above ``after`` (this kiosk's
+        counter); returns the ceiling the server now holds for it (``receipt_blocks``)."""
+        body = self.request("POST", f"/api/v1/kiosks/{self.kiosk_id}/receipt-blocks",
+                            json={"day": day, "after": after})
+        return int(body["ceiling"])
+
     def push(self, events: list[dict[str, Any]],
              quarantined: list[dict[str, Any]] | None = None,
              device_status: dict[str, Any] | None = None) -> dict[str, Any]:

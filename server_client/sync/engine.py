@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from library_core.clock import Clock, SystemClock
 from library_core.contract import CONTRACT_VERSION
 from library_core.errors import SyncError
+from server_client.sync import receipt_blocks
 from server_client.sync.client import RecordServerClient
 from server_client.sync.device_status import DeviceStatusSource
 
@@ -210,6 +211,8 @@ class SyncEngine:
                                             if str(r["event_id"]) not in again])
             reused += [str(e["event_id"]) for e in stale if str(e["event_id"]) in again]
         self.store.resequence(reused, next_seq)
+        # a block above the resumed counters before the first new receipt is printed
+        receipt_blocks.top_up_quietly(self.store, self.client, self.clock.now().date())
         self.resumed = True
         return position
 
@@ -220,6 +223,7 @@ class SyncEngine:
                 first = self.push_all(with_status=True)
                 pulled = self.pull_all()
                 second = self.push_all()
+                receipt_blocks.top_up_quietly(self.store, self.client, self.clock.now().date())
             except Exception as err:
                 self.last_error = str(getattr(err, "message_id", "") or err)[:200]
                 raise

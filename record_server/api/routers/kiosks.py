@@ -7,6 +7,7 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from library_core.clock import CHINA_TZ
@@ -57,6 +58,32 @@ def position(kiosk_id: KioskIdPath, read: KioskReadDep, clock: ClockDep) -> s.Ki
     used = numbering.position(read.conn, read.kiosk.kiosk_id, receipts_since=since)
     return s.KioskPosition(kiosk_id=read.kiosk.kiosk_id, kiosk_no=int(row.kiosk_no),
                            next_seq=int(row.next_seq), **used)
+
+
+class ReceiptBlockRequest(BaseModel):
+    day: dt.date  # the kiosk's day of the receipts (its numbers restart every day)
+    after: Annotated[int, Field(ge=0, le=numbering.RECEIPT_MAX, strict=True)]  # its counter
+
+
+class ReceiptBlock(BaseModel):
+    day: dt.date
+    ceiling: int  # the kiosk may print numbers up to this one
+
+
+@router.post("/{kiosk_id}/receipt-blocks", tags=["kiosk"], response_model=ReceiptBlock,
+             responses=ERRORS)
+def reserve_receipt_block(kiosk_id: KioskIdPath, body: ReceiptBlockRequest, kiosk: KioskDep,
+                          db: DbDep, clock: ClockDep) -> ReceiptBlock:
+    """Reserve this kiosk's next block of receipt numbers of ``day`` (the last 7 days up to
+    tomorrow, the days ``position`` answers): a wiped kiosk resumes above the ceiling, so no
+    number it printed is ever issued twice (docs/security.md 4.7)."""
+    today = clock.now().astimezone(CHINA_TZ).date()
+    if not today - dt.timedelta(days=7) <= body.day <= today + dt.timedelta(days=1):
+        raise HTTPException(422, "day_not_reservable")
+    with db.write() as conn:
+        ceiling = numbering.reserve_receipts(conn, kiosk.kiosk_id, body.day.isoformat(),
+                                             body.after)
+    return ReceiptBlock(day=body.day, ceiling=ceiling)
 
 
 @router.post("/{kiosk_id}/events", tags=["kiosk"], response_model=s.PushResponse,
