@@ -1,8 +1,9 @@
 """8. A check-in round trip through the SIP2 adapter against a bare socket exchange.
 
-Measured: ``Sip2Circulation.check_in`` (what ``ReturnService`` calls with an ILS): pysip2's
-encoding of the 09 with sequence number and checksum, the exchange over a logged-in TCP
-connection, checking and decoding the 10, the port's ``CheckinAnswer``; against the test ILS
+Measured: ``Sip2Circulation.check_in`` (what ``ReturnService`` calls with an ILS): encoding the
+09 with sequence number and checksum (``server_client.sip2.hotcodec``, checked against pysip2's
+codec), the exchange over a logged-in TCP connection, checking and decoding the 10, the port's
+``CheckinAnswer``; against the test ILS
 (``tests/support/test_ils.py``: pysip2's own server, UTF-8, Chinese titles) on 127.0.0.1.
 Baseline: the same server, a second connection logged in by hand, the same 09 frames (built
 beforehand, for other items on loan) written with ``sendall`` and the answer read up to its CR,

@@ -49,6 +49,30 @@ def _plain(value: str, encoding: str) -> bool:
     return len(value) <= _MAX_VALUE // 4 or len(value.encode(encoding)) <= _MAX_VALUE
 
 
+_Static = tuple[bytes, bytes] | None
+_STATIC: dict[tuple[str, str, str, str | None, str | None, str], _Static] = {}
+
+
+def _static_fields(req: CheckinRequest, encoding: str) -> _Static:
+    """The 09's fields around the item (AP AO before it; AC CH BI after), encoded once per
+    kiosk set-up (they are the kiosk's own: location, institution, terminal password); None
+    when one of them is not plain."""
+    key = (req.current_location, req.institution_id, req.terminal_password,
+           req.item_properties, req.cancel, encoding)
+    if key not in _STATIC:
+        if len(_STATIC) > 64:
+            _STATIC.clear()
+        before = (("AP", req.current_location), ("AO", req.institution_id))
+        after = (("AC", req.terminal_password), ("CH", req.item_properties), ("BI", req.cancel))
+        if all(v is None or _plain(v, encoding) for _, v in (*before, *after)):
+            _STATIC[key] = ("".join(f"{f}{v}|" for f, v in before).encode(encoding),
+                            "".join(f"{f}{v}|" for f, v in after if v is not None)
+                            .encode(encoding))
+        else:
+            _STATIC[key] = None
+    return _STATIC[key]
+
+
 def encode_checkin(req: CheckinRequest, sequence_number: int | None, *, checksum_on: bool,
                    encoding: str) -> bytes | None:
     """The 09 frame pysip2's ``encode_message`` would write, or ``None`` (ask pysip2).
@@ -57,31 +81,25 @@ def encode_checkin(req: CheckinRequest, sequence_number: int | None, *, checksum
             or not _DATE.fullmatch(req.return_date)
             or (req.cancel is not None and req.cancel not in _YN)):
         return None
-    text = [f"09{req.no_block}{req.transaction_date}{req.return_date}"]
-    for field_id, value in (("AP", req.current_location), ("AO", req.institution_id),
-                            ("AB", req.item_identifier), ("AC", req.terminal_password),
-                            ("CH", req.item_properties), ("BI", req.cancel)):
-        if value is None:
-            continue
-        if not _plain(value, encoding):
-            return None
-        text.append(f"{field_id}{value}|")
+    static = _static_fields(req, encoding)
+    item = req.item_identifier
+    if static is None or not _plain(item, encoding):
+        return None
+    head = f"09{req.no_block}{req.transaction_date}{req.return_date}".encode("ascii")
+    body = b"".join((head, static[0], b"AB", item.encode(encoding), b"|", static[1]))
     if not checksum_on:
-        text.append("\r")
-        return "".join(text).encode(encoding)
+        return body + b"\r"
     if sequence_number is None or not 0 <= sequence_number <= 9:
         return None
-    text.append(f"AY{sequence_number}AZ")
-    prefix = "".join(text).encode(encoding)
+    prefix = body + b"AY%dAZ" % sequence_number
     return prefix + checksum(prefix) + b"\r"
 
 
 _SCALARS = {"AO": "institution_id", "AB": "item_identifier", "AQ": "permanent_location",
             "AJ": "title_identifier", "CL": "sort_bin", "AA": "patron_identifier",
             "CK": "media_type", "CH": "item_properties"}
-_REQUIRED = frozenset(("institution_id", "item_identifier", "permanent_location"))
 # "10", ok, resensitize, magnetic media, alert, transaction date: pysip2's fixed-field rules
-_HEAD = re.compile(rb"10([01])([YN])([YNU])([YN])([0-9]{8}[A-Z ]{4}[0-9]{6})")
+_HEAD = re.compile(rb"10[01][YN][YNU][YN][0-9]{8}[A-Z ]{4}[0-9]{6}")
 _FIXED = 2 + 4 + 18
 # where ASCII bytes (the "|") never occur inside a character: the payload decodes in one go
 _WHOLE = ("utf-8", "cp850")
@@ -103,8 +121,7 @@ def decode_checkin_response(frame: bytes, *, encoding: str
         if body[-3:-1] == b"AY" and 0x30 <= body[-1] <= 0x39:
             sequence = body[-1] - 0x30
             body = body[:-3]
-    head = _HEAD.match(body)
-    if head is None:
+    if _HEAD.match(body) is None:
         return None
     values: dict[str, str] = {}
     screen: list[str] = []
@@ -124,25 +141,26 @@ def decode_checkin_response(frame: bytes, *, encoding: str
             return None  # the last field has no terminator
         for piece in pieces:
             field_id = piece[:2]
-            if len(field_id) < 2 or not field_id.isascii():
-                return None  # pysip2 would read a "|" or a non-ASCII byte as a field id
-            if field_id == "AF":
-                screen.append(piece[2:])
-            elif field_id == "AG":
-                printed.append(piece[2:])
-            elif field_id in _SCALARS:
-                name = _SCALARS[field_id]
+            name = _SCALARS.get(field_id)
+            if name is not None:
                 if name in values:
                     return None  # a duplicate: pysip2 refuses it
                 values[name] = piece[2:]
-    if len(values.keys() & _REQUIRED) < 3:
-        return None
+            elif field_id == "AF":
+                screen.append(piece[2:])
+            elif field_id == "AG":
+                printed.append(piece[2:])
+            elif len(field_id) < 2 or not field_id.isascii():
+                return None  # pysip2 would read a "|" or a non-ASCII byte as a field id
+    if ("institution_id" not in values or "item_identifier" not in values
+            or "permanent_location" not in values):
+        return None  # a required field missing: pysip2 refuses it
     media = values.get("media_type")
     if media is not None and not _DIG3.fullmatch(media):
         return None
-    ok, resensitize, magnetic, alert, date = head.groups()
+    fixed = body[2:_FIXED].decode("ascii")  # checked by _HEAD: ASCII
     message = CheckinResponse(
-        ok=ok.decode(), resensitize=resensitize.decode(), magnetic_media=magnetic.decode(),
-        alert=alert.decode(), transaction_date=date.decode(), screen_message=tuple(screen),
-        print_line=tuple(printed), **values)
+        ok=fixed[0], resensitize=fixed[1], magnetic_media=fixed[2], alert=fixed[3],
+        transaction_date=fixed[4:], screen_message=tuple(screen), print_line=tuple(printed),
+        **values)
     return message, sequence

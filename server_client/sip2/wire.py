@@ -79,6 +79,7 @@ class Sip2Wire:
         self.endpoint = endpoint
         self._seq = -1
         self._buffer = bytearray()
+        self._timeout = -1.0  # the socket's timeout as last set (s)
         self.lenient_accepted = 0  # answers accepted with a wrong checksum (lenient mode)
         try:
             raw = socket.create_connection((endpoint.host, endpoint.port),
@@ -189,12 +190,17 @@ class Sip2Wire:
     # -- bytes ---------------------------------------------------------------------------------
     def _send(self, frame: bytes, deadline: float) -> None:
         try:
-            self._sock.settimeout(_left(deadline))
+            self._limit(deadline)
             self._sock.sendall(frame)
         except OSError as err:  # socket.timeout is an OSError
             raise IlsUnreachable(None, f"send: {err}") from err
 
     def _receive(self, deadline: float) -> bytes:
+        if not self._buffer:  # the usual case: one answer in one segment, nothing before it
+            data = self._recv(deadline)
+            if data.find(b"\r") == len(data) - 1 and data[:1] != b"\n" and len(data) > 1:
+                return data
+            self._buffer += data
         while True:
             cr = self._buffer.find(b"\r")
             if cr != -1:
@@ -206,16 +212,28 @@ class Sip2Wire:
                 continue
             if len(self._buffer) > MAX_FRAME:
                 raise IlsProtocolError(None, "frame longer than 8192 bytes")
-            try:
-                self._sock.settimeout(_left(deadline))
-                data = self._sock.recv(4096)
-            except TimeoutError as err:
-                raise IlsUnreachable(None, "no answer in time") from err
-            except OSError as err:
-                raise IlsUnreachable(None, f"receive: {err}") from err
-            if not data:
-                raise IlsUnreachable(None, "the ILS closed the connection")
-            self._buffer += data
+            self._buffer += self._recv(deadline)
+
+    def _limit(self, deadline: float) -> None:
+        """Keep the socket's timeout within the time left, never beyond it and at most 10 ms
+        short of it. ``settimeout`` is a system call: on the hot path (a quick exchange after
+        a quick one) the timeout already set fits and none is made."""
+        left = _left(deadline)
+        if not left - 0.010 <= self._timeout <= left:
+            self._timeout = left - 0.005 if left > 0.01 else left
+            self._sock.settimeout(self._timeout)
+
+    def _recv(self, deadline: float) -> bytes:
+        try:
+            self._limit(deadline)
+            data = self._sock.recv(4096)
+        except TimeoutError as err:
+            raise IlsUnreachable(None, "no answer in time") from err
+        except OSError as err:
+            raise IlsUnreachable(None, f"receive: {err}") from err
+        if not data:
+            raise IlsUnreachable(None, "the ILS closed the connection")
+        return data
 
 
 def _left(deadline: float) -> float:
