@@ -73,8 +73,10 @@ def payment_refunded(ctx: Context, p: PaymentRefunded) -> None:
                                                 "method": p.method}).scalar_one())
     if refunded + p.amount > int(paid.amount):
         raise Reject("refund_exceeds_payment")
+    # no reader on the refund row: a reader's refund rows are what a deposit refund counts
+    # (ingest.payments.deposit_refunded); the trade links it to its payment and reader
     insert_into(ctx.conn, m.payments, dict(
-        payment_id=p.payment_id, kind="refund", reader_id=paid.reader_id,
+        payment_id=p.payment_id, kind="refund", reader_id=None,
         receipt_no=p.receipt_no, method=p.method, amount=p.amount, credited=0,
         kiosk_id=ctx.kiosk_id, staff_no=None, occurred_at=ctx.occurred_at.isoformat(),
         occurred_day=local_day(ctx.occurred_at), transaction_id=p.transaction_id,

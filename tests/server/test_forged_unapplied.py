@@ -56,7 +56,7 @@ def _rows(server: ServerProcess) -> list[tuple[Any, ...]]:
     try:
         with engine.connect() as conn:
             return [tuple(r) for r in conn.execute(text(
-                "SELECT kind, method, transaction_id, amount, kiosk_id FROM payments"
+                "SELECT kind, method, transaction_id, amount, kiosk_id, reader_id FROM payments"
                 " ORDER BY kind, payment_id"))]
     finally:
         engine.dispose()
@@ -68,14 +68,20 @@ def test_the_recoverys_pair_applies_once_and_every_lie_about_it_is_refused(
     server.cli("migrate")
     server.start()
     env = make_env(tmp_path / "kiosk.sqlite3")
+    card = env.new_card(1)  # a reader of ours, whose renewal's money is taken, never applied
+    k01 = Pusher(server, "K01")
+    issued = sorted(env.store.pending_events(100), key=lambda e: e["seq"])
+    assert {r["status"] for r in k01.push(*issued)} == {"applied"}
+    taken = _rows(server)
     intents = IntentStore(env.store)
     books = UnappliedBooks(intents, env.clock, ReceiptHeader("K01"))
-    intents.create(Intent(OTN, "wechat", 2000, "new-card:R-gone", "open"), at=env.clock.now())
+    intents.create(Intent(OTN, "wechat", 2000, f"renewal:{card.card_no}", "open"),
+                   at=env.clock.now())
     intents.move(OTN, "paid", at=env.clock.now(), transaction_id=TID)
     books.book_refund(books.book_payment(intents.get(OTN)))  # type: ignore[arg-type]
-    unapplied, refunded = sorted(env.store.pending_events(10), key=lambda e: e["seq"])
+    unapplied, refunded = sorted(env.store.pending_events(100), key=lambda e: e["seq"])[-2:]
     assert (unapplied["kind"], refunded["kind"]) == ("payment.unapplied", "payment.refunded")
-    k01 = Pusher(server, "K01")
+    assert unapplied["payload"]["reader_id"] == card.reader_id
 
     def refused(event: dict[str, Any], reason: str) -> None:
         before = _rows(server)
@@ -86,6 +92,7 @@ def test_the_recoverys_pair_applies_once_and_every_lie_about_it_is_refused(
     refused(_forged(unapplied, 901, payment_id="unapplied-LK0000126112400000099ZZZZ"),
             "unapplied_payment_id")
     refused(_forged(unapplied, 902, reader_id="R-never-registered"), "unknown_reader")
+    assert _rows(server) == taken
     refused(_forged(refunded, 903), "refund_unknown_payment")  # its payment not in yet
     assert [r["status"] for r in k01.push(unapplied)] == ["applied"]
     refused(_forged(unapplied, 904), "payment_exists")  # the same trade booked again
@@ -102,8 +109,9 @@ def test_the_recoverys_pair_applies_once_and_every_lie_about_it_is_refused(
     assert [r["status"] for r in k01.push(refunded)] == ["applied"]
     refused(_forged(refunded, 910, payment_id=f"refund-{OTN}R2", out_refund_no=f"{OTN}R2"),
             "refund_exceeds_payment")  # a second refund of money already given back
-    assert _rows(server) == [("payment", "wechat", TID, 2000, "K01"),
-                             ("refund", "wechat", TID, 2000, "K01")]
+    assert sorted(set(_rows(server)) - set(taken)) == [
+        ("payment", "wechat", TID, 2000, "K01", card.reader_id),
+        ("refund", "wechat", TID, 2000, "K01", None)]  # a deposit refund counts no such row
     env.store.close()
 
 
