@@ -19,6 +19,7 @@ cannot import and a POST without the CSRF token is refused.
 from __future__ import annotations
 
 import dataclasses
+import http.client
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -224,7 +225,11 @@ def test_a_hostile_bill_is_refused_by_name_and_nothing_is_stored(
     server, planted = books
     before = _stored(server)
     page = log_in(browser, server, "supervisor", lang=lang)
-    for name, data, provider, reason in _hostile(planted):
+    cases = _hostile(planted)  # every case in Chinese; in English three (the breadth is in
+    if lang == "en":           # tests/server/test_bill_import.py)
+        cases = [c for c in cases if c[0] in ("alipay-as-wechat.csv", "formula.csv",
+                                              "escape.csv")]
+    for name, data, provider, reason in cases:
         _upload(page, name, data, provider)
         assert page.url.endswith("/console/finance/reconcile"), (name, page.url)
         assert page.locator("[data-reason]").count() == 1, (name, page.content()[:1500])
@@ -232,6 +237,24 @@ def test_a_hostile_bill_is_refused_by_name_and_nothing_is_stored(
         assert visible_keys(page) == [], name
         assert _stored(server) == before, name
     page.context.close()
+
+
+def _announced_huge(server: ServerProcess, page: Page) -> int:
+    """A POST announcing a 1 GB bill (the signed-in session, its CSRF token in the header) whose
+    body is never sent: the status the server answers with before reading it."""
+    cookies = "; ".join(f"{c['name']}={c['value']}" for c in page.context.cookies())
+    host, port = server.url.split("//")[1].split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        conn.putrequest("POST", "/console/finance/reconcile")
+        for name, value in (("Cookie", cookies), ("X-CSRF-Token", csrf_of(page)),
+                            ("Content-Type", "multipart/form-data; boundary=x"),
+                            ("Content-Length", str(1 << 30))):
+            conn.putheader(name, value)
+        conn.endheaders()
+        return conn.getresponse().status
+    finally:
+        conn.close()
 
 
 def test_only_a_supervisor_imports_and_only_with_the_csrf_token(
@@ -250,9 +273,6 @@ def test_only_a_supervisor_imports_and_only_with_the_csrf_token(
             "provider": "wechat", "file": bill})
         assert resp.status == 403, role  # no CSRF token
         if role == "supervisor":  # over 4x the bill limit: the server's 413 before reading it
-            resp = page.context.request.post(url, max_redirects=0, multipart={
-                "csrf_token": csrf_of(page), "provider": "wechat",
-                "file": {**bill, "buffer": b"0" * (33 * 1024 * 1024)}})
-            assert resp.status == 413
+            assert _announced_huge(server, page) == 413
         page.context.close()
     assert _stored(server) == before
