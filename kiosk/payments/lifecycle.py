@@ -318,7 +318,7 @@ class DurablePaymentGateway:
             if tid and self.intents.booked(tid):  # the use case committed it
                 self.intents.move(otn, "booked", at=self.clock.now())
                 return "booked"
-            if self.books is not None:
+            if self.books is not None and tid:  # (no trade id: nothing to book it under)
                 intent = self.books.book_payment(intent)
         try:
             self._refund(intent, "recovery: paid at the provider, the paid-for action did not "
