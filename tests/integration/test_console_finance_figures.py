@@ -54,7 +54,9 @@ def day_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
     client = RecordServerClient(server.url, "K01", server.enroll("K01"), retries=1,
                                 backoff_s=0.01)
     now = dt.datetime.now(CHINA_TZ).replace(microsecond=0)  # staff sessions are the server's
-    clock = FixedClock(now - dt.timedelta(days=1))
+    # yesterday's at 10:00 and 10:07, 10:14; today's all at now (no advance over midnight)
+    clock = FixedClock(dt.datetime.combine(now.date() - dt.timedelta(days=1), dt.time(10),
+                                           tzinfo=CHINA_TZ))
     env = make_env(root / "k01.sqlite3", clock=clock, staff_authority=ServerStaffAuthority(client))
     sync = SyncEngine(env.store, client, clock=clock)
     try:
@@ -68,7 +70,6 @@ def day_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
         cards.new_card(make_reader(4), Tender.payment_code(WECHAT_CODE))
         desk = env.services.staff.login("S0002", STAFF_PIN)
         for seq in (5, 6):
-            clock.advance(minutes=3)
             env.writer.place_blank()
             cards.new_card(make_reader(seq), Tender.cash_by(desk))
         pushed = env.store.pending_events(10_000)
@@ -146,12 +147,14 @@ def test_the_finance_figures_equal_the_sums_of_the_ingested_payments(
     assert [c.inner_text().strip() for c in counted.locator("td").all()] == [
         _yuan(cash - SHORT), _yuan(cash)]
     assert "diff" in (counted.get_attribute("class") or "")  # the difference highlighted
+    assert counted.locator("[data-cash-diff]").inner_text() == (
+        f"{translate('console.recon.difference', lang)} {_yuan(-SHORT)}")
     assert counted.evaluate("e => getComputedStyle(e.querySelector('td')).fontWeight") == "700"
     for method in ("wechat", "cash"):
         line = check.locator(f"tr[data-line='taken:{method}']")
         assert [c.inner_text().strip() for c in line.locator("td").all()] == [
             _yuan(sums[today][method][1])] * 2
         assert "diff" not in (line.get_attribute("class") or "")
-    assert check.locator(".c2-badge.alert").inner_text() == translate(
+    assert check.locator("h3 .c2-badge.alert").inner_text() == translate(
         "console.fin.differences", lang, n=1)  # the one difference: the count
     page.context.close()
