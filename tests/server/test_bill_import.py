@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,8 @@ from record_server.console import bill_import
 from record_server.db import Database
 from record_server.finance_tables import reconciliation_runs
 from tests.support.bills import BillTrade, alipay_bill, wechat_bill
+from tests.support.postgres import postgres_cluster_fixture  # noqa: F401
+from tests.support.server_process import db_url_fixture  # noqa: F401
 
 NOW = dt.datetime(2026, 11, 25, 1, 30, tzinfo=dt.UTC)
 OTN = "LK00003261124000000015A3C"  # kiosk number 3 (kiosk.payments.lifecycle.out_trade_no)
@@ -24,14 +27,28 @@ TRADES = [BillTrade("4200000000000001", OTN, 3000),
           BillTrade("4200000000000002", "LK00003261124000000027B4D", 500, refunded=500)]
 
 
-@pytest.fixture(name="db")
-def db_fixture(tmp_path: Path) -> Database:
-    db = Database(f"sqlite:///{tmp_path / 'server.sqlite3'}")
+def _db(url: str) -> Database:
+    db = Database(url)
     db.migrate()
     with db.write() as conn:
         conn.execute(m.kiosks.insert().values(kiosk_id="K03", created_at=NOW.isoformat(),
                                               kiosk_no=3))
     return db
+
+
+@pytest.fixture(name="db")
+def db_fixture(db_url: str) -> Iterator[Database]:
+    """SQLite and PostgreSQL (migration 0017 on both)."""
+    db = _db(db_url)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture(name="lite")
+def lite_fixture(tmp_path: Path) -> Iterator[Database]:
+    db = _db(f"sqlite:///{tmp_path / 'server.sqlite3'}")
+    yield db
+    db.dispose()
 
 
 def _stored(db: Database) -> tuple[int, int]:
@@ -86,9 +103,9 @@ def _bad() -> list[tuple[str, bytes, str, str]]:
 
 @pytest.mark.parametrize("provider, data, reason, day", _bad())
 def test_a_hostile_or_foreign_file_is_refused_by_name_and_nothing_is_stored(
-        db: Database, provider: str, data: bytes, reason: str, day: str) -> None:
+        lite: Database, provider: str, data: bytes, reason: str, day: str) -> None:
     with pytest.raises(bill_import.BillRefused) as refused:
-        bill_import.import_bill(db, provider=provider, file_name="x.csv", data=data, day=day,
+        bill_import.import_bill(lite, provider=provider, file_name="x.csv", data=data, day=day,
                                 staff_no="S0001", now=NOW)
     assert refused.value.reason == reason
-    assert _stored(db) == (0, 0)
+    assert _stored(lite) == (0, 0)
