@@ -159,7 +159,7 @@ def _apply(conn: Connection, *, kiosk_id: str, envelopes: list[c.EventEnvelope],
             continue
         rows.append({
             "event_id": eid, "kiosk_id": kiosk_id, "seq": env.seq, "kind": env.kind,
-            "occurred_at": env.occurred_at.isoformat(), "occurred_day": local_day(env.occurred_at),
+            "occurred_at": prep.occurred_at, "occurred_day": local_day(env.occurred_at),
             "received_at": now, "status": out.status, "rule": out.rule,
             "detail": (out.detail or "")[:300] or None,
             "payload": prep.payload_json})

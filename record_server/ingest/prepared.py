@@ -3,10 +3,11 @@
 On SQLite every push applies its batch under one process-wide write lock (``db.write_grouped``),
 so everything done inside it is done one push at a time. Checking each payload against its
 kind's model (``library_core.contract.PAYLOADS``) and writing the event row's JSON depend on the
-envelope alone: ``prepare`` does both for the whole batch before the push takes the lock, in the
-request's own thread, so pushes waiting for the lock do this work meanwhile. ``ordering`` then
-takes the result (``payload`` raises the same validation error it would have raised there, at the
-same point of the event), and works it out itself for an envelope it was not given.
+envelope alone: ``prepare`` does both (and the event time's text) for the whole batch before
+the push takes the lock, in the request's own thread, so pushes waiting for the lock do this
+work meanwhile. ``ordering`` then takes the result (``payload`` raises the same validation error
+it would have raised there, at the same point of the event), and works it out itself for an
+envelope it was not given.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class PreparedEvent:
 
     checked: BaseModel | PydanticError  # the payload's model, or why it is invalid
     payload_json: str
+    occurred_at: str  # the envelope's time, ISO 8601, as the event row keeps it
 
     def payload(self) -> BaseModel:
         """The checked payload. Raises the pydantic ValidationError of an invalid one."""
@@ -36,10 +38,12 @@ class PreparedEvent:
 
 def prepare_one(env: c.EventEnvelope) -> PreparedEvent:
     payload_json = json.dumps(env.payload, ensure_ascii=True, sort_keys=True)
+    occurred_at = env.occurred_at.isoformat()
     try:
-        return PreparedEvent(c.PAYLOADS[env.kind].model_validate(env.payload), payload_json)
+        checked: BaseModel | PydanticError = c.PAYLOADS[env.kind].model_validate(env.payload)
     except PydanticError as err:
-        return PreparedEvent(err, payload_json)
+        checked = err
+    return PreparedEvent(checked, payload_json, occurred_at)
 
 
 Prepared = dict[int, PreparedEvent]
