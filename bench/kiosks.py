@@ -2,7 +2,7 @@
 
 Each simulated kiosk is a thread with its own token and requests session. Every 5 s (random
 phase) it does what ``SyncEngine.sync_once`` does on the wire: push its pending events (half the
-rounds carry one new-reader transaction, 4 events), then pull changes from its cursor until the
+rounds carry one new-reader transaction, 5 events), then pull changes from its cursor until the
 server says there is no more. Measured: p99 latency over all requests, errors (any non-200 or
 exception, or an event not applied), and the server's resident memory sampled every second
 (flat = it grows by less than 10 % from 10 s into the run to the end). A connection reset on a
