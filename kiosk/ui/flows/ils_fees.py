@@ -27,9 +27,9 @@ class IlsPatron:
 
     @property
     def name_masked(self) -> str:
-        from kiosk.services.common import mask_name
+        from kiosk.services.common import mask_card_no, mask_name
 
-        return mask_name(str(self.account.name)) or self.patron
+        return mask_name(str(self.account.name or "")) or mask_card_no(self.patron)
 
     @property
     def owed(self) -> Fen:
