@@ -2,7 +2,7 @@
 (``/usr/bin/chromium``; ``playwright install`` is never run) against a real server process.
 
 ``console_server`` is a started server with S0001 supervisor, S0002 desk and S0003 auditor, each
-with the web password ``STAFF_PASSWORD``; ``browser`` is one headless Chromium per test module;
+with the web password ``STAFF_PASSWORD``; ``browser`` is the test process's one headless Chromium (a module's pages are closed after it);
 ``log_in`` signs a fresh page in through the log-in form.
 """
 
@@ -25,13 +25,36 @@ OFFICE = {"width": 1366, "height": 768}
 TABLET = {"width": 800, "height": 1280}
 
 
+# one headless Chromium per test process, started by the first module that asks for it and
+# stopped when pytest ends (request.config.add_cleanup): each module used to start its own
+_chromium: dict[str, Any] = {}
+
+
+def _shared_chromium(config: pytest.Config) -> Browser:
+    if "browser" not in _chromium or not _chromium["browser"].is_connected():
+        playwright = sync_playwright().start()
+        started = _chromium["browser"] = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"])
+
+        def stop() -> None:
+            if _chromium.get("browser") is started:
+                del _chromium["browser"]
+            started.close()
+            playwright.stop()
+
+        config.add_cleanup(stop)
+    browser: Browser = _chromium["browser"]
+    return browser
+
+
 @pytest.fixture(name="browser", scope="module")
-def browser_fixture() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                    args=["--no-sandbox", "--disable-gpu"])
-        yield browser
-        browser.close()
+def browser_fixture(request: pytest.FixtureRequest) -> Iterator[Browser]:
+    """The process's Chromium; the pages (browser contexts) a module opened are closed after it,
+    so no cookie or page outlives its module."""
+    browser = _shared_chromium(request.config)
+    yield browser
+    for context in browser.contexts:
+        context.close()
 
 
 def start_console_server(factory: Callable[..., ServerProcess], db_url: str | None = None,

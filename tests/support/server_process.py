@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.support import server_setup as setup
 from tests.support.postgres import PostgresCluster, free_port, postgres_cluster_fixture  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,6 +55,10 @@ class ServerProcess:
         self.login_rate = login_rate
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir / "server.log"
+        # the set-up commands run so far on a fresh database (None once anything else ran): the
+        # key of the template that ``cli`` may copy instead of running them again
+        self._setup: tuple[Any, ...] | None = ()
+        self._stamp: tuple[int, int] | None = None
 
     @property
     def url(self) -> str:
@@ -66,7 +71,26 @@ class ServerProcess:
         return str(PYTHON)
 
     def cli(self, *args: str, env: dict[str, str] | None = None) -> str:
-        """Run a ``record-server`` command against this server's database; returns stdout."""
+        """Run a ``record-server`` command against this server's database; returns stdout.
+
+        ``migrate`` and ``create-staff`` on a fresh database run for real once per session
+        for each sequence of them; later servers get a copy of the database they made
+        (tests/support/server_setup.py)."""
+        if (self._setup == () and not setup.is_fresh(self.database_url)) or (
+                self._setup and setup.stamp(self.database_url) != self._stamp):
+            self._setup = None
+        if self._setup is not None and args and args[0] in setup.SETUP_COMMANDS:
+            self._setup = key = setup.setup_key(self._setup, args, env, self.database_url)
+            out = setup.copy_in(key, self.database_url)
+            if out is None:
+                out = self._cli(*args, env=env)
+                setup.keep(key, self.database_url, out)
+            self._stamp = setup.stamp(self.database_url)
+            return out
+        self._setup = None
+        return self._cli(*args, env=env)
+
+    def _cli(self, *args: str, env: dict[str, str] | None = None) -> str:
         full_env = {**os.environ, **(env or {})}
         res = subprocess.run(
             [self._python(), "-m", "record_server", *args, "--data-dir", str(self.data_dir),
@@ -77,6 +101,7 @@ class ServerProcess:
         return res.stdout.strip()
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
+        self._setup = None
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [self._python(), "-m", self.entry, "serve", "--host", "127.0.0.1",
@@ -137,7 +162,10 @@ class ServerProcess:
 
     # ---- set-up helpers -------------------------------------------------------------------
     def enroll(self, kiosk_id: str, branch: str = "main") -> str:
-        code = self.cli("enroll-kiosk", "--kiosk-id", kiosk_id, "--branch", branch).splitlines()[-1]
+        """Enroll ``kiosk_id`` and return its token. The one-time code is made in this process
+        by what ``record-server enroll-kiosk`` runs (``auth.enroll_kiosk`` with the configured
+        lifetime), not by a new Python process each time; that command's own tests call it."""
+        code = setup.enroll_code(self.data_dir, self.database_url, kiosk_id, branch)
         resp = requests.post(f"{self.url}/api/v1/kiosks/enroll",
                              json={"kiosk_id": kiosk_id, "code": code}, timeout=10,
                              verify=self.verify)
