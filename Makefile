@@ -12,18 +12,23 @@ setup:
 demo: setup
 	$(PY) -m kiosk.cli demo --output demo-output
 
-# Two stages side by side, each test once: tests/server in .venv-server (the server extra alone,
-# no Kivy; its output is held and shown after), and the rest in .venv. Most tests wait on servers
-# and devices, so the two share the machine's cores well. make fails if either failed.
+# Three stages side by side, each test once: tests/server in .venv-server (the server extra alone,
+# no Kivy); and the rest in $(VENV) as two processes split by marker (tests/conftest.py marks what
+# reaches Kivy or pcscd through a fixture): the Kivy window and the one virtual card reader
+# ("ui or pcsc"), and everything else. Most tests wait on servers and devices, so the three share
+# the machine's cores well. The two held stages' output is shown after; make fails if any failed.
+DEVICES := ui or pcsc
 test: setup
-	@log=$$(mktemp); \
-	echo "== make test: tests/server in .venv-server (server extra only) and the rest in $(VENV), side by side"; \
-	$(SERVER_PY) -m pytest -q -p no:cacheprovider tests/server > $$log 2>&1 & pid=$$!; \
-	$(PY) -m pytest -q tests --ignore=tests/server; rest=$$?; \
-	wait $$pid; server=$$?; \
-	echo "== tests/server in .venv-server:"; cat $$log; rm -f $$log; \
-	echo "== make test: server stage exit $$server, main stage exit $$rest"; \
-	[ $$server -eq 0 ] && [ $$rest -eq 0 ]
+	@server_log=$$(mktemp); devices_log=$$(mktemp); \
+	echo "== make test: tests/server in .venv-server, and the rest in $(VENV) as two processes (Kivy + pcscd, and everything else), side by side"; \
+	$(SERVER_PY) -m pytest -q -p no:cacheprovider tests/server > $$server_log 2>&1 & server_pid=$$!; \
+	$(PY) -m pytest -q -p no:cacheprovider tests --ignore=tests/server -m "$(DEVICES)" > $$devices_log 2>&1 & devices_pid=$$!; \
+	$(PY) -m pytest -q tests --ignore=tests/server -m "not ($(DEVICES))"; rest=$$?; \
+	wait $$devices_pid; devices=$$?; wait $$server_pid; server=$$?; \
+	echo "== Kivy and pcscd tests ($(DEVICES)) in $(VENV):"; cat $$devices_log; \
+	echo "== tests/server in .venv-server:"; cat $$server_log; rm -f $$server_log $$devices_log; \
+	echo "== make test: server stage exit $$server, Kivy/pcscd stage exit $$devices, rest exit $$rest"; \
+	[ $$server -eq 0 ] && [ $$devices -eq 0 ] && [ $$rest -eq 0 ]
 
 bench: setup
 	$(PY) -m bench

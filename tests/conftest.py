@@ -19,9 +19,25 @@ os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 # server's own default, PIN_HASH_MIN_N, is what a real deployment gets)
 os.environ.setdefault("RECORD_SERVER_PIN_MIN_N", "16")
 
+import pytest  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
 
 settings.register_profile(
     "ci", deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=False
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+# ``make test`` runs the kiosk side in two processes at once, split by these markers (``-m "ui or
+# pcsc"`` and its complement): the tests on the one virtual card reader (pcscd's lock is held for a
+# whole session) and on this process's Kivy window must be together. A test that reaches them
+# through a fixture is marked here, so one that forgot its marker cannot land in the other half.
+_NEEDS = {"pcscd": "pcsc", "kiosk_session": "ui", "kiosk_ui": "ui", "xvfb_display": "ui"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture in getattr(item, "fixturenames", ()):
+            if fixture in _NEEDS:
+                item.add_marker(_NEEDS[fixture])
