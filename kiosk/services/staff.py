@@ -27,6 +27,7 @@ from kiosk.services.staff_auth import (
 )
 from kiosk.services.views import open_fees, reader_receipt
 from library_core import events
+from library_core.cash_count import check_cash_count
 from library_core.clock import Clock
 from library_core.codes import is_card_no, is_staff_no
 from library_core.errors import DomainError, NotFound, SyncError, ValidationError
@@ -275,9 +276,10 @@ class StaffService:
             waived=waived, fines_assessed=fines, cash_expected=money.cash_expected(Method.CASH))
 
     def _report_receipt(self, report: EndOfDayReport, *, receipt_no: str, now: dt.datetime,
-                        staff_no: str) -> Receipt:
+                        staff_no: str, cash_counted: Fen | None = None) -> Receipt:
         """The Z-report on paper: counts, takings by fee kind and by method, refunds, cash
-        expected in the drawer. Every amount is a fen amount the layout prints as money."""
+        expected in the drawer and, when counted, the count and the difference (counted -
+        expected, as the console shows it). Every amount is fen the layout prints as money."""
         def count(key: str, n: int) -> ReceiptLine:
             return ReceiptLine(key=key, quantity=n)
 
@@ -302,6 +304,10 @@ class StaffService:
         if report.waived:
             lines.append(ReceiptLine(key="receipt.item.waived", amount=report.waived))
         lines.append(ReceiptLine(key="receipt.field.cash_expected", amount=report.cash_expected))
+        if cash_counted is not None:
+            lines.append(ReceiptLine(key="receipt.field.cash_counted", amount=cash_counted))
+            lines.append(ReceiptLine(key="receipt.field.cash_difference",
+                                     amount=cash_counted - report.cash_expected))
         return Receipt(
             receipt_no=receipt_no, kind=ReceiptKind.END_OF_DAY, kiosk_id=self.cfg.kiosk_id,
             issued_at=now, language=self.cfg.language, library_name=self.cfg.library_name,
@@ -314,8 +320,13 @@ class StaffService:
                   cash_counted: Fen | None = None) -> tuple[EndOfDayReport, Receipt]:
         """Supervisor only: the report, its receipt and a ``day.closed`` event, once per day.
         ``cash_counted``: the drawer as the supervisor counted it, carried in the event's report
-        (the console sets it against the server's cash expected)."""
+        (the console sets it against the server's cash expected) and printed with the difference.
+
+        Raises ValidationError ``cash_count.*`` for a count below zero or over the limit, and
+        DomainError ``day.already_closed``; nothing is written then."""
         require_role(session, *map(Role, sorted(STAFF_ROLES[ACTION_CLOSE_DAY])))
+        if cash_counted is not None:
+            check_cash_count(cash_counted)
         now = self.clock.now()
         day = now.date()
         with self.repos.transaction() as uow:
@@ -324,7 +335,8 @@ class StaffService:
                                   day=day.isoformat())
             report = self._report(uow, day)
             receipt = self._report_receipt(report, receipt_no=uow.receipts.next_receipt_no(day),
-                                           now=now, staff_no=session.staff_no)
+                                           now=now, staff_no=session.staff_no,
+                                           cash_counted=cash_counted)
             uow.receipts.add(receipt)
             closed = report.to_dict()
             if cash_counted is not None:
@@ -334,7 +346,8 @@ class StaffService:
                                                 "staff_no": session.staff_no}, occurred_at=now,
                             prover=prover_of(session))
             uow.audit.append(at=now, actor=session.staff_no, action="day.closed",
-                             subject=report.day, detail={"cash_expected": report.cash_expected})
+                             subject=report.day, detail={"cash_expected": report.cash_expected,
+                                                          "cash_counted": cash_counted})
         return report, receipt
 
 

@@ -42,6 +42,8 @@ def mask_partial(value: str, mode: str) -> str:
         return mask_resident_id(value) if len(value) >= 8 else value
     if mode == "phone":
         return mask_mobile(value) if len(value) >= 8 else value
+    if mode == "yuan":  # a count typed as yuan with a point: shown as typed, after the sign
+        return f"¥{value}" if value else "¥"
     if mode == "amount":
         if not value:
             return "¥0.00"
@@ -117,9 +119,11 @@ class StepChip(Label):
 
 
 class NumericKeypad(GridLayout):
-    """Digits 0-9, backspace and an optional ``X`` (for ID numbers). Fires ``on_key``."""
+    """Digits 0-9, backspace and an optional ``X`` (for ID numbers) or decimal point (for
+    yuan). Fires ``on_key``."""
 
     allow_x = BooleanProperty(False)
+    allow_point = BooleanProperty(False)
 
     __events__ = ("on_key",)
 
@@ -135,7 +139,7 @@ class DigitEntry(BoxLayout):
 
     value = StringProperty("")
     max_len = NumericProperty(18)
-    mode = OptionProperty("plain", options=["plain", "pin", "id", "phone", "amount"])
+    mode = OptionProperty("plain", options=["plain", "pin", "id", "phone", "amount", "yuan"])
     label_key = StringProperty("")
     display = StringProperty("")
 
@@ -152,6 +156,8 @@ class DigitEntry(BoxLayout):
             self.value = ""
         elif len(self.value) < self.max_len:
             if key == "X" and (self.mode != "id" or len(self.value) != 17):
+                return
+            if key == "." and self.mode != "yuan":
                 return
             self.value += key
 

@@ -55,7 +55,12 @@ def test_close_day_confirmation_shows_the_totals_that_will_print(kiosk_ui) -> No
         assert i18n.translate("staff.close_day.cash_expected", "zh_CN",
                               amount=format_fen(report.cash_expected)) in d.texts()
 
-        d.tap(d.app.screen.actions[0])  # confirm
+        d.tap(d.app.screen.actions[0])  # confirm: then the drawer's count
+        assert p.store.read_one("SELECT 1 FROM days_closed WHERE day = ?",
+                                (report.day,)) is None  # not closed before the count
+        fen = report.cash_expected
+        d.type_digits(f"{fen // 100}.{fen % 100:02d}")
+        d.press(key="staff.close_day")
         assert d.app.sm.current == "receipt"
         closed = p.store.read_one("SELECT report FROM days_closed WHERE day = ?", (report.day,))
         assert closed is not None and f'"cash_expected": {report.cash_expected}' in closed[0]

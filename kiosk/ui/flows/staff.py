@@ -10,6 +10,7 @@ from typing import Any
 
 from kiosk.ui.flows.base import FlowBase
 from kiosk.ui.flows.results import NotAvailable, Outcome, TappedCard
+from library_core.cash_count import parse_cash_count
 from library_core.money import format_fen
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,9 @@ class StaffFlows(FlowBase):
         lines.append(("staff.close_day.cash_expected", {"amount": format_fen(report.cash_expected)}))
         return lines
 
-    def close_day(self, staff: Any, *, language: str) -> Outcome:
-        _report, receipt = self._service("staff").close_day(staff)
+    def close_day(self, staff: Any, *, language: str, cash_counted: str) -> Outcome:
+        """Close the day with the drawer count as typed (yuan, ``123.45``); a bad count raises
+        ValidationError ``cash_count.*`` and nothing is closed."""
+        counted = parse_cash_count(cash_counted)
+        _report, receipt = self._service("staff").close_day(staff, cash_counted=counted)
         return self.print(receipt, language, [])

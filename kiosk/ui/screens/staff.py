@@ -114,7 +114,7 @@ class StaffScreen(FlowScreen):
         elif choice == "close_day":  # the figures that will print, before the supervisor confirms
             self.work(lambda: self.backend.close_day_preview(staff), lambda lines: self.goto(
                 lambda: self.show_info(("staff.close_day_confirm", {}), lines, [
-                    ("staff.close_day", "danger", self._close_day)])))
+                    ("staff.close_day", "danger", lambda: self.goto(self.show_cash_count))])))
         elif choice == "diagnostics":
             self.work(lambda: self.backend.diagnostics(staff), lambda lines: self.goto(
                 lambda: self.show_info(("staff.diagnostics", {}), lines)))
@@ -202,9 +202,16 @@ class StaffScreen(FlowScreen):
         self.work(lambda: self.backend.cancel_card(staff, card, language=lang),
                   lambda outcome: self.finish(outcome, "staff.cancel_done"))
 
-    def _close_day(self) -> None:
+    def show_cash_count(self) -> None:
+        """The drawer as counted, in yuan with a point (the keypad's point key); the day closes
+        only on a count the backend takes, else the refusal names what is wrong."""
+        self.ask_digits("field.cash_counted", mode="yuan", max_len=12, min_len=1,
+                        on_ok=self._close_day, hint=("staff.cash_count_hint", {}),
+                        ok_key="staff.close_day")
+
+    def _close_day(self, counted: str) -> None:
         staff, lang = self.app.staff, self.app.lang
-        self.work(lambda: self.backend.close_day(staff, language=lang),
+        self.work(lambda: self.backend.close_day(staff, language=lang, cash_counted=counted),
                   lambda outcome: self.finish(outcome, "staff.close_day_done"))
 
     def _reprint(self, receipt_no: str) -> None:
