@@ -57,11 +57,14 @@ def ils_kiosk(kiosk_ui: Any, test_ils: TestIls) -> Iterator[tuple[Any, TestIls, 
                            ServicesConfig.from_settings(p.settings), desk=desk)
     services = d.app.ctx.backend.services
     saved = {k: services.get(k) for k in SWAPPED}
+    last = p.store.read_one("SELECT coalesce(max(queue_id), 0) FROM ils_queue")[0]
     services.update(cards=wired.cards, returns=wired.returns, ils=wired.ils, ils_runtime=runtime)
     test_ils.patrons[ILS_ONLY] = IlsPatron(ILS_ONLY, "王五", ILS_ONLY_PIN,
                                            [IlsFine("F9", 1200, "活着 逾期")])
     yield d, test_ils, runtime
     services.update(saved)
+    with p.store.transaction() as tx:  # the session's store: leave no ILS exception behind
+        tx.execute("DELETE FROM ils_queue WHERE queue_id > ?", (last,))
     client.close()
     d.app.staff = None
     d.app.home()
