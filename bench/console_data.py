@@ -37,7 +37,7 @@ from library_core.identity import id_number_hash
 from tests.support.postgres import PostgresCluster, _as_postgres
 
 log = logging.getLogger(__name__)
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: visits and their events as the daily purge leaves them
 DB_NAME = "console_bench"
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
 GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红鹏辉建国文斌宇浩凯"
@@ -146,14 +146,17 @@ class _Year:
             vid = f"{kiosk}-V{seq:06d}"
             expires = at + dt.timedelta(hours=8)
             closed = (at + dt.timedelta(hours=2)).isoformat() if rng.random() < 0.7 else None
+            # past the retention period: as the daily purge left it (visitor_purge)
             old = (self.today - day).days > self.retention
-            name, phone, number = ("", "", None) if old else (
-                reader_name(seq), f"139{seq:08d}", resident_id(10_000_000 + seq))
-            self.visits.append((vid, kiosk, name, phone, number, "参观", "办公室",
+            name, phone, number, purpose = ("", "", None, "") if old else (
+                reader_name(seq), f"139{seq:08d}", resident_id(10_000_000 + seq), "参观")
+            self.visits.append((vid, kiosk, name, phone, number, purpose, "办公室",
                                 at.isoformat(), expires.isoformat(), closed,
-                                "signed_out" if closed else None,
+                                "scanned" if closed else None,
                                 self.today.isoformat() if old else None))
-            return {"visit_id": vid, "purpose": "参观", "host_department": "办公室"}
+            return {"visit_id": vid, "name": name, "phone": phone, "id_number": number,
+                    "purpose": purpose, "host_department": "办公室",
+                    "expires_at": expires.isoformat()}
         if kind == ev.LOAN_RETURNED:
             return {"loan_id": f"{kiosk}-l{seq}", "item_barcode": f"{seq:014d}",
                     "returned_at": at.isoformat()}
@@ -208,6 +211,11 @@ def generate(url: str, *, readers: int, kiosks: list[str], days: int, key: bytes
                 printer_paper="near_end" if i == 3 else "ok", printer_cover_open=False,
                 scanner="ok", pending_events=0, last_sync_error="") for i, k in
                 enumerate(kiosks)])
+            # the daily purge ran yesterday (what it left is in the visits and events above)
+            yesterday = dt.datetime.now(CHINA_TZ) - dt.timedelta(days=1)
+            conn.execute(insert(m.visitor_purges).values(
+                at=yesterday.isoformat(), retention_days=retention_days, visits=0, events=0,
+                cutoff=(yesterday - dt.timedelta(days=retention_days)).isoformat(), by="timer"))
     finally:
         db.dispose()
     log.info("data set written in %.1f s: %s", time.monotonic() - t0, counts)

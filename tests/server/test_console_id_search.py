@@ -109,3 +109,29 @@ def test_readers_written_without_the_key_are_hashed_at_start(tmp_path: Path) -> 
                             ).scalar_one() == id_number_hash(other.id_number, KEY)
     assert reader_hashes.fill_missing_at_start(db, KEY) == 0  # nothing left to hash
     db.dispose()
+
+
+def test_the_name_search_is_a_prefix_range_with_no_wildcards(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'records.sqlite3'}")
+    db.migrate()
+    at = dt.datetime(2026, 12, 1, 9, tzinfo=dt.UTC).isoformat()
+    people = {"R1": "张伟", "R2": "张伟明", "R3": "张", "R4": "章伟", "R5": "张%伟", "R6": "弓长"}
+    seed_rows(db, {"reader": [{"reader_id": rid, "name": name, "id_number": make_reader(n).id_number,
+                               "phone": "13800000000", "category": "adult", "pin_hash": "-",
+                               "status": "active", "credit": 0, "registered_at": at}
+                              for n, (rid, name) in enumerate(people.items(), start=1)]})
+    with db.read() as conn:
+        def found(q: str) -> list[str]:
+            matched, rows = readers_data.search(conn, q, library_key=KEY)
+            assert matched == "name"
+            return [r["reader_id"] for r in rows]
+
+        assert found("张") == ["R3", "R5", "R1", "R2"]  # code-point order, then reader id
+        assert found("张伟") == ["R1", "R2"]
+        assert found("%") == [] and found("张_") == [] and found("张%") == ["R5"]
+        assert found("伟") == []
+    db.dispose()
+    assert readers_data._prefix_end("张") == chr(ord("张") + 1)
+    assert readers_data._prefix_end("a\U0010ffff") == "b"
+    assert readers_data._prefix_end("\U0010ffff") is None
+    assert readers_data._prefix_end("\ud7ff") == "\ue000"
