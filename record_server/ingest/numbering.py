@@ -124,7 +124,7 @@ def position(conn: Connection, kiosk_id: str, *, receipts_since: str) -> dict[st
 # ceiling is kept with the numbers used, and ``position`` answers the higher of the two, so a
 # kiosk whose store is wiped resumes above every number it could have printed, pushed or not.
 
-RESERVED_PREFIX = "reserved:receipt:"
+RESERVED_PREFIX = "reserved:"  # + day (kiosk_numbers.name is 24 characters at most)
 RECEIPT_BLOCK = 100  # numbers per reservation: a day's receipts at a busy kiosk, give or take
 RECEIPT_MAX = 9999  # the number's four digits (format_receipt_no)
 

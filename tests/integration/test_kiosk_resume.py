@@ -11,6 +11,7 @@ PostgreSQL), a real kiosk store, the kiosk use cases and the sync client:
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import sqlite3
 import uuid
@@ -22,6 +23,7 @@ from sqlalchemy import create_engine, text
 
 from kiosk.services import build_services
 from kiosk.services.visitors import VisitorRequest
+from library_core.clock import CHINA_TZ, FixedClock
 from server_client.store import Store
 from server_client.sync import RecordServerClient, SyncEngine
 from tests.support.postgres import postgres_cluster_fixture  # noqa: F401
@@ -36,6 +38,13 @@ from tests.support.services import (
     ServicesEnv,
     make_env,
 )
+
+
+def kiosk_clock() -> FixedClock:
+    """Yesterday at 10:00 in China: the library open for visitors, and a day the server's
+    position still answers (the last 7 days of its own clock; a fixed date drifts out)."""
+    return FixedClock((dt.datetime.now(CHINA_TZ) - dt.timedelta(days=1)).replace(
+        hour=10, minute=0, second=0, microsecond=0))
 
 
 def enroll(server: ServerProcess, kiosk_id: str) -> tuple[str, int]:
@@ -121,7 +130,7 @@ def test_server_numbers_kiosks_at_enrollment(server: ServerProcess) -> None:
 def test_wiped_store_resumes(tmp_path: Path, server: ServerProcess, db_url: str) -> None:
     token, _ = enroll(server, "K01")
     path = tmp_path / "kiosk.sqlite3"
-    env = make_env(path)
+    env = make_env(path, clock=kiosk_clock())
     before = flows(env, 1, 3)
     sync(env, server, token)
     paid_before = sum(r[0] for r in env.store.read("SELECT amount FROM payments"))
@@ -129,7 +138,7 @@ def test_wiped_store_resumes(tmp_path: Path, server: ServerProcess, db_url: str)
     for suffix in ("", "-wal", "-shm"):
         Path(str(path) + suffix).unlink(missing_ok=True)
 
-    env = make_env(path)  # the wiped kiosk, started again
+    env = make_env(path, clock=env.clock)  # the wiped kiosk, started again
     token, _ = enroll(server, "K01")
     engine = SyncEngine(env.store, RecordServerClient(server.url, "K01", token))
     engine.resume()  # start-up: counters and outbox move forward
@@ -154,7 +163,7 @@ def test_store_restored_from_an_older_copy_resumes(tmp_path: Path, server: Serve
                                                    db_url: str) -> None:
     token, _ = enroll(server, "K01")
     path = tmp_path / "kiosk.sqlite3"
-    env = make_env(path)
+    env = make_env(path, clock=kiosk_clock())
     first = flows(env, 1, 2)
     sync(env, server, token)
     pending_in_copy = flows(env, 3, 1)  # made, not yet pushed when the copy is taken
@@ -206,7 +215,7 @@ def test_forged_numbers_of_another_kiosk_are_refused(tmp_path: Path, server: Ser
     enroll(server, "K01")
     token2, no2 = enroll(server, "K02")
     assert no2 == 2
-    env = make_env(tmp_path / "k01.sqlite3")
+    env = make_env(tmp_path / "k01.sqlite3", clock=kiosk_clock())
     flows(env, 1, 1)
     made = env.store.pending_events(100)
     tables = ("readers", "cards", "payments", "visits", "events", "kiosk_numbers")
@@ -233,7 +242,7 @@ def test_forged_numbers_of_another_kiosk_are_refused(tmp_path: Path, server: Ser
 def test_sigkill_right_after_a_push_loses_nothing(tmp_path: Path, server: ServerProcess,
                                                   db_url: str) -> None:
     token, _ = enroll(server, "K01")
-    env = make_env(tmp_path / "kiosk.sqlite3")
+    env = make_env(tmp_path / "kiosk.sqlite3", clock=kiosk_clock())
     used = flows(env, 1, 2)
     pending = env.store.pending_events(100)
     resp = server.post("/api/v1/kiosks/K01/events", token, json={"events": pending})
