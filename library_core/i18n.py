@@ -86,6 +86,24 @@ def translate(message_id: str, language: str = DEFAULT_LANGUAGE, **params: Any) 
     return message_id
 
 
+def translate_plural(message_id: str, n: int, language: str = DEFAULT_LANGUAGE,
+                     **params: Any) -> str:
+    """The form of ``message_id`` for the count ``n`` (gettext's ngettext on the catalog's
+    Plural-Forms: one form in Chinese, two in English: ``1 difference``, ``2 differences``),
+    with ``{n}`` and ``{fields}`` filled in. Falls back like :func:`translate`. In a ``.po``
+    the id is its own ``msgid_plural``."""
+    for lang in (language, "en"):
+        for catalog in _translations(lang):
+            if (message_id, 0) in catalog._catalog:  # type: ignore[attr-defined]
+                text = catalog.ngettext(message_id, message_id, n)
+                try:
+                    return text.format(n=n, **params)
+                except (KeyError, IndexError, ValueError):
+                    log.warning("bad placeholders in %s/%s", lang, message_id)
+                    return text
+    return message_id
+
+
 def has_message(message_id: str, language: str) -> bool:
     return any(
         isinstance(c._catalog.get(message_id), str)  # type: ignore[attr-defined]

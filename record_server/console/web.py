@@ -24,7 +24,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from library_core.clock import Clock
-from library_core.i18n import translate
+from library_core.i18n import translate, translate_plural
 from record_server.config import ServerConfig
 from record_server.console.sessions import COOKIE, ConsoleUser, session_user
 from record_server.db import Database
@@ -148,8 +148,11 @@ def render(request: Request, template: str, context: Mapping[str, Any] | None = 
     def t(message_id: str, **params: Any) -> str:
         return translate(message_id, lang, **params)
 
+    def tn(message_id: str, n: int, **params: Any) -> str:  # a count's plural form (ngettext)
+        return translate_plural(message_id, n, lang, **params)
+
     ctx: dict[str, Any] = {
-        "t": t, "lang": lang, "user": user, "csrf": user.csrf_token if user else "",
+        "t": t, "tn": tn, "lang": lang, "user": user, "csrf": user.csrf_token if user else "",
         "csrf_field": CSRF_FIELD, "nav": nav_for(request, user), "path": request.url.path,
         "query": request.url.query, "can": lambda role: can(user, role),
     }

@@ -23,7 +23,7 @@ from playwright.sync_api import Browser, Page
 from kiosk.services.common import Tender
 from kiosk.services.staff_auth import ServerStaffAuthority
 from library_core.clock import CHINA_TZ, FixedClock
-from library_core.i18n import translate
+from library_core.i18n import translate, translate_plural
 from server_client.sync import RecordServerClient, SyncEngine
 from tests.support.console_browser import (  # noqa: F401
     browser_fixture,
@@ -155,6 +155,7 @@ def test_the_finance_figures_equal_the_sums_of_the_ingested_payments(
         assert [c.inner_text().strip() for c in line.locator("td").all()] == [
             _yuan(sums[today][method][1])] * 2
         assert "diff" not in (line.get_attribute("class") or "")
-    assert check.locator("h3 .c2-badge.alert").inner_text() == translate(
-        "console.fin.differences", lang, n=1)  # the one difference: the count
+    badge = check.locator("h3 .c2-badge.alert").inner_text()
+    assert badge == translate_plural("console.fin.differences", 1, lang)  # the one: the count
+    assert badge == {"en": "1 difference", "zh_CN": "1 处不符"}[lang]  # singular in English
     page.context.close()
