@@ -104,8 +104,22 @@ def _decode(data: bytes) -> str:
     raise ValidationError("bill.encoding", "neither UTF-8 nor GB18030")
 
 
+def _fields_of(line: str, header: Sequence[str], where: str, *, strip: str = "") -> list[str]:
+    """A trade line's fields, exactly one per header column. A line with more (an amount
+    like ``7,0x`` unquoted is two fields, once read as 7.00) or fewer is refused.
+
+    Raises ValidationError ``bill.field_count`` naming the line."""
+    values = [v.strip().lstrip(strip) for v in next(csv.reader([line]), [])]
+    if len(values) != len(header):
+        raise ValidationError("bill.field_count",
+                              f"{where}: {len(values)} fields, {len(header)} expected",
+                              where=where, found=len(values), expected=len(header))
+    return values
+
+
 def parse_wechat_bill(text: str) -> list[BillRow]:
-    """Raises ValidationError (``bill.format``, ``bill.bad_amount``) naming the line."""
+    """Raises ValidationError (``bill.format``, ``bill.field_count``, ``bill.bad_amount``)
+    naming the line."""
     lines = [ln for ln in text.splitlines() if ln.strip()]
     if not lines or not lines[0].startswith("交易时间,"):
         raise ValidationError("bill.format", "not a WeChat Pay bill (no 交易时间 header)")
@@ -119,9 +133,7 @@ def parse_wechat_bill(text: str) -> list[BillRow]:
     for n, line in enumerate(lines[1:], start=2):
         if line.startswith("总交易单数"):
             break
-        values = [v.strip().lstrip("`") for v in next(csv.reader([line]))]
-        if len(values) < len(header):
-            raise ValidationError("bill.format", f"line {n}: {len(values)} fields, {len(header)} expected")
+        values = _fields_of(line, header, f"line {n}", strip="`")
         state = values[col["交易状态"]]
         if state == "SUCCESS":
             kind, amount = "payment", _fen(values[col["应结订单金额"]], f"line {n}")
@@ -135,7 +147,8 @@ def parse_wechat_bill(text: str) -> list[BillRow]:
 
 
 def parse_alipay_bill(text: str) -> list[BillRow]:
-    """Raises ValidationError (``bill.format``, ``bill.bad_amount``) naming the line."""
+    """Raises ValidationError (``bill.format``, ``bill.field_count``, ``bill.bad_amount``)
+    naming the row."""
     body = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     if not body or not body[0].startswith("支付宝交易号"):
         raise ValidationError("bill.format", "not an Alipay bill (no 支付宝交易号 header)")
@@ -147,9 +160,7 @@ def parse_alipay_bill(text: str) -> list[BillRow]:
     col = {h: header.index(h) for h in need}
     rows: list[BillRow] = []
     for n, line in enumerate(body[1:], start=2):
-        values = [v.strip() for v in next(csv.reader([line]))]
-        if len(values) < len(header):
-            raise ValidationError("bill.format", f"row {n}: {len(values)} fields, {len(header)} expected")
+        values = _fields_of(line, header, f"row {n}")
         kind = {"交易": "payment", "退款": "refund"}.get(values[col["业务类型"]])
         if kind is None:
             continue

@@ -42,3 +42,20 @@ def test_a_foreign_or_broken_bill_is_refused_with_a_named_reason(kind: str, data
     with pytest.raises(ValidationError) as refused:
         parse_bill(kind, data)
     assert refused.value.message_id == reason
+
+
+@pytest.mark.parametrize("kind, data, where, extra", [
+    # an unquoted comma inside the amount splits it: once read silently as ¥30.00 / ¥7.00
+    ("wechat", wechat_bill(TRADES).replace(b"`30.00", b"`30,0x", 1), "line 2", 1),
+    ("wechat", wechat_bill(TRADES).replace(b"`30.00", b"`7,0x", 1), "line 2", 1),
+    ("wechat", wechat_bill(TRADES).replace(b",`0.60%", b"", 1), "line 2", -1),  # one short
+    ("alipay", alipay_bill(TRADES).replace(b",30.00,", b",30,00,", 1), "row 2", 1),
+])
+def test_a_trade_line_with_the_wrong_number_of_fields_is_refused_by_its_line(
+        kind: str, data: bytes, where: str, extra: int) -> None:
+    with pytest.raises(ValidationError) as refused:
+        parse_bill(kind, data)
+    err = refused.value
+    assert err.message_id == "bill.field_count"
+    assert err.params["where"] == where and err.detail.startswith(f"{where}: ")
+    assert err.params["found"] == err.params["expected"] + extra
