@@ -257,8 +257,7 @@ class CachedCluster(PostgresCluster):
         _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w",
                       "stop"])
         self.running = False
-        prefix = self.cache.name.split("-m")[0]  # same parameters, other schema or day
-        for old in self.cache.parent.glob(prefix + "-*"):
+        for old in self.cache.parent.glob("console-pg-*"):  # one kept (2.3 GB at 1M readers)
             shutil.rmtree(old, ignore_errors=True)
         tmp = self.cache.with_name(self.cache.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
