@@ -22,6 +22,25 @@ class FakeMonotonic:
 
 
 
+def _touch(x: float, y: float) -> Any:
+    """One touch at window position (x, y), as ``kivy.tests.common.UnitTestTouch`` makes it.
+    Not that class: ``kivy.tests`` imports pytest and unittest (about 5 MB), which the demo's
+    and bench 6's kiosk process would then carry though no kiosk loads them."""
+    from kivy.base import EventLoop
+    from kivy.input.motionevent import MotionEvent
+
+    class Touch(MotionEvent):  # type: ignore[misc]  # Kivy ships no type hints
+        def depack(self, args: dict[str, float]) -> None:
+            self.sx, self.sy = args["x"], args["y"]
+            super().depack(args)
+
+    win = EventLoop.window
+    touch = Touch("UiDriverTouch", 99, {"x": x / (win.width - 1.0), "y": y / (win.height - 1.0)},
+                  is_touch=True, type_id="touch")
+    touch.profile = ["pos"]
+    return touch
+
+
 class UiDriver:
     """Drives the running app like a reader would."""
 
@@ -88,12 +107,12 @@ class UiDriver:
         return found[0]
 
     def tap(self, widget: Any) -> None:
-        from kivy.tests.common import UnitTestTouch
+        from kivy.base import EventLoop
 
         x, y = widget.to_window(*widget.center)
-        touch = UnitTestTouch(x, y)
-        touch.touch_down()
-        touch.touch_up()
+        touch = _touch(x, y)
+        EventLoop.post_dispatch_input("begin", touch)
+        EventLoop.post_dispatch_input("end", touch)
         self.pump()
 
     def press(self, key: str | None = None, raw: str | None = None) -> None:
