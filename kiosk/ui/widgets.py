@@ -3,13 +3,11 @@ status strip and QR image. Their look lives in ``widgets.kv``."""
 
 from __future__ import annotations
 
-import io
 import logging
 from pathlib import Path
 from typing import Any
 
 from kivy.app import App
-from kivy.core.image import Image as CoreImage
 from kivy.lang import Builder
 from kivy.metrics import dp, sp
 from kivy.properties import (
@@ -248,16 +246,31 @@ class QrImage(Image):
     data = StringProperty("")
 
     def on_data(self, *_a: Any) -> None:
-        if not self.data:
-            self.texture = None
-            return
-        import qrcode
+        self.texture = qr_texture(self.data) if self.data else None
 
-        img = qrcode.make(self.data, box_size=8, border=2)
-        buf = io.BytesIO()
-        img.save(buf, format="PNG")
-        buf.seek(0)
-        self.texture = CoreImage(buf, ext="png").texture
+
+QR_BOX_PX = 8  # screen pixels per QR module
+QR_BORDER = 2  # modules of quiet zone
+
+
+def qr_texture(data: str) -> Any:
+    """``data`` as a QR code texture (error correction M), written straight from qrcode's
+    module matrix. Not a PIL image saved as PNG and loaded back: Kivy's loader then calls
+    ``PIL.Image.init()``, which imports all ~55 of Pillow's format plugins, kept for good."""
+    import qrcode
+    from kivy.graphics.texture import Texture
+
+    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M,
+                       box_size=QR_BOX_PX, border=QR_BORDER)
+    qr.add_data(data)
+    qr.make(fit=True)
+    dark, light = b"\x00\x00\x00\xff" * QR_BOX_PX, b"\xff\xff\xff\xff" * QR_BOX_PX
+    rows = [b"".join(dark if cell else light for cell in row) * QR_BOX_PX
+            for row in reversed(qr.get_matrix())]  # a texture's first row is its bottom
+    side = len(rows) * QR_BOX_PX
+    texture = Texture.create(size=(side, side), colorfmt="rgba")
+    texture.blit_buffer(b"".join(rows), colorfmt="rgba", bufferfmt="ubyte")
+    return texture
 
 
 def app_t(key: str, **params: Any) -> str:
