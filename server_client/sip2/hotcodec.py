@@ -14,6 +14,7 @@ same bytes out and the same fields back, and the frames against the ``sip2`` pac
 
 from __future__ import annotations
 
+import contextlib
 import re
 from zlib import adler32
 
@@ -49,49 +50,56 @@ def _plain(value: str, encoding: str) -> bool:
     return len(value) <= _MAX_VALUE // 4 or len(value.encode(encoding)) <= _MAX_VALUE
 
 
-_Static = tuple[bytes, bytes] | None
-_STATIC: dict[tuple[str, str, str, str | None, str | None, str], _Static] = {}
+_Parts = tuple[bytes, bytes] | None
+_PARTS: dict[tuple[str, str, str, str, str, str, str | None, str | None, str], _Parts] = {}
 
 
-def _static_fields(req: CheckinRequest, encoding: str) -> _Static:
-    """The 09's fields around the item (AP AO before it; AC CH BI after), encoded once per
-    kiosk set-up (they are the kiosk's own: location, institution, terminal password); None
-    when one of them is not plain."""
-    key = (req.current_location, req.institution_id, req.terminal_password,
-           req.item_properties, req.cancel, encoding)
-    if key not in _STATIC:
-        if len(_STATIC) > 64:
-            _STATIC.clear()
-        before = (("AP", req.current_location), ("AO", req.institution_id))
-        after = (("AC", req.terminal_password), ("CH", req.item_properties), ("BI", req.cancel))
-        if all(v is None or _plain(v, encoding) for _, v in (*before, *after)):
-            _STATIC[key] = ("".join(f"{f}{v}|" for f, v in before).encode(encoding),
-                            "".join(f"{f}{v}|" for f, v in after if v is not None)
-                            .encode(encoding))
-        else:
-            _STATIC[key] = None
-    return _STATIC[key]
+def _frame_parts(req: CheckinRequest, encoding: str) -> _Parts:
+    """The 09's bytes before the item (command, flag, dates, AP AO, ``AB``) and after it (AC CH
+    BI), built once per kiosk set-up and second (they are the kiosk's own: location,
+    institution, terminal password, and the time); None when one of them is not plain (pysip2
+    then decides). Kept for the last 64 keys: the dates make a new one every second."""
+    key = (req.no_block, req.transaction_date, req.return_date, req.current_location,
+           req.institution_id, req.terminal_password, req.item_properties, req.cancel, encoding)
+    try:
+        return _PARTS[key]
+    except KeyError:
+        pass
+    if len(_PARTS) >= 64:
+        _PARTS.clear()
+    before = (("AP", req.current_location), ("AO", req.institution_id))
+    after = (("AC", req.terminal_password), ("CH", req.item_properties), ("BI", req.cancel))
+    parts: _Parts = None
+    if (req.no_block in _YN and _DATE.fullmatch(req.transaction_date)
+            and _DATE.fullmatch(req.return_date) and (req.cancel is None or req.cancel in _YN)
+            and all(v is None or _plain(v, encoding) for _, v in (*before, *after))):
+        head = f"09{req.no_block}{req.transaction_date}{req.return_date}".encode("ascii")
+        with contextlib.suppress(UnicodeEncodeError):  # pysip2 decides which error comes first
+            parts = (head + "".join(f"{f}{v}|" for f, v in before).encode(encoding) + b"AB",
+                     b"|" + "".join(f"{f}{v}|" for f, v in after if v is not None)
+                     .encode(encoding))
+    _PARTS[key] = parts
+    return parts
 
 
 def encode_checkin(req: CheckinRequest, sequence_number: int | None, *, checksum_on: bool,
                    encoding: str) -> bytes | None:
-    """The 09 frame pysip2's ``encode_message`` would write, or ``None`` (ask pysip2).
-    Raises UnicodeEncodeError as pysip2 does (a value the encoding cannot carry)."""
-    if (req.no_block not in _YN or not _DATE.fullmatch(req.transaction_date)
-            or not _DATE.fullmatch(req.return_date)
-            or (req.cancel is not None and req.cancel not in _YN)):
-        return None
-    static = _static_fields(req, encoding)
+    """The 09 frame pysip2's ``encode_message`` would write, or ``None`` (ask pysip2: also
+    for a value the encoding cannot carry, where pysip2 raises UnicodeEncodeError or, for a
+    field before it that is not plain, its own codec error)."""
+    parts = _frame_parts(req, encoding)
     item = req.item_identifier
-    if static is None or not _plain(item, encoding):
+    if parts is None or not _plain(item, encoding):
         return None
-    head = f"09{req.no_block}{req.transaction_date}{req.return_date}".encode("ascii")
-    body = b"".join((head, static[0], b"AB", item.encode(encoding), b"|", static[1]))
+    try:
+        raw = item.encode(encoding)
+    except UnicodeEncodeError:
+        return None
     if not checksum_on:
-        return body + b"\r"
+        return b"".join((parts[0], raw, parts[1], b"\r"))
     if sequence_number is None or not 0 <= sequence_number <= 9:
         return None
-    prefix = body + b"AY%dAZ" % sequence_number
+    prefix = b"".join((parts[0], raw, parts[1], b"AY%dAZ" % sequence_number))
     return prefix + checksum(prefix) + b"\r"
 
 
