@@ -27,6 +27,7 @@ import pytest
 
 from library_core.clock import CHINA_TZ
 from library_core.codes import make_card_no
+from library_core.rules import card_fee_id
 from server_client.store import Store
 from server_client.sync import RecordServerClient, SyncEngine, SyncLoop, SyncOffline
 from tests.support import paused_server as paused
@@ -66,27 +67,32 @@ def make_transactions(store: Store, count: int, *, kiosk: str = "K01", start: in
             if kind == 0 or not exp.readers_ids:
                 rid = f"{kiosk}-r{i}"
                 card = make_card_no(int(kiosk.lstrip("K")) * 10**8 + 100000 + i)  # its range
-                fee = f"{kiosk}-card-{i}"
+                # as the kiosk's new card emits them: the adult's deposit and card fee under
+                # rules.card_fee_id, paid together, then the card (the server makes it only then)
+                deposit, fee = card_fee_id(kiosk, card, "deposit"), card_fee_id(kiosk, card, "card")
                 tx.emit("reader.registered", {
                     "reader_id": rid, "name": f"读者{i}", "id_number": resident_id(100000 + i),
                     "phone": f"139{i:08d}", "category": "adult", "pin_hash": reader_pin_hash(),
                     "registered_at": at.isoformat()}, occurred_at=at)
-                tx.emit("card.issued", {"card_no": card, "reader_id": rid, "uid": f"{i:08X}",
-                                        "generation": 1, "expires_on": "2029-11-24"}, occurred_at=at)
+                tx.emit("fee.assessed", {"fee_id": deposit, "reader_id": rid, "kind": "deposit",
+                                         "amount": 10000, "description": ""}, occurred_at=at)
                 tx.emit("fee.assessed", {"fee_id": fee, "reader_id": rid, "kind": "card",
                                          "amount": 1000, "description": "card"}, occurred_at=at)
                 tx.emit("payment.recorded", {
                     "payment_id": f"{kiosk}-pay-{i}", "reader_id": rid,
                     "receipt_no": tx.next_receipt_no(at.date()), "method": "wechat",
-                    "amount": 1000, "allocations": [{"fee_id": fee, "amount": 1000}]},
+                    "amount": 11000, "allocations": [{"fee_id": deposit, "amount": 10000},
+                                                     {"fee_id": fee, "amount": 1000}]},
                     occurred_at=at)
+                tx.emit("card.issued", {"card_no": card, "reader_id": rid, "uid": f"{i:08X}",
+                                        "generation": 1, "expires_on": "2029-11-24"}, occurred_at=at)
                 exp.readers_ids.append((rid, card))
-                exp.events += 4
+                exp.events += 5
                 exp.readers += 1
                 exp.cards += 1
-                exp.fees += 1
+                exp.fees += 2
                 exp.payments += 1
-                exp.paid += 1000
+                exp.paid += 11000
             elif kind in (1, 3):
                 tx.emit("visit.opened", {
                     "visit_id": f"{kiosk}-V{i:06d}", "name": "访客", "phone": "13900000000",
