@@ -154,6 +154,7 @@ def kiosk_parts(data: Path) -> Any:
 
     from config.settings import demo_settings_path, load_settings
     from devices.simulated_card_reader import SimulatedCardReader
+    from devices.simulated_id_card_reader import SimulatedIdCardReader
     from devices.simulated_printer import SimulatedReceiptPrinter
     from devices.simulated_scanner import SimulatedScanner
     from devices.wedge_scanner import KeyboardWedgeScanner
@@ -166,8 +167,9 @@ def kiosk_parts(data: Path) -> Any:
     settings = dataclasses.replace(settings, kiosk=dataclasses.replace(
         settings.kiosk, language="zh_CN", data_dir=str(data)))
     store = Store.open(data / "kiosk.db", kiosk_id=settings.kiosk.id)
+    clock = FixedClock(dt.datetime(2026, 11, 24, 10, 0))
     return types.SimpleNamespace(
-        settings=settings, store=store, clock=FixedClock(dt.datetime(2026, 11, 24, 10, 0)),
+        settings=settings, store=store, clock=clock, id_card_reader=SimulatedIdCardReader(clock=clock),
         card_reader=SimulatedCardReader(settings.card_reader), scanner=SimulatedScanner(),
         printer=SimulatedReceiptPrinter(paper_width_mm=settings.printer.paper_width_mm),
         gateway=SimulatedPaymentGateway(), monotonic=FakeMonotonic(), data_dir=data,
@@ -186,7 +188,8 @@ def start_app(parts: Any) -> Any:
                     card_reader=parts.card_reader, scanner=parts.scanner, printer=parts.printer,
                     gateway=parts.gateway, monotonic=parts.monotonic,
                     sync_status=lambda: None, wedge=parts.wedge,
-                    staff_authority=staff_authority(parts.settings))
+                    staff_authority=staff_authority(parts.settings),
+                    id_card_reader=parts.id_card_reader)
     app._run_prepare()
     return app
 
