@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import StringConstraints
 
-from library_core.contract import Strict
+from library_core.contract import StaffNo, Strict
 from library_core.rules import PinLockout
 from record_server import auth, passwords
 from record_server import schemas as s
@@ -28,7 +28,7 @@ REFUSED = "wrong staff number or password, or the account cannot log in now"
 class StaffPasswordLogin(Strict):
     """A back-office log-in: staff number and web password (a ``pin`` field is refused, 422)."""
 
-    staff_no: s.StaffNo
+    staff_no: StaffNo
     password: Annotated[str, StringConstraints(min_length=1, max_length=passwords.MAX_LENGTH)]
 
 
