@@ -22,6 +22,7 @@ from record_server.console.web import (
     config_of,
     console_staff,
     db_of,
+    read_upload,
     render,
 )
 from record_server.imports import jobs
@@ -56,14 +57,10 @@ def imports_page(request: Request, user: Supervisor) -> Response:
 
 
 async def _read_upload(upload: UploadFile) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await upload.read(1 << 20):
-        size += len(chunk)
-        if size > MAX_UPLOAD:
-            raise FileRefused("too_big", f"{MAX_UPLOAD // (1 << 20)} MB")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    data = await read_upload(upload, MAX_UPLOAD)
+    if data is None:
+        raise FileRefused("too_big", f"{MAX_UPLOAD // (1 << 20)} MB")
+    return data
 
 
 @router.post("", max_body_size=UPLOAD_BODY_LIMIT)

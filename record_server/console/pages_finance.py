@@ -19,7 +19,15 @@ from record_server import reports
 from record_server.console import bill_import, charts, exports, finance_data
 from record_server.console.pages_reports import period_range
 from record_server.console.sessions import ConsoleUser
-from record_server.console.web import NavItem, Refused, clock_of, console_staff, db_of, render
+from record_server.console.web import (
+    NavItem,
+    Refused,
+    clock_of,
+    console_staff,
+    db_of,
+    read_upload,
+    render,
+)
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 NAV = (NavItem("console.nav.finance", "/console/finance", "auditor", 30),)
@@ -90,14 +98,10 @@ def reconcile_page(request: Request, user: Reader) -> Response:
 
 
 async def _read_bill(upload: UploadFile) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await upload.read(1 << 20):
-        size += len(chunk)
-        if size > bill_import.MAX_BILL:
-            raise bill_import.BillRefused("too_big", f"{bill_import.MAX_BILL // (1 << 20)} MB")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    data = await read_upload(upload, bill_import.MAX_BILL)
+    if data is None:
+        raise bill_import.BillRefused("too_big", f"{bill_import.MAX_BILL // (1 << 20)} MB")
+    return data
 
 
 # over the app's 1 MB bodies: a bill up to MAX_BILL is read and a bigger one (up to 4x, beyond

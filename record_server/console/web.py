@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from fastapi import Request
+from fastapi import Request, UploadFile
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
@@ -160,3 +160,16 @@ def render(request: Request, template: str, context: Mapping[str, Any] | None = 
     response = templates.TemplateResponse(request, template, ctx, status_code=status)
     response.headers["Cache-Control"] = "no-store"
     return cast(HTMLResponse, response)
+
+
+async def read_upload(upload: UploadFile, limit: int) -> bytes | None:
+    """The uploaded file's bytes, read a megabyte at a time; None once it passes ``limit``
+    bytes (the caller refuses it by name, having kept no more than ``limit`` in memory)."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await upload.read(1 << 20):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
