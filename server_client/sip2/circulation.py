@@ -57,10 +57,10 @@ class Sip2Circulation:
         # a hold: a waiting patron named (AA) on an alert, or a sort bin the library uses for it
         hold = r.ok == "1" and ((r.alert == "Y" and bool(r.patron_identifier))
                                 or sort_bin in self.hold_bins)
-        return CheckinAnswer(ok=r.ok == "1", item=item, title=r.title_identifier or "",
-                             alert=r.alert == "Y", sort_bin=sort_bin, hold=hold,
-                             screen_messages=tuple(r.screen_message),
-                             print_lines=tuple(r.print_line))
+        # positional (ok, item, title, alert, sort_bin, hold, screen_messages, print_lines):
+        # the hot path of every return; pysip2's models hold tuples already
+        return CheckinAnswer(r.ok == "1", item, r.title_identifier or "", r.alert == "Y",
+                             sort_bin, hold, r.screen_message, r.print_line)
 
     def account(self, patron: str, *, password: str | None = None) -> PatronAccount:
         info = self.client.patron_information(patron, summary=FINE_ITEMS, password=password)

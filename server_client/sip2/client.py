@@ -110,6 +110,7 @@ class Sip2Client:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.acs_status: ACSStatusResponse | None = None
+        self._date: tuple[tuple[int, ...], str] = ((), "")
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -297,7 +298,13 @@ class Sip2Client:
             self._stop.wait(wait)
 
     def _now(self) -> str:
-        return sip_datetime(self.clock.now())
+        """The clock's time as SIP2 writes it, formatted once a second (every message has it)."""
+        at = self.clock.now()
+        key = (at.second, at.minute, at.hour, at.day, at.month, at.year)
+        cached = self._date  # one tuple: a thread never sees a key with another's text
+        if cached[0] != key:
+            cached = self._date = (key, sip_datetime(at))
+        return cached[1]
 
     def _inst(self) -> str:
         return self.login_data.institution_id

@@ -122,13 +122,15 @@ def decode_checkin_response(frame: bytes, *, encoding: str
         return None
     body = frame[:-1]
     sequence: int | None = None
-    if body[-6:-4] == b"AZ" and _HEX4.fullmatch(body[-4:]):
-        if (byte_sum(body[:-4]) + int(body[-4:], 16)) & 0xFFFF:
+    if body[-6:-4] == b"AZ":
+        given = body[-4:].upper()
+        if given == checksum(body[:-4]):  # the usual case (hex digits, then, and right)
+            body = body[:-6]
+            if body[-3:-1] == b"AY" and 0x30 <= body[-1] <= 0x39:
+                sequence = body[-1] - 0x30
+                body = body[:-3]
+        elif _HEX4.fullmatch(given):
             return None  # a wrong checksum: pysip2 raises it, the wire asks again
-        body = body[:-6]
-        if body[-3:-1] == b"AY" and 0x30 <= body[-1] <= 0x39:
-            sequence = body[-1] - 0x30
-            body = body[:-3]
     if _HEAD.match(body) is None:
         return None
     values: dict[str, str] = {}
@@ -147,9 +149,10 @@ def decode_checkin_response(frame: bytes, *, encoding: str
             return None
         if pieces.pop() != "":
             return None  # the last field has no terminator
+        scalar = _SCALARS.get
         for piece in pieces:
             field_id = piece[:2]
-            name = _SCALARS.get(field_id)
+            name = scalar(field_id)
             if name is not None:
                 if name in values:
                     return None  # a duplicate: pysip2 refuses it
