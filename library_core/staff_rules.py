@@ -59,9 +59,13 @@ class OfflineStaffPolicy:
             verifier_hours=min(self.verifier_hours, other.verifier_hours))
 
 
+OFFLINE_MONEY_KINDS: Final = frozenset({ev.PAYMENT_RECORDED, ev.ILS_FEE_PAID})
+"""Events that take money: our own payments and the ILS's fines paid at the kiosk."""
+
+
 def offline_amount(kind: str, payload: Mapping[str, Any]) -> int:
-    """The money an offline staff event moves (counted against the day's offline limit)."""
-    if kind == ev.PAYMENT_RECORDED:
+    """The money an offline staff event moves (counted against the offline limits)."""
+    if kind in OFFLINE_MONEY_KINDS:
         return int(payload.get("amount") or 0)
     return 0
 

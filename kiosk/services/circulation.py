@@ -58,9 +58,24 @@ class IlsFine:
     description: str
 
 
+# SIP2's 14 patron status flags (24/64), in wire order: a set flag is a block or limit the
+# ILS puts on the patron; the screens name each (``ils.flag.<name>``)
+PATRON_FLAGS: tuple[str, ...] = (
+    "charge_denied", "renewal_denied", "recall_denied", "hold_denied", "card_lost",
+    "too_many_charged", "too_many_overdue", "too_many_renewals", "too_many_claims_returned",
+    "too_many_lost", "excessive_fines", "excessive_fees", "recall_overdue", "too_many_billed")
+RENEWAL_DENIED = "renewal_denied"
+
+
+def patron_flags(status: str) -> tuple[str, ...]:
+    """The names of the flags set (``Y``) in a 14-character patron status, in wire order."""
+    return tuple(name for name, ch in zip(PATRON_FLAGS, status, strict=False) if ch == "Y")
+
+
 @dataclass(frozen=True, slots=True)
 class PatronAccount:
-    """A patron as the ILS knows them (SIP2 24/64)."""
+    """A patron as the ILS knows them (SIP2 24/64): ``flags`` the patron status flags set
+    (``PATRON_FLAGS`` names), ``screen_messages`` (AF) and ``print_lines`` (AG) as sent."""
 
     patron_id: str
     name: str
@@ -71,6 +86,13 @@ class PatronAccount:
     charged_items: tuple[str, ...] = ()
     screen_messages: tuple[str, ...] = ()
     password_ok: bool | None = None  # the ILS's answer on the PIN sent (None: none sent)
+    flags: tuple[str, ...] = ()
+    print_lines: tuple[str, ...] = ()
+
+    @property
+    def renewal_denied(self) -> bool:
+        """The ILS says the patron's renewal privileges are denied."""
+        return RENEWAL_DENIED in self.flags
 
 
 @dataclass(frozen=True, slots=True)

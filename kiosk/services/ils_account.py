@@ -31,6 +31,7 @@ from kiosk.services.common import (
     provider_refs,
 )
 from kiosk.services.config import ServicesConfig
+from kiosk.services.ils_pins import IlsPinCheck
 from kiosk.services.ports import Payment, PaymentGateway
 from kiosk.services.views import reader_receipt
 from library_core import events
@@ -76,19 +77,18 @@ class IlsAccountService:
         self.gateway = gateway
         self.cfg = config
         self.offline = offline or OfflineLimit.unlimited()
+        self.pins = IlsPinCheck(repos, clock, config)
 
     def account(self, patron: str, *, password: str | None = None) -> PatronAccount:
         """The patron's status and fines at the ILS (63/64). With ``password`` (a reader the
-        ILS knows and we do not: their ILS PIN is the proof), raises ValidationError
-        ``ils.patron_unknown`` / ``ils.patron_pin_wrong`` unless the ILS confirms both."""
+        ILS knows and we do not: their ILS PIN is the proof) the kiosk's PIN count applies
+        (``ils_pins.IlsPinCheck``): raises PinLocked before anything is sent while locked,
+        ValidationError ``ils.patron_unknown``, IlsPinWrong (counted) unless the ILS confirms
+        both."""
         check_patron_id(patron)
-        account = self.desk.ils.account(patron, password=password)
         if password is not None:
-            if not account.valid:
-                raise ValidationError("ils.patron_unknown", "the ILS does not know the patron")
-            if account.password_ok is not True:
-                raise ValidationError("ils.patron_pin_wrong", "the ILS refused the PIN")
-        return account
+            return self.pins.account(self.desk.ils, patron, password)
+        return self.desk.ils.account(patron)
 
     def owed(self, patron: str) -> Fen:
         """What the patron owes the ILS now (renewal checks this, not our store)."""

@@ -1,7 +1,8 @@
 """Reader cards beside an ILS: cards are still issued and renewed by us (SIP2 cannot create
 patrons), and a card reported lost here is also blocked at the ILS (01, patron id = our card
 number; queued when the ILS cannot answer). A renewal checks the fees the reader owes at the
-ILS (its fines), not our store's: the ILS holds them."""
+ILS (its fines), not our store's: the ILS holds them; it is refused while the ILS denies the
+reader renewal privileges (``IlsRenewalDenied``)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import datetime as dt
 
 from kiosk.services.cards import CardService
 from kiosk.services.cards.replacement import ReaderAuth
+from kiosk.services.circulation import PatronAccount
 from kiosk.services.common import StaffSession
 from kiosk.services.ils_account import IlsAccountService
 from kiosk.services.views import ReaderSummary
+from library_core.errors import DomainError
 from library_core.fees import FeeSchedule
 from library_core.rules import RenewalTerms
 
@@ -33,5 +36,20 @@ class IlsCardService(CardService):
     def _renewal_terms(self, schedule: FeeSchedule, card: ReaderSummary,  # type: ignore[override]
                        months: int, today: dt.date) -> RenewalTerms:
         if self.ils_account is not None:
-            card = dataclasses.replace(card, balance_owed=self.ils_account.owed(card.card_no))
+            account = self.ils_account.account(card.card_no)  # one 63/64 for both checks
+            refuse_if_renewal_denied(account)
+            card = dataclasses.replace(card, balance_owed=account.owed)
         return CardService._renewal_terms(schedule, card, months, today)
+
+
+class IlsRenewalDenied(DomainError):
+    """The library's ILS says the reader's renewal privileges are denied (patron status flag
+    2 of its 64): no renewal here, to the desk (``ils.renewal_denied``)."""
+
+    message_id = "ils.renewal_denied"
+
+
+def refuse_if_renewal_denied(account: PatronAccount) -> None:
+    """Raises IlsRenewalDenied when the ILS denies the patron renewal privileges."""
+    if account.renewal_denied:
+        raise IlsRenewalDenied(None, "the ILS denies the patron renewal privileges")

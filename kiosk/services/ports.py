@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from library_core.fees import FeeSchedule
 from library_core.money import Fen
 from library_core.receipts import Receipt
-from library_core.rules import PaymentRecord, ReaderRecord
+from library_core.rules import PaymentRecord, PinState, ReaderRecord
 from library_core.staff_rules import OfflineStaffPolicy
 
 
@@ -342,6 +342,14 @@ class StaffVerifierRepository(Protocol):
                   locked_until: dt.datetime | None) -> None: ...
 
 
+class IlsPinRepository(Protocol):
+    """Wrong ILS PINs in a row of readers only the library's ILS knows, by the keyed hash of
+    their ILS patron number (``kiosk.services.ils_pins``)."""
+
+    def state(self, patron_key: str) -> PinState: ...
+    def set_state(self, patron_key: str, state: PinState) -> None: ...
+
+
 class ReceiptJournal(Protocol):
     def next_receipt_no(self, day: dt.date) -> str: ...
     def add(self, receipt: Receipt) -> None: ...
@@ -398,6 +406,7 @@ class UnitOfWork(Protocol):
     visits: VisitRepository
     staff: StaffRepository
     verifiers: StaffVerifierRepository
+    ils_pins: IlsPinRepository
     receipts: ReceiptJournal
     counters: Counters
     audit: AuditLog

@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kiosk.services.config import ServicesConfig
-from kiosk.services.errors import PinLocked, PinWrong
-from kiosk.services.pinlock import lockout_policy
+from kiosk.services.pinlock import lockout_policy, refuse_if_locked, wrong_pin
 from kiosk.services.ports import OfflineGrant, StaffGrant, StoredVerifier
 from library_core import contract as c
 from library_core.clock import Clock
@@ -137,8 +136,7 @@ class OfflineStaffLogin:
                 or dt.datetime.fromisoformat(verifier.valid_until) < now):
             raise StaffOfflineUnavailable(None, "no offline verifier or key")
         policy = lockout_policy(self.cfg)
-        if verifier.locked_until is not None and policy.locked(verifier.locked_until, now):
-            raise PinLocked(None, "locked", minutes=policy.minutes_left(verifier.locked_until, now))
+        refuse_if_locked(policy, verifier.locked_until, now)
         ctx = dict(kiosk_id=self.cfg.kiosk_id, staff_no=verifier.staff_no, role=verifier.role,
                    valid_until=verifier.valid_until, pin=pin)
         ok = hmac.compare_digest(c.offline_verifier(key, **ctx), verifier.verifier)
@@ -150,11 +148,8 @@ class OfflineStaffLogin:
                 return verifier, StaffProver("offline", verifier.verifier_id,
                                              c.offline_mac_key(key, **ctx), self.policy(),
                                              dt.datetime.fromisoformat(verifier.valid_until))
-            state = policy.after_wrong(verifier.failures, now)
+            state, refusal = wrong_pin(policy, verifier.failures, now)
             uow.verifiers.set_state(verifier.verifier_id, state.failures, state.locked_until)
             uow.audit.append(at=now, actor=member.staff_no, action="pin.failed",
                              subject=f"staff:{member.staff_no}", detail={"offline": True})
-        if state.locked_until is not None:
-            raise PinLocked(None, "too many wrong PINs",
-                            minutes=policy.minutes_left(state.locked_until, now))
-        raise PinWrong(None, "wrong PIN", attempts_left=policy.attempts_left(state.failures))
+        raise refusal

@@ -12,6 +12,7 @@ from kiosk.services.circulation import (
     LinkState,
     PatronAccount,
     Posting,
+    patron_flags,
 )
 from library_core.money import Fen
 from server_client.sip2.client import Sip2Client
@@ -71,7 +72,8 @@ class Sip2Circulation:
             blocked="Y" in info.patron_status[:4], owed=fen_of(info.fee_amount),
             fines=tuple(parse_fine_item(f) for f in info.fine_items),
             charged_items=tuple(charged), screen_messages=tuple(info.screen_message),
-            password_ok=None if password is None else checked == "Y")
+            password_ok=None if password is None else checked == "Y",
+            flags=patron_flags(info.patron_status), print_lines=tuple(info.print_line))
 
     def fee_paid(self, patron: str, amount: Fen, *, transaction_id: str,
                  fee_id: str | None = None) -> Posting:

@@ -32,6 +32,7 @@ from library_core.errors import StoreError
 from library_core.money import Fen
 from library_core.receipts import Receipt
 from library_core.rules import PaymentRecord, ReaderRecord
+from server_client.store.ils_pins import SqliteIlsPins
 
 if TYPE_CHECKING:
     import sqlite3
@@ -384,6 +385,7 @@ class SqliteUnitOfWork:
         self.visits = SqliteVisits(db)
         self.staff = SqliteStaff(db)
         self.verifiers = SqliteVerifiers(db)
+        self.ils_pins = SqliteIlsPins(db)  # server_client.store.ils_pins
         self.receipts = SqliteReceipts(db)
         self.counters = SqliteCounters(db)
         self.audit = SqliteAudit(db)

@@ -344,6 +344,18 @@ CREATE INDEX payment_intents_state ON payment_intents(state);
 """
 INTENT_BOOKINGS_VERSION: Final = 10
 
+# ILS PINs (issue 15): the wrong ILS PINs in a row of a reader only the library's ILS knows,
+# counted by the kiosk's one lockout rule (``kiosk.services.pinlock``), keyed by the keyed hash
+# of the ILS patron number (HMAC, library key; never the clear number).
+SCHEMA_ILS_PIN_ATTEMPTS: Final = """
+CREATE TABLE ils_pin_attempts (
+    patron_hash  TEXT PRIMARY KEY,
+    failures     INTEGER NOT NULL DEFAULT 0 CHECK (failures >= 0),
+    locked_until TEXT
+);
+"""
+ILS_PIN_ATTEMPTS_VERSION: Final = 11
+
 VACUUM_AFTER: Final = frozenset({4, STAFF_AUTHORITY_VERSION, VISITORS_MASKED_VERSION})
 """Steps after which the store is vacuumed (values they dropped must not stay in free pages)."""
 
@@ -364,6 +376,8 @@ MIGRATIONS: Final[tuple[tuple[int, str, str], ...]] = (
      SCHEMA_VISITORS_MASKED),
     (INTENT_BOOKINGS_VERSION, "payment intents: unapplied payments and their refunds booked "
      "by the recovery", SCHEMA_INTENT_BOOKINGS),
+    (ILS_PIN_ATTEMPTS_VERSION, "wrong ILS PINs of readers only the ILS knows, keyed by the "
+     "patron number's keyed hash", SCHEMA_ILS_PIN_ATTEMPTS),
 )
 
 LATEST_VERSION: Final = MIGRATIONS[-1][0]

@@ -9,10 +9,10 @@ import datetime as dt
 import json
 from typing import TYPE_CHECKING, Any
 
-from library_core import events as ev
 from library_core.clock import CHINA_TZ
 from library_core.contract import canonical_event_bytes
 from library_core.staff_rules import (
+    OFFLINE_MONEY_KINDS,
     OfflineStaffRefused,
     StaffSessionEnded,
     offline_amount,
@@ -29,9 +29,10 @@ def _local_day(when: str) -> dt.date:
 
 def offline_total_of_day(tx: Tx, day: dt.date) -> int:
     """What offline staff actions moved on ``day`` (the library's local day) at this kiosk."""
+    kinds = sorted(OFFLINE_MONEY_KINDS)
     rows = tx.all("SELECT kind, occurred_at, payload FROM outbox"
-                  " WHERE json_extract(staff_proof, '$.kind') = 'offline' AND kind = ?",
-                  (ev.PAYMENT_RECORDED,))
+                  " WHERE json_extract(staff_proof, '$.kind') = 'offline'"
+                  f" AND kind IN ({', '.join('?' for _ in kinds)})", kinds)
     return sum(offline_amount(r["kind"], json.loads(r["payload"])) for r in rows
                if _local_day(r["occurred_at"]) == day)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,8 +58,9 @@ class IlsEnv:
 
 
 def make_ils_env(path: Path, ils: TestIls, *, policy: OfflinePolicy = OfflinePolicy.CHECKIN,
-                 cap: int = 200) -> IlsEnv:
-    env = make_env(path)
+                 cap: int = 200, **config: Any) -> IlsEnv:
+    """``config``: ``ServicesConfig`` fields for the kiosk (``make_env``)."""
+    env = make_env(path, **config)
     client = Sip2Client(Endpoint("127.0.0.1", ils.port),
                         Sip2Login(USER, PASSWORD, LOCATION, INSTITUTION), env.clock,
                         timeout_s=2.0, min_backoff_s=0.0, max_backoff_s=0.0)

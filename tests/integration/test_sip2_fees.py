@@ -26,7 +26,7 @@ from kiosk.services.common import Tender
 from kiosk.services.errors import FeesOwed
 from kiosk.services.ils_account import POSTED, REFUSED
 from library_core import i18n
-from library_core.errors import ValidationError
+from library_core.errors import DomainError
 from server_client.sync import RecordServerClient, SyncEngine
 from tests.integration.test_sip2_circulation import IlsEnv, make_ils_env
 from tests.support.console_browser import (  # noqa: F401
@@ -97,7 +97,7 @@ def test_a_reader_known_only_to_the_ils_pays_with_their_ils_number_and_pin(e: Il
                                 ("8800099999", "4321", "ils.patron_unknown"),
                                 ("P|0001", "1234", "ils.patron_invalid"),
                                 ("x" * 65, "1234", "ils.patron_invalid")):
-        with pytest.raises(ValidationError) as refused:
+        with pytest.raises(DomainError) as refused:  # a wrong PIN is counted (IlsPinWrong)
             ils.pay(number, Tender.payment_code(WECHAT_CODE), password=pin)
         assert refused.value.message_id == reason
     assert len(e.env.gateway.charges) == charges  # nothing charged

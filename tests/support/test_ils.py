@@ -6,7 +6,8 @@ shelf, screen messages, print lines), fee paid 37 (our transaction id kept, a re
 applied twice), block patron 01, renew 29 and end session 35. ``fault(code, kind)`` makes the
 next frame of that command misbehave once: ``resend`` (answer 96), ``drop`` (close the
 connection on it), ``late`` (answer after ``late_s``), ``bad_checksum`` (the answer's AZ wrong;
-a 97 gets the right one). ``refuse_login`` answers 94 with ok=0; ``refuse_payments`` (a screen message) refuses the next 37. ``frames`` keeps every frame
+a 97 gets the right one), ``malformed`` (the answer's 14 patron status flags sent as ``N``, which
+SIP2 does not allow, its checksum right: a 64 that is well framed but not valid). ``refuse_login`` answers 94 with ok=0; ``refuse_payments`` (a screen message) refuses the next 37. ``frames`` keeps every frame
 received, as bytes, for an independent checksum check.
 
 Use the ``test_ils`` fixture (UTF-8) or ``with TestIls(encoding="gb18030") as ils:``.
@@ -50,6 +51,7 @@ from pysip2 import (
     RenewRequest,
     RenewResponse,
     SIP2Server,
+    calculate_checksum,
 )
 
 from library_core.codes import make_item_barcode
@@ -76,6 +78,9 @@ class IlsPatron:
     password: str = ""
     fines: list[IlsFine] = field(default_factory=list)
     blocked: str = ""  # the block message ("" not blocked)
+    status: str = ""  # the 14 patron status flags as sent ("": from ``blocked``)
+    messages: list[str] = field(default_factory=list)  # screen messages (AF) on 64
+    print_lines: list[str] = field(default_factory=list)  # print lines (AG) on 64
 
     @property
     def owed(self) -> int:
@@ -107,6 +112,12 @@ def _corrupt(frame: bytes) -> bytes:
     return frame[:-5] + wrong + b"\r"
 
 
+def _checksummed(frame: bytes) -> bytes:
+    """The frame with its AZ checksum made right again (pysip2's own checksum function)."""
+    body = frame[:-5]  # up to and including "AZ"
+    return body + calculate_checksum(body).encode("ascii") + b"\r"
+
+
 class _FaultyServer(SIP2Server):
     """pysip2's server with the faults a test asks for, one frame at a time."""
 
@@ -129,9 +140,14 @@ class _FaultyServer(SIP2Server):
             return
         if fault == "bad_checksum":
             self.ils._corrupt_next = True
+        if fault == "malformed":
+            self.ils._malform_next = True
         await super()._process_frame(stream, state, frame)
 
     async def _send(self, stream: Any, state: Any, frame: bytes) -> None:
+        if self.ils._malform_next and frame[:2] in (b"24", b"64"):
+            self.ils._malform_next = False
+            frame = _checksummed(frame[:2] + b"N" * 14 + frame[16:])
         if self.ils._corrupt_next and frame[-7:-5] == b"AZ":
             self.ils._corrupt_next = False
             await stream.send(_corrupt(frame))
@@ -158,6 +174,7 @@ class TestIls:
         self.checkins: list[str] = []
         self.logins = 0
         self._corrupt_next = False
+        self._malform_next = False
         self.patrons: dict[str, IlsPatron] = {}
         self.items: dict[str, IlsItem] = {}
         self.port = 0
@@ -284,7 +301,9 @@ class TestIls:
                     valid_patron="Y" if p else "N", currency_type="CNY",
                     fee_amount=_amount(p.owed if p else 0), charged_items=charged,
                     fine_items=fines, valid_patron_password=None if req.patron_password is None
-                    else "Y" if p and p.password and req.patron_password == p.password else "N")
+                    else "Y" if p and p.password and req.patron_password == p.password else "N",
+                    screen_message=tuple(p.messages) if p else (),
+                    print_line=tuple(p.print_lines) if p else ())
 
         @srv.route(CHECKIN)
         async def checkin(req: CheckinRequest, _ctx: Any) -> CheckinResponse:
@@ -315,6 +334,8 @@ class TestIls:
                                       patron_identifier=req.patron_identifier)
 
     def _flags(self, p: IlsPatron | None) -> str:
+        if p is not None and p.status:
+            return p.status
         return ("Y" * 4 + " " * 10) if p is None or p.blocked else " " * 14
 
     def _status(self, patron_id: str, when: str) -> PatronStatusResponse:

@@ -12,6 +12,7 @@ from typing import Any
 
 from kiosk.ui.flows.base import FlowBase
 from kiosk.ui.flows.results import Outcome, TappedCard
+from library_core.errors import KioskError
 from library_core.money import Fen, format_fen
 
 
@@ -51,9 +52,15 @@ class IlsFeeFlows(FlowBase):
             return IlsPatron(card.card_no, svc.account(card.card_no), reader_id=card.reader_id)
         return IlsPatron(number, svc.account(number, password=pin or ""), password=pin or "")
 
-    def ils_owed(self, card: TappedCard) -> Fen:
-        """What the tapped card's reader owes the ILS (the renewal screen shows this)."""
-        return int(self._service("ils").owed(card.card_no))
+    def ils_renewal_refusal(self, who: IlsPatron) -> KioskError | None:
+        """Why the ILS's answer refuses renewal now (the card service's rule), or None."""
+        from kiosk.services.ils_cards import refuse_if_renewal_denied
+
+        try:
+            refuse_if_renewal_denied(who.account)
+        except KioskError as err:
+            return err
+        return None
 
     def pay_ils_fees(self, who: IlsPatron, tender: Any, *, language: str,
                      staff: Any = None) -> Outcome:
@@ -66,9 +73,33 @@ class IlsFeeFlows(FlowBase):
 
 
 def ils_fine_lines(who: IlsPatron) -> list[Any]:
-    """The account as the fees screen lists it: each fine, then the total owed."""
-    lines: list[Any] = [("fees.ils_line", {"text": f.description or f.fine_id,
-                                           "amount": format_fen(int(f.amount))})
-                        for f in who.account.fines if f.amount or f.description]
+    """The account as the fees screen lists it: the ILS's blocks and words, each fine, then
+    the total owed."""
+    lines: list[Any] = ils_status_lines(who.account)
+    lines += [("fees.ils_line", {"text": shown(f.description or f.fine_id),
+                                 "amount": format_fen(int(f.amount))})
+              for f in who.account.fines if f.amount or f.description]
     lines.append(("fees.ils_owed", {"amount": format_fen(who.owed)}))
     return lines
+
+
+def ils_status_lines(account: Any) -> list[Any]:
+    """What the ILS says of the patron (fees and renewal screens): each block or limit of its
+    patron status flags in our words (``ils.flag.<name>``, both languages), then its screen
+    messages (AF) and print lines (AG) as it sent them."""
+    lines: list[Any] = []
+    if account.flags:
+        lines.append(("ils.flags_title", {}))
+        lines += [(f"ils.flag.{name}", {}) for name in account.flags]
+    lines += [("ils.says", {"text": shown(m)}) for m in account.screen_messages if m.strip()]
+    lines += [("ils.prints", {"text": shown(m)}) for m in account.print_lines if m.strip()]
+    return lines
+
+
+SHOWN_MAX = 200  # characters of one line of the ILS's text on screen
+
+
+def shown(text: str) -> str:
+    """The ILS's text as sent, but for control characters (shown as spaces) and its length."""
+    clean = "".join(" " if ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 else ch for ch in text)
+    return clean.strip()[:SHOWN_MAX]

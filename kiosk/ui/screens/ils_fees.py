@@ -1,13 +1,13 @@
 """The fees screen's steps beside a library ILS (``FeesScreen`` uses them when the kiosk has
 one): the tap step also offers "ILS number and PIN" for a reader the ILS knows and we do not;
-the reader's fines as the ILS lists them; pay all of them, then the receipt with the ILS's
+the reader's fines as the ILS lists them, with its blocks, screen messages and print lines; pay all of them, then the receipt with the ILS's
 answer to the posting (37)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from kiosk.ui.flows.ils_fees import IlsPatron, ils_fine_lines
+from kiosk.ui.flows.ils_fees import IlsPatron, ils_fine_lines, ils_status_lines
 
 MAX_NUMBER = 20  # ILS patron numbers are barcodes: digits, at most this long
 MIN_NUMBER = 4
@@ -54,7 +54,7 @@ class IlsFeeSteps:
         assert who is not None
         if who.owed <= 0:
             self.show_info(("fees.ils_title", {"name": who.name_masked}),
-                           [("fees.none", {})])
+                           [*ils_status_lines(who.account), ("fees.none", {})])
             return
         self.show_info(("fees.ils_title", {"name": who.name_masked}), ils_fine_lines(who),
                        [("fees.ils_pay_all", "ok",

@@ -7,6 +7,7 @@ from typing import Any
 
 from kivy.lang import Builder
 
+from kiosk.ui.flows.ils_fees import ils_status_lines
 from kiosk.ui.screens.base import CardFlowScreen
 from library_core.errors import KioskError
 from library_core.money import format_fen
@@ -31,6 +32,7 @@ class RenewalScreen(CardFlowScreen):
         self.card: Any = None
         self.months = 0
         self.owed: int | None = None  # owed at the ILS (None: no ILS, our store's)
+        self.ils_patron: Any = None  # the reader's account at the ILS (its blocks and words)
 
     def start(self, card: Any = None, **kw: Any) -> None:
         self.steps = STEPS
@@ -38,18 +40,30 @@ class RenewalScreen(CardFlowScreen):
 
     def card_tapped(self, card: Any) -> None:
         self.card = card
-        if self.backend.has_ils():  # fees owed are the ILS's to say
-            def got(owed: int) -> None:
-                self.owed = owed
+        if self.backend.has_ils():  # fees owed, blocks and messages are the ILS's to say
+            def got(who: Any) -> None:
+                self.ils_patron, self.owed = who, who.owed
                 self.goto(self.show_account, 1)
 
-            self.work(lambda: self.backend.ils_owed(card), got)
+            self.work(lambda: self.backend.open_ils_account(card), got)
             return
         self.goto(self.show_account, 1)
 
+    def lines(self) -> list[Any]:
+        """The account, and what the ILS says of the reader when there is one."""
+        who = self.ils_patron
+        return [*account_lines(self.card, self.owed),
+                *(ils_status_lines(who.account) if who is not None else [])]
+
     def show_account(self) -> None:
         self.step = 1
-        self.show_info(("renewal.account", {}), account_lines(self.card, self.owed), [
+        refusal = self.backend.ils_renewal_refusal(self.ils_patron) if self.ils_patron else None
+        if refusal is not None:  # the ILS denies renewal: said at once, the fees the way on
+            self.show_info(("renewal.refused", {}), self.lines(), [
+                ("home.fees", "primary", lambda: self.app.go("fees", card=self.card))])
+            self.refuse(refusal)
+            return
+        self.show_info(("renewal.account", {}), self.lines(), [
             ("home.fees", "neutral", lambda: self.app.go("fees", card=self.card)),
             ("renewal.renew", "primary", lambda: self.goto(self.show_period, 2)),
         ])
@@ -73,9 +87,10 @@ class RenewalScreen(CardFlowScreen):
             self.goto(lambda: self.show_payment(quote), 3)
 
         def failed(err: BaseException) -> None:
-            if isinstance(err, KioskError) and err.message_id == "fees.owed_above_limit":
+            if isinstance(err, KioskError) and err.message_id in ("fees.owed_above_limit",
+                                                                   "ils.renewal_denied"):
                 self.body.clear_widgets()
-                self.show_info(("renewal.refused", {}), account_lines(card, self.owed), [
+                self.show_info(("renewal.refused", {}), self.lines(), [
                     ("home.fees", "primary", lambda: self.app.go("fees", card=card)),
                 ])
             self.refuse(err)
@@ -84,7 +99,7 @@ class RenewalScreen(CardFlowScreen):
 
     def show_payment(self, quote: Any) -> None:
         self.step = 3
-        lines = [*account_lines(self.card, self.owed),
+        lines = [*self.lines(),
                  ("renewal.new_expiry", {"value": quote.new_expires_on.isoformat()})]
         if quote.fee == 0:
             self.show_info(("summary.title", {}), lines, [("nav.next", "primary", lambda: self._paid(None))])
