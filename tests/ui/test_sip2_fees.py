@@ -125,7 +125,7 @@ def test_a_reader_known_only_to_the_ils_pays_and_the_ils_refusal_is_shown_and_ke
     d.press(key="nav.next")
     d.type_digits("0000")  # a wrong PIN: refused by name, nothing shown
     d.press(key="nav.next")
-    assert d.app.screen.error == line("ils.patron_pin_wrong")
+    assert d.app.screen.error == line("ils.patron_pin_wrong", attempts_left=4)  # counted
     assert "活着" not in d.texts()
     d.app.home()
     d.pump()
