@@ -65,8 +65,8 @@ def make_ils_env(path: Path, ils: TestIls, *, policy: OfflinePolicy = OfflinePol
                         Sip2Login(USER, PASSWORD, LOCATION, INSTITUTION), env.clock,
                         timeout_s=2.0, min_backoff_s=0.0, max_backoff_s=0.0)
     desk = CirculationDesk(Sip2Circulation(client), StoreForwardQueue(env.store), policy, cap)
-    # the staff authority stand-in, where the staff-authority work (issue 11) provides one
-    extra = {"staff_authority": env.staff} if getattr(env, "staff", None) is not None else {}
+    # the staff log-in make_env wired (the stand-in, or the record server's when given)
+    extra = {"staff_authority": env.services.staff.authority}
     services = build_services(env.store, env.clock, env.gateway, env.writer, env.config,
                               reader_pins=OutboxReaderPins(env.store, env.clock), desk=desk,
                               **extra)

@@ -9,30 +9,49 @@ provider, the stand-in record server's staff log-in (offline verifier).
   come with the account as sent; renewal is refused while the ILS denies renewal privileges;
   a malformed 64 or an ILS that drops is refused by name and changes nothing;
 - cash ILS payments under an offline staff log-in count towards the offline limits like our
-  own cash payments (the same rule, ``library_core.staff_rules.offline_amount``).
+  own cash payments (the same rule, ``library_core.staff_rules.offline_amount``), at the kiosk
+  and at the record server (its process: the offline staff action booked with its amount, a
+  forged one over its limit refused).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 
 from kiosk.services.common import Tender
 from kiosk.services.errors import PinLocked
 from kiosk.services.ils_account import POSTED
 from kiosk.services.ils_cards import IlsRenewalDenied
 from kiosk.services.ils_pins import IlsPinWrong, patron_key
+from kiosk.services.staff_auth import ServerStaffAuthority
 from library_core import i18n
+from library_core.clock import CHINA_TZ, FixedClock
 from library_core.errors import SyncError, ValidationError
 from library_core.staff_rules import OfflineStaffPolicy, OfflineStaffRefused
+from record_server import models as m
+from record_server import staff_tables as st
+from record_server.db import Database
+from server_client.sync import RecordServerClient, SyncEngine
 from tests.integration.test_sip2_circulation import IlsEnv, make_ils_env
+from tests.integration.test_staff_authority import _forged, _mac, _push_before
+from tests.support.server_process import (  # noqa: F401
+    STAFF_PIN,
+    ServerProcess,
+    db_url_fixture,
+    server_factory_fixture,
+    server_fixture,
+)
 from tests.support.services import DESK, WECHAT_CODE, make_reader
 from tests.support.test_ils import IlsFine, IlsPatron, TestIls
 from tests.support.test_ils import test_ils as test_ils  # noqa: F401  (fixture)
 
+SERVER_DESK = "S0002"  # server_fixture's desk staff (PIN STAFF_PIN)
 ILS_ONLY, ILS_ONLY_PIN = "8800012345", "4321"  # patrons of the ILS with no card of ours
 OTHER, OTHER_PIN = "8800054321", "8765"
 # flags 1, 2 and 11 of SIP2's 14: charge and renewal privileges denied, excessive fines
@@ -215,3 +234,55 @@ def test_cash_ils_payments_under_an_offline_staff_log_in_count_towards_the_offli
     with pytest.raises(OfflineStaffRefused) as over_day:
         ils.pay("P0002", Tender.cash_by(desk), staff=desk)
     assert over_day.value.reason == "offline_limit_exceeded" and untouched(e) == before
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_the_record_server_counts_offline_ils_cash_against_its_own_limits(
+        tmp_path: Path, test_ils: TestIls, server: ServerProcess) -> None:  # noqa: F811
+    """The server applies the same rule: an offline ILS cash payment is an offline staff action
+    with its amount (for the day's limit and the supervisor's review); one over the server's
+    per-payment limit, signed with the right key anyway, is refused there and changes nothing."""
+    client = RecordServerClient(server.url, "K01", server.enroll("K01"), retries=0,
+                                backoff_s=0.01)
+    now = dt.datetime.now(CHINA_TZ).replace(microsecond=0)  # the server's time: sessions
+    e = make_ils_env(tmp_path / "k01.sqlite3", test_ils, clock=FixedClock(now),
+                     staff_authority=ServerStaffAuthority(client))
+    try:
+        engine = SyncEngine(e.env.store, client, clock=e.env.clock)
+        staff = e.env.services.staff
+        staff.login(SERVER_DESK, STAFF_PIN)  # online: the verifier
+        online = staff.authority
+        staff.authority = ServerStaffAuthority(
+            RecordServerClient("http://127.0.0.1:9", "K01", "kt_x", retries=0, backoff_s=0.01))
+        desk = staff.login(SERVER_DESK, STAFF_PIN)
+        assert desk.offline
+        test_ils.patrons["P0001"].fines = [IlsFine("F1", 5_000, "红楼梦 丢失赔偿")]
+        test_ils.patrons["P0002"].fines = [IlsFine("F2", 6_000, "围城 丢失赔偿")]
+        ils = ils_of(e)
+        first = ils.pay("P0001", Tender.cash_by(desk), staff=desk)
+        engine.sync_once()  # pushed: applied, and counted as an offline staff action
+        db = Database(server.database_url)
+        try:
+            with db.read() as conn:
+                acted = [tuple(r) for r in conn.execute(select(
+                    st.offline_staff_actions.c.kind, st.offline_staff_actions.c.amount))]
+                assert acted == [("ils.fee_paid", 5_000)]
+                assert conn.execute(select(m.payments.c.amount).where(
+                    m.payments.c.receipt_no == first.receipt.receipt_no)).scalar() == 5_000
+            ils.pay("P0002", Tender.cash_by(desk), staff=desk)
+            genuine = _push_before(client, e.env, "ils.fee_paid")
+            big = _forged(genuine, client.position()["next_seq"], payload={"amount": 25_000})
+            big["staff_proof"]["mac"] = _mac(desk.prover.key, big)  # right key, over the limit
+            with db.read() as conn:
+                before = conn.execute(select(func.count()).select_from(m.payments)).scalar()
+            [res] = client.push([big])["results"]
+            assert (res["status"], res["detail"]) == ("rejected", "offline_limit_exceeded")
+            with db.read() as conn:
+                assert conn.execute(select(func.count()).select_from(m.payments)).scalar() == before
+                assert len(list(conn.execute(select(st.offline_staff_actions)))) == 1
+        finally:
+            db.engine.dispose()
+        staff.authority = online
+    finally:
+        e.client.close()
+        e.env.store.close()
