@@ -36,7 +36,7 @@ from kiosk.services.ports import Payment, PaymentGateway
 from kiosk.services.views import reader_receipt
 from library_core import events
 from library_core.clock import Clock
-from library_core.errors import SyncError, ValidationError
+from library_core.errors import DomainError, SyncError, ValidationError
 from library_core.money import Fen
 from library_core.receipts import Receipt, ReceiptKind, ReceiptLine
 
@@ -54,6 +54,20 @@ def check_patron_id(patron: str) -> str:
     if not isinstance(patron, str) or not PATRON_ID.fullmatch(patron):
         raise ValidationError("ils.patron_invalid", "not a patron identifier")
     return patron
+
+
+class IlsRenewalDenied(DomainError):
+    """The library's ILS says the patron's renewal privileges are denied (patron status flag
+    2 of its 64): neither the card nor a loan is renewed here; to the desk
+    (``ils.renewal_denied``)."""
+
+    message_id = "ils.renewal_denied"
+
+
+def refuse_if_renewal_denied(account: PatronAccount) -> None:
+    """Raises IlsRenewalDenied when the ILS denies the patron renewal privileges."""
+    if account.renewal_denied:
+        raise IlsRenewalDenied(None, "the ILS denies the patron renewal privileges")
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,5 +195,8 @@ class IlsAccountService:
         return blocked
 
     def renew(self, patron: str, item: str) -> Posting:
-        """29 for one item the patron has out (raises SyncError when the ILS cannot answer)."""
+        """29 for one item the patron has out, unless the ILS denies the patron renewal
+        privileges (IlsRenewalDenied, nothing sent); raises SyncError when the ILS cannot
+        answer."""
+        refuse_if_renewal_denied(self.account(patron))
         return self.desk.ils.renew(patron, item)

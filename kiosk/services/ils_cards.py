@@ -2,7 +2,7 @@
 patrons), and a card reported lost here is also blocked at the ILS (01, patron id = our card
 number; queued when the ILS cannot answer). A renewal checks the fees the reader owes at the
 ILS (its fines), not our store's: the ILS holds them; it is refused while the ILS denies the
-reader renewal privileges (``IlsRenewalDenied``)."""
+reader renewal privileges (``ils_account.IlsRenewalDenied``)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,9 @@ import datetime as dt
 
 from kiosk.services.cards import CardService
 from kiosk.services.cards.replacement import ReaderAuth
-from kiosk.services.circulation import PatronAccount
 from kiosk.services.common import StaffSession
-from kiosk.services.ils_account import IlsAccountService
+from kiosk.services.ils_account import IlsAccountService, refuse_if_renewal_denied
 from kiosk.services.views import ReaderSummary
-from library_core.errors import DomainError
 from library_core.fees import FeeSchedule
 from library_core.rules import RenewalTerms
 
@@ -41,15 +39,3 @@ class IlsCardService(CardService):
             card = dataclasses.replace(card, balance_owed=account.owed)
         return CardService._renewal_terms(schedule, card, months, today)
 
-
-class IlsRenewalDenied(DomainError):
-    """The library's ILS says the reader's renewal privileges are denied (patron status flag
-    2 of its 64): no renewal here, to the desk (``ils.renewal_denied``)."""
-
-    message_id = "ils.renewal_denied"
-
-
-def refuse_if_renewal_denied(account: PatronAccount) -> None:
-    """Raises IlsRenewalDenied when the ILS denies the patron renewal privileges."""
-    if account.renewal_denied:
-        raise IlsRenewalDenied(None, "the ILS denies the patron renewal privileges")

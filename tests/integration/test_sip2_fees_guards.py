@@ -6,7 +6,8 @@ provider, the stand-in record server's staff log-in (offline verifier).
   kiosk by its one lockout rule (5 in a row lock, 1 minute first), keyed by a keyed hash of
   the number (the store never holds it); while locked nothing is sent, paid or posted;
 - the ILS's patron status flags (a block, a limit), screen messages (AF) and print lines (AG)
-  come with the account as sent; renewal is refused while the ILS denies renewal privileges;
+  come with the account as sent; renewal (the card, and a loan's 29) is refused while the ILS
+  denies renewal privileges;
   a malformed 64 or an ILS that drops is refused by name and changes nothing;
 - cash ILS payments under an offline staff log-in count towards the offline limits like our
   own cash payments (the same rule, ``library_core.staff_rules.offline_amount``), at the kiosk
@@ -26,8 +27,7 @@ from sqlalchemy import func, select
 
 from kiosk.services.common import Tender
 from kiosk.services.errors import PinLocked
-from kiosk.services.ils_account import POSTED
-from kiosk.services.ils_cards import IlsRenewalDenied
+from kiosk.services.ils_account import POSTED, IlsRenewalDenied
 from kiosk.services.ils_pins import IlsPinWrong, patron_key
 from kiosk.services.staff_auth import ServerStaffAuthority
 from library_core import i18n
@@ -48,7 +48,7 @@ from tests.support.server_process import (  # noqa: F401
     server_fixture,
 )
 from tests.support.services import DESK, WECHAT_CODE, make_reader
-from tests.support.test_ils import IlsFine, IlsPatron, TestIls
+from tests.support.test_ils import ON_LOAN, IlsFine, IlsPatron, TestIls
 from tests.support.test_ils import test_ils as test_ils  # noqa: F401  (fixture)
 
 SERVER_DESK = "S0002"  # server_fixture's desk staff (PIN STAFF_PIN)
@@ -174,6 +174,13 @@ def test_the_ils_block_messages_and_print_lines_come_with_the_account_and_deny_r
                    reader_id=card.reader_id).posting == POSTED
     e.ils.patrons[card.card_no].status = ""  # the ILS lifts the block
     assert cards.quote_renewal(summary, 12).months == 12
+    # a loan's renewal (29) too: refused before anything is sent while renewal is denied
+    e.ils.patrons["P0001"].status = BLOCKED
+    with pytest.raises(IlsRenewalDenied):
+        ils.renew("P0001", ON_LOAN)
+    assert e.ils.frames_of("29") == []
+    e.ils.patrons["P0001"].status = ""
+    assert ils.renew("P0001", ON_LOAN).accepted and len(e.ils.frames_of("29")) == 1
 
 
 def test_a_malformed_64_or_a_drop_is_refused_by_name_and_changes_nothing(e: IlsEnv) -> None:

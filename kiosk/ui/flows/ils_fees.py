@@ -54,7 +54,7 @@ class IlsFeeFlows(FlowBase):
 
     def ils_renewal_refusal(self, who: IlsPatron) -> KioskError | None:
         """Why the ILS's answer refuses renewal now (the card service's rule), or None."""
-        from kiosk.services.ils_cards import refuse_if_renewal_denied
+        from kiosk.services.ils_account import refuse_if_renewal_denied
 
         try:
             refuse_if_renewal_denied(who.account)
