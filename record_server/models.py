@@ -195,7 +195,7 @@ payments = Table(
     Column("occurred_day", String(10), nullable=False, index=True),
     # the provider's transaction id and the kiosk's out-trade-number (reconciliation)
     Column("transaction_id", String(64), index=True),
-    Column("out_trade_no", String(64)),
+    Column("out_trade_no", String(64), index=True),  # a trade booked once (ingest.trades)
 )
 
 credit_entries = Table(

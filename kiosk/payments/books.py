@@ -27,13 +27,13 @@ from typing import Any
 from kiosk.services.ports import Payment
 from library_core import events
 from library_core.clock import Clock
+from library_core.contract.unapplied import REFUND_PREFIX, UNAPPLIED_PREFIX
 from library_core.receipts import Receipt, ReceiptKind, ReceiptLine
 from server_client.store.intents import Intent, IntentStore
 
 log = logging.getLogger(__name__)
-
-UNAPPLIED_PREFIX = "unapplied-"  # record_server.ingest.unapplied checks both prefixes
-REFUND_PREFIX = "refund-"
+# REFUND_PREFIX / UNAPPLIED_PREFIX: the ids only these bookings use (the record server refuses
+# them on every other kind of event: record_server.ingest.trades)
 
 
 def out_refund_no(intent: Intent) -> str:

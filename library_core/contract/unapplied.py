@@ -20,6 +20,11 @@ from pydantic import Field
 
 from library_core.contract.types import MAX_FEN, EntityId, ReceiptNo, Strict, text
 
+# the payment ids these two kinds book under, and no other event may (record_server.ingest.trades)
+UNAPPLIED_PREFIX = "unapplied-"  # + the out-trade-number: one unapplied payment per trade
+REFUND_PREFIX = "refund-"  # + the out-refund-number: one refund per refund number
+RESERVED_PAYMENT_PREFIXES = (UNAPPLIED_PREFIX, REFUND_PREFIX)
+
 ProviderRef = text(64, pattern=r"^[0-9A-Za-z_-]+$")
 Amount = Annotated[int, Field(ge=1, le=MAX_FEN, strict=True)]
 Method = Literal["wechat", "alipay"]

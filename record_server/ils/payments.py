@@ -8,7 +8,8 @@ with the provider's bill matches it like any other payment.
 What the server re-checks (the contract has checked kinds, ids and amounts): the receipt number
 is the pushing kiosk's and unused, the payment id and receipt number are new
 (``payment_exists``, ``receipt_no_exists``), cash is taken by desk staff with a staff proof,
-and the reader, when named, is one of ours (``unknown_reader``).
+the reader, when named, is one of ours (``unknown_reader``), the payment id is not one the
+payment recovery keeps and the provider trade is booked once (``ingest.trades``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from record_server.ingest.context import (
 )
 from record_server.ingest.numbering import check_receipt_no
 from record_server.ingest.statements import by_key, insert_into
+from record_server.ingest.trades import refuse_booked_trade, refuse_reserved_id
 
 PAID_TO_ILS = "ils"  # payments.kind of a payment of the ILS's fines
 
@@ -32,6 +34,7 @@ PAID_TO_ILS = "ils"  # payments.kind of a payment of the ILS's fines
 def ils_fee_paid(ctx: Context, p: IlsFeePaid) -> None:
     conn = ctx.conn
     check_receipt_no(ctx, p.receipt_no)
+    refuse_reserved_id(p.payment_id)  # the payment recovery's ids (ingest.trades)
     if by_key(conn, m.payments, m.payments.c.payment_id, p.payment_id) is not None:
         raise Reject("payment_exists")
     if by_key(conn, m.payments, m.payments.c.receipt_no, p.receipt_no) is not None:
@@ -41,6 +44,7 @@ def ils_fee_paid(ctx: Context, p: IlsFeePaid) -> None:
     elif p.staff_no:
         staff_or_reject(ctx, p.staff_no, ACTION_DESK)
     reader_id = resolve_reader(ctx, p.reader_id) if p.reader_id else None
+    refuse_booked_trade(ctx, p.method, p.transaction_id, p.out_trade_no)  # money in once
     insert_into(conn, m.payments, dict(
         payment_id=p.payment_id, kind=PAID_TO_ILS, reader_id=reader_id, receipt_no=p.receipt_no,
         method=p.method, amount=p.amount, credited=0, kiosk_id=ctx.kiosk_id,

@@ -5,7 +5,8 @@ exactly its amount to real fees of its reader, each at most the fee's amount (wh
 meanwhile elsewhere cannot take becomes credit: ``double_payment_becomes_credit``); credit is
 never spent below 0; cash is taken by desk staff; a waiver is a supervisor's, of an open fee; a
 deposit refund is a supervisor's, at most the deposit held, once the reader's cards are
-cancelled.
+cancelled. A payment is not under an id the payment recovery keeps for itself, and the
+provider trade it names is booked once (``ingest.trades``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from record_server.ingest.context import (
 from record_server.ingest.numbering import check_receipt_no
 from record_server.ingest.rules import RULE_DOUBLE_PAYMENT, RULE_RETURN_AFTER_RENEWAL
 from record_server.ingest.statements import ADD_CREDIT, by_key, insert_into, update_by_key
+from record_server.ingest.trades import refuse_booked_trade, refuse_reserved_id
 
 _DEPOSIT_PAID = select(func.coalesce(func.sum(m.fees.c.paid), 0)).where(
     m.fees.c.reader_id == bindparam("reader_id"), m.fees.c.kind == str(FeeKind.DEPOSIT))
@@ -81,6 +83,7 @@ def fee_waived(ctx: Context, p: c.FeeWaived) -> None:
 def payment_recorded(ctx: Context, p: c.PaymentRecorded) -> None:
     conn = ctx.conn
     check_receipt_no(ctx, p.receipt_no)
+    refuse_reserved_id(p.payment_id)  # the recovery's ids (ingest.trades)
     if by_key(conn, m.payments, m.payments.c.payment_id, p.payment_id) is not None:
         raise Reject("payment_exists")
     if by_key(conn, m.payments, m.payments.c.receipt_no, p.receipt_no) is not None:
@@ -107,6 +110,7 @@ def payment_recorded(ctx: Context, p: c.PaymentRecorded) -> None:
         raise Reject("fee_not_of_reader")
     if any(alloc.amount > fee.amount for alloc, fee in zip(p.allocations, fees, strict=True)):
         raise Reject("allocation_exceeds_fee")
+    refuse_booked_trade(ctx, p.method, p.transaction_id, p.out_trade_no)  # money in once
     if p.method == "credit":
         credit = int(conn.execute(_CREDIT, {"reader_id": reader_id}).scalar_one())
         refusal = credit_refusal(credit, p.amount)
@@ -166,6 +170,7 @@ def deposit_refunded(ctx: Context, p: c.DepositRefunded) -> None:
     check_receipt_no(ctx, p.receipt_no)
     staff_or_reject(ctx, p.staff_no, ACTION_REFUND)
     reader_id = resolve_reader(ctx, p.reader_id)
+    refuse_reserved_id(p.payment_id)
     if by_key(ctx.conn, m.payments, m.payments.c.payment_id, p.payment_id) is not None:
         raise Reject("payment_exists")
     if by_key(ctx.conn, m.payments, m.payments.c.receipt_no, p.receipt_no) is not None:

@@ -8,7 +8,9 @@ the provider's bill see what the provider saw. Neither touches a fee or a reader
 
 What the server re-checks: receipt numbers in the kiosk's range and new; an unapplied payment's
 id is ``unapplied-<out_trade_no>`` (one per trade, so a replay is ``payment_exists``) and its
-trade is not booked already (``transaction_booked``); its reader, if named, exists. A refund is
+trade is not booked already, as any kind of money in (``trade_booked``, ``transaction_booked``:
+``ingest.trades``, which also keeps those id forms from every other kind); its reader, if named,
+exists. A refund is
 of an unapplied payment of the same kiosk (``refund_unknown_payment``,
 ``refund_other_kiosk``), the same method and trade (``refund_trade_differs``), never more than
 is left unrefunded (``refund_exceeds_payment``), its id ``refund-<out_refund_no>``.
@@ -18,18 +20,20 @@ from __future__ import annotations
 
 from sqlalchemy import bindparam, func, select
 
-from library_core.contract.unapplied import PaymentRefunded, PaymentUnapplied
+from library_core.contract.unapplied import (
+    REFUND_PREFIX,
+    UNAPPLIED_PREFIX,
+    PaymentRefunded,
+    PaymentUnapplied,
+)
 from record_server import models as m
 from record_server.ingest.context import Context, Reject, local_day, resolve_reader
 from record_server.ingest.numbering import check_receipt_no
 from record_server.ingest.statements import by_key, insert_into
+from record_server.ingest.trades import refuse_booked_trade
 
-UNAPPLIED_PREFIX = "unapplied-"
-REFUND_PREFIX = "refund-"
+__all__ = ["REFUND_PREFIX", "UNAPPLIED_PREFIX", "payment_refunded", "payment_unapplied"]
 
-_BOOKED = select(func.count()).where(
-    m.payments.c.transaction_id == bindparam("tid"), m.payments.c.method == bindparam("method"),
-    m.payments.c.kind == "payment")
 _REFUNDED = select(func.coalesce(func.sum(m.payments.c.amount), 0)).where(
     m.payments.c.transaction_id == bindparam("tid"), m.payments.c.method == bindparam("method"),
     m.payments.c.kind == "refund")
@@ -47,8 +51,7 @@ def payment_unapplied(ctx: Context, p: PaymentUnapplied) -> None:
     if p.payment_id != UNAPPLIED_PREFIX + p.out_trade_no:
         raise Reject("unapplied_payment_id")
     _new_row(ctx, p.payment_id, p.receipt_no)
-    if ctx.conn.execute(_BOOKED, {"tid": p.transaction_id, "method": p.method}).scalar_one():
-        raise Reject("transaction_booked")
+    refuse_booked_trade(ctx, p.method, p.transaction_id, p.out_trade_no)
     reader_id = resolve_reader(ctx, p.reader_id) if p.reader_id else None
     insert_into(ctx.conn, m.payments, dict(
         payment_id=p.payment_id, kind="payment", reader_id=reader_id, receipt_no=p.receipt_no,

@@ -243,7 +243,7 @@ def test_deposit_refund_of_99999_yuan_99(forge: Pusher) -> None:
     refused(forge, huge, "refund_exceeds_deposit")
     assert forge.push([refund])[0]["status"] == "applied"
     again = copy.deepcopy(refund)  # the deposit paid back once is not there to pay back again
-    again["payload"].update(payment_id="refund-again", receipt_no="K01-20261124-0099")
+    again["payload"].update(payment_id="deposit-back-again", receipt_no="K01-20261124-0099")
     refused(forge, again, "refund_exceeds_deposit")
 
 
@@ -330,6 +330,7 @@ def test_credit_never_goes_below_zero(forge: Pusher) -> None:
     payment = of_kind(forge.take(), "payment.recorded")
     on_credit = copy.deepcopy(payment)
     on_credit["payload"]["method"] = "credit"  # the reader holds no credit
+    del on_credit["payload"]["transaction_id"]  # (credit is no provider's trade: trades.py)
     refused(forge, on_credit, "credit_insufficient")
     assert forge.push([payment])[0]["status"] == "applied"
 
