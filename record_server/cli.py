@@ -98,13 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(enroll)
     enroll.add_argument("--kiosk-id", required=True)
     enroll.add_argument("--branch", default="main")
-    rec = sub.add_parser("reconcile", help="check a payment provider's daily bill against "
-                                           "the books (JSON: mismatches)")
-    _common(rec)
-    rec.add_argument("--provider", required=True, choices=("wechat", "alipay"))
-    rec.add_argument("--bill", required=True, help="the provider's bill file (CSV)")
-    rec.add_argument("--day", action="append", default=None,
-                     help="YYYY-MM-DD of our books to compare (default: the bill's days)")
+    from record_server.reconcile_cli import add_reconcile_command
+    add_reconcile_command(sub, _common)
     revoke = sub.add_parser("revoke-kiosk", help="revoke a kiosk's token")
     _common(revoke)
     revoke.add_argument("--kiosk-id", required=True)
@@ -342,15 +337,9 @@ def _run(args: argparse.Namespace, config: ServerConfig) -> int:
         _out(auth.enroll_kiosk(db, args.kiosk_id, clock, branch=args.branch,
                                hours=config.enroll_code_hours))
         return 0
-    if args.command == "reconcile":
-        from record_server.reconcile import reconcile_file
-
-        with open(args.bill, "rb") as fh:
-            data = fh.read()
-        with db.read() as conn:
-            result = reconcile_file(conn, args.provider, data, days=args.day)
-        _out(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
-        return 1 if result.mismatches else 0
+    if args.command == "reconcile":  # the finance page's import: screened, stored, audited
+        from record_server.reconcile_cli import run_reconcile
+        return run_reconcile(args, db, clock, _out)
     if args.command == "revoke-kiosk":
         return 0 if auth.revoke_kiosk(db, args.kiosk_id, clock) else 1
     if args.command == "purge-visitors":

@@ -13,6 +13,11 @@ show (transaction id, out-trade-number, time) of a plain shape. A refused file r
 The provider is the one chosen or, with ``auto``, the layout that parses (WeChat Pay's
 ``交易时间`` header or Alipay's ``支付宝交易号``). A file of the other provider than the one
 chosen is refused as ``other_provider``.
+
+Importing is a supervisor's: the member named is checked in the run's transaction
+(``staff_unknown``, ``staff_inactive``, ``staff_role``), whoever calls it. Both ways in use
+``import_bill``: the finance page (its signed-in supervisor) and ``record-server reconcile``
+(``--staff``; ``read_bill`` reads the file at most ``MAX_BILL`` + 1 bytes).
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ import hashlib
 import json
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -39,6 +46,7 @@ from record_server.finance_tables import reconciliation_runs as runs
 MAX_BILL = 8 * 1024 * 1024  # a day of 30,000 WeChat Pay trades is about 9 MB; a library's far less
 MAX_DAYS = 31
 RECENT = 20
+IMPORTER_ROLE = "supervisor"  # console.pages_finance's Supervisor: the same rank
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _NUMBER = re.compile(r"^[-+]?\d[\d,]*(\.\d+)?%?$")
 _TXN = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
@@ -145,15 +153,32 @@ def parse(provider: str, data: bytes) -> tuple[str, list[rc.BillRow]]:
         raise _refused(err) from err
 
 
-def _days(rows: list[rc.BillRow], day: str) -> list[str]:
-    if day:
-        try:
-            dt.date.fromisoformat(day)
-        except ValueError:
-            raise BillRefused("bad_day", day[:10]) from None
-        if not _DAY.match(day):
-            raise BillRefused("bad_day", day[:10])
-        return [day]
+def read_bill(path: str | Path) -> bytes:
+    """A bill file's bytes, at most ``MAX_BILL`` (a FIFO or a device is read no further).
+    Raises BillRefused(too_big | unreadable)."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_BILL + 1)
+    except OSError as err:
+        raise BillRefused("unreadable", err.strerror or type(err).__name__) from None
+    if len(data) > MAX_BILL:
+        raise BillRefused("too_big", f"{MAX_BILL // (1 << 20)} MB")
+    return data
+
+
+def _days(rows: list[rc.BillRow], day: str | Sequence[str]) -> list[str]:
+    wanted = [d for d in ([day] if isinstance(day, str) else day) if d]
+    if wanted:
+        if len(wanted) > MAX_DAYS:
+            raise BillRefused("too_many_days", str(len(wanted)))
+        for one in wanted:
+            try:
+                dt.date.fromisoformat(one)
+            except ValueError:
+                raise BillRefused("bad_day", one[:10]) from None
+            if not _DAY.match(one):
+                raise BillRefused("bad_day", one[:10])
+        return sorted(set(wanted))
     days = rc.bill_days(rows)
     if not days:
         raise BillRefused("no_day")
@@ -183,16 +208,33 @@ def _found(result: rc.Reconciliation, books: list[rc.BookedPayment],
     return out
 
 
-def import_bill(db: Database, *, provider: str, file_name: str, data: bytes, day: str,
-                staff_no: str, now: dt.datetime) -> str:
-    """Check, parse and reconcile ``data``; store the run and its audit row in one
-    transaction. The run's id. Raises BillRefused (nothing stored)."""
+def _importer(conn: Connection, staff_no: str) -> None:
+    """Raises BillRefused(staff_unknown | staff_inactive | staff_role) unless ``staff_no`` is
+    an active member of at least ``IMPORTER_ROLE``'s rank."""
+    from record_server.console.web import ROLE_RANK
+
+    row = conn.execute(select(m.staff.c.role, m.staff.c.active).where(
+        m.staff.c.staff_no == staff_no)).first()
+    if row is None:
+        raise BillRefused("staff_unknown", staff_no[:8])
+    if not row.active:
+        raise BillRefused("staff_inactive", staff_no[:8])
+    if ROLE_RANK.get(row.role, -1) < ROLE_RANK[IMPORTER_ROLE]:
+        raise BillRefused("staff_role", staff_no[:8])
+
+
+def import_bill(db: Database, *, provider: str, file_name: str, data: bytes,
+                day: str | Sequence[str], staff_no: str, now: dt.datetime) -> str:
+    """Check, parse and reconcile ``data`` against our books of ``day`` (one, several, or the
+    bill's own when empty); store the run and its audit row in one transaction, with the
+    importer checked in it. The run's id. Raises BillRefused (nothing stored)."""
     kind, rows = parse(provider, data)
     days = _days(rows, day)
     run_id = secrets.token_hex(8)
     name = (file_name or "bill").replace("\\", "/").rsplit("/", 1)[-1]
     name = _CONTROL.sub("", name)[:200] or "bill"
     with db.write() as conn:
+        _importer(conn, staff_no)
         books = rc.books_for(conn, kind, days)
         result = rc.reconcile(kind, rows, books)
         found = _found(result, books, _kiosks_by_no(conn))

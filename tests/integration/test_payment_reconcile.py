@@ -38,7 +38,8 @@ def _push(server: ServerProcess, token: str, events: list[dict[str, Any]]) -> No
 
 def _reconcile(server: ServerProcess, kind: str, bill: Path) -> tuple[int, dict[str, Any]]:
     res = subprocess.run([str(PYTHON), "-m", "record_server", "reconcile", "--provider", kind,
-                          "--bill", str(bill), "--data-dir", str(server.data_dir),
+                          "--bill", str(bill), "--staff-no", "S0001",  # a supervisor's import
+                          "--data-dir", str(server.data_dir),
                           "--database-url", server.database_url],
                          cwd=REPO, capture_output=True, text=True, timeout=120)
     assert res.returncode in (0, 1), res.stderr
@@ -50,6 +51,7 @@ def test_a_planted_mismatch_of_each_kind_is_found_in_the_providers_bill(
         kind: str, tmp_path: Path, server_factory: Callable[..., ServerProcess]) -> None:
     server = server_factory()
     server.cli("migrate")
+    server.create_staff("S0001", role="supervisor")
     server.start()
     token = server.enroll("K01")
     with pay_setup(kind, tmp_path / "pay") as setup:

@@ -25,6 +25,8 @@ NOW = dt.datetime(2026, 11, 25, 1, 30, tzinfo=dt.UTC)
 OTN = "LK00003261124000000015A3C"  # kiosk number 3 (kiosk.payments.lifecycle.out_trade_no)
 TRADES = [BillTrade("4200000000000001", OTN, 3000),
           BillTrade("4200000000000002", "LK00003261124000000027B4D", 500, refunded=500)]
+STAFF = [("S0001", "supervisor", True), ("S0002", "desk", True), ("S0003", "supervisor", False),
+         ("S0004", "auditor", True)]
 
 
 def _db(url: str) -> Database:
@@ -33,6 +35,9 @@ def _db(url: str) -> Database:
     with db.write() as conn:
         conn.execute(m.kiosks.insert().values(kiosk_id="K03", created_at=NOW.isoformat(),
                                               kiosk_no=3))
+        for staff_no, role, active in STAFF:  # who may import: an active supervisor
+            conn.execute(m.staff.insert().values(staff_no=staff_no, name=staff_no, role=role,
+                                                 pin_hash="-", active=active))
     return db
 
 
@@ -109,3 +114,29 @@ def test_a_hostile_or_foreign_file_is_refused_by_name_and_nothing_is_stored(
                                 staff_no="S0001", now=NOW)
     assert refused.value.reason == reason
     assert _stored(lite) == (0, 0)
+
+
+@pytest.mark.parametrize("staff_no, reason", [
+    ("S0009", "staff_unknown"), ("S0003", "staff_inactive"), ("S0002", "staff_role"),
+    ("S0004", "staff_role")])
+def test_only_an_active_supervisor_imports_a_bill(lite: Database, staff_no: str,
+                                                  reason: str) -> None:
+    with pytest.raises(bill_import.BillRefused) as refused:
+        bill_import.import_bill(lite, provider="auto", file_name="x.csv",
+                                data=wechat_bill(TRADES), day="", staff_no=staff_no, now=NOW)
+    assert refused.value.reason == reason
+    assert _stored(lite) == (0, 0)
+
+
+def test_several_days_of_books_are_checked_each(lite: Database) -> None:
+    run_id = bill_import.import_bill(lite, provider="auto", file_name="x.csv",
+                                     data=wechat_bill(TRADES), day=["2026-11-25", "2026-11-24"],
+                                     staff_no="S0001", now=NOW)
+    with lite.read() as conn:
+        assert bill_import.run(conn, run_id)["days"] == ["2026-11-24", "2026-11-25"]  # type: ignore[index]
+    with pytest.raises(bill_import.BillRefused) as refused:
+        bill_import.import_bill(lite, provider="auto", file_name="x.csv",
+                                data=wechat_bill(TRADES), day=["2026-11-24", "2026-02-30"],
+                                staff_no="S0001", now=NOW)
+    assert refused.value.reason == "bad_day"
+    assert _stored(lite) == (1, 1)
