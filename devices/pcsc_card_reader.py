@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
@@ -55,7 +56,10 @@ KEY_B = 0x61
 SLOT_A = 0x00
 SLOT_B = 0x01
 _MASK = 0xFFFFFFFF
-UID_ATTEMPTS = 10
+# How long a card just put on the reader is asked for its UID before it is ignored until tapped
+# again. A time, not a number of polls: a busy machine (or a slow reader powering the card up)
+# can fail ten quick connects in half a second, and the reader's tap would be lost.
+UID_READ_S = 3.0
 
 
 def _scard() -> Any:
@@ -259,7 +263,7 @@ class PcscCardReader(CardReaderBase):
         reader: str | None = None
         state = scard.SCARD_STATE_UNAWARE
         last_events: int | None = None
-        uid_attempts = 0  # a card that gave no UID yet is asked again on the next polls
+        uid_until: float | None = None  # a card that gave no UID yet is asked again until then
         while not self._stopping.is_set():
             if reader is None:
                 hresult, readers = scard.SCardListReaders(context, [])
@@ -273,7 +277,7 @@ class PcscCardReader(CardReaderBase):
                     self._outage("no_reader", f"no reader matching {self.settings.reader_name!r}")
                     self._stopping.wait(self.poll_interval_s)
                     continue
-                state, last_events, uid_attempts = scard.SCARD_STATE_UNAWARE, None, 0
+                state, last_events, uid_until = scard.SCARD_STATE_UNAWARE, None, None
                 self._reader = reader
                 self._emit(ReaderStatus("ready", reader))
             hresult, states = scard.SCardGetStatusChange(context, timeout_ms, [(reader, state)])
@@ -301,18 +305,19 @@ class PcscCardReader(CardReaderBase):
             events = (event_state >> 16) & 0xFFFF
             if not present:
                 self._card_gone()
-                uid_attempts = 0
+                uid_until = None
             elif events != last_events:  # a new card (or another card replaced it unseen)
                 self._card_gone()
-                uid_attempts = UID_ATTEMPTS
-            if present and self._card is None and uid_attempts > 0:
-                uid_attempts -= 1
+                uid_until = time.monotonic() + UID_READ_S
+            if present and self._card is None and uid_until is not None:
                 uid = self._read_uid(scard, context, reader)
                 if uid:
-                    uid_attempts = 0
+                    uid_until = None
                     self._emit(CardInserted(uid, reader))
-                elif uid_attempts == 0:
-                    log.warning("card on %s gave no UID; ignoring it until it is tapped again", reader)
+                elif time.monotonic() >= uid_until:
+                    uid_until = None
+                    log.warning("card on %s gave no UID for %.1f s; ignoring it until it is tapped "
+                                "again", reader, UID_READ_S)
             last_events = events
 
     def _read_uid(self, scard: Any, context: int, reader: str) -> bytes | None:

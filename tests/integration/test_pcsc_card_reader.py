@@ -6,7 +6,9 @@ Every wait is bounded (``queue.Queue.get(timeout=...)``); nothing here measures 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import queue
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -26,7 +28,7 @@ from devices.card_reader import (
     ReaderUnavailable,
 )
 from devices.factory import build_card_reader
-from devices.pcsc_card_reader import PcscCardReader
+from devices.pcsc_card_reader import UID_READ_S, PcscCardReader
 from library_core.errors import TokenError
 from library_core.i18n import translate
 from library_core.mifare import CardKeys, SectorKeys
@@ -87,6 +89,17 @@ class Events:
             self.seen.append(event)
             if match(event):
                 return event
+
+    def none_within(self, match: Callable[[CardEvent], bool], timeout: float) -> None:
+        """Fails if an event ``match`` accepts comes within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                event = self.queue.get(timeout=left)
+            except queue.Empty:
+                return
+            self.seen.append(event)
+            assert not match(event), f"unexpected {event}"
 
     def inserted(self) -> CardInserted:
         event = self.wait_for(lambda e: isinstance(e, CardInserted))
@@ -251,9 +264,8 @@ def test_blank_library_and_foreign_cards_read_as_written(
     reader: PcscCardReader, events: Events
 ) -> None:
     def reason(virtual: VirtualCard) -> str:
-        uid = tap(virtual, events)
         try:
-            return token_reason(reader, uid)
+            return token_reason(reader, tap(virtual, events))
         finally:
             pull(virtual, events)
 
@@ -267,9 +279,11 @@ def test_blank_library_and_foreign_cards_read_as_written(
 
     issued = VirtualCard(UID, key_a=KEY_A, key_b=KEY_B)
     issued.set_sector_data(1, token_for(UID))
-    uid = tap(issued, events)
-    data = reader.read_token(uid)
-    pull(issued, events)
+    try:
+        uid = tap(issued, events)
+        data = reader.read_token(uid)
+    finally:
+        pull(issued, events)
     assert decode_card_token(data, uid, LIBRARY_KEY) == CardToken(
         "00000000012345", 1, dt.date(2030, 6, 30))
 
@@ -279,8 +293,8 @@ def test_blank_library_and_foreign_cards_read_as_written(
     assert reason(other_data) == "foreign"
 
     other_keys = VirtualCard(UID, key_a=bytes.fromhex("0F0E0D0C0B0A"), key_b=bytes.fromhex("0A0B0C0D0E0F"))
-    uid = tap(other_keys, events)
     try:
+        uid = tap(other_keys, events)
         with pytest.raises(CardAuthError):
             reader.read_token(uid)
     finally:
@@ -288,6 +302,31 @@ def test_blank_library_and_foreign_cards_read_as_written(
 
     copied = issued.clone(bytes.fromhex("04D5E6F7"))  # same data, another UID
     assert reason(copied) == "other_card"
+
+
+def test_a_card_slow_to_give_its_uid_is_still_reported(
+    reader: PcscCardReader, card: VirtualCard, events: Events
+) -> None:
+    # A busy kiosk (or a reader slow to power the card) fails many quick UID reads in a row;
+    # the tap must not be lost for that. 1.5 s is 25 or more of the driver's polls.
+    card.slow_uid(1.5)
+    assert tap(card, events) == UID
+    assert reader.current_uid() == UID
+
+
+def test_a_card_that_never_gives_its_uid_is_ignored_until_tapped_again(
+    reader: PcscCardReader, card: VirtualCard, events: Events, caplog: pytest.LogCaptureFixture
+) -> None:
+    card.slow_uid(UID_READ_S + 1.5)  # still "powering up" when the driver gives up on it
+    with caplog.at_level(logging.WARNING, logger="devices.pcsc_card_reader"):
+        card.insert()
+        events.none_within(lambda e: isinstance(e, CardInserted), UID_READ_S + 2.0)
+    assert reader.current_uid() is None
+    assert any("gave no UID" in r.getMessage() for r in caplog.records)
+
+    card.remove()
+    card.slow_uid(0)
+    assert tap(card, events) == UID  # lifted and tapped again: read at once
 
 
 def test_another_card_on_the_reader_is_not_mistaken_for_the_first(

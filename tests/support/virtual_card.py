@@ -33,6 +33,7 @@ Tests use it like a card in the hand::
     card.remove()          # pull
     card.fail_after(3)     # answer 3 more APDUs, then vanish (pulled mid-write)
     card.fail_on(b"\xff\xd6\x00\x07")  # vanish on the first APDU starting so (trailer write)
+    card.slow_uid(1.5)     # GET DATA (UID) answers 6F 00 for 1.5 s after each tap (powering up)
     card.sector_data(1)    # the 48 data bytes of sector 1, for assertions
 
 The memory lives in the object, so ``insert()`` after ``remove()`` is the same card tapped
@@ -62,6 +63,7 @@ SECTORS = 16
 BLOCKS = SECTORS * 4
 
 SW_OK = b"\x90\x00"
+SW_NOT_READY = b"\x6f\x00"  # no precise diagnosis: what a card still powering up answers
 SW_AUTH_FAILED = b"\x63\x00"
 SW_WRONG_LENGTH = b"\x67\x00"
 SW_SECURITY = b"\x69\x82"
@@ -170,6 +172,8 @@ class VirtualCard:
         self._fail_after: int | None = None
         self._fail_on: bytes | None = None
         self._fail_on_skip = 0
+        self._uid_slow_s = 0.0
+        self._uid_ready_at = 0.0  # time.monotonic() after which GET DATA gives the UID
         self._halted = False  # a failed authentication: nothing works until the field resets
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
@@ -251,6 +255,7 @@ class VirtualCard:
             self._slots.clear()
             self._auth = None
             self._halted = False
+            self._uid_ready_at = time.monotonic() + self._uid_slow_s
         self._connected.set()
         self._thread = threading.Thread(
             target=self._serve, args=(sock,), name=f"virtual-card-{self.uid.hex()}", daemon=True
@@ -280,6 +285,12 @@ class VirtualCard:
         """Answer ``n_commands`` more command APDUs, then vanish on the next one (not executed)."""
         with self._lock:
             self._fail_after = n_commands
+
+    def slow_uid(self, seconds: float) -> None:
+        """From the next tap on, answer GET DATA (the UID) with ``6F 00`` for ``seconds`` after
+        each tap: a card the reader is still powering up."""
+        with self._lock:
+            self._uid_slow_s = seconds
 
     def fail_on(self, prefix: bytes, *, skip: int = 0) -> None:
         """Vanish (not executing it) on a command APDU that starts with ``prefix``, after
@@ -398,6 +409,8 @@ class VirtualCard:
             return SW_WRONG_P1P2
         if p1 != 0:  # 01 = ATS: a MIFARE Classic has none
             return SW_FUNC_NOT_SUPPORTED
+        if time.monotonic() < self._uid_ready_at:
+            return SW_NOT_READY
         le = body[0] if body else 0
         if le and le < len(self.uid):
             return b"\x6c" + bytes([len(self.uid)])
