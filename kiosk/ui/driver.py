@@ -3,7 +3,7 @@ the simulators, idle time from a fake clock, screenshots. Used by the UI tests a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,27 @@ class UiDriver:
         for _ in range(2):  # nested layouts settle over two frames
             self.step()
 
+    def pump_until(self, cond: Callable[[], object], what: str, *, limit_s: float = 15.0,
+                   until_idle: bool = True) -> None:
+        """Pump until ``cond()`` (device threads and background work deliver in their own
+        time), then once more: what a thread hands over in a pump's last frame builds its
+        screen there, and that screen is laid out only in the frames after (a touch before
+        would land where its buttons are not yet). Bounded: fails saying what the screen shows."""
+        import time
+
+        deadline = time.monotonic() + limit_s
+        while not cond():
+            if time.monotonic() > deadline:
+                screen = self.app.screen
+                raise AssertionError(
+                    f"{what}: not reached on {self.app.sm.current} step "
+                    f"{getattr(screen, 'step', '?')} (toast {self.app.toast!r}, error "
+                    f"{getattr(screen, 'error', '')!r}, staff {self.app.staff!r}, senior "
+                    f"{self.app.senior!r}); it shows:\n{self.texts()}")
+            self.pump(1, until_idle=until_idle)
+            time.sleep(0.01)
+        self.pump(until_idle=until_idle)
+
     # ---- finding and touching ----
     def walk(self, root: Any = None) -> Iterator[Any]:
         from kivy.core.window import Window
@@ -106,13 +127,44 @@ class UiDriver:
             raise AssertionError(f"no visible widget with {kw} on {self.app.sm.current}")
         return found[0]
 
-    def tap(self, widget: Any) -> None:
-        from kivy.base import EventLoop
+    def tap(self, widget: Any, *, must_land: bool = True) -> None:
+        """Touch ``widget`` at its centre. An enabled button must then be released (pressed):
+        if the touch went to something on top of it (a modal view, a widget laid over it), or
+        the button has not been laid out where it is drawn, this says so here rather than a
+        later step failing for want of what the press should have shown."""
+        import time
 
+        from kivy.base import EventLoop
+        from kivy.uix.behaviors import ButtonBehavior
+
+        watch = must_land and isinstance(widget, ButtonBehavior) and not widget.disabled
+        released: list[bool] = []
+        uid = widget.fbind("on_release", lambda *_a: released.append(True)) if watch else None
         x, y = widget.to_window(*widget.center)
         touch = _touch(x, y)
-        EventLoop.post_dispatch_input("begin", touch)
-        EventLoop.post_dispatch_input("end", touch)
+        try:
+            EventLoop.post_dispatch_input("begin", touch)
+            EventLoop.post_dispatch_input("end", touch)
+            deadline = time.monotonic() + 0.6  # a ScrollView hands its release on 0.2 s later
+            while watch and not released and time.monotonic() < deadline:
+                self.step()
+                time.sleep(0.01)
+        finally:
+            if uid is not None:
+                widget.unbind_uid("on_release", uid)
+        if watch and not released:
+            from kivy.core.window import Window
+
+            drawn_at = tuple(widget.to_window(*widget.center))
+            self.pump()
+            raise AssertionError(
+                f"(after a pump its centre is at {tuple(widget.to_window(*widget.center))}, "
+                f"was {drawn_at}) "
+                f"touch at ({x:.0f}, {y:.0f}) did not press {type(widget).__name__} "
+                f"{getattr(widget, 'key', '') or getattr(widget, 'raw', '')!r} on "
+                f"{self.app.sm.current}; it is at {widget.pos} size {widget.size} in a "
+                f"{Window.size} window with {[type(c).__name__ for c in Window.children]}; "
+                f"the touch went to {[type(w()).__name__ for w in touch.grab_list if w()]}")
         self.pump()
 
     def press(self, key: str | None = None, raw: str | None = None) -> None:

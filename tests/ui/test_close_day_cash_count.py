@@ -11,8 +11,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -47,16 +46,6 @@ def socket_printed(d: Any, socket_printer: SocketPrinter) -> Iterator[None]:
     finally:
         backend.printer = saved
 
-
-def pump_until(d: Any, cond: Callable[[], bool], what: str, limit_s: float = 15.0) -> None:
-    """Pump the UI until ``cond()`` (printing runs off the Kivy thread); bounded."""
-    deadline = time.monotonic() + limit_s
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not reached on {d.app.sm.current} "
-                                 f"({d.app.screen.error!r})")
-        d.pump(1)
-        time.sleep(0.01)
 
 
 def a_day_with_cash(d: Any, uid: bytes, name: str) -> Any:
@@ -112,7 +101,7 @@ def test_a_count_one_yuan_short_prints_counted_and_difference_and_goes_in_the_ev
             d.type_digits(yuan_text(counted))  # the point typed on the keypad like a digit
             assert d.app.screen.entry.display == f"¥{yuan_text(counted)}"
             d.press(key="staff.close_day")
-            pump_until(d, lambda: d.app.sm.current == "receipt", "day closed")
+            d.pump_until(lambda: d.app.sm.current == "receipt", "day closed")
             assert d.app.screen.printed
             assert printer_socket.wait_for_connections(1)
         job = next(j for j in printer_socket.jobs if d.app.screen.receipt_no.encode() in j)
@@ -166,7 +155,7 @@ def test_a_count_that_is_not_an_amount_is_refused_by_name_and_nothing_closes(
                 else:
                     d.app.screen.entry.value = text
                 d.press(key="staff.close_day")
-                pump_until(d, lambda: not d.app.screen.busy, "count checked")
+                d.pump_until(lambda: not d.app.screen.busy, "count checked")
                 assert d.app.sm.current == "staff", text
                 assert d.app.screen.error_key == message_id, text
                 params = {"max": format_fen(CASH_COUNT_MAX, symbol="¥")}
@@ -187,7 +176,7 @@ def test_a_count_that_is_not_an_amount_is_refused_by_name_and_nothing_closes(
             d.app.screen.entry.value = ""
             d.type_digits(yuan_text(report.cash_expected))
             d.press(key="staff.close_day")
-            pump_until(d, lambda: d.app.sm.current == "receipt", "day closed")
+            d.pump_until(lambda: d.app.sm.current == "receipt", "day closed")
             assert printer_socket.wait_for_connections(1)
         job = printer_socket.jobs[-1]
         for key, fen in (("receipt.field.cash_expected", report.cash_expected),

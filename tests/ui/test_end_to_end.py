@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -53,15 +52,6 @@ def rewired(d: Any, *, store: Any, card_reader: Any, printer: Any) -> Iterator[N
             setattr(backend, k, v)
 
 
-def pump_until(d: Any, cond: Callable[[], bool], what: str, limit_s: float = 15.0) -> None:
-    """Pump the UI until ``cond()`` (device threads deliver in their own time); bounded."""
-    deadline = time.monotonic() + limit_s
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not reached on {d.app.sm.current} ({d.app.toast!r})")
-        d.pump(1)
-        time.sleep(0.01)
-
 
 def test_issue_and_renew_with_real_reader_socket_printer_and_server(
         kiosk_ui, pcscd: PcscDaemon, printer_socket: SocketPrinter,  # noqa: F811
@@ -83,7 +73,7 @@ def test_issue_and_renew_with_real_reader_socket_printer_and_server(
     card = VirtualCard(bytes.fromhex("04E2E001"), sector=1, library_access=False)  # factory-fresh
     try:
         with rewired(d, store=store, card_reader=reader, printer=printer):
-            pump_until(d, lambda: d.app.reader_state == "status.ok", "reader ready")
+            d.pump_until(lambda: d.app.reader_state == "status.ok", "reader ready")
             # ---- new card through the screens; the blank card on the real reader ----
             d.press(key="home.new_card")
             place_id_card(d, id_card_of("高飞", make_id(77)))
@@ -98,23 +88,25 @@ def test_issue_and_renew_with_real_reader_socket_printer_and_server(
             d.scan(WECHAT_CODE)
             assert d.app.screen.step == 5, d.app.screen.error
             card.insert()
-            pump_until(d, lambda: d.app.sm.current == "receipt", "card issued")
+            d.pump_until(lambda: d.app.sm.current == "receipt", "card issued")
             issued_receipt = d.app.screen.receipt_no
             assert d.app.screen.printed
             card_row = store.read_one("SELECT * FROM cards")
             assert card_row["uid"] == card.uid.hex()
             d.press(key="nav.done")
             card.remove()
-            pump_until(d, lambda: d.app.sm.current == "home" and reader.current_uid() is None,
+            d.pump_until(lambda: d.app.sm.current == "home" and reader.current_uid() is None,
                        "card off the reader")
 
             # ---- tap for renewal ----
             card.insert()
-            pump_until(d, lambda: d.app.sm.current == "renewal", "renewal account")
+            d.pump_until(lambda: d.app.sm.current == "renewal" and bool(d.find_all(key="renewal.renew")),
+                       "renewal account")
             d.press(key="renewal.renew")
+            d.pump_until(lambda: bool(d.find_all(key="renewal.period_option")), "renewal periods")
             d.tap(d.find_all(key="renewal.period_option")[0])
             d.scan(WECHAT_CODE)
-            pump_until(d, lambda: d.app.sm.current == "receipt", "renewed")
+            d.pump_until(lambda: d.app.sm.current == "receipt", "renewed")
             renewed_receipt = d.app.screen.receipt_no
             assert d.app.screen.printed
             d.press(key="nav.done")

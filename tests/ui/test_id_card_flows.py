@@ -6,8 +6,6 @@ and the outbox."""
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -230,15 +228,6 @@ def test_visitor_name_from_the_id_card(kiosk_ui) -> None:  # noqa: F811
     assert "id_number" not in d.app.screen.form  # only the name is taken from the card
 
 
-def _pump_until(d: Any, cond: Callable[[], bool], what: str, limit_s: float = 10.0) -> None:
-    """Pump the UI until ``cond()`` (the serial reader's thread delivers in its own time)."""
-    deadline = time.monotonic() + limit_s
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not reached on {d.app.sm.current}")
-        d.pump(1)
-        time.sleep(0.01)
-
 
 def test_no_photo_bytes_in_store_outbox_or_logs_after_an_id_card_issue(
         kiosk_ui, virtual_id_reader: VirtualIdReader, caplog: pytest.LogCaptureFixture) -> None:  # noqa: F811
@@ -257,7 +246,7 @@ def test_no_photo_bytes_in_store_outbox_or_logs_after_an_id_card_issue(
         card = VirtualIdCard.of(id_card_of("郭靖", make_id(336)))
         d.press(key="home.new_card")
         virtual_id_reader.insert(card)
-        _pump_until(d, lambda: d.app.screen.identity is not None, "card read over the pty")
+        d.pump_until(lambda: d.app.screen.identity is not None, "card read over the pty", limit_s=10.0)
         virtual_id_reader.remove()
         d.press(key="nav.next")
         d.tap(d.app.screen.choices[0])

@@ -8,8 +8,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -98,14 +97,6 @@ def rewired(d: Any, setup: PaySetup, store: Store, steps: Steps,
         d.parts.store = saved_store
 
 
-def pump_until(d: Any, cond: Callable[[], bool], what: str, limit_s: float = 20.0) -> None:
-    deadline = time.monotonic() + limit_s
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not reached on {d.app.sm.current}: {d.texts()!r}")
-        d.pump(1, until_idle=False)
-        time.sleep(0.01)
-
 
 def test_confirm_on_your_phone_counts_down_then_reverses_and_says_nothing_was_taken(
         kiosk_ui, tmp_path: Path) -> None:  # noqa: F811
@@ -124,13 +115,13 @@ def test_confirm_on_your_phone_counts_down_then_reverses_and_says_nothing_was_ta
         d.tap_card(uid)
         d.press(key="fees.pay_selected")
         d.parts.scanner.scan(WECHAT_CODE)
-        pump_until(d, lambda: "请在手机上确认支付" in d.texts(), "confirm on your phone")
+        d.pump_until(lambda: "请在手机上确认支付" in d.texts(), "confirm on your phone", until_idle=False)
         assert "剩余 30 秒" in d.texts() and d.app.screen.busy
         steps.release()  # two seconds on, asked again: still waiting
-        pump_until(d, lambda: "剩余 28 秒" in d.texts(), "the countdown moves")
+        d.pump_until(lambda: "剩余 28 秒" in d.texts(), "the countdown moves", until_idle=False)
         steps.free = True
         steps.release()
-        pump_until(d, lambda: not d.app.screen.busy and d.app.screen.error_key, "refused")
+        d.pump_until(lambda: not d.app.screen.busy and d.app.screen.error_key, "refused", until_idle=False)
         assert d.app.screen.error_key == "payment.reversed"
         assert "已撤销，未扣款" in d.texts()
         assert "请在手机上确认支付" not in d.texts()  # the payment step is back
@@ -153,7 +144,7 @@ def test_a_card_pulled_mid_write_is_refunded_and_the_screen_says_so(
             contextlib.closing(Store.open(tmp_path / "kiosk.db", kiosk_id="K01")) as store, \
             rewired(d, setup, store, Steps(), card_reader=reader):
         try:
-            pump_until(d, lambda: d.app.reader_state == "status.ok", "reader ready")
+            d.pump_until(lambda: d.app.reader_state == "status.ok", "reader ready", until_idle=False)
             d.press(key="home.new_card")
             place_id_card(d, id_card_of("高飞", make_id(79)))
             d.press(key="nav.next")
@@ -169,8 +160,8 @@ def test_a_card_pulled_mid_write_is_refunded_and_the_screen_says_so(
             jobs_before = len(d.parts.printer.jobs)  # the session's printer served other tests
             card.fail_on(b"\xff\xd6\x00\x05")  # pulled after the first token block
             card.insert()
-            pump_until(d, lambda: d.app.screen.error_key == "payment.refunded_after_failure",
-                       "refund said")
+            d.pump_until(lambda: d.app.screen.error_key == "payment.refunded_after_failure",
+                       "refund said", until_idle=False)
             card.join()
             books = setup.emulator.books
             (trade,) = books.trades.values()
@@ -181,12 +172,12 @@ def test_a_card_pulled_mid_write_is_refunded_and_the_screen_says_so(
             shown = d.texts()
             assert f"您支付的 {format_fen(trade.amount)} 已退回" in shown, shown
             # and the slip that says so: a refund receipt in the journal, printed
-            pump_until(d, lambda: store.count("receipts") == 1, "refund slip")
+            d.pump_until(lambda: store.count("receipts") == 1, "refund slip", until_idle=False)
             slip = store.receipts(d.parts.clock.now().date())[0]
             assert (slip.kind, slip.total, slip.payment_method) == ("refund", trade.amount, "wechat")
-            pump_until(d, lambda: any(j[0] == slip.receipt_no
+            d.pump_until(lambda: any(j[0] == slip.receipt_no
                                       for j in d.parts.printer.jobs[jobs_before:]),
-                       "slip printed")
+                       "slip printed", until_idle=False)
             printed = next(j[1] for j in d.parts.printer.jobs[jobs_before:]
                            if j[0] == slip.receipt_no)
             # the footer as printed, its wrapped lines joined (ESC/POS: FS & ... FS . per line)

@@ -5,7 +5,6 @@ audited as ``system``; the next day's closing is scheduled at once."""
 from __future__ import annotations
 
 import datetime as dt
-import time
 from typing import Any
 
 import pytest
@@ -17,13 +16,6 @@ from tests.ui.helpers import services
 
 pytestmark = pytest.mark.ui
 
-
-def _pump_until(d: Any, done: Any, limit_s: float = 10.0) -> None:
-    """Frames until ``done()`` (Kivy's clock runs on real time), bounded."""
-    deadline = time.monotonic() + limit_s
-    while not done() and time.monotonic() < deadline:
-        d.pump(1, until_idle=False)
-        time.sleep(0.01)
 
 
 def test_open_visits_are_closed_at_closing_time(kiosk_ui) -> None:  # noqa: F811
@@ -47,14 +39,16 @@ def test_open_visits_are_closed_at_closing_time(kiosk_ui) -> None:  # noqa: F811
         d.pump()
         assert _open(d, visit.visit_id)  # not before closing
         p.clock.set(closing_at)
-        _pump_until(d, lambda: not _open(d, visit.visit_id))
+        d.pump_until(lambda: not _open(d, visit.visit_id), "visit closed", limit_s=10.0,
+                     until_idle=False)
         row = p.store.read_one("SELECT closed_at, closed_how FROM visitors WHERE visit_id = ?",
                                (visit.visit_id,))
         assert row["closed_how"] == "auto" and row["closed_at"] == closing_at.isoformat()
         audit = p.store.read("SELECT actor, action, subject FROM audit_log WHERE id > ?",
                              (last_audit,))
         assert ("system", "visit.closed", visit.visit_id) in [tuple(r) for r in audit]
-        _pump_until(d, lambda: backend.closing_at != closing_at)
+        d.pump_until(lambda: backend.closing_at != closing_at, "next closing scheduled",
+                     limit_s=10.0, until_idle=False)
         assert backend.closing_at == closing_at + dt.timedelta(days=1)  # tomorrow's is set
     finally:
         p.clock.set(start)
