@@ -100,11 +100,16 @@ def _card_fees_paid(ctx: Context, reader_id: str, card_no: str,
                     due: tuple[tuple[str, int, str], ...]) -> None:
     """Each fee the schedule asks for this card (kind, amount, refusal; none for 0) was
     assessed under ``card_fee_id`` and is paid or waived. The kiosk sends them before the
-    card's event (``kiosk/services/cards``), in the same push or an earlier one."""
+    card's event (``kiosk/services/cards``), in the same push or an earlier one; an older
+    kiosk sent them after it, under other ids, in its transaction (``ctx.legacy_fees``:
+    ``ingest.legacy_order``), checked the same way."""
+    legacy = ctx.legacy_fees or {}
     for kind, amount, reason in due:
         if amount > 0:
-            _fee_paid(ctx, reader_id, card_fee_id(ctx.kiosk_id, card_no, kind), kind, amount,
-                      reason)
+            fee_id = card_fee_id(ctx.kiosk_id, card_no, kind)
+            if kind in legacy and by_key(ctx.conn, m.fees, m.fees.c.fee_id, fee_id) is None:
+                fee_id = legacy[kind]
+            _fee_paid(ctx, reader_id, fee_id, kind, amount, reason)
 
 
 def card_renewed(ctx: Context, p: c.CardRenewed) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +52,9 @@ class Context:
     touched: dict[str, set[str]] = field(default_factory=dict)
     outcome: Outcome = field(default_factory=Outcome)
     envelope: Any = None  # the pushed EventEnvelope: its staff_proof (ingest.staff_proof)
+    # a card event an older kiosk sent before its fees: the fee ids (by kind) of its own
+    # transaction it may count, applied in this batch (ingest.legacy_order)
+    legacy_fees: Mapping[str, str] | None = None
 
     @property
     def server_now(self) -> dt.datetime:

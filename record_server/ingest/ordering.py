@@ -12,7 +12,7 @@ from library_core import contract as c
 from library_core import events as ev
 from library_core.fees import FeeSchedule
 from record_server.fee_schedules import on_event_day
-from record_server.ingest import numbering, prepared, rowcache
+from record_server.ingest import legacy_order, numbering, prepared, rowcache
 from record_server.ingest.context import Context, Outcome, Reject, local_day
 from record_server.ingest.handlers import HANDLERS
 from record_server.ingest.retry import is_transient, savepoint
@@ -96,6 +96,11 @@ def _apply(conn: Connection, *, kiosk_id: str, envelopes: list[c.EventEnvelope],
     rows: list[dict[str, Any]] = []
     order = sorted(envelopes, key=lambda e: (-e.priority if e.kind in ev.PRIORITY_KINDS
                                              else 0, e.seq))
+    # an older kiosk's card events before their fees: run after them (ingest.legacy_order)
+    order, held = legacy_order.reorder(
+        order, kiosk_id, lambda e: (str(e.event_id) not in seen and e.seq >= next_seq
+                                    and e.seq not in present))
+    held_seqs = {e.seq for e in order if str(e.event_id) in held}
     deferred: list[c.EventEnvelope] = []
     queue = [(False, e) for e in order]
     position = 0
@@ -123,13 +128,19 @@ def _apply(conn: Connection, *, kiosk_id: str, envelopes: list[c.EventEnvelope],
         if env.seq < next_seq or env.seq in present:
             by_id[eid] = {"event_id": eid, "status": "rejected", "detail": "seq_reused"}
             continue
-        if env.seq > next_seq and not early_priority:
+        # ahead of order: not next, and not only after held card events (ingest.legacy_order)
+        ahead = env.seq > next_seq and not (held_seqs and legacy_order.waits_only_for_held(
+            next_seq, env.seq, held_seqs, present))
+        if ahead and not early_priority:
             by_id[eid] = {"event_id": eid, "status": "rejected",
                           "detail": f"gap: expected seq {next_seq}"}
             continue
         ctx = Context(conn, kiosk_id, eid, env.occurred_at, now,
                       on_event_day(conn, schedule, env.occurred_at),  # the day's schedule
                       touched, envelope=env)
+        if eid in held:
+            held_seqs.discard(env.seq)
+            ctx.legacy_fees = legacy_order.legacy_fees(held[eid], by_id)
         prep = prepared.get(ready, env)
         try:
             payload = prep.payload()  # raises the payload's ValidationError
@@ -148,7 +159,12 @@ def _apply(conn: Connection, *, kiosk_id: str, envelopes: list[c.EventEnvelope],
         except Reject as rej:
             ctx.outcome = Outcome("rejected", None, rej.reason)
         out = ctx.outcome
-        if env.seq > next_seq and out.status == "rejected":
+        if out.status == "rejected" and legacy_order.resend_later(
+                conn, kiosk_id, env, out.detail, order):
+            by_id[eid] = {"event_id": eid, "status": "rejected",
+                          "detail": f"gap: {out.detail}; resend with the events after it"}
+            continue
+        if ahead and out.status == "rejected":
             # a block ahead of order that needs earlier events: try again after the rest
             # of the batch; if still too early, the kiosk resends it later
             if not final:
