@@ -143,3 +143,26 @@ def test_a_deposit_refund_under_a_recovery_id_is_refused(forge: Pusher) -> None:
     refused(forge, _lie(refund, 931, payment_id=f"unapplied-{OTN}"), "payment_id_reserved")
     refused(forge, _lie(refund, 932, payment_id=f"refund-{OTN}R"), "payment_id_reserved")
     assert forge.push([refund])[0]["status"] == "applied"
+
+
+def test_an_ils_payment_is_money_in_once_too(forge: Pusher) -> None:
+    """``ils.fee_paid`` (fines of the ILS paid at the kiosk) books money in like a payment: not
+    under the recovery's ids, not of a trade already booked. (Its kiosk use case needs a SIP2
+    ILS, which this server venv has not: the event is the recovery's envelope with the
+    ``IlsFeePaid`` payload the kiosk's ``ils_account`` writes.)"""
+    reader = new_reader(forge)
+    unapplied, refunded = _recovery(forge, reader.reader_id)
+    assert [r["status"] for r in forge.push([unapplied, refunded])] == ["applied"] * 2
+    ils = copy.deepcopy(unapplied)
+    ils["kind"] = "ils.fee_paid"
+    ils["payload"] = {"payment_id": str(uuid.uuid4()), "receipt_no": _receipt(unapplied, 941),
+                      "patron": "P0001", "reader_id": reader.reader_id, "method": "wechat",
+                      "amount": 2000, "transaction_id": TID, "out_trade_no": OTN}
+    refused(forge, ils, "trade_booked")
+    new_trade = {"transaction_id": "4200000000202612010004",
+                 "out_trade_no": "LK0000126112400000010GH78"}
+    refused(forge, _lie(ils, 942, payment_id="unapplied-LK0000126112400000010GH78",
+                        **new_trade), "payment_id_reserved")
+    paid = _lie(ils, 943, **new_trade) | {"event_id": str(uuid.uuid4())}
+    assert forge.push([paid])[0]["status"] == "applied"
+    refused(forge, _lie(ils, 944, payment_id=str(uuid.uuid4()), **new_trade), "trade_booked")
