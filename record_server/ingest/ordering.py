@@ -159,8 +159,8 @@ def _apply(conn: Connection, *, kiosk_id: str, envelopes: list[c.EventEnvelope],
         except Reject as rej:
             ctx.outcome = Outcome("rejected", None, rej.reason)
         out = ctx.outcome
-        if out.status == "rejected" and legacy_order.resend_later(
-                conn, kiosk_id, env, out.detail, order):
+        if out.status == "rejected" and eid not in held and legacy_order.resend_later(
+                conn, kiosk_id, env, out.detail, order):  # (a held one had its fees here)
             by_id[eid] = {"event_id": eid, "status": "rejected",
                           "detail": f"gap: {out.detail}; resend with the events after it"}
             continue

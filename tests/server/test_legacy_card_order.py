@@ -141,6 +141,13 @@ def test_no_card_for_old_order_fees_that_are_not_paid(forge: Pusher) -> None:
     unpaid = _fresh(old, 801)  # its payment claims more than the fees: refused
     unpaid[3]["payload"]["amount"] += 1
     card_refused(unpaid, ["applied", "applied", "rejected"])
+    unpaid = _fresh(old, 807)  # the same after another event: run last, still a final answer
+    unpaid[3]["payload"]["amount"] += 1
+    before = _cards_and_money(forge.server.database_url)[0]
+    results = forge.push([_fresh([old[2]], 0)[0], *unpaid])
+    assert [(r["status"], r.get("detail")) for r in results][:2] == [
+        ("applied", None), ("rejected", "deposit_not_paid")], results
+    assert _cards_and_money(forge.server.database_url)[0] == before
     cheap = _fresh(old, 802)  # a 1-fen "deposit", paid
     cheap[1]["payload"]["amount"] = 1
     cheap[3]["payload"]["amount"] = 1001
