@@ -75,6 +75,18 @@ def line(key: str, **params: Any) -> str:
     return i18n.translate(key, "zh_CN", **params)
 
 
+def enter_ils_number(d: Any, number: str, pin: str) -> None:
+    """From home, the fees screen's "ILS number" way in: the number, then the PIN."""
+    d.app.home()
+    d.pump()
+    d.press(key="home.fees")
+    d.press(key="fees.ils_number")
+    d.type_digits(number)
+    d.press(key="nav.next")
+    d.type_digits(pin)
+    d.press(key="nav.next")
+
+
 def card_no_of(d: Any, reader_id: str) -> str:
     row = d.parts.store.read_one("SELECT card_no FROM cards WHERE reader_id = ?", (reader_id,))
     return str(row["card_no"])
@@ -127,14 +139,7 @@ def test_a_reader_known_only_to_the_ils_pays_and_the_ils_refusal_is_shown_and_ke
     d.press(key="nav.next")
     assert d.app.screen.error == line("ils.patron_pin_wrong", attempts_left=4)  # counted
     assert "活着" not in d.texts()
-    d.app.home()
-    d.pump()
-    d.press(key="home.fees")
-    d.press(key="fees.ils_number")
-    d.type_digits(ILS_ONLY)
-    d.press(key="nav.next")
-    d.type_digits(ILS_ONLY_PIN)
-    d.press(key="nav.next")
+    enter_ils_number(d, ILS_ONLY, ILS_ONLY_PIN)
     assert d.app.screen.step == 1, d.app.screen.error
     assert line("fees.ils_line", text="活着 逾期", amount=format_fen(1200)) in d.texts()
     assert line("fees.ils_title", name="王*") in d.texts()  # masked

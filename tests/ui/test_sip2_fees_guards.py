@@ -25,7 +25,12 @@ from tests.support.test_ils import IlsFine, IlsPatron
 from tests.support.test_ils import test_ils as test_ils  # noqa: F401  (fixture)
 from tests.support.xvfb import xvfb_display  # noqa: F401
 from tests.ui.helpers import seed_reader
-from tests.ui.test_sip2_fees import card_no_of, ils_kiosk, line  # noqa: F401  (fixture)
+from tests.ui.test_sip2_fees import (  # noqa: F401  (fixture)
+    card_no_of,
+    enter_ils_number,
+    ils_kiosk,
+    line,
+)
 
 pytestmark = pytest.mark.ui
 
@@ -34,17 +39,6 @@ BIG, BIG_PIN = "8800066666", "2468"  # an ILS-only patron owing more than offlin
 BLOCKED = "YY" + " " * 8 + "Y" + " " * 3  # charge and renewal denied, excessive fines
 SAYS = "请先到服务台缴清罚款 / Please pay your fines at the desk"
 PRINTS = "欠费合计 8.00 / Owed 8.00"
-
-
-def enter_ils_number(d: Any, number: str, pin: str) -> None:
-    d.app.home()
-    d.pump()
-    d.press(key="home.fees")
-    d.press(key="fees.ils_number")
-    d.type_digits(number)
-    d.press(key="nav.next")
-    d.type_digits(pin)
-    d.press(key="nav.next")
 
 
 def test_wrong_ils_pins_are_counted_and_lock_the_fees_screen(ils_kiosk: Any) -> None:  # noqa: F811
