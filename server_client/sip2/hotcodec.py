@@ -108,6 +108,14 @@ _SCALARS = {"AO": "institution_id", "AB": "item_identifier", "AQ": "permanent_lo
             "CK": "media_type", "CH": "item_properties"}
 # "10", ok, resensitize, magnetic media, alert, transaction date: pysip2's fixed-field rules
 _HEAD = re.compile(rb"10[01][YN][YNU][YN][0-9]{8}[A-Z ]{4}[0-9]{6}")
+# The usual answer, in one match: the fixed fields, then each field at most once, in the order
+# SIP2 2.00 lists them (pysip2's own, and most ILSs'), no CR or NUL anywhere (ASCII classes:
+# true of the decoded text exactly when of the bytes, in the encodings of _WHOLE). Anything
+# else (repeated screen messages, other fields, another order) goes field by field.
+_V = r"([^|\r\x00]*)\|"
+_USUAL = re.compile(r"10([01])([YN])([YNU])([YN])([0-9]{8}[A-Z ]{4}[0-9]{6})"
+                    rf"AO{_V}AB{_V}AQ{_V}(?:AJ{_V})?(?:CL{_V})?(?:AA{_V})?"
+                    rf"(?:CK([0-9]{{3}})\|)?(?:CH{_V})?(?:AF{_V})?(?:AG{_V})?")
 _FIXED = 2 + 4 + 18
 # where ASCII bytes (the "|") never occur inside a character: the payload decodes in one go
 _WHOLE = ("utf-8", "cp850")
@@ -118,60 +126,87 @@ def decode_checkin_response(frame: bytes, *, encoding: str
     """``(message, sequence number)`` as pysip2's ``decode_message`` would give them for a 10
     frame (CR included), or ``None`` (ask pysip2: another message, a bad checksum, anything
     not plainly well-formed)."""
-    if frame[:2] != b"10" or frame.find(b"\r") != len(frame) - 1 or b"\x00" in frame:
+    if frame[-1:] != b"\r":
         return None
     body = frame[:-1]
     sequence: int | None = None
     if body[-6:-4] == b"AZ":
-        given = body[-4:].upper()
-        if given == checksum(body[:-4]):  # the usual case (hex digits, then, and right)
-            body = body[:-6]
+        given = body[-4:]
+        body = body[:-4]
+        # AZ's digits, as ``checksum`` gives them (inlined: this is once per return)
+        expected = (b"%04X" % ((1 - adler32(body)) & 0xFFFF) if len(body) <= 256
+                    else checksum(body))
+        if given == expected or given.upper() == expected:  # the usual case: hex and right
+            body = body[:-2]
             if body[-3:-1] == b"AY" and 0x30 <= body[-1] <= 0x39:
                 sequence = body[-1] - 0x30
                 body = body[:-3]
         elif _HEX4.fullmatch(given):
             return None  # a wrong checksum: pysip2 raises it, the wire asks again
+        else:
+            body = frame[:-1]
+    if encoding in _WHOLE:
+        try:
+            text = body.decode(encoding)
+        except UnicodeDecodeError:
+            return None
+        usual = _USUAL.fullmatch(text)
+        if usual is not None:
+            (ok, resensitize, magnetic, alert, date, institution, item, location, title,
+             sort_bin, patron, media, properties, screen, printed) = usual.groups()
+            return CheckinResponse(
+                ok=ok, resensitize=resensitize, magnetic_media=magnetic, alert=alert,
+                transaction_date=date, institution_id=institution, item_identifier=item,
+                permanent_location=location, title_identifier=title, sort_bin=sort_bin,
+                patron_identifier=patron, media_type=media, item_properties=properties,
+                screen_message=() if screen is None else (screen,),
+                print_line=() if printed is None else (printed,)), sequence
+    if frame.find(b"\r") != len(frame) - 1 or frame.find(b"\x00") != -1:
+        return None  # (find, not ``in``: ``bytes in bytes`` first tries it as an int, and raises)
     if _HEAD.match(body) is None:
         return None
+    if encoding in _WHOLE:
+        pieces = text[_FIXED:].split("|")
+    elif encoding == "gb18030":
+        try:  # a "|" byte can end a GB18030 character: split, then decode
+            pieces = [p.decode(encoding) for p in body[_FIXED:].split(b"|")]
+        except UnicodeDecodeError:
+            return None
+    else:
+        return None
+    message = _message_of_pieces(body[2:_FIXED].decode("ascii"), pieces)  # ASCII: _HEAD
+    return None if message is None else (message, sequence)
+
+
+def _message_of_pieces(fixed: str, pieces: list[str]) -> CheckinResponse | None:
+    """The 10 of its fixed fields and ``|``-separated pieces, field by field (repeated AF/AG,
+    ids other than ours, any order); None when pysip2 would refuse it."""
+    if pieces.pop() != "":
+        return None  # the last field has no terminator
     values: dict[str, str] = {}
     screen: list[str] = []
     printed: list[str] = []
-    rest = body[_FIXED:]
-    if rest:
-        try:
-            if encoding in _WHOLE:
-                pieces = rest.decode(encoding).split("|")
-            elif encoding == "gb18030":  # a "|" byte can end a character: split, then decode
-                pieces = [p.decode(encoding) for p in rest.split(b"|")]
-            else:
-                return None
-        except UnicodeDecodeError:
-            return None
-        if pieces.pop() != "":
-            return None  # the last field has no terminator
-        scalar = _SCALARS.get
-        for piece in pieces:
-            field_id = piece[:2]
-            name = scalar(field_id)
-            if name is not None:
-                if name in values:
-                    return None  # a duplicate: pysip2 refuses it
-                values[name] = piece[2:]
-            elif field_id == "AF":
-                screen.append(piece[2:])
-            elif field_id == "AG":
-                printed.append(piece[2:])
-            elif len(field_id) < 2 or not field_id.isascii():
-                return None  # pysip2 would read a "|" or a non-ASCII byte as a field id
+    scalar = _SCALARS.get
+    for piece in pieces:
+        field_id = piece[:2]
+        name = scalar(field_id)
+        if name is not None:
+            if name in values:
+                return None  # a duplicate: pysip2 refuses it
+            values[name] = piece[2:]
+        elif field_id == "AF":
+            screen.append(piece[2:])
+        elif field_id == "AG":
+            printed.append(piece[2:])
+        elif len(field_id) < 2 or not field_id.isascii():
+            return None  # pysip2 would read a "|" or a non-ASCII byte as a field id
     if ("institution_id" not in values or "item_identifier" not in values
             or "permanent_location" not in values):
         return None  # a required field missing: pysip2 refuses it
     media = values.get("media_type")
     if media is not None and not _DIG3.fullmatch(media):
         return None
-    fixed = body[2:_FIXED].decode("ascii")  # checked by _HEAD: ASCII
-    message = CheckinResponse(
+    return CheckinResponse(
         ok=fixed[0], resensitize=fixed[1], magnetic_media=fixed[2], alert=fixed[3],
         transaction_date=fixed[4:], screen_message=tuple(screen), print_line=tuple(printed),
         **values)
-    return message, sequence
