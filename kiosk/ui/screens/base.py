@@ -22,6 +22,7 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.screenmanager import Screen
 from kivy.uix.widget import Widget
 
+from kiosk.ui.heap import collect_after_step
 from kiosk.ui.widgets import DigitEntry, KButton, KLabel, NameEntry
 from library_core.errors import KioskError
 
@@ -129,6 +130,7 @@ class FlowScreen(BaseScreen):
             self.step = step
         self.ids.body.clear_widgets()
         show()
+        collect_after_step()
 
     def back(self) -> None:
         if self.busy:
