@@ -29,7 +29,13 @@ class KeyboardWedgeScanner(ScannerBase):
     ``max_key_interval_ms`` form a burst; a burst of at least ``min_burst_length`` characters
     ended by Enter in time is a scan. Anything else (slow keys, a short burst, a late Enter, a
     non-character key such as Backspace) is dropped. Timestamps are seconds on one monotonic
-    clock (``time.monotonic()`` or Kivy's clock).
+    clock (``time.monotonic()`` or Kivy's clock), taken when the UI loop reads the key.
+
+    The UI loop reads keys between frames, so a frame that stalls (a screen built, memory given
+    back) holds the keys typed meanwhile and then reads them with a gap that the scanner never
+    made (seen: 150 ms inside one scan, which was dropped). With ``frame``, the loop's frame
+    counter, two keys read in the same or the next frame are in time whatever the clock says: no
+    frame ran between them in which the later key could have been read.
     """
 
     def __init__(self, settings: ScannerSection, *, source: str = "wedge") -> None:
@@ -43,6 +49,7 @@ class KeyboardWedgeScanner(ScannerBase):
         self._min_length = settings.min_burst_length
         self._burst: list[str] = []
         self._last_ts: float | None = None
+        self._last_frame: int | None = None
         self._runaway = False
         self._enabled = False
 
@@ -58,10 +65,11 @@ class KeyboardWedgeScanner(ScannerBase):
             self._drop()
         self._set_status(ScannerState.STOPPED, "device.scanner.stopped")
 
-    def feed_key(self, key: str, timestamp: float) -> None:
-        """Take one key-down event: a character, or a key name such as ``enter``, ``backspace``."""
+    def feed_key(self, key: str, timestamp: float, frame: int | None = None) -> None:
+        """Take one key-down event: a character, or a key name such as ``enter``, ``backspace``;
+        ``frame`` is the UI loop's frame counter when it was read (see the class)."""
         with self._lock:
-            text = self._decide(_KEY_CHARS.get(key, key), timestamp)
+            text = self._decide(_KEY_CHARS.get(key, key), timestamp, frame)
         if text is not None:
             log.debug("wedge scan %r", text)
             self._emit(Scanned(text, self.source))
@@ -69,16 +77,24 @@ class KeyboardWedgeScanner(ScannerBase):
     def _drop(self) -> None:
         self._burst.clear()
         self._last_ts = None
+        self._last_frame = None
         self._runaway = False
 
-    def _decide(self, key: str, ts: float) -> str | None:
+    def _in_time(self, ts: float, frame: int | None) -> bool:
+        if self._last_ts is None:
+            return False
+        if frame is not None and self._last_frame is not None and 0 <= frame - self._last_frame <= 1:
+            return True  # no frame between the two reads: a stall, not a slow key
+        return 0 <= ts - self._last_ts <= self._max_gap
+
+    def _decide(self, key: str, ts: float, frame: int | None) -> str | None:
         """The scanned text if this key ends a scan, else None."""
         if not self._enabled:
             return None
         name = key.lower() if len(key) > 1 else key
         if name in MODIFIER_KEYS:
             return None  # scanners press Shift for capitals: no effect on the timing
-        in_time = self._last_ts is not None and 0 <= ts - self._last_ts <= self._max_gap
+        in_time = self._in_time(ts, frame)
         if name in ENTER_KEYS:
             text = "".join(self._burst) if in_time and len(self._burst) >= self._min_length else None
             self._drop()
@@ -87,7 +103,7 @@ class KeyboardWedgeScanner(ScannerBase):
             if not in_time:
                 self._burst.clear()
                 self._runaway = False
-            self._last_ts = ts
+            self._last_ts, self._last_frame = ts, frame
             if not self._runaway:
                 self._burst.append(key)
                 if len(self._burst) > MAX_BURST_KEYS:  # dropped until a gap ends the repeat

@@ -138,7 +138,8 @@ class UiContext:
     voice: Any = None  # kiosk.ui.voice.PromptPlayer: prompts by message id (None: silent)
     monotonic: Callable[[], float] = time.monotonic  # idle timers (tests move it)
     key_clock: Callable[[], float] = time.monotonic  # keystroke timing: always the real clock
-    key_sink: Callable[[str, float], None] | None = None  # keyboard-wedge scanner input
+    key_sink: Callable[[str, float, int], None] | None = None  # keyboard-wedge scanner input:
+    # key, time read, the loop's frame counter then
     on_stop: list[Callable[[], None]] = field(default_factory=list)
 
 
@@ -395,9 +396,9 @@ class KioskApp(App):
             return False
         now = self.ctx.key_clock()
         if key == 13:
-            sink("\n", now)
+            sink("\n", now, Clock.frames)
         elif codepoint:
-            sink(codepoint, now)
+            sink(codepoint, now, Clock.frames)
         return True
 
     # ---- staff -----------------------------------------------------------------------------

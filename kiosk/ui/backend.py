@@ -163,8 +163,8 @@ class Backend(CardFlows, CounterFlows, StaffFlows, IdCardFlows, IlsFeeFlows):
                     log.exception("stopping %r", device)
         self.stop_id_card()
 
-    def _feed_wedge(self, key: str, ts: float) -> None:
-        self.wedge.feed_key(key, ts)
+    def _feed_wedge(self, key: str, ts: float, frame: int) -> None:
+        self.wedge.feed_key(key, ts, frame)
 
     def poll_status(self) -> None:
         """Ask printer and sync for their status off the Kivy thread; show it on the strip."""

@@ -135,7 +135,10 @@ def _upload(page: Page, name: str, data: bytes, provider: str) -> None:
 
 
 def _shown(page: Page) -> dict[str, dict[str, str]]:
-    """Each mismatch row's cells by kind (receipt, txn, out-trade-no, kiosk, amounts)."""
+    """Each mismatch row's cells by kind (receipt, txn, out-trade-no, kiosk, amounts), read once
+    the page has loaded: a click on a link returns when the navigation is committed, and the
+    rows read at that moment may not be parsed yet (seen in CI: none read)."""
+    page.wait_for_load_state()
     out = {}
     for row in page.locator("#mismatches tbody tr[data-kind]").all():
         cells = [c.inner_text().strip() for c in row.locator("td").all()]

@@ -111,6 +111,33 @@ def test_a_pause_splits_a_fast_burst_from_the_scan_after_it(keys: Keys, scans: l
     assert scans == [ITEM]
 
 
+def _framed(wedge: KeyboardWedgeScanner, reads: list[tuple[str, float, int]]) -> None:
+    for key, ts, frame in reads:
+        wedge.feed_key(key, ts, frame)
+
+
+def test_a_stall_of_the_ui_loop_inside_a_scan_does_not_split_it(
+        wedge: KeyboardWedgeScanner, scans: list[str]) -> None:
+    # as measured under Xvfb: five keys read one per frame, then a frame that stalled 150 ms
+    # (memory given back on the way home) and the rest of the scan read at once after it
+    first, rest = ITEM[:5], ITEM[5:] + "\n"
+    reads = [(ch, 10.0 + 0.0014 * i, 100 + i) for i, ch in enumerate(first)]
+    reads += [(ch, 10.160 + 0.0001 * i, 105) for i, ch in enumerate(rest)]
+    _framed(wedge, reads)
+    assert scans == [ITEM]
+
+
+def test_a_slow_key_read_frames_later_still_breaks_a_burst(
+        wedge: KeyboardWedgeScanner, scans: list[str]) -> None:
+    # the same gap with frames run in between (the loop was free to read the key): a person
+    reads = [(ch, 10.0 + 0.0014 * i, 100 + i) for i, ch in enumerate(ITEM[:5])]
+    reads += [(ch, 10.160 + 0.0001 * i, 114) for i, ch in enumerate(ITEM[5:] + "\n")]
+    _framed(wedge, reads)
+    assert scans == [ITEM[5:]]  # what came after the gap, long enough to be a scan of its own
+    _framed(wedge, [(ch, 20.0 + 0.2 * i, 200 + 12 * i) for i, ch in enumerate("S10234\n")])
+    assert scans == [ITEM[5:]]  # a person typing with frames between the keys: no scan
+
+
 def test_backspace_breaks_a_burst(keys: Keys, scans: list[str]) -> None:
     keys.type(ITEM[:7], SCANNER_GAP)
     keys.press("backspace", SCANNER_GAP)
