@@ -23,7 +23,7 @@ from record_server.db import Database
 from record_server.seed import seed_rows
 from tests.server.test_console_pages import _rows, office_fixture  # noqa: F401
 from tests.server.test_forged_claims import Pusher, new_reader
-from tests.support.console_browser import browser_fixture, log_in  # noqa: F401
+from tests.support.console_browser import browser_fixture, click_and_load, log_in  # noqa: F401
 from tests.support.server_process import (  # noqa: F401
     LIBRARY_KEY,
     server_factory_fixture,
@@ -36,8 +36,7 @@ KEY = LIBRARY_KEY.encode()
 def _search(page: Page, query: str) -> tuple[int, str]:
     page.goto("/console/readers")
     page.fill("input[name=q]", query)
-    page.click("form.search button")
-    page.wait_for_load_state()
+    click_and_load(page, "form.search button")
     return page.locator("tbody a").count(), page.inner_text("main")
 
 

@@ -20,7 +20,12 @@ from tests.server.test_console_imports import (  # noqa: F401
     office_fixture,
 )
 from tests.server.test_forged_claims import Pusher
-from tests.support.console_browser import browser_fixture, csrf_of, log_in  # noqa: F401
+from tests.support.console_browser import (  # noqa: F401
+    browser_fixture,
+    csrf_of,
+    log_in,
+    wait_for_page_with,
+)
 from tests.support.import_files import ITEM_HEADER, csv_bytes
 from tests.support.server_process import server_factory_fixture  # noqa: F401
 from tests.support.services import SUPERVISOR
@@ -43,7 +48,7 @@ def test_an_items_csv_over_one_megabyte_reaches_its_dry_run(browser: Browser,
                               and r.url.endswith("/console/imports")) as posted:
         page.click("button[data-action=dry-run]")
     assert posted.value.status == 303, posted.value.status  # not the app-wide bare 413
-    page.wait_for_selector("#job[data-status=checked]", timeout=JOB_DONE_MS)
+    wait_for_page_with(page, "#job[data-status=checked]", timeout=JOB_DONE_MS)
     job = page.inner_text("#job")
     assert re.search(r"\b25,?000\b", job), job  # every row read
 

@@ -24,9 +24,11 @@ from library_core.codes import make_card_no, make_item_barcode
 from tests.server.test_forged_claims import Pusher, new_reader
 from tests.support.console_browser import (  # noqa: F401
     browser_fixture,
+    click_and_load,
     log_in,
     post_as,
     visible_keys,
+    wait_for_page_with,
 )
 from tests.support.import_files import (
     ITEM_HEADER,
@@ -87,12 +89,12 @@ def _upload(page: Page, name: str, data: bytes, kind: str, *, flavour: str = "au
     page.set_input_files("input[name=file]", files=[
         {"name": name, "mimeType": "application/octet-stream", "buffer": data}])
     page.click("button[data-action=dry-run]")
-    page.wait_for_selector(f"#job[data-status={status}]", timeout=JOB_DONE_MS)
+    wait_for_page_with(page, f"#job[data-status={status}]", timeout=JOB_DONE_MS)
 
 
 def _commit(page: Page) -> None:
     page.click("button[data-action=commit]")
-    page.wait_for_selector("#job[data-status=done]", timeout=JOB_DONE_MS)
+    wait_for_page_with(page, "#job[data-status=done]", timeout=JOB_DONE_MS)
 
 
 def _errors(page: Page) -> dict[int, str]:
@@ -135,7 +137,7 @@ def test_bad_readers_show_each_error_and_write_nothing_then_the_fixed_file_commi
     assert page.locator("button[data-action=commit]").count() == 0
     assert "6 个错误" in page.inner_text("[data-field=summary]")
     _no_keys(page)
-    page.click("nav.lang a[lang=en]")
+    click_and_load(page, "nav.lang a[lang=en]")
     assert "ID number check character is wrong" in page.inner_text("#import-errors")
     _no_keys(page)
     assert (_count(server, "readers"), _count(server, "cards"), _count(server, "changes")) == (
@@ -300,7 +302,7 @@ def test_the_job_page_follows_the_progress_and_shows_the_end(browser: Browser,
         assert polled.json() == {"status": "writing", "done": 70000, "total": 100000,
                                  "final": False}
         update(status="done", done=100000, counts='{"items": 100000}')
-        page.wait_for_selector("#job[data-status=done]", timeout=JOB_DONE_MS)
+        wait_for_page_with(page, "#job[data-status=done]", timeout=JOB_DONE_MS)
         assert "已导入 100000 册馆藏" in page.inner_text("[data-field=counts]")
         assert page.locator("#import-progress").count() == 0
     finally:
@@ -322,7 +324,7 @@ def test_a_commit_blocked_by_a_change_since_the_dry_run_writes_nothing(
     assert put.status_code == 200, put.text
     items, changes = _count(server, "items"), _count(server, "changes")
     page.click("button[data-action=commit]")
-    page.wait_for_selector("#job[data-status=failed]", timeout=JOB_DONE_MS)
+    wait_for_page_with(page, "#job[data-status=failed]", timeout=JOB_DONE_MS)
     assert page.get_attribute("#job .error", "data-reason") == "blocked"
     assert _errors(page) == {3: "barcode_exists"}
     _no_keys(page)

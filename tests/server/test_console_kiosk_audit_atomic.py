@@ -16,6 +16,7 @@ from sqlalchemy import create_engine, text
 
 from tests.support.console_browser import (  # noqa: F401
     browser_fixture,
+    click_and_load,
     log_in,
     start_console_server,
 )
@@ -61,7 +62,7 @@ def test_enroll_and_revoke_fail_whole_when_their_audit_row_cannot_be_written(
     page.fill("form[action$='/enroll'] input[name=name]", "二楼")
     page.fill("form[action$='/enroll'] input[name=branch]", "east")
     with page.expect_response(lambda r: r.url.endswith("/console/kiosks/enroll")) as answer:
-        page.click("button[data-action=enroll]")
+        click_and_load(page, "button[data-action=enroll]")
     assert answer.value.status == 500
     assert page.locator("[data-code]").count() == 0
     # re-enrolling K01 (a new code for it) is refused whole too: its old code state stays
@@ -69,7 +70,7 @@ def test_enroll_and_revoke_fail_whole_when_their_audit_row_cannot_be_written(
     page.fill("form[action$='/enroll'] input[name=kiosk_id]", "K01")
     page.fill("form[action$='/enroll'] input[name=branch]", "west")
     with page.expect_response(lambda r: r.url.endswith("/console/kiosks/enroll")) as answer:
-        page.click("button[data-action=enroll]")
+        click_and_load(page, "button[data-action=enroll]")
     assert answer.value.status == 500
     assert _kiosk_state(server) == before
 
@@ -78,7 +79,7 @@ def test_enroll_and_revoke_fail_whole_when_their_audit_row_cannot_be_written(
     row = page.locator("tr[data-kiosk=K01]")
     row.locator("input[name=reason]").fill("stolen")
     with page.expect_response(lambda r: r.url.endswith("/console/kiosks/K01/revoke")) as answer:
-        row.locator("button[data-action=revoke]").click()
+        click_and_load(page, row.locator("button[data-action=revoke]"))
     assert answer.value.status == 500
     api = server.post("/api/v1/kiosks/K01/revoke", server.staff_token("S0001"))
     assert api.status_code == 500
@@ -90,7 +91,7 @@ def test_enroll_and_revoke_fail_whole_when_their_audit_row_cannot_be_written(
     page.goto("/console/kiosks")
     page.fill("form[action$='/enroll'] input[name=kiosk_id]", "K05")
     page.fill("form[action$='/enroll'] input[name=branch]", "east")
-    page.click("button[data-action=enroll]")
+    click_and_load(page, "button[data-action=enroll]")
     code = page.inner_text("[data-code]").strip()
     enrolled = requests.post(f"{server.url}/api/v1/kiosks/enroll", timeout=10,
                              json={"kiosk_id": "K05", "code": code})
@@ -98,7 +99,7 @@ def test_enroll_and_revoke_fail_whole_when_their_audit_row_cannot_be_written(
     page.goto("/console/kiosks")
     row = page.locator("tr[data-kiosk=K01]")
     row.locator("input[name=reason]").fill("stolen")
-    row.locator("button[data-action=revoke]").click()
+    click_and_load(page, row.locator("button[data-action=revoke]"))
     assert "Revoked" in page.locator("tr[data-kiosk=K01]").inner_text()
     assert server.get("/api/v1/kiosks/K01/changes", token).status_code == 401
     api = server.post("/api/v1/kiosks/K05/revoke", server.staff_token("S0001"))

@@ -19,6 +19,7 @@ from tests.support.console_browser import (  # noqa: F401
     ROLES,
     TABLET,
     browser_fixture,
+    click_and_load,
     log_in,
     new_page,
     post_without_csrf,
@@ -75,10 +76,10 @@ def test_language_switch_on_every_page(browser: Browser, console: ServerProcess)
     page = log_in(browser, console, "desk", lang="zh_CN")
     page.goto("/console/kiosks")
     assert "自助机" in page.inner_text("main h1")
-    page.click("nav.lang a[lang=en]")
+    click_and_load(page, "nav.lang a[lang=en]")
     assert page.url.endswith("/console/kiosks")
     assert "Kiosks" in page.inner_text("main h1")
-    page.click("nav.lang a[lang=zh-CN]")
+    click_and_load(page, "nav.lang a[lang=zh-CN]")
     assert "自助机" in page.inner_text("main h1")
 
 
@@ -88,7 +89,7 @@ def test_wrong_password_and_the_pin_are_refused(browser: Browser, console: Serve
         page.goto("/console/login")
         page.fill("input[name=staff_no]", "S0001")
         page.fill("input[name=password]", password)
-        page.click("button[type=submit]")
+        click_and_load(page, "button[type=submit]")
         assert "/console/login" in page.url
         assert "Wrong staff number or password" in page.inner_text("main .error")
     cookies = {c["name"] for c in page.context.cookies()}
@@ -143,7 +144,7 @@ def test_first_log_in_with_a_one_time_code(browser: Browser, console: ServerProc
         page.fill("input[name=code]", code_text)
         page.fill("input[name=password]", password)
         page.fill("input[name=confirm]", password)
-        page.click("button[type=submit]")
+        click_and_load(page, "button[type=submit]")
 
     submit("135790", code.group(1))  # the kiosk PIN as the web password
     assert "too short" in page.inner_text("main .error")
@@ -162,7 +163,7 @@ def test_first_log_in_with_a_one_time_code(browser: Browser, console: ServerProc
     again.fill("input[name=code]", code.group(1))
     again.fill("input[name=password]", "other-Password-42")
     again.fill("input[name=confirm]", "other-Password-42")
-    again.click("button[type=submit]")
+    click_and_load(again, "button[type=submit]")
     assert "/console/first-login" in again.url
     assert ("S0005", "staff.password_set") in _audit_actions(console)
 

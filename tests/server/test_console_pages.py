@@ -28,6 +28,7 @@ from library_core.identity import mask_resident_id
 from tests.server.test_forged_claims import Pusher, new_reader, open_fine
 from tests.support.console_browser import (  # noqa: F401
     browser_fixture,
+    click_and_load,
     csrf_of,
     log_in,
     new_page,
@@ -102,26 +103,26 @@ def test_a_supervisor_works_a_readers_file(browser: Browser, office: Pusher,
     for query in (issued.card_no, person.id_number, person.name[:1]):
         page.goto("/console/readers")
         page.fill("input[name=q]", query)
-        page.click("form.search button")
+        click_and_load(page, "form.search button")
         assert page.locator("tbody a").count() == 1, query
         assert person.id_number not in page.inner_text("main")  # masked
         assert mask_resident_id(person.id_number) in page.inner_text("main")
         _no_keys(page)
-    page.click("tbody a")
+    click_and_load(page, "tbody a")
     reader_url = page.url
     body = page.inner_text("main")
     assert issued.card_no in body and "红楼梦" in body and "逾期费" in body
     assert person.id_number not in body and person.phone not in body
     _no_keys(page)
     _shot(page, tmp_path, "console-reader-zh.png")
-    page.click("nav.lang a[lang=en]")
+    click_and_load(page, "nav.lang a[lang=en]")
     assert page.url == reader_url and "Overdue" in page.inner_text("main")
     _no_keys(page)
     _shot(page, tmp_path, "console-reader-en.png")
 
     # reveal: the full numbers on this answer only, audited with the reason
     page.fill("form[action$='/reveal'] input[name=reason]", "reader on the phone")
-    page.click("button[data-action=reveal]")
+    click_and_load(page, "button[data-action=reveal]")
     assert page.inner_text("[data-field=id_number]") == person.id_number
     assert page.inner_text("[data-field=phone]") == person.phone
     page.goto(reader_url)
@@ -133,7 +134,7 @@ def test_a_supervisor_works_a_readers_file(browser: Browser, office: Pusher,
 
     # waive the fine with a reason
     page.fill(f"form[action$='/fees/{fee_id}/waive'] input[name=reason]", "first time")
-    page.click(f"form[action$='/fees/{fee_id}/waive'] button")
+    click_and_load(page, f"form[action$='/fees/{fee_id}/waive'] button")
     assert "Fee waived" in page.inner_text("main .notice")
     assert _rows(server, "SELECT status FROM fees WHERE fee_id = :f", f=fee_id)[0].status == "waived"
     (waive,) = _audit(server, "fee.waive")
@@ -142,19 +143,19 @@ def test_a_supervisor_works_a_readers_file(browser: Browser, office: Pusher,
 
     # the phone: a bad number is refused and changes nothing; a good one is kept
     page.fill("form[action$='/phone'] input[name=phone]", "12345")
-    page.click("button[data-action=phone]")
+    click_and_load(page, "button[data-action=phone]")
     assert "11-digit" in page.inner_text("main .error")
     assert _rows(server, "SELECT phone FROM readers")[0].phone == person.phone
     page.goto(reader_url)
     page.fill("form[action$='/phone'] input[name=phone]", "13900001111")
-    page.click("button[data-action=phone]")
+    click_and_load(page, "button[data-action=phone]")
     assert _rows(server, "SELECT phone FROM readers")[0].phone == "13900001111"
     assert json.loads(_audit(server, "reader.phone")[0].after) == {"phone": "139****1111"}
 
     # cancel and refund the deposit the kiosk took
     (deposit,) = _rows(server, "SELECT paid FROM fees WHERE kind = 'deposit'")
     page.fill("form[action$='/cancel'] input[name=reason]", "moving away")
-    page.click("button[data-action=cancel]")
+    click_and_load(page, "button[data-action=cancel]")
     assert "deposit refunded" in page.inner_text("main .notice")
     assert [r.status for r in _rows(server, "SELECT status FROM cards")] == ["cancelled"]
     (refund,) = _rows(server, "SELECT * FROM payments WHERE kind = 'refund'")
@@ -163,7 +164,7 @@ def test_a_supervisor_works_a_readers_file(browser: Browser, office: Pusher,
     assert json.loads(_audit(server, "reader.cancel_refund")[0].after)["refund"] == deposit.paid
     # nothing left to refund: a second try is refused by the rule, with its reason shown
     page.fill("form[action$='/cancel'] input[name=reason]", "again")
-    page.click("button[data-action=cancel]")
+    click_and_load(page, "button[data-action=cancel]")
     assert "no deposit to refund" in page.inner_text("main .error")
     assert len(_rows(server, "SELECT * FROM payments WHERE kind = 'refund'")) == 1
 
@@ -211,7 +212,7 @@ def test_kiosks_staff_and_the_audit_log(browser: Browser, office: Pusher) -> Non
     page.fill("form[action$='/enroll'] input[name=kiosk_id]", "K07")
     page.fill("form[action$='/enroll'] input[name=name]", "一楼大厅")
     page.fill("form[action$='/enroll'] input[name=branch]", "east")
-    page.click("button[data-action=enroll]")
+    click_and_load(page, "button[data-action=enroll]")
     code = page.inner_text("[data-code]").strip()
     assert page.locator("#enrolled .qr svg").count() == 1
     _no_keys(page)
@@ -225,7 +226,7 @@ def test_kiosks_staff_and_the_audit_log(browser: Browser, office: Pusher) -> Non
     assert "Enrolled" in row.inner_text()
     assert server.get("/api/v1/kiosks/K07/changes", token).status_code == 200
     row.locator("input[name=reason]").fill("stolen")
-    row.locator("button[data-action=revoke]").click()
+    click_and_load(page, row.locator("button[data-action=revoke]"))
     assert "Revoked" in page.locator("tr[data-kiosk=K07]").inner_text()
     assert server.get("/api/v1/kiosks/K07/changes", token).status_code == 401
 
@@ -233,7 +234,7 @@ def test_kiosks_staff_and_the_audit_log(browser: Browser, office: Pusher) -> Non
     page.goto("/console/staff")
     page.fill("form[action='/console/staff'] input[name=staff_no]", "S0010")
     page.fill("form[action='/console/staff'] input[name=name]", "New Desk")
-    page.click("button[data-action=create]")
+    click_and_load(page, "button[data-action=create]")
     pin = page.inner_text("[data-secret='console.staff.first_pin']").strip()
     code = page.inner_text("[data-secret='console.field.code']").strip()
     assert len(pin) == 6 and pin.isdigit() and len(code) == 11
@@ -244,13 +245,13 @@ def test_kiosks_staff_and_the_audit_log(browser: Browser, office: Pusher) -> Non
     newcomer.fill("input[name=code]", code)
     newcomer.fill("input[name=password]", "my-own-Secret-77")
     newcomer.fill("input[name=confirm]", "my-own-Secret-77")
-    newcomer.click("button[type=submit]")
+    click_and_load(newcomer, "button[type=submit]")
     assert newcomer.url.endswith("/console/")
     assert requests.post(f"{server.url}/api/v1/staff/login", timeout=10, json={
         "staff_no": "S0010", "password": pin}).status_code == 401  # the PIN is no password
     # deactivated: the newcomer's session ends at once
     page.goto("/console/staff")
-    page.locator("tr[data-staff=S0010] button[data-action=deactivate]").click()
+    click_and_load(page, "tr[data-staff=S0010] button[data-action=deactivate]")
     newcomer.goto("/console/readers")
     assert "/console/login" in newcomer.url
 
@@ -266,5 +267,5 @@ def test_kiosks_staff_and_the_audit_log(browser: Browser, office: Pusher) -> Non
     assert page.locator("tr[data-audit='kiosk.enroll']").count() == 1
     assert code not in page.inner_text("main") and pin not in page.inner_text("main")
     _no_keys(page)
-    page.click("nav.lang a[lang=zh-CN]")
+    click_and_load(page, "nav.lang a[lang=zh-CN]")
     _no_keys(page)

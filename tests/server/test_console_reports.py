@@ -22,6 +22,7 @@ from sqlalchemy import create_engine, text
 
 from tests.support.console_browser import (  # noqa: F401
     browser_fixture,
+    click_and_load,
     log_in,
     start_console_server,
     visible_keys,
@@ -202,8 +203,7 @@ def test_auditor_cannot_resolve_and_a_supervisor_resolution_is_recorded(
     row = sup.locator(f"tr[data-item='{event_id}']")
     row.locator("input[name=note]").fill("已与自助机核对，重复扣款未发生")
     row.locator("select[name=decision]").select_option("noted")
-    row.locator("button[type=submit]").click()
-    sup.wait_for_load_state()
+    click_and_load(sup, row.locator("button[type=submit]"))
     assert "已记录处理结果" in sup.inner_text("main")
     [(decision, note, staff)] = _db_rows(
         console, "SELECT decision, note, staff_no FROM review_resolutions")

@@ -31,7 +31,11 @@ from library_core.receipts import Receipt
 from record_server.ereceipts.page import RATE_PER_MINUTE
 from server_client.sync import RecordServerClient, SyncEngine
 from tests.server.test_forged_claims import Pusher
-from tests.support.console_browser import browser_fixture, visible_keys  # noqa: F401
+from tests.support.console_browser import (  # noqa: F401
+    browser_fixture,
+    click_and_load,
+    visible_keys,
+)
 from tests.support.server_process import (  # noqa: F401
     ServerProcess,
     server_factory_fixture,
@@ -113,7 +117,7 @@ def test_a_kiosk_receipt_opens_on_a_phone_in_both_languages(browser: Browser,  #
     assert visible_keys(page) == []
     _fits_the_phone(page)
 
-    page.click("nav.lang a[lang=en]")
+    click_and_load(page, "nav.lang a[lang=en]")
     body = page.inner_text("main")
     assert "City Library" in body and "New card receipt" in body and "Total" in body
     assert receipt.receipt_no in body and person.id_number not in page.content()

@@ -3,7 +3,9 @@
 
 ``console_server`` is a started server with S0001 supervisor, S0002 desk and S0003 auditor, each
 with the web password ``STAFF_PASSWORD``; ``browser`` is the test process's one headless Chromium (a module's pages are closed after it);
-``log_in`` signs a fresh page in through the log-in form.
+``log_in`` signs a fresh page in through the log-in form. An action that navigates goes through
+``click_and_load`` (or ``wait_for_page_with`` for a page that replaces itself) before anything on
+the new page is read.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, sync_playwright
 
 from tests.support.server_process import STAFF_PASSWORD, ServerProcess
 
@@ -75,6 +77,30 @@ def new_page(browser: Browser, *, lang: str = "zh_CN", viewport: dict[str, int] 
     return context.new_page()
 
 
+def click_and_load(page: Page, target: str | Locator) -> None:
+    """Click ``target`` (a selector on ``page`` or a locator), a link or a form's button that
+    navigates, and return once the new document has loaded (its load event).
+
+    A click alone returns when the navigation is committed (Playwright means to stop waiting even
+    for that): a read then sees the new document half parsed, or the old page before the commit.
+    ``page.wait_for_load_state()`` after it cannot tell the two documents apart either.
+    Raises playwright's ``TimeoutError`` if the click starts no navigation.
+    """
+    with page.expect_navigation():
+        if isinstance(target, str):
+            page.click(target)
+        else:
+            target.click()
+
+
+def wait_for_page_with(page: Page, selector: str, *, timeout: float) -> None:
+    """Wait until the page's document holds ``selector`` and has loaded: for a page that reloads
+    itself until it is final (the import job page), where no single navigation can be awaited.
+    ``selector`` must match only the final document, none before it."""
+    page.wait_for_selector(selector, timeout=timeout)
+    page.wait_for_load_state()
+
+
 def log_in(browser: Browser, server: ServerProcess, role: str = "supervisor", *,
            lang: str = "zh_CN", password: str = STAFF_PASSWORD,
            viewport: dict[str, int] | None = None, staff_no: str | None = None) -> Page:
@@ -83,8 +109,7 @@ def log_in(browser: Browser, server: ServerProcess, role: str = "supervisor", *,
     page.goto("/console/login")
     page.fill("input[name=staff_no]", staff_no or ROLES[role])
     page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
+    click_and_load(page, "button[type=submit]")
     assert page.url.rstrip("/").endswith("/console"), page.content()[:2000]
     return page
 
