@@ -25,7 +25,6 @@ paid); a failing hook is logged and never undoes the payment.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import math
 import threading
@@ -39,6 +38,7 @@ from kiosk.payments.provider import PaymentProvider, ProviderAnswer, TradeState
 from kiosk.services.errors import PaymentRefused
 from kiosk.services.ports import Charge
 from library_core.clock import Clock
+from library_core.contract import trade_no
 from library_core.errors import PaymentError, StoreError, ValidationError
 from library_core.money import Fen
 from server_client.store.intents import Intent
@@ -72,13 +72,6 @@ class PaymentProgress:
 class Recovered:
     out_trade_no: str
     outcome: str  # booked | refunded | reversed | failed | pending
-
-
-def out_trade_no(kiosk_no: int, day: str, seq: int, reference: str, amount: Fen) -> str:
-    """``LK`` + kiosk number (server-assigned, unique) + day + the kiosk's intent counter + a
-    check of what it pays for: unique across kiosks, at most 32 characters, letters and digits."""
-    check = hashlib.sha256(f"{reference}|{amount}".encode()).hexdigest()[:4].upper()
-    return f"LK{kiosk_no:05d}{day}{seq:08d}{check}"
 
 
 class DurablePaymentGateway:
@@ -141,7 +134,7 @@ class DurablePaymentGateway:
         if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
             raise ValidationError("payment.amount", f"bad amount {amount!r}")
         now = self.clock.now()
-        otn = out_trade_no(self.kiosk_no, now.strftime("%y%m%d"), self.intents.next_seq(),
+        otn = trade_no.make(self.kiosk_no, now.strftime("%y%m%d"), self.intents.next_seq(),
                            reference, amount)
         with self._lock:
             self._active.add(otn)

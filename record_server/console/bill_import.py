@@ -36,6 +36,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from library_core.clock import CHINA_TZ
+from library_core.contract import trade_no
 from library_core.errors import ValidationError
 from record_server import models as m
 from record_server import reconcile as rc
@@ -53,7 +54,6 @@ _TXN = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
 _OTN = re.compile(r"^[0-9A-Za-z_-]{0,64}$")
 _TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?$")
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_KIOSK_NO = re.compile(r"^LK(\d{5})\d{6}")  # kiosk.payments.lifecycle.out_trade_no
 
 
 class BillRefused(Exception):
@@ -200,9 +200,9 @@ def _found(result: rc.Reconciliation, books: list[rc.BookedPayment],
     for x in result.mismatches:
         booked = by_receipt.get(x.receipt_no)
         kiosk = booked.kiosk_id if booked else ""
-        number = _KIOSK_NO.match(x.out_trade_no)
-        if not kiosk and number:  # money at the provider only: the kiosk that asked for it
-            kiosk = kiosks.get(int(number.group(1)), "")
+        number = trade_no.kiosk_no_of(x.out_trade_no)
+        if not kiosk and number is not None:  # money at the provider only: who asked for it
+            kiosk = kiosks.get(number, "")
         out.append(Found(x.kind, x.transaction_id, x.out_trade_no, x.receipt_no, kiosk,
                          x.provider_amount, x.books_amount))
     return out

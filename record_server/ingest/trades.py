@@ -14,7 +14,11 @@ id ``unapplied-<out_trade_no>`` and refunds it as ``refund-<out_refund_no>``). S
   (``payment_id_reserved``);
 - ``refuse_booked_trade``: a trade already booked as money in is not booked again, as any kind
   (``trade_booked`` by out-trade-number, ``transaction_booked`` by the provider's id and method);
-  cash and credit carry no provider reference (``provider_ref_not_mobile``).
+  cash and credit carry no provider reference (``provider_ref_not_mobile``); and a kiosk books
+  only its own trades: the kiosk number in the out-trade-number is the pushing kiosk's
+  (``number_out_of_range: out_trade_no``, as for its card and receipt numbers). Pushes of one
+  kiosk take its row's lock in turn (``ingest.push``), so two pushes cannot both find a trade
+  unbooked and book it twice.
 
 A payment with no out-trade-number (the demo's simulated gateway, whose ``SIM...`` ids restart
 with each kiosk start; kiosks before issue 13) is not a trade of ours: two of them may share a
@@ -25,9 +29,11 @@ from __future__ import annotations
 
 from sqlalchemy import bindparam, func, select
 
+from library_core.contract import trade_no
 from library_core.contract.unapplied import RESERVED_PAYMENT_PREFIXES
 from record_server import models as m
 from record_server.ingest.context import Context, Reject
+from record_server.ingest.numbering import kiosk_no_of
 
 MONEY_IN_KINDS = ("payment", "ils")  # payments.kind of money taken (refunds are money out)
 MOBILE_METHODS = frozenset({"wechat", "alipay"})
@@ -49,16 +55,21 @@ def refuse_reserved_id(payment_id: str) -> None:
 
 def refuse_booked_trade(ctx: Context, method: str, transaction_id: str | None,
                         out_trade_no: str | None) -> None:
-    """Raises Reject(provider_ref_not_mobile | trade_booked | transaction_booked) unless the
-    money in that names these references may be booked now (see the module doc). One indexed
-    count per reference named; nothing for a payment that names none."""
+    """Raises Reject(provider_ref_not_mobile | number_out_of_range | trade_booked |
+    transaction_booked) unless the money in that names these references may be booked now (see
+    the module doc). One indexed count per reference named; nothing for a payment that names
+    none."""
     if not transaction_id and not out_trade_no:
         return
     if method not in MOBILE_METHODS:
         raise Reject("provider_ref_not_mobile")
     conn = ctx.conn
-    if out_trade_no and conn.execute(_BY_TRADE, {"otn": out_trade_no}).scalar_one():
-        raise Reject("trade_booked")
+    if out_trade_no:
+        kiosk_no = trade_no.kiosk_no_of(out_trade_no)
+        if kiosk_no is None or kiosk_no != kiosk_no_of(conn, ctx.kiosk_id):
+            raise Reject("number_out_of_range: out_trade_no")
+        if conn.execute(_BY_TRADE, {"otn": out_trade_no}).scalar_one():
+            raise Reject("trade_booked")
     if transaction_id:
         booked = _BY_TRANSACTION if out_trade_no else _BY_TRANSACTION_OF_TRADE
         if conn.execute(booked, {"tid": transaction_id, "method": method}).scalar_one():

@@ -119,6 +119,23 @@ def test_a_trade_already_booked_is_not_booked_again_as_any_kind(forge: Pusher) -
     refused(forge, other_otn, "transaction_booked")
 
 
+def test_a_kiosk_books_only_its_own_trades(forge: Pusher) -> None:
+    """K01 (kiosk number 1) books a trade whose out-trade-number another kiosk made, or one not
+    of our form: refused, whatever kind books it. (Two kiosks booking one trade at the same time
+    could otherwise both find it unbooked: only one kiosk's pushes may name it, and those take
+    its row's lock in turn.)"""
+    reader = new_reader(forge)
+    payment = _fee_payment(forge, reader.reader_id)
+    unapplied, _refunded = _recovery(forge, reader.reader_id)
+    theirs = "LK0000226112400000007AB12"  # kiosk 2's seventh intent of the day
+    for n, otn in enumerate((theirs, "LK00001261124000000070000X", "4200000000202612010009")):
+        refused(forge, _lie(payment, 951 + n, transaction_id=f"42000000002026120300{n:02d}",
+                            out_trade_no=otn), "number_out_of_range: out_trade_no")
+    refused(forge, _lie(unapplied, 955, payment_id=f"unapplied-{theirs}", out_trade_no=theirs),
+            "number_out_of_range: out_trade_no")
+    assert [r["status"] for r in forge.push([unapplied])] == ["applied"]  # its own: booked
+
+
 def test_simulated_payments_may_share_an_id_but_not_a_real_trades(forge: Pusher) -> None:
     """The demo's simulated gateway numbers its ids from 1 at each kiosk start and carries no
     out-trade-number: not a trade of ours, so its ids are not held unique; a real one's is."""
@@ -160,8 +177,8 @@ def test_an_ils_payment_is_money_in_once_too(forge: Pusher) -> None:
                       "amount": 2000, "transaction_id": TID, "out_trade_no": OTN}
     refused(forge, ils, "trade_booked")
     new_trade = {"transaction_id": "4200000000202612010004",
-                 "out_trade_no": "LK0000126112400000010GH78"}
-    refused(forge, _lie(ils, 942, payment_id="unapplied-LK0000126112400000010GH78",
+                 "out_trade_no": "LK00001261124000000104B78"}
+    refused(forge, _lie(ils, 942, payment_id="unapplied-LK00001261124000000104B78",
                         **new_trade), "payment_id_reserved")
     paid = _lie(ils, 943, **new_trade) | {"event_id": str(uuid.uuid4())}
     assert forge.push([paid])[0]["status"] == "applied"
