@@ -19,7 +19,12 @@ from sqlalchemy import create_engine, text
 from kiosk.services.common import Tender
 from library_core.errors import DomainError
 from server_client.sync import RecordServerClient, SyncEngine
-from tests.support.console_browser import browser_fixture, log_in, start_console_server  # noqa: F401
+from tests.support.console_browser import (  # noqa: F401
+    browser_fixture,
+    click_and_load,
+    log_in,
+    start_console_server,
+)
 from tests.support.server_process import ServerProcess, server_factory_fixture  # noqa: F401
 from tests.support.services import WECHAT_CODE, make_reader
 
@@ -66,11 +71,11 @@ def test_card_reported_lost_in_the_console_is_refused_after_the_next_pull(
 
     page = log_in(browser, server, "desk", lang="zh_CN")
     page.goto(f"/console/readers?q={issued.card_no}")
-    page.click("table a")  # the one reader holding that card
+    click_and_load(page, "table a")  # the one reader holding that card
     row = page.locator(f"tr[data-card='{issued.card_no}']")
     assert "有效" in row.inner_text()
     row.locator("input[name=note]").fill("读者来电挂失")
-    row.locator("button[data-action=lost]").click()
+    click_and_load(page, row.locator("button[data-action=lost]"))
     assert "已挂失" in page.inner_text("main .notice")
     assert "已挂失" in page.locator(f"tr[data-card='{issued.card_no}']").inner_text()
 

@@ -22,6 +22,7 @@ from library_core.clock import CHINA_TZ
 from server_client.sync import RecordServerClient, SyncEngine
 from tests.support.console_browser import (  # noqa: F401
     browser_fixture,
+    click_and_load,
     log_in,
     post_as,
     start_console_server,
@@ -76,8 +77,7 @@ def _state(server: ServerProcess) -> dict[str, list[Any]]:
 def _fill(page: Page, **values: str) -> None:
     for name, value in values.items():
         page.fill(f"form[data-form=fees] input[name='{name}']", value)
-    page.click("button[data-action=save-fees]")
-    page.wait_for_load_state()
+    click_and_load(page, "button[data-action=save-fees]")
 
 
 def test_a_schedule_set_in_the_console_prices_a_kiosk_from_its_date(
@@ -107,7 +107,7 @@ def test_a_schedule_set_in_the_console_prices_a_kiosk_from_its_date(
                              " WHERE action = 'fee_schedule.save'")
     assert entry[:2] == ("S0001", effective.isoformat()) and json.loads(entry[2]) == {}
     assert json.loads(entry[3])["renewal_fee"] == 2300
-    page.click("nav.lang a[lang=en]")
+    click_and_load(page, "nav.lang a[lang=en]")
     assert "Schedules set for later days" in page.inner_text("main") and visible_keys(page) == []
 
     # the kiosk's next pull holds it; the day before it applies, the old fee

@@ -31,6 +31,7 @@ from server_client.sync.device_status import DeviceStatusReporter
 from tests.integration.test_sip2_circulation import IlsEnv, down, make_ils_env, up
 from tests.support.console_browser import (  # noqa: F401
     browser_fixture,
+    click_and_load,
     log_in,
     start_console_server,
     visible_keys,
@@ -108,7 +109,7 @@ def test_ils_link_and_refusal_reach_the_console_and_resolving_is_recorded(
     assert "未借出" in item.locator("td.answer").inner_text()
     assert visible_keys(page) == []
     item.locator("input[name=note]").fill("已在 ILS 中核对")
-    item.locator("button[type=submit]").click()
+    click_and_load(page, item.locator("button[type=submit]"))
     assert page.locator("main .notice").count() == 1  # the base layout shows the notice
     assert page.locator("#ils-exceptions tr[data-key]").count() == 0  # nothing open
     [(decision, staff)] = _rows(console, "SELECT decision, staff_no FROM review_resolutions"

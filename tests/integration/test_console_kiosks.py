@@ -35,6 +35,7 @@ from server_client.sync import RecordServerClient, SyncEngine
 from server_client.sync.device_status import DeviceStatusReporter
 from tests.support.console_browser import (  # noqa: F401
     browser_fixture,
+    click_and_load,
     log_in,
     start_console_server,
     visible_keys,
@@ -188,8 +189,7 @@ def test_evacuation_roster_lists_visitors_of_two_kiosks(
         k.engine.sync_once()
     page = log_in(browser, console, "auditor", lang="zh_CN")
     page.goto("/console/visitors")
-    page.click("#roster-link")
-    page.wait_for_load_state()
+    click_and_load(page, "#roster-link")
     assert page.url.endswith("/console/visitors/roster")
     listed = page.locator("tr[data-visit]").evaluate_all("els => els.map(e => e.dataset.visit)")
     assert sorted(listed) == sorted([v1, v2])  # the one who signed out is not on it

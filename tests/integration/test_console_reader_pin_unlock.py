@@ -26,6 +26,7 @@ from library_core.clock import CHINA_TZ, FixedClock
 from server_client.sync import RecordServerClient, SyncEngine
 from tests.support.console_browser import (  # noqa: F401
     browser_fixture,
+    click_and_load,
     csrf_of,
     log_in,
     start_console_server,
@@ -87,11 +88,10 @@ def test_a_locked_reader_pin_is_unlocked_in_the_console_and_the_right_pin_then_p
     # a desk member finds the reader by card number, sees the lock and unlocks it
     desk = log_in(browser, server, "desk", lang="zh_CN")
     desk.goto(f"/console/readers?q={issued.card_no}")
-    desk.click("table a")
+    click_and_load(desk, "table a")
     assert desk.url.endswith(f"/console/readers/{reader_id}")
     assert f"已锁定，至 {locked_until[:16].replace('T', ' ')}" in desk.inner_text("main")
-    desk.click("button[data-action=unlock]")
-    desk.wait_for_load_state()
+    click_and_load(desk, "button[data-action=unlock]")
     assert "读者 PIN 已解锁。" in desk.inner_text("main")
     assert desk.locator("button[data-action=unlock]").count() == 0 and visible_keys(desk) == []
     desk.context.close()

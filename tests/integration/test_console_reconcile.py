@@ -35,6 +35,7 @@ from server_client.sync import RecordServerClient, SyncEngine
 from tests.support.bills import alipay_bill, trades_of, wechat_bill
 from tests.support.console_browser import (  # noqa: F401
     browser_fixture,
+    click_and_load,
     csrf_of,
     log_in,
     start_console_server,
@@ -130,15 +131,13 @@ def _upload(page: Page, name: str, data: bytes, provider: str) -> None:
     page.select_option("select[name=provider]", provider)
     page.set_input_files("input[name=file]", files=[
         {"name": name, "mimeType": "text/csv", "buffer": data}])
-    page.click("button[data-action=reconcile]")
-    page.wait_for_load_state()
+    click_and_load(page, "button[data-action=reconcile]")
 
 
 def _shown(page: Page) -> dict[str, dict[str, str]]:
-    """Each mismatch row's cells by kind (receipt, txn, out-trade-no, kiosk, amounts), read once
-    the page has loaded: a click on a link returns when the navigation is committed, and the
-    rows read at that moment may not be parsed yet (seen in CI: none read)."""
-    page.wait_for_load_state()
+    """Each mismatch row's cells by kind (receipt, txn, out-trade-no, kiosk, amounts), on a run's
+    page reached through click_and_load: a click alone returns when the navigation is committed,
+    and the rows read at that moment may not be parsed yet (seen in CI: none read)."""
     out = {}
     for row in page.locator("#mismatches tbody tr[data-kind]").all():
         cells = [c.inner_text().strip() for c in row.locator("td").all()]
@@ -157,7 +156,7 @@ def test_the_reconciliation_finds_the_planted_mismatches_of_each_providers_bill(
     runs_before, audits_before = _stored(server)
     page = log_in(browser, server, "supervisor", lang="zh_CN")
     page.goto("/console/finance")
-    page.click("#to-reconcile")
+    click_and_load(page, "#to-reconcile")
     assert page.url.endswith("/console/finance/reconcile")
     _upload(page, f"{kind}-2026-11-24.csv", p.bill, choose)
     assert "/console/finance/reconcile/" in page.url, page.content()[:2000]
@@ -185,7 +184,7 @@ def test_the_reconciliation_finds_the_planted_mismatches_of_each_providers_bill(
     english = log_in(browser, server, "auditor", lang="en")  # seen again later, by an auditor
     english.goto("/console/finance/reconcile")
     assert english.locator("#reconcile-form").count() == 0  # auditors do not import
-    english.click(f"#runs a[href='{run_url.split(server.url)[1]}']")
+    click_and_load(english, f"#runs a[href='{run_url.split(server.url)[1]}']")
     assert english.url == run_url
     again = _shown(english)
     assert {k: v["txn"] for k, v in again.items()} == {k: v["txn"] for k, v in shown.items()}

@@ -26,6 +26,7 @@ from library_core.staff_rules import OfflineStaffPolicy
 from server_client.sync import RecordServerClient, SyncEngine
 from tests.support.console_browser import (  # noqa: F401
     browser_fixture,
+    click_and_load,
     csrf_of,
     log_in,
     start_console_server,
@@ -114,8 +115,7 @@ def test_an_offline_staff_action_is_reviewed_and_resolved_by_a_supervisor(
     assert "awaits a supervisor's review" in row.locator("td.rule").inner_text()
     row.locator("select[name=decision]").select_option("upheld")
     row.locator("input[name=note]").fill("cash counted at close: 110.00 present")
-    row.locator("button[type=submit]").click()
-    sup.wait_for_load_state()
+    click_and_load(sup, row.locator("button[type=submit]"))
     assert sup.locator("form.c2-resolve").count() == 0
     sup.goto("/console/review?tab=offline&show=all")
     shown = sup.locator(f"tr[data-item='{conflict_id}']").inner_text()
