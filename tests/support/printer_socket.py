@@ -11,14 +11,16 @@ Use the ``printer_socket`` fixture, or ``with SocketPrinter() as p:``.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import datetime as dt
 import enum
+import itertools
 import logging
 import socket
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -49,6 +51,7 @@ STATUS_REPLIES: dict[PrinterState, dict[int, int]] = {
 
 @dataclass
 class Connection:
+    opened: int = 0  # the order it was accepted in: the order the client connected
     job: bytearray = field(default_factory=bytearray)
     queries: list[int] = field(default_factory=list)
     dropped: bool = False
@@ -67,7 +70,8 @@ class SocketPrinter:
         self._state = state
         self.drop_after = drop_after
         self.after_job = after_job  # the state to switch to once a job's bytes arrive
-        self.connections: list[Connection] = []
+        self.connections: list[Connection] = []  # finished ones, in the order they opened
+        self._opened = itertools.count()
         self._cond = threading.Condition()
         self._closed = threading.Event()
         self._server = socket.create_server(("127.0.0.1", 0))
@@ -95,10 +99,29 @@ class SocketPrinter:
         with self._cond:
             return [bytes(c.job) for c in self.connections if c.job]
 
-    def wait_for_connections(self, count: int, timeout: float = 5.0) -> bool:
-        """Wait (bounded) until ``count`` connections have finished."""
+    def wait_for_connections(self, count: int, timeout: float = 60.0) -> bool:
+        """Wait (bounded) until ``count`` connections have finished. A connection is recorded
+        when this side reads the client's close, which on a loaded machine can come well after
+        the driver has returned. Counts status-only connections too: a kiosk app polls the
+        printer's status on its own, so to wait for a receipt use ``wait_for_job``."""
         with self._cond:
             return self._cond.wait_for(lambda: len(self.connections) >= count, timeout)
+
+    def wait_for_job(self, match: Callable[[bytes], bool], what: str,
+                     timeout: float = 60.0) -> bytes:
+        """The first finished job that ``match``es; waits (bounded) for it to be recorded,
+        failing with ``what`` and the jobs that did arrive."""
+        def found() -> bytes | None:
+            return next((bytes(c.job) for c in self.connections if c.job and match(bytes(c.job))),
+                        None)
+
+        with self._cond:
+            job = self._cond.wait_for(found, timeout)
+            if job is not None:
+                return job
+            raise AssertionError(f"{what}: no such job at the printer socket within {timeout} s; "
+                                 f"{len(self.connections)} connections, jobs of "
+                                 f"{[len(c.job) for c in self.connections]} bytes")
 
     def close(self) -> None:
         self._closed.set()
@@ -127,12 +150,13 @@ class SocketPrinter:
             except OSError:
                 return
             self._clients.append(client)
-            t = threading.Thread(target=self._serve, args=(client,), daemon=True)
+            t = threading.Thread(target=self._serve, args=(client, next(self._opened)),
+                                 daemon=True)
             self._threads.append(t)
             t.start()
 
-    def _serve(self, client: socket.socket) -> None:
-        conn = Connection()
+    def _serve(self, client: socket.socket, opened: int) -> None:
+        conn = Connection(opened)
         pending = b""
         client.settimeout(0.2)
         try:
@@ -153,8 +177,8 @@ class SocketPrinter:
             if conn.dropped:  # a reset, not a polite close: like a printer losing power
                 client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             client.close()
-            with self._cond:
-                self.connections.append(conn)
+            with self._cond:  # each thread sees its close in its own time: kept in open order
+                bisect.insort(self.connections, conn, key=lambda c: c.opened)
                 self._cond.notify_all()
 
     def _consume(self, client: socket.socket, conn: Connection, data: bytes) -> bytes:
