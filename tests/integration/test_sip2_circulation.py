@@ -58,12 +58,14 @@ class IlsEnv:
 
 
 def make_ils_env(path: Path, ils: TestIls, *, policy: OfflinePolicy = OfflinePolicy.CHECKIN,
-                 cap: int = 200, **config: Any) -> IlsEnv:
-    """``config``: ``ServicesConfig`` fields for the kiosk (``make_env``)."""
+                 cap: int = 200, sip2_timeout_s: float = 10.0, **config: Any) -> IlsEnv:
+    """``config``: ``ServicesConfig`` fields for the kiosk (``make_env``). ``sip2_timeout_s``:
+    the client's answer deadline, generous (the test ILS is a thread of this process, late on
+    a loaded machine) unless a test is about the deadline."""
     env = make_env(path, **config)
     client = Sip2Client(Endpoint("127.0.0.1", ils.port),
                         Sip2Login(USER, PASSWORD, LOCATION, INSTITUTION), env.clock,
-                        timeout_s=2.0, min_backoff_s=0.0, max_backoff_s=0.0)
+                        timeout_s=sip2_timeout_s, min_backoff_s=0.0, max_backoff_s=0.0)
     desk = CirculationDesk(Sip2Circulation(client), StoreForwardQueue(env.store), policy, cap)
     # the staff log-in make_env wired (the stand-in, or the record server's when given)
     extra = {"staff_authority": env.services.staff.authority}

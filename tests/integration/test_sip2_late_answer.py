@@ -20,27 +20,25 @@ from tests.support.test_ils import (
 )
 
 
-def wait_for(check: object, limit_s: float = 10.0) -> bool:
+def wait_for(check: object, what: str, limit_s: float = 60.0) -> None:
     end = time.monotonic() + limit_s
-    while time.monotonic() < end:
-        if check():  # type: ignore[operator]
-            return True
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < end, f"{what}: not seen within {limit_s} s"
         time.sleep(0.02)
-    return False
 
 
 def test_a_late_answered_return_forwarded_later_is_not_a_false_exception(
         tmp_path: Path, test_ils: TestIls) -> None:  # noqa: F811
-    e = make_ils_env(tmp_path / "kiosk.sqlite3", test_ils)
-    test_ils.late_s = 2.5  # past the client's 2 s deadline
+    e = make_ils_env(tmp_path / "kiosk.sqlite3", test_ils, sip2_timeout_s=2.0)
     try:
-        test_ils.fault("09", "late")
+        test_ils.fault("09", "held")  # answered only once the client's 2 s deadline has passed
         session = e.env.services.returns.start()
         assert session.scan(ON_LOAN).outcome == ReturnOutcome.QUEUED  # no answer in time
         [queued] = e.desk.queue.pending()
         assert queued.payload == {"item": ON_LOAN, "maybe_checked_in": True}
+        test_ils.release_held()
         # the ILS acted on the first 09 after all: the item is back there
-        assert wait_for(lambda: test_ils.items[ON_LOAN].loaned_to == "")
+        wait_for(lambda: test_ils.items[ON_LOAN].loaned_to == "", "the late check-in")
         assert e.forwarder.forward() == (1, 0)
         assert test_ils.checkins == [ON_LOAN, ON_LOAN]  # the second one: "not checked out"
         assert e.desk.queue.exceptions() == []  # not a false exception
@@ -56,16 +54,16 @@ def test_a_late_answered_return_forwarded_later_is_not_a_false_exception(
 
 def test_a_return_that_never_reached_the_ils_and_is_refused_stays_an_exception(
         tmp_path: Path, test_ils: TestIls) -> None:  # noqa: F811
-    e = make_ils_env(tmp_path / "kiosk.sqlite3", test_ils)
+    e = make_ils_env(tmp_path / "kiosk.sqlite3", test_ils, sip2_timeout_s=2.0)
     try:
         test_ils.fault("93", "drop")  # the log-in fails: the 09 never goes out
         session = e.env.services.returns.start()
         assert session.scan(ON_SHELF).outcome == ReturnOutcome.QUEUED
         assert e.desk.queue.pending()[0].payload == {"item": ON_SHELF}
-        test_ils.fault("09", "late")  # and a late one for a loaned item, answered too late
-        test_ils.late_s = 2.5
+        test_ils.fault("09", "held")  # and a late one for a loaned item, answered too late
         assert session.scan(OTHER).outcome == ReturnOutcome.QUEUED
-        assert wait_for(lambda: test_ils.items[OTHER].loaned_to == "")
+        test_ils.release_held()
+        wait_for(lambda: test_ils.items[OTHER].loaned_to == "", "the late check-in")
         assert e.forwarder.forward() == (1, 1)
         [refused] = e.desk.queue.exceptions()
         assert refused.payload == {"item": ON_SHELF}  # on the shelf all along: staff look

@@ -55,7 +55,7 @@ def scripted() -> Iterator[_Scripted]:
 
 def _client(url: str, sleeps: list[float], retries: int = 3) -> RecordServerClient:
     return RecordServerClient(url, "K01", "kt", retries=retries, backoff_s=0.01,
-                              max_backoff_s=0.02, connect_timeout_s=1, read_timeout_s=2,
+                              max_backoff_s=0.02, connect_timeout_s=10, read_timeout_s=30,
                               sleep=sleeps.append)
 
 
@@ -86,10 +86,10 @@ def test_a_bad_request_is_not_retried(scripted: _Scripted) -> None:
 
 
 def test_nothing_listening_is_offline_after_the_retries() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # closed again before the client connects: refused
-    sleeps: list[float] = []
-    with pytest.raises(SyncOffline):
-        _client(f"http://127.0.0.1:{port}", sleeps, retries=2).request("GET", "/x")
+    with socket.socket() as sock:  # held bound, never listening: every connect is refused
+        sock.bind(("127.0.0.1", 0))  # (freed again, another process could take the port)
+        port = sock.getsockname()[1]
+        sleeps: list[float] = []
+        with pytest.raises(SyncOffline):
+            _client(f"http://127.0.0.1:{port}", sleeps, retries=2).request("GET", "/x")
     assert len(sleeps) == 2

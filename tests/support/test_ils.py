@@ -5,7 +5,8 @@ login 93, SC status 99, patron status 23 and information 63, check-in 09 (alert,
 shelf, screen messages, print lines), fee paid 37 (our transaction id kept, a repeat not
 applied twice), block patron 01, renew 29 and end session 35. ``fault(code, kind)`` makes the
 next frame of that command misbehave once: ``resend`` (answer 96), ``drop`` (close the
-connection on it), ``late`` (answer after ``late_s``), ``bad_checksum`` (the answer's AZ wrong;
+connection on it), ``late`` (answer after ``late_s``), ``held`` (answer only once
+``release_held()`` is called: a late answer with no clock in it), ``bad_checksum`` (the answer's AZ wrong;
 a 97 gets the right one), ``malformed`` (the answer's 14 patron status flags sent as ``N``, which
 SIP2 does not allow, its checksum right: a 64 that is well framed but not valid). ``refuse_login`` answers 94 with ok=0; ``refuse_payments`` (a screen message) refuses the next 37. ``frames`` keeps every frame
 received, as bytes, for an independent checksum check.
@@ -118,6 +119,9 @@ def _checksummed(frame: bytes) -> bytes:
     return body + calculate_checksum(body).encode("ascii") + b"\r"
 
 
+HELD_LIMIT_S = 120.0
+
+
 class _FaultyServer(SIP2Server):
     """pysip2's server with the faults a test asks for, one frame at a time."""
 
@@ -135,6 +139,10 @@ class _FaultyServer(SIP2Server):
             return
         if fault == "late":
             await anyio.sleep(self.ils.late_s)
+        if fault == "held":
+            with anyio.fail_after(HELD_LIMIT_S):  # bounded: a test that never releases fails
+                while not self.ils._released.is_set():
+                    await anyio.sleep(0.01)
         if fault == "bad_checksum" and frame.startswith(b"97") and state.last_response:
             await stream.send(_corrupt(state.last_response))  # the replay wrong again
             return
@@ -165,6 +173,7 @@ class TestIls:
         self.encoding = encoding
         self.tls = tls
         self.late_s = 4.0
+        self._released = threading.Event()  # ``held`` answers go once this is set
         self.refuse_login = False
         self.refuse_payments = ""  # the next 37 is refused with this screen message
         self.lock = threading.Lock()
@@ -249,6 +258,10 @@ class TestIls:
         """The next frame of ``command`` (``"09"``) gets ``kind`` (once)."""
         with self.lock:
             self.faults.setdefault(command, []).append(kind)
+
+    def release_held(self) -> None:
+        """Send the answers held by ``held`` faults (and answer later ones at once)."""
+        self._released.set()
 
     def _received(self, frame: bytes) -> str:
         with self.lock:

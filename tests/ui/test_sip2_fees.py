@@ -50,7 +50,7 @@ def ils_kiosk(kiosk_ui: Any, test_ils: TestIls) -> Iterator[tuple[Any, TestIls, 
     p = d.parts
     client = Sip2Client(Endpoint("127.0.0.1", test_ils.port),
                         Sip2Login(USER, PASSWORD, LOCATION, INSTITUTION), p.clock,
-                        timeout_s=2.0, min_backoff_s=0.0, max_backoff_s=0.0)
+                        timeout_s=10.0, min_backoff_s=0.0, max_backoff_s=0.0)
     desk = CirculationDesk(Sip2Circulation(client), StoreForwardQueue(p.store))
     runtime = IlsRuntime(client, desk, Forwarder(desk, p.clock))
     wired = build_services(p.store, p.clock, p.gateway, p.card_reader,
