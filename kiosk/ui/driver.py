@@ -74,7 +74,7 @@ class UiDriver:
         for _ in range(2):  # nested layouts settle over two frames
             self.step()
 
-    def pump_until(self, cond: Callable[[], object], what: str, *, limit_s: float = 15.0,
+    def pump_until(self, cond: Callable[[], object], what: str, *, limit_s: float = 60.0,
                    until_idle: bool = True) -> None:
         """Pump until ``cond()`` (device threads and background work deliver in their own
         time), then once more: what a thread hands over in a pump's last frame builds its
@@ -145,7 +145,9 @@ class UiDriver:
         try:
             EventLoop.post_dispatch_input("begin", touch)
             EventLoop.post_dispatch_input("end", touch)
-            deadline = time.monotonic() + 0.6  # a ScrollView hands its release on 0.2 s later
+            # a ScrollView hands its release on 0.2 s later by Kivy's clock, which a loaded
+            # machine's slow frames can stretch far in wall time: the bound only ends a miss
+            deadline = time.monotonic() + 10.0
             while watch and not released and time.monotonic() < deadline:
                 self.step()
                 time.sleep(0.01)

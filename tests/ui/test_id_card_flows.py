@@ -246,7 +246,7 @@ def test_no_photo_bytes_in_store_outbox_or_logs_after_an_id_card_issue(
         card = VirtualIdCard.of(id_card_of("郭靖", make_id(336)))
         d.press(key="home.new_card")
         virtual_id_reader.insert(card)
-        d.pump_until(lambda: d.app.screen.identity is not None, "card read over the pty", limit_s=10.0)
+        d.pump_until(lambda: d.app.screen.identity is not None, "card read over the pty")
         virtual_id_reader.remove()
         d.press(key="nav.next")
         d.tap(d.app.screen.choices[0])

@@ -49,7 +49,7 @@ def sip2_kiosk(kiosk_ui: Any, test_ils: TestIls) -> Iterator[tuple[Any, TestIls,
     p = d.parts
     client = Sip2Client(Endpoint("127.0.0.1", test_ils.port),
                         Sip2Login(USER, PASSWORD, LOCATION, INSTITUTION), p.clock,
-                        timeout_s=2.0, min_backoff_s=0.0, max_backoff_s=0.0)
+                        timeout_s=10.0, min_backoff_s=0.0, max_backoff_s=0.0)
     desk = CirculationDesk(Sip2Circulation(client), StoreForwardQueue(p.store))
     runtime = IlsRuntime(client, desk, Forwarder(desk, p.clock))
     runtime.client.subscribe(runtime._on_link)  # forwarding on reconnect (start() minus heartbeat)
@@ -118,10 +118,10 @@ def test_returns_while_the_ils_is_down_queued_then_forwarded(sip2_kiosk: Any) ->
     # the ILS is back: the link comes up and the queue goes, in order, once
     ils.faults.clear()
     runtime.client.sc_status()
-    end = time.monotonic() + 10
-    while runtime.desk.queue.pending_count() and time.monotonic() < end:
+    end = time.monotonic() + 60  # forwarded on the link's own thread
+    while runtime.desk.queue.pending_count():
+        assert time.monotonic() < end, "the queued returns were not forwarded within 60 s"
         time.sleep(0.02)
-    assert runtime.desk.queue.pending_count() == 0
     assert ils.checkins == [OVERDUE, ON_SHELF]
     [refused] = runtime.desk.queue.exceptions()
     assert refused.payload == {"item": ON_SHELF}

@@ -32,6 +32,6 @@ def test_the_name_step_is_freed_while_the_visitor_flow_runs(kiosk_ui) -> None:  
         d.press(key="nav.next")
         assert d.app.screen.step == 2  # the optional ID number: two steps after the name
         d.pump_until(lambda: all(ref() is None for ref in name_step),
-                     "the name step's widgets freed", limit_s=5)
+                     "the name step's widgets freed")
     finally:
         gc.enable()

@@ -39,8 +39,7 @@ def test_open_visits_are_closed_at_closing_time(kiosk_ui) -> None:  # noqa: F811
         d.pump()
         assert _open(d, visit.visit_id)  # not before closing
         p.clock.set(closing_at)
-        d.pump_until(lambda: not _open(d, visit.visit_id), "visit closed", limit_s=10.0,
-                     until_idle=False)
+        d.pump_until(lambda: not _open(d, visit.visit_id), "visit closed", until_idle=False)
         row = p.store.read_one("SELECT closed_at, closed_how FROM visitors WHERE visit_id = ?",
                                (visit.visit_id,))
         assert row["closed_how"] == "auto" and row["closed_at"] == closing_at.isoformat()
@@ -48,7 +47,7 @@ def test_open_visits_are_closed_at_closing_time(kiosk_ui) -> None:  # noqa: F811
                              (last_audit,))
         assert ("system", "visit.closed", visit.visit_id) in [tuple(r) for r in audit]
         d.pump_until(lambda: backend.closing_at != closing_at, "next closing scheduled",
-                     limit_s=10.0, until_idle=False)
+                     until_idle=False)
         assert backend.closing_at == closing_at + dt.timedelta(days=1)  # tomorrow's is set
     finally:
         p.clock.set(start)
