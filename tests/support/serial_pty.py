@@ -72,7 +72,7 @@ class EventLog:
             self.events.append(event)
             self._cond.notify_all()
 
-    def wait_for(self, match: Callable[[Any], bool], timeout: float = 10.0) -> Any:
+    def wait_for(self, match: Callable[[Any], bool], timeout: float = 60.0) -> Any:
         """The next event (after those already returned) that matches; fails after timeout."""
         deadline = time.monotonic() + timeout
         with self._cond:
