@@ -27,6 +27,7 @@ from tests.support.pay_setup import PaySetup, code_for, pay_setup
 from tests.support.services import ServicesEnv, make_env, make_reader
 
 WAIT_S = 20.0  # the configured wait: a screen waiting for the payer is open this long at most
+JOIN_S = 120.0  # a bound on the screen's thread finishing (a guard against a hang, not a timing check)
 
 
 class Paying:
@@ -115,14 +116,14 @@ def test_a_round_never_touches_the_intent_a_screen_is_waiting_on(paying: Paying)
         assert paying.intents.get(waiting).state == "open"  # type: ignore[union-attr]
         assert paying.books.trades[waiting].state == "waiting"  # not reversed under the screen
         paying.books.trades[waiting].waits_left = 0  # the payer confirms on the phone
-        screen.join(WAIT_S)
+        screen.join(JOIN_S)
         assert not screen.is_alive() and paying.intents.get(waiting).state == "paid"  # type: ignore[union-attr]
         assert loop.run_once() == []  # paid, the use case not finished: still the screen's
         assert paying.books.trades[waiting].refunded == 0
     finally:
         if waiting:
             paying.books.trades[waiting].waits_left = 0
-        screen.join(WAIT_S)
+        screen.join(JOIN_S)
     paying.gateway.refund(result["charge"], reason="test: the use case gives it back")
     assert paying.gateway.active == frozenset()
     assert paying.states() == ["refunded", "refunded"] and paying.books.kept() == 0

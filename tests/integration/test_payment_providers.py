@@ -25,6 +25,22 @@ from tests.support.pay_setup import PaySetup, code_for, pay_setup
 START = dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 
 
+class SleptTime:
+    """The gateway's wait clock: moved on only by what it sleeps, so its countdown (``wait_s``
+    of 1 s, a query each 0.05 s) is the same number of queries however slowly the emulator
+    answers on a loaded machine (on the wall clock, three HTTPS queries could use up the
+    second and reverse a trade the payer confirmed)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+    def monotonic(self) -> float:
+        return self.now
+
+
 class Env:
     def __init__(self, setup: PaySetup, store: Store) -> None:
         self.setup = setup
@@ -34,6 +50,8 @@ class Env:
         self.settings = setup.settings()
         self.gateway: DurablePaymentGateway = build_gateway(
             self.settings, store=store, clock=self.clock, kiosk_no=7)
+        slept = SleptTime()
+        self.gateway.sleep, self.gateway.monotonic = slept.sleep, slept.monotonic
         self.intents = IntentStore(store)
         self.progress: list[PaymentProgress] = []
         self.gateway.subscribe(self.progress.append)  # type: ignore[arg-type]
