@@ -57,9 +57,12 @@ def sip2_kiosk(kiosk_ui: Any, test_ils: TestIls) -> Iterator[tuple[Any, TestIls,
                            ServicesConfig.from_settings(p.settings), desk=desk)
     services = d.app.ctx.backend.services
     saved = {k: services.get(k) for k in ("returns", "ils", "ils_runtime")}
+    last = p.store.read_one("SELECT coalesce(max(queue_id), 0) FROM ils_queue")[0]
     services.update(returns=wired.returns, ils=wired.ils, ils_runtime=runtime)
     yield d, test_ils, runtime
     services.update(saved)
+    with p.store.transaction() as tx:  # the session's store: leave no ILS exception behind
+        tx.execute("DELETE FROM ils_queue WHERE queue_id > ?", (last,))  # (for test_sip2_fees)
     client.close()
     d.app.ctx.backend.poll_status()
 
