@@ -17,9 +17,9 @@ import contextlib
 import datetime as dt
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from time import monotonic
 
 from pysip2 import (
     ACSStatusResponse,
@@ -46,6 +46,7 @@ from pysip2 import (
 from library_core.clock import Clock
 from library_core.money import Fen
 from server_client.sip2.errors import IlsError, IlsLoginRefused, IlsUnreachable
+from server_client.sip2.hotcodec import CheckinTemplate, PreparedCheckin, checkin_template
 from server_client.sip2.wire import Endpoint, ResponseT, Sip2Wire
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,9 @@ class IlsLink:
     last_error_detail: str = ""
     last_error_at: dt.datetime | None = None
     last_ok_at: dt.datetime | None = None
+
+
+_SECOND = dt.timedelta(seconds=1)
 
 
 def sip_datetime(at: dt.datetime) -> str:
@@ -110,7 +114,10 @@ class Sip2Client:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.acs_status: ACSStatusResponse | None = None
-        self._date: tuple[tuple[int, ...], str] = ((), "")
+        self._date: tuple[dt.datetime, dt.datetime, dt.tzinfo | None, str] = (
+            dt.datetime.max, dt.datetime.min, None, "")
+        # this second's check-in template, keyed by ``_now``'s text (the object itself)
+        self._template: tuple[str | None, CheckinTemplate | None] = (None, None)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -164,8 +171,23 @@ class Sip2Client:
 
     def checkin(self, item: str, *, returned_at: dt.datetime | None = None) -> CheckinResponse:
         """09 -> 10: ok, alert, title, sort bin, hold, screen messages and print lines.
-        ``returned_at`` is when the reader returned it (a forwarded offline return)."""
+        ``returned_at`` is when the reader returned it (a forwarded offline return).
+
+        A return at the kiosk (no ``returned_at``) is the hot path: its 09 is this second's
+        template (``hotcodec.CheckinTemplate``: everything but the item, encoded once a
+        second) with the item put in; pysip2's model and codec whenever that does not apply."""
         now = self._now()
+        if returned_at is None:
+            template = self._template
+            if template[0] is not now:  # a new second (``_now`` keeps its text till then)
+                template = self._template = (now, checkin_template(
+                    "N", now, now, self.login_data.location, self._inst(),
+                    self.login_data.terminal_password, encoding=self.endpoint.encoding,
+                    checksums=self.endpoint.checksums))
+            if template[1] is not None:
+                raw = template[1].item_bytes(item)
+                if raw is not None:
+                    return self.call((template[1], raw), CheckinResponse)
         return self.call(CheckinRequest(
             no_block="Y" if returned_at is not None else "N", transaction_date=now,
             return_date=sip_datetime(returned_at) if returned_at else now,
@@ -207,19 +229,22 @@ class Sip2Client:
             terminal_password=self.login_data.terminal_password or None), EndSessionResponse)
 
     # -- the exchange ----------------------------------------------------------------------------
-    def call(self, request: SIPRequest, expect: type[ResponseT]) -> ResponseT:
+    def call(self, request: SIPRequest | PreparedCheckin, expect: type[ResponseT]) -> ResponseT:
         """One request and its answer within ``timeout_s``, connecting (and logging in) first
         if needed. Raises IlsUnreachable (and its kinds), IlsInvalidValue."""
-        deadline = time.monotonic() + self.timeout_s
+        deadline = monotonic() + self.timeout_s
         with self._lock:
-            if self._wire is None and time.monotonic() < self._retry_at:
-                raise IlsUnreachable(None, f"backing off after: {self._link.last_error_detail}")
-            try:
-                wire = self._connected(deadline)
-            except IlsUnreachable as err:
-                err.maybe_delivered = False  # the log-in failed: the request never went out
-                self._failed(err)
-                raise
+            wire = self._wire
+            if wire is None:
+                if monotonic() < self._retry_at:
+                    raise IlsUnreachable(None,
+                                         f"backing off after: {self._link.last_error_detail}")
+                try:
+                    wire = self._connected(deadline)
+                except IlsUnreachable as err:
+                    err.maybe_delivered = False  # the log-in failed: the request never went out
+                    self._failed(err)
+                    raise
             try:
                 answer = wire.exchange(request, expect, deadline)
             except IlsUnreachable as err:
@@ -259,7 +284,7 @@ class Sip2Client:
     def _failed(self, err: IlsError) -> None:
         self._drop()  # a timed-out or broken exchange leaves the stream in an unknown state
         self._backoff = min(self.max_backoff_s, self._backoff * 2 or self.min_backoff_s)
-        self._retry_at = time.monotonic() + self._backoff
+        self._retry_at = monotonic() + self._backoff
         was_up = self._link.up
         self._link = replace(self._link, up=False, last_error=err.message_id,
                              last_error_detail=err.detail, last_error_at=self.clock.now())
@@ -271,7 +296,7 @@ class Sip2Client:
     def _ok(self) -> None:
         self._backoff = 0.0
         self._retry_at = 0.0
-        now = time.monotonic()
+        now = monotonic()
         was_up = self._link.up
         if not was_up or now - self._last_exchange >= 1.0:  # last_ok_at to the second is enough
             self._link = replace(self._link, up=True, last_ok_at=self.clock.now())
@@ -289,22 +314,25 @@ class Sip2Client:
 
     def _heartbeat_loop(self) -> None:
         while not self._stop.is_set():
-            idle = time.monotonic() - self._last_exchange
+            idle = monotonic() - self._last_exchange
             if not self._link.up or idle >= self.heartbeat_s:
                 with contextlib.suppress(IlsError):  # logged and shown by _failed
                     self.sc_status()
-            wait = max(0.05, min(self.heartbeat_s, self._retry_at - time.monotonic())
+            wait = max(0.05, min(self.heartbeat_s, self._retry_at - monotonic())
                        if not self._link.up else self.heartbeat_s)
             self._stop.wait(wait)
 
     def _now(self) -> str:
-        """The clock's time as SIP2 writes it, formatted once a second (every message has it)."""
+        """The clock's time as SIP2 writes it, formatted once a second (every message has it):
+        the same text object until the clock leaves that second (or its time zone)."""
         at = self.clock.now()
-        key = (at.second, at.minute, at.hour, at.day, at.month, at.year)
-        cached = self._date  # one tuple: a thread never sees a key with another's text
-        if cached[0] != key:
-            cached = self._date = (key, sip_datetime(at))
-        return cached[1]
+        cached = self._date  # one tuple: a thread never sees a second with another's text
+        # the same tzinfo first: datetimes of one tzinfo compare by their wall-clock fields,
+        # which is what the text shows (two datetimes' fields, six reads each, cost twice this)
+        if not (at.tzinfo is cached[2] and cached[0] <= at < cached[1]):
+            start = at.replace(microsecond=0)
+            cached = self._date = (start, start + _SECOND, at.tzinfo, sip_datetime(at))
+        return cached[3]
 
     def _inst(self) -> str:
         return self.login_data.institution_id

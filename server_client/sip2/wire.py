@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import socket
 import ssl
-import time
 from dataclasses import dataclass
+from time import monotonic
 from typing import TypeVar, cast
 
 from pysip2 import (
@@ -39,7 +40,11 @@ from pysip2 import (
 )
 
 from server_client.sip2.errors import IlsInvalidValue, IlsProtocolError, IlsUnreachable
-from server_client.sip2.hotcodec import decode_checkin_response, encode_checkin
+from server_client.sip2.hotcodec import (
+    PreparedCheckin,
+    decode_checkin_response,
+    encode_checkin,
+)
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +84,7 @@ class Sip2Wire:
         self.endpoint = endpoint
         self._seq = -1
         self._buffer = bytearray()
-        self._timeout = -1.0  # the socket's timeout as last set (s)
+        self._timeout = math.nan  # the socket's timeout as last set (s); NaN: never
         self.lenient_accepted = 0  # answers accepted with a wrong checksum (lenient mode)
         try:
             raw = socket.create_connection((endpoint.host, endpoint.port),
@@ -105,14 +110,22 @@ class Sip2Wire:
             self._sock.close()
 
     # -- one exchange --------------------------------------------------------------------------
-    def exchange(self, request: SIPRequest, expect: type[ResponseT], deadline: float) -> ResponseT:
-        """Send ``request`` and return the ILS's answer of type ``expect``.
+    def exchange(self, request: SIPRequest | PreparedCheckin, expect: type[ResponseT],
+                 deadline: float) -> ResponseT:
+        """Send ``request`` and return the ILS's answer of type ``expect``. A check-in may
+        come prepared from its template (``hotcodec.PreparedCheckin``, made for this
+        connection's encoding and checksum setting): only the sequence number and checksum
+        are then added here.
 
         A 96 from the ILS resends the same frame; an answer with a bad checksum is asked for
         again with 97 (lenient: recomputed and accepted, logged). Raises IlsInvalidValue
         (nothing sent), IlsUnreachable, IlsProtocolError."""
-        self._seq = (self._seq + 1) % 10
-        frame = self.encode(request, self._seq)
+        self._seq = seq = (self._seq + 1) % 10
+        if isinstance(request, tuple):  # PreparedCheckin
+            template, raw = request
+            frame = template.frame(raw, seq)
+        else:
+            frame = self.encode(request, seq)
         self._send(frame, deadline)
         try:
             return self._answer(frame, expect, deadline)
@@ -126,8 +139,8 @@ class Sip2Wire:
             answer = self._receive(deadline)
             if expect is CheckinResponse:
                 hot = decode_checkin_response(answer, encoding=self.endpoint.encoding)
-                if hot is not None and (not self.endpoint.checksums or hot[1] is None
-                                        or hot[1] == self._seq):
+                if hot is not None and (hot[1] == self._seq or hot[1] is None
+                                        or not self.endpoint.checksums):
                     return cast(ResponseT, hot[0])  # expect is CheckinResponse
             try:
                 decoded = decode_message(answer, encoding=self.endpoint.encoding)
@@ -190,7 +203,9 @@ class Sip2Wire:
     # -- bytes ---------------------------------------------------------------------------------
     def _send(self, frame: bytes, deadline: float) -> None:
         try:
-            self._limit(deadline)
+            left = deadline - monotonic()
+            if not left - 0.010 <= self._timeout <= left:  # see _limit (inlined: hot path)
+                self._limit(deadline)
             self._sock.sendall(frame)
         except OSError as err:  # socket.timeout is an OSError
             raise IlsUnreachable(None, f"send: {err}") from err
@@ -217,7 +232,8 @@ class Sip2Wire:
     def _limit(self, deadline: float) -> None:
         """Keep the socket's timeout within the time left, never beyond it and at most 10 ms
         short of it. ``settimeout`` is a system call: on the hot path (a quick exchange after
-        a quick one) the timeout already set fits and none is made."""
+        a quick one) the timeout already set fits and none is made (``_send`` and ``_recv``
+        test that first: once set, the timeout is above 0, so a fit means time is left)."""
         left = _left(deadline)
         if not left - 0.010 <= self._timeout <= left:
             self._timeout = left - 0.005 if left > 0.01 else left
@@ -225,7 +241,9 @@ class Sip2Wire:
 
     def _recv(self, deadline: float) -> bytes:
         try:
-            self._limit(deadline)
+            left = deadline - monotonic()
+            if not left - 0.010 <= self._timeout <= left:
+                self._limit(deadline)
             data = self._sock.recv(4096)
         except TimeoutError as err:
             raise IlsUnreachable(None, "no answer in time") from err
@@ -237,7 +255,7 @@ class Sip2Wire:
 
 
 def _left(deadline: float) -> float:
-    left = deadline - time.monotonic()
+    left = deadline - monotonic()
     if left <= 0:
         raise IlsUnreachable(None, "no answer in time")
     return left
